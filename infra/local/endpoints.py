@@ -1,0 +1,50 @@
+"""Loopback URLs of the local runtime, derived from the policy's ports."""
+
+from __future__ import annotations
+
+from pipelines.policy import Policy, policy
+
+HOST = "127.0.0.1"
+ARTIFACT_BUCKET = "mlflow-artifacts"
+INFERENCE_LOG_BUCKET = "inference-logs"
+
+
+def _p(p: Policy | None) -> Policy:
+    return p or policy()
+
+
+def mlflow_url(p: Policy | None = None) -> str:
+    return f"http://{HOST}:{_p(p).ports.mlflow}"
+
+
+def s3_url(p: Policy | None = None) -> str:
+    return f"http://{HOST}:{_p(p).ports.s3}"
+
+
+def prometheus_url(p: Policy | None = None) -> str:
+    return f"http://{HOST}:{_p(p).ports.prometheus}"
+
+
+def pushgateway_url(p: Policy | None = None) -> str:
+    return f"http://{HOST}:{_p(p).ports.pushgateway}"
+
+
+def gateway_url(p: Policy | None = None) -> str:
+    return f"http://{HOST}:{_p(p).ports.gateway}"
+
+
+def webhook_url(p: Policy | None = None) -> str:
+    return f"http://{HOST}:{_p(p).ports.webhook}"
+
+
+def postgres_dsn(p: Policy | None = None) -> str:
+    from infra.local.secrets import get_secret
+
+    return f"postgresql+psycopg2://mlflow:{get_secret('postgres_password')}@{HOST}:{_p(p).ports.postgres}/mlflow"
+
+
+def model_server_port(slot: int, p: Policy | None = None) -> int:
+    ports = _p(p).ports
+    if not 0 <= slot < ports.model_server_slots:
+        raise ValueError(f"model server slot {slot} outside 0..{ports.model_server_slots - 1} (policy ports.model_server_slots)")
+    return ports.model_server_base + slot

@@ -1,0 +1,36 @@
+"""Where the local runtime keeps its state, logs and secrets: one project-local folder."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def state_dir() -> Path:
+    """`.state/` in the checkout (override with MLP_STATE_DIR). Git ignores it."""
+    return Path(os.environ.get("MLP_STATE_DIR", REPO_ROOT / ".state")).resolve()
+
+
+def sub(name: str) -> Path:
+    path = state_dir() / name
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def logs_dir() -> Path:
+    return sub("logs")
+
+
+def secrets_dir() -> Path:
+    path = sub("secrets")
+    path.chmod(0o700)
+    return path
+
+
+def build_dir() -> Path:
+    """Built model artifacts and reports (`build/`, git-ignored)."""
+    path = Path(os.environ.get("MLP_BUILD_DIR", REPO_ROOT / "build")).resolve()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
