@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import os
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -268,10 +268,21 @@ def load_policy(path: Path | None = None) -> Policy:
         raise PolicyError(f"{path}: not found. Set MLP_POLICY or restore policy.yaml from git.") from exc
     except yaml.YAMLError as exc:
         raise PolicyError(f"{path}: not valid YAML: {exc}") from exc
+    raw = _offset_ports(raw or {}, int(os.environ.get("MLP_PORT_OFFSET", "0")))
     try:
-        return Policy.model_validate(raw or {})
+        return Policy.model_validate(raw)
     except ValidationError as exc:
         raise PolicyError(_describe(exc, path)) from exc
+
+
+def _offset_ports(raw: dict[str, Any], offset: int) -> dict[str, Any]:
+    """MLP_PORT_OFFSET shifts every local port, so two local environments can share one machine
+    (with MLP_STATE_DIR set apart too): parallel CI jobs, or a test run beside a demo."""
+    if not offset or not isinstance(raw.get("ports"), dict):
+        return raw
+    shifted = {k: v + offset for k, v in raw["ports"].items() if isinstance(v, int) and k != "model_server_slots"}
+    ports = {**raw["ports"], **shifted}
+    return {**raw, "ports": ports}
 
 
 @functools.cache

@@ -37,14 +37,14 @@ def webhook_url(p: Policy | None = None) -> str:
     return f"http://{HOST}:{_p(p).ports.webhook}"
 
 
-def postgres_dsn(p: Policy | None = None) -> str:
-    from infra.local.secrets import get_secret
-
-    return f"postgresql+psycopg2://mlflow:{get_secret('postgres_password')}@{HOST}:{_p(p).ports.postgres}/mlflow"
+def postgres_dsn(password: str, p: Policy | None = None) -> str:
+    """SQLAlchemy URI of the MLflow database; pass the password (or a secret template) explicitly."""
+    return f"postgresql+psycopg2://mlflow:{password}@{HOST}:{_p(p).ports.postgres}/mlflow"
 
 
 def model_server_port(slot: int, p: Policy | None = None) -> int:
     ports = _p(p).ports
     if not 0 <= slot < ports.model_server_slots:
-        raise ValueError(f"model server slot {slot} outside 0..{ports.model_server_slots - 1} (policy ports.model_server_slots)")
+        last = ports.model_server_slots - 1
+        raise ValueError(f"model server slot {slot} outside 0..{last} (policy ports.model_server_slots)")
     return ports.model_server_base + slot

@@ -1,7 +1,67 @@
-"""`mlp env` commands."""
+"""`mlp env`: bring the local environment up, down, and report its health."""
 
 from __future__ import annotations
 
+import time
+
 import typer
+from rich.console import Console
+from rich.table import Table
+
+from infra.local import endpoints
+from infra.local.paths import logs_dir, state_dir
+from infra.local.supervisor import SupervisorError, check_health, is_running, program_state, shutdown_supervisord
 
 app = typer.Typer(no_args_is_help=True)
+console = Console(stderr=True)
+
+
+@app.command()
+def up() -> None:
+    """Start every local server (idempotent: running servers are left alone)."""
+    from infra.local.stack import EnvironmentError_, up_steps
+
+    steps = up_steps()
+    started = time.monotonic()
+    for i, step in enumerate(steps, 1):
+        t0 = time.monotonic()
+        console.print(f"[{i}/{len(steps)}] {step.name} ...", end=" ")
+        try:
+            step.run()
+        except (EnvironmentError_, SupervisorError) as exc:
+            console.print("[red]failed[/red]")
+            console.print(f"[red]{exc}[/red]")
+            console.print(f"Logs: {logs_dir()}. Fix the cause, then run `mlp env up` again (it resumes).")
+            raise typer.Exit(1) from exc
+        console.print(f"[green]ok[/green] ({time.monotonic() - t0:.1f}s)")
+    console.print(f"Local environment up in {time.monotonic() - started:.1f}s. MLflow: {endpoints.mlflow_url()}")
+
+
+@app.command()
+def down() -> None:
+    """Stop every local server; data stays in .state/ for the next `up`."""
+    if not is_running():
+        console.print("Nothing is running.")
+        return
+    shutdown_supervisord()
+    console.print(f"Stopped. State kept in {state_dir()}")
+
+
+@app.command()
+def status() -> None:
+    """Health of each server (answers on its port, not just a PID); exit 1 if any is unhealthy."""
+    from infra.local.model_servers import model_server_programs
+    from infra.local.stack import all_programs
+
+    programs = all_programs() + model_server_programs()
+    table = Table("server", "process", "health", "detail")
+    healthy = True
+    for program in programs:
+        state = program_state(program.name)
+        ok, detail = check_health(program) if state == "RUNNING" else (False, "not running")
+        healthy &= ok
+        table.add_row(program.name, state, "[green]healthy[/green]" if ok else "[red]unhealthy[/red]", detail)
+    Console().print(table)
+    if not healthy:
+        console.print(f"Some servers are unhealthy: `mlp env up` restarts what is missing; logs in {logs_dir()}")
+        raise typer.Exit(1)
