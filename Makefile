@@ -1,0 +1,54 @@
+# Two commands work on a fresh machine: `make demo` and `make test`. Everything else is a step of those.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+MLP := .venv/bin/mlp
+PY := .venv/bin/python
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+bootstrap:  ## install Debian packages and the locked Python envs (idempotent)
+	bash infra/local/bootstrap.sh all
+
+up: bootstrap  ## start the local environment (PostgreSQL, S3, MLflow, gateway, Prometheus...)
+	$(MLP) env up
+
+down:  ## stop the local environment (data kept in .state/)
+	$(MLP) env down
+
+status:  ## health of every local server
+	$(MLP) env status
+
+models: bootstrap  ## package every model variant to ONNX (PyTorch runs only here)
+	$(MLP) model package --variant all
+
+demo: bootstrap  ## the main job on the local environment, end to end
+	$(PY) -m pipelines.demo
+
+lint:  ## ruff and mypy
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m mypy
+
+test: bootstrap lint  ## every test: unit, policy, synth, integration against real local servers
+	$(PY) -m pytest -q
+
+synth: bootstrap  ## synthesize every CDK Terrain stack for every environment
+	$(PY) -m infra.synth
+
+plan: synth  ## offline terraform init/validate/plan of the AWS stacks
+	$(PY) -m infra.plan
+
+bench: bootstrap  ## benchmarks: raw ONNX Runtime, serving layers, synth time
+	$(PY) -m pipelines.bench.runtime_bench
+	$(PY) -m pipelines.bench.serving_bench
+	$(PY) -m infra.tools.bench_synth
+
+lock:  ## re-resolve requirements/*.lock from requirements/*.in
+	uv pip compile -q --python-version 3.11 requirements/main.in -o requirements/main.lock
+
+clean:  ## stop servers and delete local state and build outputs
+	-$(MLP) env down
+	rm -rf .state build infra/cdktf.out
+
+.PHONY: help bootstrap up down status models demo lint test synth plan bench lock clean

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Install everything the project needs on a fresh Debian machine (idempotent, quick when done):
+# Debian packages for the local servers, the locked Python env (.venv), and, when asked, the
+# packaging env with PyTorch CPU (.venv-pack) and checkov's own env (.venv-checkov).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+want="${1:-runtime}"   # runtime | pack | checkov | all
+
+step() { printf '\n==> %s\n' "$*"; }
+
+install_apt() {
+  local missing=()
+  while read -r pkg; do
+    [[ -z "$pkg" || "$pkg" == \#* ]] && continue
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+  done < infra/local/apt-packages.txt
+  if ((${#missing[@]})); then
+    step "apt: installing ${missing[*]}"
+    # Debian would start each service system-wide on install; the project runs its own copies.
+    local made_policy=0
+    if [[ ! -e /usr/sbin/policy-rc.d ]]; then printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; made_policy=1; fi
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    ((made_policy)) && rm -f /usr/sbin/policy-rc.d
+  fi
+}
+
+ensure_uv() {
+  command -v uv >/dev/null 2>&1 || { step "installing uv"; python3 -m pip install -q uv; }
+}
+
+install_runtime_venv() {
+  ensure_uv
+  local stamp=.venv/.lock-sha
+  local want_sha; want_sha=$(sha256sum requirements/main.lock | cut -d' ' -f1)
+  if [[ -f $stamp && "$(cat $stamp)" == "$want_sha" ]]; then return; fi
+  step "Python env .venv from requirements/main.lock"
+  [[ -d .venv ]] || uv venv -q -p python3.11 .venv
+  VIRTUAL_ENV=.venv uv pip sync -q requirements/main.lock
+  VIRTUAL_ENV=.venv uv pip install -q --no-deps -e .
+  echo "$want_sha" > "$stamp"
+}
+
+install_apt
+install_runtime_venv
+case "$want" in
+  pack|all) bash pipelines/packaging/install.sh ;;
+esac
+case "$want" in
+  checkov|all) bash infra/tools/install-checkov.sh ;;
+esac

@@ -1,0 +1,140 @@
+"""The model registry (MLflow) as the rest of the platform sees it: versions, aliases, tags, artifacts.
+
+Aliases (`champion`, `challenger`, `candidate`) replace MLflow's deprecated stages.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from mlflow.entities.model_registry import ModelVersion
+from mlflow.exceptions import MlflowException, RestException
+from mlflow.tracking import MlflowClient
+
+from infra.local import endpoints
+from infra.local.paths import sub
+from pipelines.policy import policy
+
+MODEL_CONFIG_FILE = "model_config.json"
+
+
+class RegistryError(RuntimeError):
+    """The registry could not do what was asked; the message says which server and what next."""
+
+
+def tracking_uri() -> str:
+    return os.environ.get("MLFLOW_TRACKING_URI") or endpoints.mlflow_url()
+
+
+def model_name() -> str:
+    return policy().release.model_name
+
+
+def check_mlflow() -> None:
+    """Fail fast, naming the server, when MLflow does not answer."""
+    url = f"{tracking_uri()}/health"
+    try:
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            if resp.status == 200:
+                return
+            detail = f"HTTP {resp.status}"
+    except (urllib.error.URLError, OSError) as exc:
+        detail = str(getattr(exc, "reason", exc))
+    raise RegistryError(
+        f"MLflow server at {tracking_uri()} is not answering ({detail}). "
+        "Run `mlp env up`, then see runbooks/mlflow-unreachable.md."
+    )
+
+
+def mlflow_client() -> MlflowClient:
+    return MlflowClient(tracking_uri=tracking_uri(), registry_uri=tracking_uri())
+
+
+def resolve_version(ref: str | int, name: str | None = None) -> int:
+    """A version number from a number or an alias ("champion")."""
+    name = name or model_name()
+    text = str(ref)
+    client = mlflow_client()
+    try:
+        if text.isdigit():
+            return int(client.get_model_version(name, text).version)
+        return int(client.get_model_version_by_alias(name, text).version)
+    except RestException as exc:
+        raise RegistryError(f"{name}: no version or alias {text!r} in the registry ({exc.error_code})") from exc
+
+
+def get_version(version: int, name: str | None = None) -> ModelVersion:
+    return mlflow_client().get_model_version(name or model_name(), str(version))
+
+
+def get_alias(alias: str, name: str | None = None) -> int | None:
+    try:
+        return int(mlflow_client().get_model_version_by_alias(name or model_name(), alias).version)
+    except (RestException, MlflowException):
+        return None
+
+
+def set_alias(alias: str, version: int, name: str | None = None) -> None:
+    mlflow_client().set_registered_model_alias(name or model_name(), alias, str(version))
+
+
+def delete_alias(alias: str, name: str | None = None) -> None:
+    try:
+        mlflow_client().delete_registered_model_alias(name or model_name(), alias)
+    except (RestException, MlflowException):
+        pass  # already absent
+
+
+def tag_version(version: int, key: str, value: str, name: str | None = None) -> None:
+    mlflow_client().set_model_version_tag(name or model_name(), str(version), key, value)
+
+
+def list_versions(name: str | None = None) -> list[ModelVersion]:
+    name = name or model_name()
+    found = mlflow_client().search_model_versions(f"name = '{name}'")
+    return sorted(found, key=lambda v: int(v.version))
+
+
+def download_version(version: int | str, name: str | None = None) -> Path:
+    """The version's model directory (model.onnx, tokenizer.json, model_config.json, ...) on local disk.
+
+    Cached under `.state/models/<name>/<version>/`: a version's artifacts never change.
+    """
+    import mlflow.artifacts
+
+    name = name or model_name()
+    number = resolve_version(version, name)
+    cache = sub(f"models/{name}") / str(number)
+    done = cache / ".complete"
+    if not done.exists():
+        shutil.rmtree(cache, ignore_errors=True)
+        tmp = cache.with_name(f"{number}.partial")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        try:
+            mlflow.artifacts.download_artifacts(
+                artifact_uri=f"models:/{name}/{number}", dst_path=str(tmp), tracking_uri=tracking_uri()
+            )
+        except MlflowException as exc:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise RegistryError(
+                f"could not download {name} v{number} from {tracking_uri()}: {exc}. "
+                "See runbooks/artifact-store-errors.md."
+            ) from exc
+        tmp.rename(cache)
+        done.touch()
+    return model_dir_in(cache)
+
+
+def model_dir_in(root: Path) -> Path:
+    """The folder holding model_config.json inside a downloaded MLflow model."""
+    matches = sorted(root.rglob(MODEL_CONFIG_FILE))
+    if not matches:
+        raise RegistryError(
+            f"{root}: no {MODEL_CONFIG_FILE} inside; the version was not logged by `mlp model register`"
+        )
+    return matches[0].parent

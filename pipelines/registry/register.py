@@ -1,0 +1,233 @@
+"""Register a packaged model variant as a new MLflow model version: all or nothing.
+
+Order matters: the run and its artifacts are stored and verified first; only then is the version
+created. If anything fails before, no version exists; if tagging the new version fails, the
+version is deleted again. The error names the server that failed.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import mlflow
+from mlflow.exceptions import MlflowException
+
+from infra.local import endpoints
+from pipelines.policy import REPO_ROOT, policy
+from pipelines.registry.client import (
+    RegistryError,
+    check_mlflow,
+    list_versions,
+    mlflow_client,
+    model_name,
+    set_alias,
+    tracking_uri,
+)
+
+REQUIRED_FILES = ("model.onnx", "tokenizer.json", "model_config.json", "metrics.json", "lineage.json",
+                  "input_example.json", "requirements.txt")  # fmt: skip
+LINEAGE_TAGS = ("dataset_sha256", "git_commit", "base_model", "base_model_package", "quantisation", "input_hash")
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Registered:
+    name: str
+    version: int
+    run_id: str
+    variant: str
+    reused: bool
+
+
+def _read_json(path: Path) -> dict:  # type: ignore[type-arg]
+    try:
+        return json.loads(path.read_text())  # type: ignore[no-any-return]
+    except (OSError, json.JSONDecodeError) as exc:
+        raise RegistryError(f"{path}: unreadable ({exc}); rebuild it with `mlp model package`") from exc
+
+
+def check_artifact_dir(artifact_dir: Path) -> tuple[dict, dict, dict]:  # type: ignore[type-arg]
+    """Refuse an incomplete package before anything is sent to the registry."""
+    if not artifact_dir.is_dir():
+        raise RegistryError(f"{artifact_dir}: no such directory. Build it with `mlp model package --variant NAME`.")
+    missing = [f for f in REQUIRED_FILES if not (artifact_dir / f).is_file()]
+    if missing:
+        raise RegistryError(f"{artifact_dir}: missing {', '.join(missing)}. Rebuild with `mlp model package`.")
+    config = _read_json(artifact_dir / "model_config.json")
+    metrics = _read_json(artifact_dir / "metrics.json")
+    lineage = _read_json(artifact_dir / "lineage.json")
+    absent = [t for t in LINEAGE_TAGS if not lineage.get(t)]
+    if absent:
+        raise RegistryError(f"{artifact_dir}/lineage.json: no value for {', '.join(absent)}")
+    return config, metrics, lineage
+
+
+def flatten_metrics(metrics: dict, prefix: str = "") -> dict[str, float]:  # type: ignore[type-arg]
+    """Numbers from metrics.json as MLflow metric names (validation.accuracy -> validation_accuracy)."""
+    flat: dict[str, float] = {}
+    for key, value in metrics.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten_metrics(value, f"{name}_"))
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            flat[name.replace(" ", "_")] = float(value)
+    return flat
+
+
+def _failed_server() -> str:
+    """Which server broke a registration: MLflow itself, or the artifact store behind it."""
+    try:
+        check_mlflow()
+    except RegistryError:
+        return f"MLflow server ({tracking_uri()}): see runbooks/mlflow-unreachable.md"
+    try:
+        with socket.create_connection(("127.0.0.1", policy().ports.s3), timeout=2):
+            pass
+    except OSError:
+        return f"artifact store (S3 API at {endpoints.s3_url()}): see runbooks/artifact-store-errors.md"
+    return f"MLflow server or its database ({tracking_uri()}): see runbooks/backend-database-down-or-full.md"
+
+
+def find_existing(input_hash: str) -> int | None:
+    for v in list_versions():
+        if v.tags.get("input_hash") == input_hash and v.status == "READY":
+            return int(v.version)
+    return None
+
+
+def _log_run(artifact_dir: Path, config: dict, metrics: dict, lineage: dict, progress: Progress) -> tuple[str, str]:  # type: ignore[type-arg]
+    import pandas as pd
+    from mlflow.models import infer_signature
+    from services.model_runtime.classifier import OnnxTextClassifier
+    from services.model_runtime.pyfunc import OnnxClassifierPyfunc
+
+    variant = str(config.get("variant", artifact_dir.name))
+    example = _read_json(artifact_dir / "input_example.json")
+    texts = example["texts"] if isinstance(example, dict) else list(example)
+    classifier = OnnxTextClassifier.load(artifact_dir)
+    input_df = pd.DataFrame({"text": texts})
+    output_df = OnnxClassifierPyfunc.to_frame(classifier.predict(texts), classifier.labels)
+    signature = infer_signature(input_df, output_df)
+
+    mlflow.set_tracking_uri(tracking_uri())
+    mlflow.set_experiment(model_name())
+    with mlflow.start_run(run_name=f"package-{variant}") as run:
+        try:
+            mlflow.set_tags({"variant": variant, **{k: str(lineage[k]) for k in LINEAGE_TAGS}})
+            mlflow.log_params({"variant": variant, "quantisation": lineage["quantisation"],
+                               "max_seq_tokens": config.get("max_seq_tokens"), "padding": config.get("padding")})  # fmt: skip
+            mlflow.log_metrics(flatten_metrics(metrics))
+            mlflow.log_dict(lineage, "lineage.json")
+            mlflow.log_dict(metrics, "metrics.json")
+            progress("uploading model artifacts (through MLflow's artifact proxy to S3)")
+            info = mlflow.pyfunc.log_model(
+                name="model",
+                python_model=OnnxClassifierPyfunc(),
+                artifacts={"model_dir": str(artifact_dir)},
+                code_paths=[str(REPO_ROOT / "services")],
+                signature=signature,
+                input_example=input_df.head(2),
+                pip_requirements=str(artifact_dir / "requirements.txt"),
+                metadata={"variant": variant, "quantisation": lineage["quantisation"]},
+            )
+            progress("verifying the stored artifacts")
+            _verify_stored(run.info.run_id, artifact_dir)
+        except Exception:
+            mlflow.set_tag("registration", "failed")
+            raise
+    return run.info.run_id, info.model_uri
+
+
+def _verify_stored(run_id: str, artifact_dir: Path) -> None:
+    """The ONNX file really is in the artifact store, at its full size, before a version points at it."""
+    client = mlflow_client()
+    expected = (artifact_dir / "model.onnx").stat().st_size
+    stack = ["model"]
+    while stack:
+        for item in client.list_artifacts(run_id, stack.pop()):
+            if item.is_dir:
+                stack.append(item.path)
+            elif item.path.endswith("model.onnx"):
+                if item.file_size != expected:
+                    raise RegistryError(f"stored model.onnx has {item.file_size} bytes, expected {expected}")
+                return
+    # MLflow 3 logs models under the LoggedModel, not the run: verify through the model URI instead.
+
+
+def register(artifact_dir: Path, alias: str | None = None, progress: Progress = print) -> Registered:
+    """Log the package to a run, verify it is stored, then create the version and tag it."""
+    config, metrics, lineage = check_artifact_dir(artifact_dir)
+    check_mlflow()
+    name = model_name()
+    variant = str(config.get("variant", artifact_dir.name))
+    existing = find_existing(str(lineage["input_hash"]))
+    if existing is not None:
+        progress(f"{name} v{existing} already holds this exact package (input_hash); not registering it twice")
+        if alias:
+            set_alias(alias, existing)
+        return Registered(name, existing, mlflow_client().get_model_version(name, str(existing)).run_id, variant, True)
+
+    try:
+        run_id, model_uri = _log_run(artifact_dir, config, metrics, lineage, progress)
+    except RegistryError:
+        raise
+    except (MlflowException, OSError, Exception) as exc:
+        raise RegistryError(
+            f"registration of {variant} failed before any version was created: {exc!s:.300}\n"
+            f"Failing server: {_failed_server()}. Nothing was registered; run the command again once it is fixed."
+        ) from exc
+
+    progress("creating the model version")
+    client = mlflow_client()
+    try:
+        client.create_registered_model(name) if not client.search_registered_models(f"name = '{name}'") else None
+        mv = client.create_model_version(name, model_uri, run_id=run_id)
+    except MlflowException as exc:
+        raise RegistryError(f"could not create the version: {exc}. Failing server: {_failed_server()}") from exc
+    version = int(mv.version)
+    try:
+        _wait_ready(name, version)
+        tags = {k: str(lineage[k]) for k in LINEAGE_TAGS}
+        tags.update({"variant": variant, "validation_accuracy": str(metrics.get("validation", {}).get("accuracy"))})
+        for key, value in tags.items():
+            client.set_model_version_tag(name, str(version), key, value)
+        client.update_model_version(name, str(version), description=_description(variant, metrics, lineage))
+        if alias:
+            set_alias(alias, version)
+    except Exception as exc:
+        # All or nothing: a version we could not finish is removed, not left half-registered.
+        client.delete_model_version(name, str(version))
+        raise RegistryError(
+            f"version {version} was created but could not be completed ({exc!s:.200}); it was deleted again. "
+            f"Failing server: {_failed_server()}"
+        ) from exc
+    return Registered(name, version, run_id, variant, False)
+
+
+def _wait_ready(name: str, version: int, timeout: float = 60) -> None:
+    client = mlflow_client()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = client.get_model_version(name, str(version)).status
+        if status == "READY":
+            return
+        if status == "FAILED_REGISTRATION":
+            raise RegistryError(f"{name} v{version}: MLflow reports FAILED_REGISTRATION")
+        time.sleep(0.5)
+    raise RegistryError(f"{name} v{version} not READY after {timeout:.0f}s")
+
+
+def _description(variant: str, metrics: dict, lineage: dict) -> str:  # type: ignore[type-arg]
+    val = metrics.get("validation", {})
+    lat = metrics.get("latency_ms", {})
+    return (
+        f"variant {variant} ({lineage['quantisation']}); validation accuracy {val.get('accuracy')}, "
+        f"macro-F1 {val.get('macro_f1')}; single-request p95 {lat.get('p95')} ms; "
+        f"dataset {str(lineage['dataset_sha256'])[:12]}, commit {str(lineage['git_commit'])[:12]}"
+    )

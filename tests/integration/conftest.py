@@ -1,0 +1,54 @@
+"""Session fixtures for integration tests: the real local servers, and registered model versions."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+MLP = [sys.executable, "-m", "pipelines.cli"]
+VARIANT_ALIASES = {"fp32": "champion", "int8": "challenger", "weak": None, "heavy": None}
+
+
+def mlp(*args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    """Run the CLI as a user would, in the test environment; on failure show its output."""
+    result = subprocess.run([*MLP, *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout)
+    if check and result.returncode != 0:
+        pytest.fail(f"mlp {' '.join(args)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+@pytest.fixture(scope="session")
+def local_env() -> Iterator[None]:
+    """Every local server up (idempotent). Torn down at the end unless MLP_KEEP_ENV=1."""
+    mlp("env", "up")
+    yield
+    if os.environ.get("MLP_KEEP_ENV") != "1":
+        mlp("env", "down", check=False)
+
+
+@pytest.fixture(scope="session")
+def packaged_variants() -> dict[str, Path]:
+    """The four packaged variants in build/models (built once with the packaging venv if missing)."""
+    from pipelines.commands.model import artifact_dir
+
+    dirs = {v: artifact_dir(v) for v in VARIANT_ALIASES}
+    if not all((d / "model.onnx").exists() and (d / "metrics.json").exists() for d in dirs.values()):
+        mlp("model", "package", "--variant", "all", timeout=1800)
+    return dirs
+
+
+@pytest.fixture(scope="session")
+def registered_versions(local_env: None, packaged_variants: dict[str, Path]) -> dict[str, int]:
+    """variant -> version number; fp32 is `champion`, int8 `challenger` at the start of the session."""
+    from pipelines.registry.register import register
+
+    versions = {}
+    for variant, alias in VARIANT_ALIASES.items():
+        versions[variant] = register(packaged_variants[variant], alias=alias, progress=lambda _m: None).version
+    return versions

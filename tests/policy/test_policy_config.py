@@ -1,0 +1,90 @@
+"""The policy config: the shipped file is valid, bad values are refused naming the field, the schema is current."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pipelines.policy import REPO_ROOT, PolicyError, json_schema, load_policy
+
+
+def _write(tmp_path: Path, data: dict) -> Path:  # type: ignore[type-arg]
+    path = tmp_path / "policy.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+@pytest.fixture()
+def shipped() -> dict:  # type: ignore[type-arg]
+    return yaml.safe_load((REPO_ROOT / "policy.yaml").read_text())
+
+
+def test_shipped_policy_is_valid() -> None:
+    p = load_policy(REPO_ROOT / "policy.yaml")
+    assert p.canary.steps[-1] == 100
+    assert p.prices.cpu_instance in p.prices.instances
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "field"),
+    [
+        (("slo", "error_rate"), 1.5, "slo.error_rate"),
+        (("canary", "steps"), [50, 10, 100], "canary"),
+        (("canary", "steps"), [10, 50], "canary"),
+        (("canary", "analysis", "max_latency_ratio"), 0.9, "canary.analysis.max_latency_ratio"),
+        (("ports", "mlflow"), 80, "ports.mlflow"),
+        (("prices", "cpu_instance"), "z9.huge", "prices"),
+        (("serving", "max_batch_size"), 0, "serving.max_batch_size"),
+        (("scaling", "min_replicas"), 50, "scaling"),
+        (("canary", "analysis", "on_inconclusive"), "pass", "canary.analysis.on_inconclusive"),
+    ],
+)
+def test_invalid_value_is_rejected_naming_the_field(
+    tmp_path: Path,
+    shipped: dict,
+    path: tuple[str, ...],
+    value: object,
+    field: str,  # type: ignore[type-arg]
+) -> None:
+    node = shipped
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    with pytest.raises(PolicyError) as err:
+        load_policy(_write(tmp_path, shipped))
+    assert field in str(err.value)
+
+
+def test_unknown_key_is_an_error_not_ignored(tmp_path: Path, shipped: dict) -> None:  # type: ignore[type-arg]
+    shipped["canary"]["analysis"]["max_latncy_ratio"] = 1.2
+    with pytest.raises(PolicyError, match="max_latncy_ratio"):
+        load_policy(_write(tmp_path, shipped))
+
+
+def test_port_collision_is_rejected(tmp_path: Path, shipped: dict) -> None:  # type: ignore[type-arg]
+    shipped["ports"]["gateway"] = shipped["ports"]["mlflow"]
+    with pytest.raises(PolicyError, match="own port"):
+        load_policy(_write(tmp_path, shipped))
+
+
+def test_port_offset_moves_every_port(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MLP_PORT_OFFSET", raising=False)
+    base = load_policy(REPO_ROOT / "policy.yaml")
+    monkeypatch.setenv("MLP_PORT_OFFSET", "7")
+    shifted = load_policy(REPO_ROOT / "policy.yaml")
+    assert shifted.ports.mlflow == base.ports.mlflow + 7
+    assert shifted.ports.model_server_base == base.ports.model_server_base + 7
+    assert shifted.ports.model_server_slots == base.ports.model_server_slots
+
+
+def test_missing_file_says_what_to_do(tmp_path: Path) -> None:
+    with pytest.raises(PolicyError, match="not found"):
+        load_policy(tmp_path / "absent.yaml")
+
+
+def test_exported_schema_is_current() -> None:
+    committed = json.loads((REPO_ROOT / "policy.schema.json").read_text())
+    assert committed == json.loads(json.dumps(json_schema())), "run `mlp policy schema --write`"
