@@ -42,6 +42,7 @@ class Ports(Strict):
     webhook: Port = 18090
     supervisor: Port = 19001
     nginx_exporter: Port = 19113
+    process_exporter: Port = 19256
     model_server_base: Port = 13000
     model_server_slots: int = Field(default=8, ge=2, le=64, description="How many model servers may run at once")
 
@@ -58,6 +59,7 @@ class Ports(Strict):
             self.webhook,
             self.supervisor,
             self.nginx_exporter,
+            self.process_exporter,
         ]
         if len(set(fixed)) != len(fixed):
             raise ValueError("ports: every service needs its own port")
@@ -197,11 +199,32 @@ class Drift(Strict):
     window_hours: int = Field(default=24, ge=1)
 
 
+class Alerting(Strict):
+    """Alert thresholds beyond the SLOs (pipelines/observability/rules.py renders them for both runtimes)."""
+
+    local_scrape_interval_seconds: int = Field(default=5, ge=1, description="Local Prometheus: short canary windows")
+    model_server_down_for_seconds: int = Field(default=60, ge=0)
+    inference_log_drop_window_seconds: int = Field(default=300, ge=30)
+    cold_start_lookback_seconds: int = Field(default=900, ge=60, description="Slow pod starts alert this long")
+    gpu_memory_used_ratio: Fraction = Field(default=0.9, description="GPU framebuffer share that alerts")
+    gpu_underutilised_percent: float = Field(default=20, ge=0, le=100, description="Paying for an idle GPU")
+    gpu_underutilised_window_seconds: int = Field(default=3600, ge=300)
+
+
 class InstancePrice(Strict):
     usd_per_hour: float = Field(gt=0)
     vcpu: int = Field(ge=1)
     memory_gib: float = Field(gt=0)
     gpu: str | None = None
+    source: str
+    as_of: str = Field(pattern=r"^\d{4}-\d{2}-\d{2}$")
+
+
+class GpuThroughput(Strict):
+    """Published (not locally measured) GPU throughput of the served encoder: an estimate until measured on a GPU."""
+
+    inferences_per_second: float = Field(gt=0, description="Texts per second one GPU serves at the latency SLO")
+    basis: str = Field(description="How the figure follows from the published one")
     source: str
     as_of: str = Field(pattern=r"^\d{4}-\d{2}-\d{2}$")
 
@@ -216,6 +239,9 @@ class Prices(Strict):
     monthly_hours: float = 730
     other: dict[str, float] = Field(default_factory=dict, description="Named unit prices in USD (see keys)")
     other_source: str = ""
+    gpu_throughput: dict[str, GpuThroughput] = Field(
+        default_factory=dict, description="Per GPU instance type: estimated inferences/s (the cost report cites it)"
+    )
 
     @model_validator(mode="after")
     def _known_instances(self) -> Prices:
@@ -226,7 +252,7 @@ class Prices(Strict):
 
 
 class Release(Strict):
-    model_name: str = "news-topic-classifier"
+    model_name: str = "review-polarity-classifier"
     champion_alias: str = "champion"
     challenger_alias: str = "challenger"
     candidate_alias: str = "candidate"
@@ -242,6 +268,7 @@ class Policy(Strict):
     serving: Serving = Serving()
     scaling: Scaling = Scaling()
     drift: Drift = Drift()
+    alerting: Alerting = Alerting()
     prices: Prices
     release: Release = Release()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -30,16 +31,32 @@ def artifact_dir(variant: str) -> Path:
 
 
 @app.command()
-def package(variant: str = typer.Option("all", help=f"One of {', '.join(VARIANTS)} or 'all'")) -> None:
+def package(
+    variant: str = typer.Option("all", help=f"One of {', '.join(VARIANTS)} or 'all'"),
+    force: bool = typer.Option(False, help="Rebuild even when the inputs are unchanged"),
+) -> None:
     """Export the encoder to ONNX, attach the head, measure it (PyTorch runs only here, in .venv-pack)."""
     if variant != "all" and variant not in VARIANTS:
         raise typer.BadParameter(f"unknown variant {variant!r}; choose from {', '.join(VARIANTS)} or all")
     if not PACK_PYTHON.exists():
-        console.print("[red]The packaging venv is missing.[/red] Run `make pack-venv` (installs PyTorch CPU).")
+        console.print("[red]The packaging venv is missing.[/red] Run `make bootstrap` (installs PyTorch CPU).")
         raise typer.Exit(1)
-    args = ["--all"] if variant == "all" else ["--variant", variant, "--out", str(artifact_dir(variant))]
+    from pipelines.policy import policy
+
+    p = policy()
+    args = ["--all"] if variant == "all" else ["--variant", variant]
+    args += [
+        "--max-seq-tokens",
+        str(p.serving.max_seq_tokens),
+        "--latency-requests",
+        str(p.promotion.latency_requests),
+        "--warmup",
+        str(p.promotion.latency_warmup_requests),
+    ]
+    if force:
+        args.append("--force")
     cmd = [str(PACK_PYTHON), "-m", "pipelines.packaging.build", *args]
-    result = subprocess.run(cmd, cwd=REPO_ROOT)
+    result = subprocess.run(cmd, cwd=REPO_ROOT, env={**os.environ, "MLP_BUILD_DIR": str(build_dir())})
     if result.returncode != 0:
         raise typer.Exit(result.returncode)
 

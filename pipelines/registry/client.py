@@ -5,6 +5,7 @@ Aliases (`champion`, `challenger`, `candidate`) replace MLflow's deprecated stag
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import urllib.error
@@ -83,10 +84,8 @@ def set_alias(alias: str, version: int, name: str | None = None) -> None:
 
 
 def delete_alias(alias: str, name: str | None = None) -> None:
-    try:
+    with contextlib.suppress(RestException, MlflowException):  # already absent is fine
         mlflow_client().delete_registered_model_alias(name or model_name(), alias)
-    except (RestException, MlflowException):
-        pass  # already absent
 
 
 def tag_version(version: int, key: str, value: str, name: str | None = None) -> None:

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import mlflow
 from mlflow.exceptions import MlflowException
@@ -29,8 +30,15 @@ from pipelines.registry.client import (
     tracking_uri,
 )
 
-REQUIRED_FILES = ("model.onnx", "tokenizer.json", "model_config.json", "metrics.json", "lineage.json",
-                  "input_example.json", "requirements.txt")  # fmt: skip
+REQUIRED_FILES = (
+    "model.onnx",
+    "tokenizer.json",
+    "model_config.json",
+    "metrics.json",
+    "lineage.json",
+    "input_example.json",
+    "requirements.txt",
+)
 LINEAGE_TAGS = ("dataset_sha256", "git_commit", "base_model", "base_model_package", "quantisation", "input_hash")
 
 Progress = Callable[[str], None]
@@ -45,14 +53,15 @@ class Registered:
     reused: bool
 
 
-def _read_json(path: Path) -> dict:  # type: ignore[type-arg]
+def _read_json(path: Path) -> dict[str, Any]:
     try:
-        return json.loads(path.read_text())  # type: ignore[no-any-return]
+        data: dict[str, Any] = json.loads(path.read_text())
+        return data
     except (OSError, json.JSONDecodeError) as exc:
         raise RegistryError(f"{path}: unreadable ({exc}); rebuild it with `mlp model package`") from exc
 
 
-def check_artifact_dir(artifact_dir: Path) -> tuple[dict, dict, dict]:  # type: ignore[type-arg]
+def check_artifact_dir(artifact_dir: Path) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
     """Refuse an incomplete package before anything is sent to the registry."""
     if not artifact_dir.is_dir():
         raise RegistryError(f"{artifact_dir}: no such directory. Build it with `mlp model package --variant NAME`.")
@@ -68,7 +77,7 @@ def check_artifact_dir(artifact_dir: Path) -> tuple[dict, dict, dict]:  # type: 
     return config, metrics, lineage
 
 
-def flatten_metrics(metrics: dict, prefix: str = "") -> dict[str, float]:  # type: ignore[type-arg]
+def flatten_metrics(metrics: dict[str, Any], prefix: str = "") -> dict[str, float]:
     """Numbers from metrics.json as MLflow metric names (validation.accuracy -> validation_accuracy)."""
     flat: dict[str, float] = {}
     for key, value in metrics.items():
@@ -101,9 +110,12 @@ def find_existing(input_hash: str) -> int | None:
     return None
 
 
-def _log_run(artifact_dir: Path, config: dict, metrics: dict, lineage: dict, progress: Progress) -> tuple[str, str]:  # type: ignore[type-arg]
+def _log_run(
+    artifact_dir: Path, config: dict[str, Any], metrics: dict[str, Any], lineage: dict[str, Any], progress: Progress
+) -> tuple[str, str]:
     import pandas as pd
     from mlflow.models import infer_signature
+
     from services.model_runtime.classifier import OnnxTextClassifier
     from services.model_runtime.pyfunc import OnnxClassifierPyfunc
 
@@ -120,8 +132,9 @@ def _log_run(artifact_dir: Path, config: dict, metrics: dict, lineage: dict, pro
     with mlflow.start_run(run_name=f"package-{variant}") as run:
         try:
             mlflow.set_tags({"variant": variant, **{k: str(lineage[k]) for k in LINEAGE_TAGS}})
-            mlflow.log_params({"variant": variant, "quantisation": lineage["quantisation"],
-                               "max_seq_tokens": config.get("max_seq_tokens"), "padding": config.get("padding")})  # fmt: skip
+            params = {"variant": variant, "quantisation": lineage["quantisation"]}
+            params.update({k: config.get(k) for k in ("max_seq_tokens", "padding")})
+            mlflow.log_params(params)
             mlflow.log_metrics(flatten_metrics(metrics))
             mlflow.log_dict(lineage, "lineage.json")
             mlflow.log_dict(metrics, "metrics.json")
@@ -137,27 +150,22 @@ def _log_run(artifact_dir: Path, config: dict, metrics: dict, lineage: dict, pro
                 metadata={"variant": variant, "quantisation": lineage["quantisation"]},
             )
             progress("verifying the stored artifacts")
-            _verify_stored(run.info.run_id, artifact_dir)
+            _verify_stored(info.model_id, artifact_dir)
         except Exception:
             mlflow.set_tag("registration", "failed")
             raise
     return run.info.run_id, info.model_uri
 
 
-def _verify_stored(run_id: str, artifact_dir: Path) -> None:
+def _verify_stored(model_id: str, artifact_dir: Path) -> None:
     """The ONNX file really is in the artifact store, at its full size, before a version points at it."""
-    client = mlflow_client()
     expected = (artifact_dir / "model.onnx").stat().st_size
-    stack = ["model"]
-    while stack:
-        for item in client.list_artifacts(run_id, stack.pop()):
-            if item.is_dir:
-                stack.append(item.path)
-            elif item.path.endswith("model.onnx"):
-                if item.file_size != expected:
-                    raise RegistryError(f"stored model.onnx has {item.file_size} bytes, expected {expected}")
-                return
-    # MLflow 3 logs models under the LoggedModel, not the run: verify through the model URI instead.
+    stored = mlflow_client().list_logged_model_artifacts(model_id, f"artifacts/{artifact_dir.name}")
+    sizes = {Path(item.path).name: item.file_size for item in stored}
+    if sizes.get("model.onnx") != expected:
+        raise RegistryError(
+            f"stored model.onnx is {sizes.get('model.onnx')} bytes, expected {expected}: the upload did not complete"
+        )
 
 
 def register(artifact_dir: Path, alias: str | None = None, progress: Progress = print) -> Registered:
@@ -171,7 +179,8 @@ def register(artifact_dir: Path, alias: str | None = None, progress: Progress = 
         progress(f"{name} v{existing} already holds this exact package (input_hash); not registering it twice")
         if alias:
             set_alias(alias, existing)
-        return Registered(name, existing, mlflow_client().get_model_version(name, str(existing)).run_id, variant, True)
+        run_id = mlflow_client().get_model_version(name, str(existing)).run_id or ""
+        return Registered(name, existing, run_id, variant, True)
 
     try:
         run_id, model_uri = _log_run(artifact_dir, config, metrics, lineage, progress)
@@ -185,18 +194,16 @@ def register(artifact_dir: Path, alias: str | None = None, progress: Progress = 
 
     progress("creating the model version")
     client = mlflow_client()
+    tags = {k: str(lineage[k]) for k in LINEAGE_TAGS}
+    tags.update({"variant": variant, "validation_accuracy": str(metrics.get("validation", {}).get("accuracy"))})
     try:
-        client.create_registered_model(name) if not client.search_registered_models(f"name = '{name}'") else None
-        mv = client.create_model_version(name, model_uri, run_id=run_id)
+        # Tags go in with the creation request, so a version never exists without its lineage.
+        mv = mlflow.register_model(model_uri, name, tags=tags, await_registration_for=60)
     except MlflowException as exc:
         raise RegistryError(f"could not create the version: {exc}. Failing server: {_failed_server()}") from exc
     version = int(mv.version)
     try:
         _wait_ready(name, version)
-        tags = {k: str(lineage[k]) for k in LINEAGE_TAGS}
-        tags.update({"variant": variant, "validation_accuracy": str(metrics.get("validation", {}).get("accuracy"))})
-        for key, value in tags.items():
-            client.set_model_version_tag(name, str(version), key, value)
         client.update_model_version(name, str(version), description=_description(variant, metrics, lineage))
         if alias:
             set_alias(alias, version)
@@ -223,7 +230,7 @@ def _wait_ready(name: str, version: int, timeout: float = 60) -> None:
     raise RegistryError(f"{name} v{version} not READY after {timeout:.0f}s")
 
 
-def _description(variant: str, metrics: dict, lineage: dict) -> str:  # type: ignore[type-arg]
+def _description(variant: str, metrics: dict[str, Any], lineage: dict[str, Any]) -> str:
     val = metrics.get("validation", {})
     lat = metrics.get("latency_ms", {})
     return (

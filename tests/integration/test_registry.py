@@ -42,12 +42,19 @@ def test_downloaded_version_serves_without_torch(registered_versions: dict[str, 
     model_dir = registry.download_version(registered_versions["int8"])
     requirements = (model_dir / "requirements.txt").read_text()
     assert "onnxruntime" in requirements and "torch" not in requirements
-    prediction = OnnxTextClassifier.load(model_dir).predict(["The striker scored twice in the cup final"])[0]
-    assert prediction.label == "sport"
+    classifier = OnnxTextClassifier.load(model_dir)
+    praise, pan = classifier.predict(
+        [
+            "A moving, beautifully acted film: the best of the year.",
+            "A dull, tedious mess with a script that never works.",
+        ]
+    )
+    assert (praise.label, pan.label) == ("positive", "negative")
 
 
-def test_registering_the_same_package_twice_returns_the_same_version(registered_versions: dict[str, int],
-                                                                      packaged_variants: dict[str, Path]) -> None:  # fmt: skip
+def test_registering_the_same_package_twice_returns_the_same_version(
+    registered_versions: dict[str, int], packaged_variants: dict[str, Path]
+) -> None:
     again = register(packaged_variants["int8"], progress=lambda _m: None)
     assert again.reused and again.version == registered_versions["int8"]
 
@@ -82,8 +89,9 @@ def test_registration_with_the_artifact_store_down_leaves_no_version(
     assert [v.version for v in registry.list_versions()] == before
 
 
-def test_incomplete_package_is_refused_before_anything_is_sent(packaged_variants: dict[str, Path],
-                                                               tmp_path: Path) -> None:  # fmt: skip
+def test_incomplete_package_is_refused_before_anything_is_sent(
+    packaged_variants: dict[str, Path], tmp_path: Path
+) -> None:
     package = _fresh_copy(packaged_variants["int8"], tmp_path)
     (package / "tokenizer.json").unlink()
     with pytest.raises(RegistryError, match=r"missing tokenizer\.json"):

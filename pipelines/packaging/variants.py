@@ -1,0 +1,47 @@
+"""The packaged variants and why they differ. Each difference is real, not a flag that fakes a result."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    quantisation: str  # "fp32" | "int8": which encoder graph
+    padding: str  # "longest" (pad to the longest text in a batch) | "fixed" (always max_seq_tokens)
+    description: str
+    few_shot_per_class: int = 0  # 0: head trained on the whole training split
+    max_seq_tokens: int = 0  # 0: policy.serving.max_seq_tokens
+    head_of: str = ""  # reuse this variant's trained head (same encoder graph, so the same embeddings)
+
+
+VARIANTS: dict[str, Variant] = {
+    v.name: v
+    for v in (
+        Variant("fp32", "fp32", "longest", "fp32 encoder, head trained on the full training split"),
+        Variant(
+            "int8", "int8", "longest", "int8 dynamic per-channel quantised encoder, head retrained on its embeddings"
+        ),
+        Variant(
+            "weak",
+            "fp32",
+            "longest",
+            "fp32 encoder, head trained on 3 examples per class: really worse",
+            few_shot_per_class=3,
+        ),
+        Variant(
+            "heavy",
+            "fp32",
+            "fixed",
+            "fp32 encoder and head, padding every request to 256 tokens: same answers, really slower",
+            max_seq_tokens=256,
+            head_of="fp32",
+        ),
+    )
+}
+
+
+def build_order(names: list[str]) -> list[str]:
+    """Variants whose head comes from another are built after it."""
+    return sorted(set(names), key=lambda n: (bool(VARIANTS[n].head_of), n))

@@ -1,0 +1,162 @@
+"""The serving runtime of a packaged model: ONNX Runtime encoder + logistic-regression head + fast tokenizer.
+
+No PyTorch here, and no MLflow: the model server, the gate and the drift job all load a model directory
+(`model.onnx`, `tokenizer.json`, `model_config.json`) through this class and nothing else.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+from tokenizers import Tokenizer
+
+CONFIG_FILE = "model_config.json"
+_WORD = re.compile(r"[a-z]+")
+
+
+@dataclass(frozen=True)
+class Prediction:
+    label: str
+    scores: dict[str, float]
+    confidence: float
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """What `model_config.json` holds: written by the packaging step, read here."""
+
+    variant: str
+    labels: list[str]
+    max_seq_tokens: int
+    padding: str  # "longest": pad to the longest text in a batch; "fixed": always to max_seq_tokens
+    coef: np.ndarray  # (n_labels, dim) head weights
+    intercept: np.ndarray  # (n_labels,)
+
+    @classmethod
+    def read(cls, model_dir: Path) -> ModelConfig:
+        path = model_dir / CONFIG_FILE
+        try:
+            raw: dict[str, Any] = json.loads(path.read_text())
+            coef = np.asarray(raw["head"]["coef"], dtype=np.float32)
+            intercept = np.asarray(raw["head"]["intercept"], dtype=np.float32)
+            config = cls(
+                str(raw["variant"]),
+                list(raw["labels"]),
+                int(raw["max_seq_tokens"]),
+                str(raw["padding"]),
+                coef,
+                intercept,
+            )
+        except (OSError, KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"{path}: not a valid model config ({exc}); re-run `mlp model package`") from exc
+        if config.padding not in ("longest", "fixed"):
+            raise ValueError(f"{path}: padding must be 'longest' or 'fixed', got {config.padding!r}")
+        if coef.shape[0] != len(config.labels) or intercept.shape != (len(config.labels),):
+            raise ValueError(f"{path}: head shape {coef.shape} does not match {len(config.labels)} labels")
+        return config
+
+
+def session_options(intra_op_threads: int, inter_op_threads: int) -> ort.SessionOptions:
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = intra_op_threads
+    options.inter_op_num_threads = inter_op_threads
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    # Several servers share 2 cores: spinning threads nearly double the CPU per request (ARCHITECTURE.md).
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.add_session_config_entry("session.inter_op.allow_spinning", "0")
+    return options
+
+
+class OnnxTextClassifier:
+    """Texts in, labels and scores out. Thread-safe for `predict` (ONNX Runtime sessions are)."""
+
+    def __init__(self, model_dir: Path, config: ModelConfig, session: ort.InferenceSession, tokenizer: Tokenizer):
+        self.model_dir = model_dir
+        self.config = config
+        self.session = session
+        self.tokenizer = tokenizer
+        self._input_names = {i.name for i in session.get_inputs()}
+        self._vocab = tokenizer.get_vocab()
+        # Token counts for drift are measured before truncation and padding.
+        self._counting = Tokenizer.from_str(tokenizer.to_str())
+        self._counting.no_truncation()
+        self._counting.no_padding()
+
+    @classmethod
+    def load(cls, model_dir: Path | str, intra_op_threads: int = 1, inter_op_threads: int = 1) -> OnnxTextClassifier:
+        model_dir = Path(model_dir)
+        config = ModelConfig.read(model_dir)
+        for name in ("model.onnx", "tokenizer.json"):
+            if not (model_dir / name).is_file():
+                raise ValueError(f"{model_dir}: missing {name}; re-run `mlp model package`")
+        tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+        tokenizer.enable_truncation(max_length=config.max_seq_tokens)
+        if config.padding == "fixed":
+            tokenizer.enable_padding(length=config.max_seq_tokens)
+        else:
+            tokenizer.enable_padding()  # to the longest text in the batch
+        session = ort.InferenceSession(
+            str(model_dir / "model.onnx"),
+            sess_options=session_options(intra_op_threads, inter_op_threads),
+            providers=["CPUExecutionProvider"],
+        )
+        return cls(model_dir, config, session, tokenizer)
+
+    @property
+    def labels(self) -> list[str]:
+        return self.config.labels
+
+    @property
+    def variant(self) -> str:
+        return self.config.variant
+
+    def _feeds(self, texts: list[str]) -> dict[str, np.ndarray]:
+        encodings = self.tokenizer.encode_batch(texts)
+        feeds = {
+            "input_ids": np.asarray([e.ids for e in encodings], dtype=np.int64),
+            "attention_mask": np.asarray([e.attention_mask for e in encodings], dtype=np.int64),
+            "token_type_ids": np.asarray([e.type_ids for e in encodings], dtype=np.int64),
+        }
+        return {k: v for k, v in feeds.items() if k in self._input_names}
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        """L2-normalised sentence embeddings (n x 384): mean pooling is inside the exported graph."""
+        if not texts:
+            return np.zeros((0, self.config.coef.shape[1]), dtype=np.float32)
+        (embeddings,) = self.session.run(["sentence_embedding"], self._feeds(texts))
+        return np.asarray(embeddings, dtype=np.float32)
+
+    def predict_proba(self, texts: list[str]) -> np.ndarray:
+        logits = self.embed(texts) @ self.config.coef.T + self.config.intercept
+        logits -= logits.max(axis=1, keepdims=True)
+        exp = np.exp(logits)
+        return np.asarray(exp / exp.sum(axis=1, keepdims=True))
+
+    def predict(self, texts: list[str]) -> list[Prediction]:
+        probabilities = self.predict_proba(texts)
+        labels = self.config.labels
+        out = []
+        for row in probabilities:
+            best = int(row.argmax())
+            out.append(
+                Prediction(labels[best], {lab: float(p) for lab, p in zip(labels, row, strict=True)}, float(row[best]))
+            )
+        return out
+
+    def count_tokens(self, texts: list[str]) -> list[int]:
+        """Tokens per text before truncation and padding (special tokens included)."""
+        return [len(e.ids) for e in self._counting.encode_batch(texts)] if texts else []
+
+    def vocab_hit_rate(self, text: str) -> float:
+        """Share of the text's words that are whole tokens in the vocabulary (1.0 for a text with no words)."""
+        words = _WORD.findall(text.lower())
+        if not words:
+            return 1.0
+        return sum(1 for w in words if w in self._vocab) / len(words)
