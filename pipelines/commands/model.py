@@ -107,7 +107,7 @@ def gate(
             c.threshold,
             "[green]pass[/green]" if c.passed else "[red]FAIL[/red]",
         )
-    Console().print(table)
+    Console(width=140).print(table)
     console.print(f"Method: {report.method}\nReport: {report.report_path} (also logged to the candidate's run)")
     if not report.passed:
         console.print(f"[red]Gate failed: {len(report.failures())} criterion(s).[/red]")
@@ -144,7 +144,7 @@ def list_versions() -> None:
             v.tags.get("gate.result", "-"),
             v.tags.get("release.status", "-"),
         )
-    Console().print(table)
+    Console(width=140).print(table)
 
 
 if __name__ == "__main__":

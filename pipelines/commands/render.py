@@ -1,7 +1,73 @@
-"""`mlp render` commands."""
+"""`mlp render` commands: cluster manifests from the policy."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import typer
 
 app = typer.Typer(no_args_is_help=True)
+
+# Example inputs: a fork sets its real image, role and URIs (infra outputs) on the command line or in CI.
+DEFAULT_IMAGE_REPO = "123456789012.dkr.ecr.us-east-1.amazonaws.com/mlp-model-server"
+DEFAULT_ROLE_ARN = "arn:aws:iam::123456789012:role/mlp-model-server"
+DEFAULT_MLFLOW = "http://mlflow.mlflow.svc.cluster.local:5000"
+
+
+def parse_versions(text: str) -> dict[int, int]:
+    """`3=90,4=10` -> {3: 90, 4: 10}."""
+    weights: dict[int, int] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        version, sep, weight = part.partition("=")
+        if not sep or not version.isdigit() or not weight.isdigit():
+            raise typer.BadParameter(f"{part!r}: write VERSION=PERCENT pairs, e.g. 3=90,4=10")
+        weights[int(version)] = int(weight)
+    return weights
+
+
+@app.command("k8s")
+def k8s(
+    out: Path = typer.Option(Path("build/k8s"), help="Output folder: one YAML file per concern"),
+    versions: str = typer.Option("1=100", help="Live versions and weights, e.g. 3=90,4=10"),
+    gpu: bool = typer.Option(False, "--gpu", help="GPU node group variant of the model servers"),
+    mode: str = typer.Option("deployments", help="deployments | rollout (Argo Rollouts canary)"),
+    image_repository: str = typer.Option(DEFAULT_IMAGE_REPO),
+    image_tag: str = typer.Option("dev", help="Immutable tag (CI uses the git SHA)"),
+    irsa_role_arn: str = typer.Option(DEFAULT_ROLE_ARN),
+    mlflow_tracking_uri: str = typer.Option(DEFAULT_MLFLOW),
+    hostname: str = typer.Option("models.example.com"),
+    validate: bool = typer.Option(True, help="Schema-check every manifest before writing"),
+) -> None:
+    """Render the cluster manifests (serving, gateway, release, scaling, monitoring) from policy.yaml."""
+    from pydantic import ValidationError
+
+    from modules.k8s import GatewayProps, RenderProps, ServingProps, render_all, write
+    from modules.k8s.validate import ManifestInvalid, check
+    from pipelines.policy import policy
+
+    try:
+        props = RenderProps(
+            model_name=policy().release.model_name,
+            weights=parse_versions(versions),
+            mode=mode,  # pydantic checks the literal
+            serving=ServingProps(
+                image_repository=image_repository,
+                image_tag=image_tag,
+                irsa_role_arn=irsa_role_arn,
+                mlflow_tracking_uri=mlflow_tracking_uri,
+                gpu=gpu,
+            ),
+            gateway=GatewayProps(hostname=hostname),
+        )
+    except ValidationError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    rendered = render_all(props)
+    if validate:
+        try:
+            check(rendered)
+        except ManifestInvalid as exc:
+            typer.secho(str(exc), fg="red", err=True)
+            raise typer.Exit(1) from exc
+    paths = write(rendered, out)
+    count = sum(len(m) for m in rendered.values())
+    typer.echo(f"wrote {count} manifests to {len(paths)} files in {out}" + (" (schema-valid)" if validate else ""))

@@ -114,10 +114,11 @@ def download_version(version: int | str, name: str | None = None) -> Path:
         tmp = cache.with_name(f"{number}.partial")
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
+        # models:/ URIs resolve through the *registry* URI, which is not the tracking_uri argument.
+        mlflow.set_tracking_uri(tracking_uri())
+        mlflow.set_registry_uri(tracking_uri())
         try:
-            mlflow.artifacts.download_artifacts(
-                artifact_uri=f"models:/{name}/{number}", dst_path=str(tmp), tracking_uri=tracking_uri()
-            )
+            mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{name}/{number}", dst_path=str(tmp))
         except MlflowException as exc:
             shutil.rmtree(tmp, ignore_errors=True)
             raise RegistryError(

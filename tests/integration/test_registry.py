@@ -32,7 +32,7 @@ def test_versions_carry_lineage_metrics_and_aliases(registered_versions: dict[st
     assert version.tags["dataset_sha256"] == dataset_sha256()
     run = registry.mlflow_client().get_run(version.run_id)
     assert 0.5 < run.data.metrics["validation_accuracy"] <= 1.0
-    assert run.data.metrics["latency_ms_p95"] > 0
+    assert run.data.metrics["latency_ms_p95_ms"] > 0
     assert registry.get_alias("challenger") == registered_versions["int8"]
 
 

@@ -1,0 +1,49 @@
+"""Names, labels and metadata shared by every manifest, so selectors in one file match labels in another."""
+
+from __future__ import annotations
+
+from typing import Any
+
+Manifest = dict[str, Any]
+
+PART_OF = "ml-platform"
+MANAGED_BY = "mlp-render"
+HTTP_PORT = 3000
+HTTP_PORT_NAME = "http"
+
+
+def version_name(model_name: str, version: int) -> str:
+    return f"{model_name}-v{version}"
+
+
+def selector_labels(model_name: str, version: int | None = None) -> dict[str, str]:
+    """The labels selectors match on. `model_name`/`model_version` are also what Prometheus relabels to."""
+    labels = {"app.kubernetes.io/name": model_name, "model_name": model_name}
+    if version is not None:
+        labels["model_version"] = str(version)
+    return labels
+
+
+def labels(model_name: str, version: int | None = None, component: str = "model-server") -> dict[str, str]:
+    out = {
+        **selector_labels(model_name, version),
+        "app.kubernetes.io/component": component,
+        "app.kubernetes.io/part-of": PART_OF,
+        "app.kubernetes.io/managed-by": MANAGED_BY,
+    }
+    if version is not None:
+        out["app.kubernetes.io/instance"] = version_name(model_name, version)
+        out["app.kubernetes.io/version"] = str(version)
+    return out
+
+
+def metadata(name: str, namespace: str | None, labels: dict[str, str], **extra: Any) -> dict[str, Any]:
+    meta: dict[str, Any] = {"name": name, "labels": dict(labels)}
+    if namespace is not None:
+        meta["namespace"] = namespace
+    meta.update(extra)
+    return meta
+
+
+def manifest(api_version: str, kind: str, meta: dict[str, Any], **body: Any) -> Manifest:
+    return {"apiVersion": api_version, "kind": kind, "metadata": meta, **body}

@@ -1,0 +1,157 @@
+"""Envoy Gateway in front of the model servers: Gateway, HTTPRoute (weighted split + version pin), SecurityPolicy
+(API keys) and BackendTrafficPolicy (per-key rate limits, retries, timeout, request body limit).
+
+The same behaviour as the local nginx gateway (services/gateway), from the same policy section.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from modules.k8s import common as c
+from modules.k8s.props import GatewayProps
+from modules.k8s.versions import ENVOY_GATEWAY_API, GATEWAY_API
+from pipelines.policy import ApiKey, Policy
+
+CONTROLLER = "gateway.envoyproxy.io/gatewayclass-controller"
+# Envoy local rate limits take whole requests per unit; the smallest unit that keeps the policy's rate exact wins.
+UNITS = (("Second", 1), ("Minute", 60), ("Hour", 3600), ("Day", 86400))
+
+
+def route_name(model_name: str) -> str:
+    return model_name
+
+
+def gateway_class(props: GatewayProps) -> c.Manifest:
+    meta = c.metadata(props.gateway_class, None, {"app.kubernetes.io/part-of": c.PART_OF})
+    return c.manifest(GATEWAY_API, "GatewayClass", meta, spec={"controllerName": CONTROLLER})
+
+
+def gateway(props: GatewayProps, namespace: str) -> c.Manifest:
+    meta = c.metadata(props.gateway_name, namespace, {"app.kubernetes.io/part-of": c.PART_OF})
+    return c.manifest(
+        GATEWAY_API,
+        "Gateway",
+        meta,
+        spec={
+            "gatewayClassName": props.gateway_class,
+            "listeners": [
+                {
+                    "name": "http",
+                    "protocol": "HTTP",
+                    "port": props.listener_port,
+                    "hostname": props.hostname,
+                    "allowedRoutes": {"namespaces": {"from": "Same"}},
+                }
+            ],
+        },
+    )
+
+
+def _backend(name: str, weight: int) -> dict[str, Any]:
+    return {"group": "", "kind": "Service", "name": name, "port": c.HTTP_PORT, "weight": weight}
+
+
+def _pin_rule(header: str, version: int, service: str) -> dict[str, Any]:
+    # A header match outranks the weighted rule for the same path (Gateway API match precedence).
+    return {
+        "matches": [
+            {
+                "path": {"type": "PathPrefix", "value": "/"},
+                "headers": [{"type": "Exact", "name": header, "value": str(version)}],
+            }
+        ],
+        "backendRefs": [_backend(service, 1)],
+    }
+
+
+def http_route(
+    props: GatewayProps,
+    policy: Policy,
+    model_name: str,
+    namespace: str,
+    weights: dict[str, int],
+    pins: dict[int, str],
+) -> c.Manifest:
+    """`weights`: Service name -> weight of the default rule; `pins`: version -> Service that pins it."""
+    rules = [_pin_rule(policy.gateway.pin_header, v, svc) for v, svc in sorted(pins.items())]
+    rules.append(
+        {
+            "matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
+            "backendRefs": [_backend(name, w) for name, w in weights.items()],
+            "timeouts": {"request": f"{policy.gateway.upstream_timeout_seconds:g}s"},
+        }
+    )
+    meta = c.metadata(route_name(model_name), namespace, c.labels(model_name, component="gateway"))
+    return c.manifest(
+        GATEWAY_API,
+        "HTTPRoute",
+        meta,
+        spec={
+            "parentRefs": [{"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": props.gateway_name}],
+            "hostnames": [props.hostname],
+            "rules": rules,
+        },
+    )
+
+
+def security_policy(props: GatewayProps, namespace: str) -> c.Manifest:
+    """API keys live in an Opaque Secret (data key = client name, value = the key), created from the secret store,
+    never rendered here. The gateway forwards the client *name* (for rate limits and logs) and drops the key."""
+    meta = c.metadata(f"{props.gateway_name}-api-keys", namespace, {"app.kubernetes.io/part-of": c.PART_OF})
+    return c.manifest(
+        ENVOY_GATEWAY_API,
+        "SecurityPolicy",
+        meta,
+        spec={
+            "targetRefs": [{"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": props.gateway_name}],
+            "apiKeyAuth": {
+                "credentialRefs": [{"group": "", "kind": "Secret", "name": props.api_key_secret}],
+                "extractFrom": [
+                    {
+                        "headers": ["X-API-Key"],
+                        "forwarding": {"clientIdentityHeader": props.client_id_header, "suppressCredentials": True},
+                    }
+                ],
+            },
+        },
+    )
+
+
+def rate_limit(key: ApiKey) -> dict[str, Any]:
+    """Policy rate (per second, may be fractional) -> whole requests per the smallest exact unit."""
+    for unit, seconds in UNITS:
+        requests = key.rate_per_second * seconds
+        if requests >= 1 and abs(requests - round(requests)) < 1e-9:
+            return {"requests": round(requests), "unit": unit}
+    raise ValueError(f"gateway.api_keys[{key.name}]: rate {key.rate_per_second}/s is not a whole number per day")
+
+
+def backend_traffic_policy(props: GatewayProps, policy: Policy, model_name: str, namespace: str) -> c.Manifest:
+    g = policy.gateway
+    rules = [
+        {
+            "clientSelectors": [{"headers": [{"name": props.client_id_header, "type": "Exact", "value": key.name}]}],
+            "limit": rate_limit(key),
+        }
+        for key in g.api_keys
+    ]
+    spec: dict[str, Any] = {
+        "targetRefs": [{"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "name": route_name(model_name)}],
+        "rateLimit": {"type": "Local", "local": {"rules": rules}},
+        # Bodies above the policy limit get 413 before they reach a model server.
+        "requestBuffer": {"limit": str(g.max_request_bytes)},
+        "timeout": {"http": {"requestTimeout": f"{g.upstream_timeout_seconds:g}s"}},
+    }
+    if g.retry_on_stable:
+        # /classify is a pure function of its body: a retry is safe. One retry, on another endpoint.
+        spec["retry"] = {
+            "numRetries": 1,
+            "retryOn": {"triggers": ["connect-failure", "refused-stream", "reset", "5xx"]},
+        }
+    meta = c.metadata(f"{model_name}-traffic", namespace, c.labels(model_name, component="gateway"))
+    return c.manifest(ENVOY_GATEWAY_API, "BackendTrafficPolicy", meta, spec=spec)
+
+
+def gateway_manifests(props: GatewayProps, namespace: str) -> list[c.Manifest]:
+    return [gateway_class(props), gateway(props, namespace), security_policy(props, namespace)]

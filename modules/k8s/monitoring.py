@@ -1,0 +1,134 @@
+"""Cluster monitoring objects: the PrometheusRule wrapping the same rule groups the local Prometheus loads, one
+Grafana dashboard ConfigMap per dashboard (the Grafana sidecar picks up `grafana_dashboard: "1"`), the hourly drift
+CronJob, and the ServiceMonitor for NVIDIA's DCGM exporter.
+
+Rules and dashboards are imported lazily: they belong to the observability area and are rendered from the policy.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from typing import Any
+
+from modules.k8s import common as c
+from modules.k8s import serving
+from modules.k8s.props import MonitoringProps, ServingProps
+from modules.k8s.versions import MONITORING_API
+from pipelines.policy import Policy
+
+DRIFT_JOB = "mlp-drift-check"
+DASHBOARD_LABEL = "grafana_dashboard"
+
+
+def _observability(module: str, function: str) -> Any:
+    """The observability area's renderer, or a clear error naming what is missing."""
+    try:
+        mod = importlib.import_module(f"pipelines.observability.{module}")
+    except ImportError as exc:
+        raise RuntimeError(f"pipelines/observability/{module}.py is missing or broken ({exc}): cannot render") from exc
+    fn = getattr(mod, function, None)
+    if fn is None:
+        raise RuntimeError(f"pipelines/observability/{module}.py has no {function}(): cannot render")
+    return fn()
+
+
+def prometheus_rule(namespace: str, release_label: str, groups: list[dict[str, Any]] | None = None) -> c.Manifest:
+    groups = _observability("rules", "rule_groups") if groups is None else groups
+    meta = c.metadata("mlp-rules", namespace, {"app.kubernetes.io/part-of": c.PART_OF, "release": release_label})
+    return c.manifest(MONITORING_API, "PrometheusRule", meta, spec={"groups": groups})
+
+
+def dashboard_configmaps(namespace: str, dashboards: dict[str, dict[str, Any]] | None = None) -> list[c.Manifest]:
+    boards = _observability("dashboards", "dashboards") if dashboards is None else dashboards
+    out = []
+    for name, board in sorted(boards.items()):
+        slug = name.lower().replace("_", "-").replace(" ", "-")
+        meta = c.metadata(
+            f"mlp-dashboard-{slug}", namespace, {"app.kubernetes.io/part-of": c.PART_OF, DASHBOARD_LABEL: "1"}
+        )
+        out.append(c.manifest("v1", "ConfigMap", meta, data={f"{slug}.json": json.dumps(board, sort_keys=True)}))
+    return out
+
+
+def drift_cronjob(props: ServingProps, mon: MonitoringProps, policy: Policy, model_name: str) -> c.Manifest:
+    image = mon.drift_image or props.image
+    container = {
+        "name": "drift-check",
+        "image": image,
+        "imagePullPolicy": "Always",
+        "command": ["mlp", "drift", "check"],
+        "env": [
+            {"name": "MLP_MODEL_NAME", "value": model_name},
+            {"name": "MLFLOW_TRACKING_URI", "value": props.mlflow_tracking_uri},
+            {"name": "HOME", "value": "/tmp"},
+            {"name": "TMPDIR", "value": "/tmp"},
+        ],
+        # Evidently over a day of logged texts: pandas frames of a few 10k rows.
+        "resources": {"requests": {"cpu": "250m", "memory": "512Mi"}, "limits": {"cpu": "1", "memory": "1Gi"}},
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "privileged": False,
+            "readOnlyRootFilesystem": True,
+            "runAsNonRoot": True,
+            "runAsUser": serving.RUN_AS,
+            "runAsGroup": serving.RUN_AS,
+            "capabilities": {"drop": ["ALL"]},
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+    }
+    pod_spec = {
+        "serviceAccountName": serving.SERVICE_ACCOUNT,  # reads the inference log bucket through the same IRSA role
+        "automountServiceAccountToken": False,
+        "restartPolicy": "Never",
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": serving.RUN_AS,
+            "runAsGroup": serving.RUN_AS,
+            "fsGroup": serving.RUN_AS,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "nodeSelector": dict(serving.CPU_NODE_SELECTOR),
+        "containers": [container],
+        "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}}],
+    }
+    meta = c.metadata(DRIFT_JOB, props.namespace, c.labels(model_name, component="drift"))
+    return c.manifest(
+        "batch/v1",
+        "CronJob",
+        meta,
+        spec={
+            "schedule": policy.drift.schedule_cron,
+            "concurrencyPolicy": "Forbid",
+            "startingDeadlineSeconds": 600,
+            "successfulJobsHistoryLimit": 3,
+            "failedJobsHistoryLimit": 3,
+            "jobTemplate": {
+                "spec": {
+                    "backoffLimit": 1,
+                    "activeDeadlineSeconds": 3000,  # well inside the hourly schedule
+                    "ttlSecondsAfterFinished": 86400,
+                    "template": {"metadata": {"labels": c.labels(model_name, component="drift")}, "spec": pod_spec},
+                }
+            },
+        },
+    )
+
+
+def dcgm_service_monitor(mon: MonitoringProps) -> c.Manifest:
+    meta = c.metadata(
+        "nvidia-dcgm-exporter",
+        mon.dcgm_namespace,
+        {"app.kubernetes.io/part-of": c.PART_OF, "release": mon.prometheus_release_label},
+    )
+    return c.manifest(
+        MONITORING_API,
+        "ServiceMonitor",
+        meta,
+        spec={
+            "selector": {"matchLabels": {"app": "nvidia-dcgm-exporter"}},
+            "namespaceSelector": {"matchNames": [mon.dcgm_namespace]},
+            "endpoints": [{"port": "gpu-metrics", "path": "/metrics", "interval": "15s"}],
+        },
+    )

@@ -1,0 +1,93 @@
+"""Typed inputs of the cluster manifests: what differs per environment, never a threshold (those are in policy.yaml)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from pipelines.promql import SERVING_NAMESPACE
+
+Version = Annotated[int, Field(ge=1)]
+
+
+class Props(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ServingProps(Props):
+    """The model server pods."""
+
+    image_repository: str = Field(min_length=1, description="ECR repository URI of the BentoML model server image")
+    image_tag: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+    mlflow_tracking_uri: str = Field(min_length=1)
+    irsa_role_arn: str = Field(pattern=r"^arn:aws[a-z-]*:iam::\d{12}:role/.+$", description="Role the pods assume")
+    namespace: str = SERVING_NAMESPACE
+    gpu: bool = False
+    model_cache_size_limit: str = "2Gi"
+    tmp_size_limit: str = "256Mi"
+    # Namespaces whose pods may call the model servers (NetworkPolicy): gateway data plane, KEDA HTTP
+    # interceptor, Prometheus.
+    ingress_namespaces: list[str] = ["envoy-gateway-system", "keda", "monitoring"]
+
+    @property
+    def image(self) -> str:
+        return f"{self.image_repository}:{self.image_tag}"
+
+
+class GatewayProps(Props):
+    """The Envoy Gateway entry point."""
+
+    gateway_class: str = "eg"
+    gateway_name: str = "mlp-gateway"
+    hostname: str = "models.example.com"
+    listener_port: int = Field(default=80, ge=1, le=65535)
+    api_key_secret: str = Field(
+        default="mlp-api-keys", description="Opaque Secret: data key = client name, value = key"
+    )
+    client_id_header: str = Field(default="x-mlp-client", description="Header the gateway sets to the key's name")
+
+
+class MonitoringProps(Props):
+    drift_image: str = Field(default="", description="Image with the `mlp` CLI; empty = the model server image")
+    dcgm_namespace: str = "gpu-operator"
+    prometheus_release_label: str = Field(
+        default="kube-prometheus-stack", description="`release` label the stack selects"
+    )
+
+
+class RenderProps(Props):
+    """Everything `render_all` needs: versions and weights, the mode, and the per-concern props."""
+
+    model_name: str
+    weights: dict[Version, Annotated[int, Field(ge=0, le=100)]] = Field(description="Live versions -> percent")
+    mode: Literal["deployments", "rollout"] = Field(
+        default="deployments",
+        description="deployments: one Deployment per version, weights from `weights`; "
+        "rollout: one Argo Rollout, canary = newest version, stable = the other",
+    )
+    serving: ServingProps
+    gateway: GatewayProps = GatewayProps()
+    monitoring: MonitoringProps = MonitoringProps()
+
+    @model_validator(mode="after")
+    def _weights(self) -> RenderProps:
+        if not self.weights:
+            raise ValueError("weights: at least one live version is needed, e.g. {3: 100}")
+        if sum(self.weights.values()) != 100:
+            raise ValueError(f"weights must sum to 100, got {sum(self.weights.values())} from {self.weights}")
+        if self.mode == "rollout" and len(self.weights) not in (1, 2):
+            raise ValueError("rollout mode takes one or two versions (stable and canary)")
+        return self
+
+    @property
+    def versions(self) -> list[int]:
+        return sorted(self.weights)
+
+    @property
+    def stable_version(self) -> int:
+        return self.versions[0]
+
+    @property
+    def canary_version(self) -> int:
+        return self.versions[-1]

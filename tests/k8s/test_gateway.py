@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+import pytest
+
+from modules.k8s import gateway
+from pipelines.policy import ApiKey
+from tests.k8s.conftest import MODEL, WEIGHTS, by_kind
+
+
+def _default_rule(route):
+    return next(r for r in route["spec"]["rules"] if "headers" not in r["matches"][0])
+
+
+def test_weighted_rule_carries_the_given_weights(deployments):
+    (route,) = by_kind(deployments, "HTTPRoute")
+    refs = _default_rule(route)["backendRefs"]
+    assert {r["name"]: r["weight"] for r in refs} == {f"{MODEL}-v{v}": w for v, w in WEIGHTS.items()}
+    assert sum(r["weight"] for r in refs) == 100
+    assert all(r["port"] == 3000 for r in refs)
+
+
+def test_pin_header_routes_each_version_to_its_own_service(deployments, pol):
+    (route,) = by_kind(deployments, "HTTPRoute")
+    pins = [r for r in route["spec"]["rules"] if "headers" in r["matches"][0]]
+    assert len(pins) == len(WEIGHTS)
+    for rule in pins:
+        (header,) = rule["matches"][0]["headers"]
+        assert header["name"] == pol.gateway.pin_header
+        assert rule["backendRefs"][0]["name"] == f"{MODEL}-v{header['value']}"
+
+
+def test_rollout_mode_routes_stable_and_canary_services(rollout):
+    (route,) = by_kind(rollout, "HTTPRoute")
+    refs = {r["name"]: r["weight"] for r in _default_rule(route)["backendRefs"]}
+    assert refs == {f"{MODEL}-stable": 100, f"{MODEL}-canary": 0}
+
+
+def test_security_policy_takes_keys_from_a_secret_and_the_x_api_key_header(deployments):
+    (sp,) = by_kind(deployments, "SecurityPolicy")
+    auth = sp["spec"]["apiKeyAuth"]
+    assert auth["credentialRefs"][0]["kind"] == "Secret"
+    assert auth["extractFrom"][0]["headers"] == ["X-API-Key"]
+    assert auth["extractFrom"][0]["forwarding"]["suppressCredentials"] is True
+
+
+def test_rate_limit_rule_per_policy_key(deployments, pol):
+    (btp,) = by_kind(deployments, "BackendTrafficPolicy")
+    rules = btp["spec"]["rateLimit"]["local"]["rules"]
+    (sp,) = by_kind(deployments, "SecurityPolicy")
+    header = sp["spec"]["apiKeyAuth"]["extractFrom"][0]["forwarding"]["clientIdentityHeader"]
+    by_name = {r["clientSelectors"][0]["headers"][0]["value"]: r for r in rules}
+    assert set(by_name) == {k.name for k in pol.gateway.api_keys}
+    for key in pol.gateway.api_keys:
+        rule = by_name[key.name]
+        assert rule["clientSelectors"][0]["headers"][0]["name"] == header
+        per_second = {"Second": 1, "Minute": 60, "Hour": 3600, "Day": 86400}[rule["limit"]["unit"]]
+        assert rule["limit"]["requests"] / per_second == pytest.approx(key.rate_per_second)
+    assert btp["spec"]["requestBuffer"]["limit"] == str(pol.gateway.max_request_bytes)
+    assert "connect-failure" in btp["spec"]["retry"]["retryOn"]["triggers"]
+
+
+@pytest.mark.parametrize(
+    ("rate", "expected"),
+    [
+        (2, {"requests": 2, "unit": "Second"}),
+        (0.5, {"requests": 30, "unit": "Minute"}),
+        (1000, {"requests": 1000, "unit": "Second"}),
+    ],
+)
+def test_fractional_rates_move_to_a_longer_unit(rate, expected):
+    assert gateway.rate_limit(ApiKey(name="k1", rate_per_second=rate, burst=1)) == expected

@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+import json
+
+from modules.k8s import monitoring
+from pipelines.observability.dashboards import dashboards
+from pipelines.observability.rules import rule_groups
+from tests.k8s.conftest import by_kind
+
+
+def test_prometheus_rule_wraps_the_observability_rule_groups(deployments):
+    (rule,) = by_kind(deployments, "PrometheusRule")
+    assert rule["spec"]["groups"] == rule_groups()
+    assert rule["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+
+
+def test_one_configmap_per_dashboard(deployments):
+    maps = [m for m in by_kind(deployments, "ConfigMap") if m["metadata"]["labels"].get("grafana_dashboard") == "1"]
+    boards = dashboards()
+    assert len(maps) == len(boards)
+    loaded = [json.loads(v) for m in maps for v in m["data"].values()]
+    assert sorted(json.dumps(b, sort_keys=True) for b in loaded) == sorted(
+        json.dumps(b, sort_keys=True) for b in boards.values()
+    )
+
+
+def test_drift_cronjob_schedule_and_hardening(deployments, pol):
+    (job,) = by_kind(deployments, "CronJob")
+    assert job["spec"]["schedule"] == pol.drift.schedule_cron
+    assert job["spec"]["concurrencyPolicy"] == "Forbid"
+    pod = job["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    (c,) = pod["containers"]
+    assert c["command"] == ["mlp", "drift", "check"]
+    assert c["securityContext"]["readOnlyRootFilesystem"] is True
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert c["resources"]["limits"] and c["resources"]["requests"]
+
+
+def test_dcgm_service_monitor_only_in_the_gpu_variant(deployments, gpu):
+    assert not by_kind(deployments, "ServiceMonitor")
+    (sm,) = by_kind(gpu, "ServiceMonitor")
+    assert sm["spec"]["selector"]["matchLabels"] == {"app": "nvidia-dcgm-exporter"}
+
+
+def test_missing_observability_function_names_the_file(monkeypatch):
+    import pipelines.observability.rules as rules
+
+    monkeypatch.delattr(rules, "rule_groups")
+    try:
+        monitoring.prometheus_rule("ns", "rel")
+    except RuntimeError as exc:
+        assert "pipelines/observability/rules.py has no rule_groups()" in str(exc)
+    else:
+        raise AssertionError("expected a RuntimeError")

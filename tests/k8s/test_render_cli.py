@@ -1,0 +1,26 @@
+from __future__ import annotations
+
+import yaml
+from typer.testing import CliRunner
+
+from pipelines.commands.render import app
+
+
+def test_render_writes_one_yaml_per_concern(tmp_path):
+    result = CliRunner().invoke(
+        app, ["--out", str(tmp_path), "--versions", "3=90,4=10", "--gpu", "--image-tag", "abc1234"]
+    )
+    assert result.exit_code == 0, result.output
+    files = {p.name for p in tmp_path.glob("*.yaml")}
+    assert {"serving.yaml", "gateway.yaml", "scaling.yaml", "monitoring.yaml", "namespace.yaml"} <= files
+    docs = list(yaml.safe_load_all((tmp_path / "serving.yaml").read_text()))
+    images = {d["spec"]["template"]["spec"]["containers"][0]["image"] for d in docs if d["kind"] == "Deployment"}
+    assert images == {"123456789012.dkr.ecr.us-east-1.amazonaws.com/mlp-model-server:abc1234"}
+
+
+def test_bad_weights_are_refused_with_a_hint(tmp_path):
+    result = CliRunner().invoke(app, ["--out", str(tmp_path), "--versions", "3=50"])
+    assert result.exit_code != 0
+    assert "sum to 100" in result.output
+    result = CliRunner().invoke(app, ["--out", str(tmp_path), "--versions", "3:50"])
+    assert "VERSION=PERCENT" in result.output
