@@ -194,6 +194,9 @@ class Scaling(Strict):
 class Drift(Strict):
     threshold: Fraction = Field(default=0.5, description="Share of drifted features that raises the alert")
     min_samples: int = Field(default=100, ge=10)
+    max_samples: int = Field(
+        default=2000, ge=10, description="Logged texts scored per check (uniform sample): bounds cost and test power"
+    )
     stattest_threshold: Fraction = 0.05
     schedule_cron: str = "0 * * * *"
     window_hours: int = Field(default=24, ge=1)

@@ -25,11 +25,55 @@ REQUEST_BATCH_SIZE = "mlp_model_request_batch_size"  # histogram: texts per requ
 PREDICTION_CONFIDENCE = "mlp_model_prediction_confidence"  # histogram of top score
 INFERENCE_LOG_DROPPED = "mlp_inference_log_dropped_total"
 MODEL_LOADED = "mlp_model_loaded"  # gauge 1 once loaded and warmed up
+INFERENCE_BATCH_SIZE = "mlp_model_inference_batch_size"  # histogram: texts per model call (adaptive batching)
 
 # Drift job, pushed to the Pushgateway.
 DRIFT_SCORE = "mlp_drift_share_of_drifted_features"
+DRIFT_SAMPLES = "mlp_drift_samples"  # logged texts the last check scored
+DRIFT_LAST_RUN = "mlp_drift_last_run_timestamp_seconds"  # unix time of the last completed check
+
+# Release executor, pushed to the Pushgateway: 1 when the last canary analysis of (model_name, model_version)
+# failed and the release rolled back, 0 otherwise (the executor pushes 0 when a new release starts).
+RELEASE_ANALYSIS_FAILED = "mlp_release_analysis_failed"
+
+# Scrape jobs (file_sd `job` label locally, ServiceMonitor/PodMonitor job in the cluster).
+MODEL_SERVER_JOB = "model-server"
+GATEWAY_EXPORTER_JOB = "gateway"
+PROCESS_EXPORTER_JOB = "process"
+
+# Gateway access log, turned into metrics by mtail (pipelines/observability/gateway.mtail).
+GATEWAY_REQUESTS_TOTAL = "mlp_gateway_requests_total"  # labels upstream_version, status, api_key_name
+GATEWAY_REQUEST_DURATION = "mlp_gateway_request_duration_seconds"  # histogram, label upstream_version
+
+# CPU and memory per model server. Local: prometheus-process-exporter groups each `bentoml serve` (and its
+# workers) by its port. Cluster: cAdvisor container metrics joined to the serving pods.
+PROCESS_CPU_SECONDS = "namedprocess_namegroup_cpu_seconds_total"
+PROCESS_MEMORY_BYTES = "namedprocess_namegroup_memory_bytes"  # label memtype="resident"
+CONTAINER_CPU_SECONDS = "container_cpu_usage_seconds_total"
+CONTAINER_MEMORY_WORKING_SET = "container_memory_working_set_bytes"
+
+# Scale from zero (cluster): kube-state-metrics pod timestamps, for pods of the serving namespace.
+SERVING_NAMESPACE = "model-serving"
+POD_CREATED = "kube_pod_created"
+POD_READY_TIME = "kube_pod_status_ready_time"
+POD_READY = "kube_pod_status_ready"  # label condition="true"
+
+# GPUs (cluster): NVIDIA DCGM exporter.
+DCGM_GPU_UTIL = "DCGM_FI_DEV_GPU_UTIL"  # percent
+DCGM_FB_USED = "DCGM_FI_DEV_FB_USED"  # MiB
+DCGM_FB_FREE = "DCGM_FI_DEV_FB_FREE"  # MiB
 
 PREDICT_ENDPOINT = "/classify"
+
+# Request-duration buckets the model servers should export (BentoML `metrics.duration.buckets`): Prometheus'
+# defaults plus the SLO thresholds, because the latency burn-rate rules read the bucket at exactly
+# `slo.latency_p95_ms` (docs/decisions/0092-burn-rate-alerts-from-slow-request-ratio.md).
+DEFAULT_DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)
+
+
+def duration_buckets(*slo_seconds: float) -> list[float]:
+    """Default buckets with each SLO threshold (seconds) added, e.g. duration_buckets(0.2, 0.5)."""
+    return sorted(set(DEFAULT_DURATION_BUCKETS) | {round(s, 6) for s in slo_seconds})
 
 
 def selector(model_name: str, model_version: str | int, endpoint: bool = True) -> str:

@@ -1,0 +1,28 @@
+"""Per-environment configuration of the cloud stacks: typed, validated, one YAML file per environment."""
+
+from infra.config.loader import load_env, load_versions
+from infra.config.models import (
+    ENVIRONMENTS,
+    ChartVersion,
+    ClusterConfig,
+    DatabaseConfig,
+    EnvConfig,
+    NetworkConfig,
+    NodeGroupConfig,
+    StorageConfig,
+    Versions,
+)
+
+__all__ = [
+    "ENVIRONMENTS",
+    "ChartVersion",
+    "ClusterConfig",
+    "DatabaseConfig",
+    "EnvConfig",
+    "NetworkConfig",
+    "NodeGroupConfig",
+    "StorageConfig",
+    "Versions",
+    "load_env",
+    "load_versions",
+]

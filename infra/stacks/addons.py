@@ -1,0 +1,55 @@
+"""Add-ons layer: the platform's Helm releases on the cluster."""
+
+from __future__ import annotations
+
+from cdktn import Fn
+from cdktn_provider_helm.provider import HelmProvider, HelmProviderKubernetes, HelmProviderKubernetesExec
+from constructs import Construct
+
+from infra.config import EnvConfig, load_versions
+from infra.stacks.base import LayerStack
+from infra.stacks.cluster import ClusterOutputs
+from infra.stacks.data import DataOutputs
+from modules.addons import AddonsProps, ChartProps, PlatformAddons
+
+
+class AddonsStack(LayerStack):
+    layer = "addons"
+
+    def __init__(self, scope: Construct, env: EnvConfig, cluster: ClusterOutputs, data: DataOutputs) -> None:
+        super().__init__(scope, env, aws=False)
+        # A short-lived token from the deploy role's own credentials (no kubeconfig file, no stored token).
+        HelmProvider(
+            self,
+            "helm",
+            kubernetes=HelmProviderKubernetes(
+                host=cluster.endpoint,
+                cluster_ca_certificate=Fn.base64decode(cluster.certificate_authority),
+                exec=HelmProviderKubernetesExec(
+                    api_version="client.authentication.k8s.io/v1beta1",
+                    command="aws",
+                    args=["eks", "get-token", "--cluster-name", env.cluster_name, "--region", env.region],
+                ),
+            ),
+        )
+        versions = load_versions()
+        self.addons = PlatformAddons(
+            self,
+            "platform",
+            AddonsProps(
+                cluster_name=env.cluster_name,
+                region=env.region,
+                charts={
+                    k: ChartProps(repository=v.repository, chart=v.chart, version=v.version, namespace=v.namespace)
+                    for k, v in versions.charts.items()
+                },
+                argo_rollouts_gateway_plugin=versions.argo_rollouts_gateway_plugin,
+                cluster_autoscaler_role_arn=cluster.cluster_autoscaler_role_arn,
+                mlflow_role_arn=data.mlflow_role_arn,
+                mlflow_db_host=data.db_host,
+                mlflow_db_name=data.db_name,
+                mlflow_db_secret_arn=data.db_secret_arn,
+                artifact_bucket=data.artifact_bucket,
+                gpu_time_slicing_replicas=env.cluster.gpu_time_slicing_replicas,
+            ),
+        )

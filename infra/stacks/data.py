@@ -1,0 +1,142 @@
+"""Data layer: RDS PostgreSQL for MLflow, the artifact and inference-log buckets, ECR, and the workload IRSA roles."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cdktn import TerraformOutput
+from constructs import Construct
+
+from infra.config import EnvConfig
+from infra.stacks.base import LayerStack
+from infra.stacks.cluster import ClusterOutputs
+from infra.stacks.network import NetworkOutputs
+from modules.buckets import Bucket, BucketProps
+from modules.common import kms_key
+from modules.database import Database, DatabaseProps
+from modules.irsa import IrsaProps, IrsaRole
+from modules.registry import Registry, RegistryProps
+from modules.workload_roles import (
+    DRIFT_JOB,
+    MLFLOW,
+    MODEL_SERVER,
+    DataAccess,
+    WorkloadIdentity,
+    drift_job_statements,
+    mlflow_statements,
+    model_server_statements,
+)
+
+
+@dataclass(frozen=True)
+class DataOutputs:
+    db_host: str
+    db_name: str
+    db_secret_arn: str
+    artifact_bucket: str
+    inference_log_bucket: str
+    mlflow_role_arn: str
+    model_server_role_arn: str
+    drift_job_role_arn: str
+
+
+class DataStack(LayerStack):
+    layer = "data"
+
+    def __init__(self, scope: Construct, env: EnvConfig, network: NetworkOutputs, cluster: ClusterOutputs) -> None:
+        super().__init__(scope, env)
+        p = env.prefix
+        self.key = kms_key(
+            self,
+            "data-key",
+            alias=f"{p}-data",
+            description=f"{p}: S3 buckets, ECR, RDS storage, Performance Insights and the RDS master secret",
+            account_id=network.account_id,
+            region=env.region,
+        )
+        st = env.storage
+        # Bucket names carry the account ID: S3 names are global, and a fork must not collide with the original.
+        self.artifacts = Bucket(
+            self,
+            "artifacts",
+            BucketProps(
+                bucket_name=f"{p}-artifacts-{network.account_id}",
+                kms_key_arn=self.key.arn,
+                noncurrent_expire_days=st.artifact_noncurrent_expire_days,
+            ),
+        )
+        self.inference_logs = Bucket(
+            self,
+            "inference-logs",
+            BucketProps(
+                bucket_name=f"{p}-inference-logs-{network.account_id}",
+                kms_key_arn=self.key.arn,
+                noncurrent_expire_days=7,
+                transition_ia_days=st.inference_log_ia_days,
+                expire_days=st.inference_log_expire_days,
+            ),
+        )
+        Registry(
+            self,
+            "ecr",
+            RegistryProps(
+                prefix=p,
+                repositories=st.ecr_repositories,
+                kms_key_arn=self.key.arn,
+                keep_untagged_days=st.ecr_keep_untagged_days,
+            ),
+        )
+        db = env.database
+        self.database = Database(
+            self,
+            "mlflow-db",
+            DatabaseProps(
+                identifier=f"{p}-mlflow",
+                vpc_id=network.vpc_id,
+                subnet_ids=network.private_subnet_ids,
+                client_security_group_id=cluster.cluster_security_group_id,
+                kms_key_arn=self.key.arn,
+                engine_version=db.engine_version,
+                instance_class=db.instance_class,
+                allocated_storage_gib=db.allocated_storage_gib,
+                max_allocated_storage_gib=db.max_allocated_storage_gib,
+                multi_az=db.multi_az,
+                deletion_protection=db.deletion_protection,
+                backup_retention_days=db.backup_retention_days,
+                database_name=db.database_name,
+                master_username=db.master_username,
+            ),
+        )
+        access = DataAccess(
+            artifact_bucket_arn=self.artifacts.arn,
+            inference_log_bucket_arn=self.inference_logs.arn,
+            kms_key_arn=self.key.arn,
+            db_secret_arn=self.database.master_secret_arn,
+        )
+
+        def role(who: WorkloadIdentity, statements: list[dict[str, object]]) -> str:
+            return IrsaRole(
+                self,
+                f"{who.role_suffix}-irsa",
+                IrsaProps(
+                    role_name=f"{p}-{who.role_suffix}",
+                    oidc_provider_arn=cluster.oidc_provider_arn,
+                    oidc_issuer_host=cluster.oidc_issuer_host,
+                    namespace=who.namespace,
+                    service_account=who.service_account,
+                    statements=statements,
+                ),
+            ).arn
+
+        self.outputs = DataOutputs(
+            db_host=self.database.endpoint_address,
+            db_name=db.database_name,
+            db_secret_arn=self.database.master_secret_arn,
+            artifact_bucket=self.artifacts.name,
+            inference_log_bucket=self.inference_logs.name,
+            mlflow_role_arn=role(MLFLOW, mlflow_statements(access)),
+            model_server_role_arn=role(MODEL_SERVER, model_server_statements(access)),
+            drift_job_role_arn=role(DRIFT_JOB, drift_job_statements(access)),
+        )
+        for name in ("artifact_bucket", "inference_log_bucket", "model_server_role_arn", "drift_job_role_arn"):
+            TerraformOutput(self, name, value=getattr(self.outputs, name))

@@ -1,0 +1,1 @@
+"""Tooling around the cloud stacks: checkov installer, synth benchmark."""

@@ -1,0 +1,265 @@
+"""Platform add-ons as Helm releases with pinned chart versions (infra/config/versions.yaml).
+
+Cluster Autoscaler, KEDA + its HTTP add-on, Argo Rollouts (with the Gateway API traffic-router plugin), Envoy
+Gateway, kube-prometheus-stack, the NVIDIA device plugin (time-slicing), the DCGM exporter, External Secrets and
+MLflow wired to RDS (password synced from Secrets Manager) and S3 (IRSA, no static keys).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from cdktn import AssetType, TerraformAsset
+from cdktn_provider_helm.release import Release
+from constructs import Construct
+from pydantic import Field
+
+from modules.common import Props
+from modules.node_autoscaling import SERVICE_ACCOUNT as CA_SERVICE_ACCOUNT
+from modules.workload_roles import ARTIFACT_PREFIX, MLFLOW
+
+CHARTS_DIR = Path(__file__).resolve().parent / "charts"
+PROMETHEUS_RELEASE = "kube-prometheus-stack"  # the `release` label ServiceMonitors/PodMonitors/rules carry
+GPU_NODE_LABEL = {"nvidia.com/gpu.present": "true"}
+GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
+SYSTEM_POOL = {"mlp.io/pool": "system"}
+MLFLOW_DB_SECRET = "mlflow-db"
+
+
+class ChartProps(Props):
+    repository: str
+    chart: str
+    version: str
+    namespace: str
+
+
+class AddonsProps(Props):
+    cluster_name: str
+    region: str
+    charts: dict[str, ChartProps]
+    argo_rollouts_gateway_plugin: str
+    cluster_autoscaler_role_arn: str
+    mlflow_role_arn: str
+    mlflow_db_host: str
+    mlflow_db_name: str
+    mlflow_db_secret_arn: str
+    artifact_bucket: str
+    gpu_time_slicing_replicas: int = Field(ge=1)
+
+
+def _yaml(values: dict[str, Any]) -> str:
+    # Wide lines: a folded Terraform token would no longer resolve.
+    return yaml.safe_dump(values, sort_keys=False, width=100_000)
+
+
+class PlatformAddons(Construct):
+    def __init__(self, scope: Construct, id_: str, props: AddonsProps) -> None:
+        super().__init__(scope, id_)
+        self.props = props
+        self.releases: dict[str, Release] = {}
+        p = props
+        ca = self._release(
+            "cluster_autoscaler",
+            {
+                "autoDiscovery": {"clusterName": p.cluster_name},
+                "awsRegion": p.region,
+                "rbac": {
+                    "serviceAccount": {
+                        "name": CA_SERVICE_ACCOUNT,
+                        "annotations": {"eks.amazonaws.com/role-arn": p.cluster_autoscaler_role_arn},
+                    }
+                },
+                "extraArgs": {
+                    "balance-similar-node-groups": True,
+                    "skip-nodes-with-system-pods": False,
+                    "expander": "least-waste",
+                },
+                "nodeSelector": SYSTEM_POOL,
+            },
+        )
+        monitoring = self._release(
+            "kube_prometheus_stack",
+            {
+                "prometheus": {
+                    "prometheusSpec": {
+                        "retention": "15d",
+                        "ruleSelector": {"matchLabels": {"release": PROMETHEUS_RELEASE}},
+                        "serviceMonitorSelector": {"matchLabels": {"release": PROMETHEUS_RELEASE}},
+                        "podMonitorSelector": {"matchLabels": {"release": PROMETHEUS_RELEASE}},
+                        "storageSpec": {
+                            "volumeClaimTemplate": {
+                                "spec": {
+                                    "accessModes": ["ReadWriteOnce"],
+                                    "resources": {"requests": {"storage": "50Gi"}},
+                                }
+                            }
+                        },
+                        "nodeSelector": SYSTEM_POOL,
+                    }
+                },
+                # Admin credentials come from a pre-created Secret (docs/platform-addons.md), never the default.
+                "grafana": {"admin": {"existingSecret": "grafana-admin"}, "nodeSelector": SYSTEM_POOL},
+            },
+            release_name=PROMETHEUS_RELEASE,
+        )
+        keda = self._release("keda", {"nodeSelector": SYSTEM_POOL}, depends_on=[monitoring])
+        self._release("keda_http_addon", {}, depends_on=[keda])
+        self._release(
+            "argo_rollouts",
+            {
+                "controller": {
+                    "trafficRouterPlugins": [
+                        {
+                            "name": "argoproj-labs/gatewayAPI",
+                            "location": "https://github.com/argoproj-labs/rollouts-plugin-trafficrouter-gatewayapi"
+                            f"/releases/download/{p.argo_rollouts_gateway_plugin}/gatewayapi-plugin-linux-amd64",
+                        }
+                    ],
+                    "metrics": {"enabled": True, "serviceMonitor": {"enabled": True}},
+                    "nodeSelector": SYSTEM_POOL,
+                },
+                # The plugin rewrites HTTPRoute weights during a canary.
+                "providerRBAC": {
+                    "additionalRules": [
+                        {
+                            "apiGroups": ["gateway.networking.k8s.io"],
+                            "resources": ["httproutes", "grpcroutes", "tcproutes"],
+                            "verbs": ["get", "list", "watch", "update", "patch"],
+                        }
+                    ]
+                },
+            },
+            depends_on=[monitoring],
+        )
+        self._release("envoy_gateway", {"deployment": {"pod": {"nodeSelector": SYSTEM_POOL}}})
+        self._release(
+            "nvidia_device_plugin",
+            {
+                "config": {"map": {"default": self.time_slicing_config(p.gpu_time_slicing_replicas)}},
+                "nodeSelector": GPU_NODE_LABEL,
+                "tolerations": [GPU_TOLERATION],
+                "gfd": {"enabled": False},
+            },
+        )
+        self._release(
+            "dcgm_exporter",
+            {
+                "serviceMonitor": {"enabled": True, "additionalLabels": {"release": PROMETHEUS_RELEASE}},
+                "nodeSelector": GPU_NODE_LABEL,
+                "tolerations": [GPU_TOLERATION],
+            },
+            depends_on=[monitoring],
+        )
+        eso = self._release("external_secrets", {"installCRDs": True, "nodeSelector": SYSTEM_POOL})
+        db_secret = self._local_chart(
+            "mlflow-db-secret",
+            namespace=p.charts["mlflow"].namespace,
+            values={
+                "region": p.region,
+                "secretArn": p.mlflow_db_secret_arn,
+                "serviceAccount": MLFLOW.service_account,
+                "targetSecret": MLFLOW_DB_SECRET,
+            },
+            depends_on=[eso],
+        )
+        self._release("mlflow", self.mlflow_values(), depends_on=[db_secret, monitoring])
+        self.cluster_autoscaler = ca
+
+    @staticmethod
+    def time_slicing_config(replicas: int) -> str:
+        """NVIDIA device plugin config: each GPU is advertised as `replicas` `nvidia.com/gpu` (no memory isolation)."""
+        return _yaml(
+            {
+                "version": "v1",
+                "flags": {"migStrategy": "none"},
+                "sharing": {
+                    "timeSlicing": {
+                        "renameByDefault": False,
+                        "failRequestsGreaterThanOne": True,
+                        "resources": [{"name": "nvidia.com/gpu", "replicas": replicas}],
+                    }
+                },
+            }
+        )
+
+    def mlflow_values(self) -> dict[str, Any]:
+        p = self.props
+        return {
+            "serviceAccount": {
+                "create": True,
+                "name": MLFLOW.service_account,
+                "annotations": {"eks.amazonaws.com/role-arn": p.mlflow_role_arn},
+            },
+            "backendStore": {
+                "databaseMigration": True,
+                "databaseConnectionCheck": True,
+                "postgres": {
+                    "enabled": True,
+                    "host": p.mlflow_db_host,
+                    "port": 5432,
+                    "database": p.mlflow_db_name,
+                    "driver": "psycopg2",
+                },
+                "existingDatabaseSecret": {
+                    "name": MLFLOW_DB_SECRET,
+                    "usernameKey": "username",
+                    "passwordKey": "password",
+                },
+            },
+            "artifactRoot": {
+                "proxiedArtifactStorage": True,
+                "s3": {"enabled": True, "bucket": p.artifact_bucket, "path": ARTIFACT_PREFIX.rstrip("/")},
+            },
+            "extraEnvVars": {
+                "AWS_DEFAULT_REGION": p.region,
+                "MLFLOW_S3_UPLOAD_EXTRA_ARGS": '{"ServerSideEncryption": "aws:kms"}',
+            },
+            "serviceMonitor": {"enabled": True, "labels": {"release": PROMETHEUS_RELEASE}},
+            "nodeSelector": SYSTEM_POOL,
+        }
+
+    def _release(
+        self,
+        key: str,
+        values: dict[str, Any],
+        *,
+        release_name: str | None = None,
+        depends_on: list[Release] | None = None,
+    ) -> Release:
+        c = self.props.charts[key]
+        release = Release(
+            self,
+            key.replace("_", "-"),
+            name=release_name or key.replace("_", "-"),
+            repository=c.repository,
+            chart=c.chart,
+            version=c.version,
+            namespace=c.namespace,
+            create_namespace=True,
+            atomic=True,  # a failed upgrade rolls back to the previous release (runbooks/deploy-failed-halfway.md)
+            cleanup_on_fail=True,
+            timeout=900,
+            values=[_yaml(values)] if values else None,
+            depends_on=depends_on,
+        )
+        self.releases[key] = release
+        return release
+
+    def _local_chart(self, name: str, *, namespace: str, values: dict[str, Any], depends_on: list[Release]) -> Release:
+        # Copied into cdktf.out next to the stack, so `terraform apply` finds it without the repo checkout layout.
+        asset = TerraformAsset(self, f"{name}-chart", path=str(CHARTS_DIR / name), type=AssetType.DIRECTORY)
+        release = Release(
+            self,
+            name,
+            name=name,
+            chart=asset.path,
+            namespace=namespace,
+            create_namespace=True,
+            atomic=True,
+            values=[_yaml(values)],
+            depends_on=depends_on,
+        )
+        self.releases[name] = release
+        return release

@@ -1,0 +1,112 @@
+"""The EKS control plane: pinned version, KMS-encrypted secrets, every control-plane log, private endpoint plus a
+public endpoint restricted to configured CIDRs, API-mode access entries, and the IRSA OIDC provider."""
+
+from __future__ import annotations
+
+from cdktn import Fn
+from cdktn_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
+from cdktn_provider_aws.eks_cluster import (
+    EksCluster,
+    EksClusterAccessConfig,
+    EksClusterEncryptionConfig,
+    EksClusterEncryptionConfigProvider,
+    EksClusterUpgradePolicy,
+    EksClusterVpcConfig,
+)
+from cdktn_provider_aws.iam_openid_connect_provider import IamOpenidConnectProvider
+from cdktn_provider_aws.iam_role import IamRole
+from cdktn_provider_aws.iam_role_policy_attachment import IamRolePolicyAttachment
+from constructs import Construct
+from pydantic import Field
+
+from modules.common import Props, account_id_from_arn, kms_key, policy_json
+
+CONTROL_PLANE_LOGS = ("api", "audit", "authenticator", "controllerManager", "scheduler")
+
+
+class ClusterProps(Props):
+    name: str
+    region: str
+    kubernetes_version: str = Field(pattern=r"^1\.\d{2}$")
+    private_subnet_ids: list[str] = Field(min_length=2)
+    public_access_cidrs: list[str] = Field(min_length=1)
+    log_retention_days: int
+
+
+class Cluster(Construct):
+    def __init__(self, scope: Construct, id_: str, props: ClusterProps) -> None:
+        super().__init__(scope, id_)
+        if "0.0.0.0/0" in props.public_access_cidrs:
+            raise ValueError("the public API endpoint must be restricted: 0.0.0.0/0 is not allowed")
+        n = props.name
+        self.role = IamRole(
+            self,
+            "cluster-role",
+            name=f"{n}-eks-cluster",
+            assume_role_policy=policy_json(
+                [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"Service": "eks.amazonaws.com"},
+                        "Action": ["sts:AssumeRole", "sts:TagSession"],
+                    }
+                ]
+            ),
+        )
+        IamRolePolicyAttachment(
+            self,
+            "cluster-policy",
+            role=self.role.name,
+            policy_arn="arn:aws:iam::aws:policy/AmazonEKSClusterPolicy",
+        )
+        self.account_id = account_id_from_arn(self.role.arn)
+        # EKS writes control-plane logs to this exact group name; creating it first sets retention and the key.
+        group_name = f"/aws/eks/{n}/cluster"
+        group_arn = f"arn:aws:logs:{props.region}:{self.account_id}:log-group:{group_name}"
+        self.key = kms_key(
+            self,
+            "cluster-key",
+            alias=f"{n}-eks",
+            description=f"{n}: EKS secrets envelope encryption and control-plane logs",
+            account_id=self.account_id,
+            region=props.region,
+            log_group_arns=[group_arn, f"{group_arn}:*"],
+        )
+        self.log_group = CloudwatchLogGroup(
+            self,
+            "control-plane-logs",
+            name=group_name,
+            retention_in_days=props.log_retention_days,
+            kms_key_id=self.key.arn,
+        )
+        self.cluster = EksCluster(
+            self,
+            "cluster",
+            name=n,
+            version=props.kubernetes_version,
+            role_arn=self.role.arn,
+            vpc_config=EksClusterVpcConfig(
+                subnet_ids=props.private_subnet_ids,
+                endpoint_private_access=True,
+                endpoint_public_access=True,
+                public_access_cidrs=props.public_access_cidrs,
+            ),
+            encryption_config=EksClusterEncryptionConfig(
+                resources=["secrets"], provider=EksClusterEncryptionConfigProvider(key_arn=self.key.arn)
+            ),
+            enabled_cluster_log_types=list(CONTROL_PLANE_LOGS),
+            # Access entries (not the aws-auth ConfigMap); the deploying CI role becomes cluster admin.
+            access_config=EksClusterAccessConfig(
+                authentication_mode="API", bootstrap_cluster_creator_admin_permissions=True
+            ),
+            # Standard support only: extended support costs 6x the control-plane price (docs/cluster.md).
+            upgrade_policy=EksClusterUpgradePolicy(support_type="STANDARD"),
+            depends_on=[self.log_group],
+        )
+        self.cluster_security_group_id = self.cluster.vpc_config.cluster_security_group_id
+        issuer = self.cluster.identity.get(0).oidc.get(0).issuer
+        self.oidc_provider = IamOpenidConnectProvider(
+            self, "oidc", url=issuer, client_id_list=["sts.amazonaws.com"], tags={"Name": f"{n}-irsa"}
+        )
+        # Trust-policy condition keys use the issuer without its scheme.
+        self.oidc_issuer_host = Fn.replace(issuer, "https://", "")

@@ -1,0 +1,115 @@
+"""`mlp drift check`: logged inferences of one version over a window against that version's reference."""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pipelines.drift import features, logs, reference
+from pipelines.drift.report import DriftResult, FeatureDrift, feature_results, run_report, write_outputs
+from pipelines.policy import policy
+from services.model_runtime.classifier import OnnxTextClassifier
+
+# Exit codes of `mlp drift check` (documented in docs/drift.md): schedulers alert on a non-zero exit too.
+EXIT_OK = 0
+EXIT_DRIFT = 1
+EXIT_ERROR = 2
+EXIT_INSUFFICIENT = 3
+SAMPLE_SEED = 0
+
+
+@dataclass(frozen=True)
+class CheckRequest:
+    model_name: str
+    version: int | None
+    model_dir: Path
+    window: logs.Window
+    bucket: str
+    out_dir: Path
+    reference_limit: int | None = None
+
+
+@dataclass(frozen=True)
+class CheckOutcome:
+    result: DriftResult
+    json_path: Path
+    html_path: Path | None
+
+    @property
+    def exit_code(self) -> int:
+        return {"ok": EXIT_OK, "drift": EXIT_DRIFT, "insufficient": EXIT_INSUFFICIENT}[self.result.status]
+
+
+def score(
+    classifier: OnnxTextClassifier,
+    ref: reference.Reference,
+    texts: list[str],
+    served: list[features.ServedPrediction],
+) -> tuple[float, list[FeatureDrift], Any]:
+    """(share of drifted features, per-feature results, Evidently snapshot) of texts against the reference."""
+    d = policy().drift
+    embeddings = features.embed(classifier, texts)
+    current = features.feature_frame(classifier, texts, embeddings, ref.space, served)
+    snapshot = run_report(current, ref.frame, d.stattest_threshold, d.threshold)
+    share, per_feature = feature_results(snapshot, d.stattest_threshold)
+    return share, per_feature, snapshot
+
+
+def run_check(request: CheckRequest, s3: Any, progress: Callable[[str], None] = print) -> CheckOutcome:
+    """Read the window's logs, featurise, compare with Evidently, write the reports. Pushing is the caller's."""
+    d = policy().drift
+    if request.version is None:
+        raise ValueError("a model version is needed to find its inference logs")
+    stats = logs.ReadStats()
+    records = logs.read_records(s3, request.bucket, request.model_name, request.version, request.window, stats)
+    progress(
+        f"read {len(records)} logged inferences of {request.model_name} v{request.version} "
+        f"from {stats.files} files ({request.window.since:%Y-%m-%d %H:%M} .. {request.window.until:%Y-%m-%d %H:%M} UTC)"
+        + (f"; skipped {stats.malformed} malformed lines" if stats.malformed else "")
+    )
+    insufficient = DriftResult(
+        model_name=request.model_name,
+        model_version=request.version,
+        status="insufficient",
+        samples=len(records),
+        reference_rows=0,
+        share=None,
+        threshold=d.threshold,
+        stattest_threshold=d.stattest_threshold,
+        window_since=request.window.since.isoformat(timespec="seconds"),
+        window_until=request.window.until.isoformat(timespec="seconds"),
+        message=(
+            f"only {len(records)} logged inferences in the window, policy drift.min_samples is {d.min_samples}: "
+            "no drift verdict. Widen the window (--hours/--since), or check that the version serves traffic "
+            "and that its inference log reaches the bucket (runbooks/inference-log-samples-dropped.md)."
+        ),
+    )
+    if len(records) < d.min_samples:
+        json_path, _ = write_outputs(insufficient, None, request.out_dir)
+        return CheckOutcome(insufficient, json_path, None)
+    if len(records) > d.max_samples:
+        progress(f"scoring a uniform sample of {d.max_samples} of them (policy drift.max_samples)")
+        records = random.Random(SAMPLE_SEED).sample(records, d.max_samples)
+    classifier = OnnxTextClassifier.load(request.model_dir)
+    ref = reference.load_or_build(classifier, request.version, request.reference_limit, progress)
+    served = [features.ServedPrediction(r.label, r.confidence) for r in records]
+    share, per_feature, snapshot = score(classifier, ref, [r.text for r in records], served)
+    drifted = share > d.threshold
+    result = dataclasses.replace(
+        insufficient,
+        status="drift" if drifted else "ok",
+        samples=len(records),
+        reference_rows=len(ref.frame),
+        share=share,
+        features=per_feature,
+        message=(
+            f"{sum(f.drifted for f in per_feature)}/{len(per_feature)} features drifted "
+            f"(share {share:.2f} {'>' if drifted else '<='} threshold {d.threshold:g})"
+        ),
+    )
+    json_path, html_path = write_outputs(result, snapshot, request.out_dir)
+    return CheckOutcome(result, json_path, html_path)

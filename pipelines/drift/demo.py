@@ -1,0 +1,148 @@
+"""`mlp drift demo`: real traffic through the gateway, then one drift check per traffic phase.
+
+Phase 1 sends validation-split reviews (the training distribution: no drift expected), phase 2 news headlines
+(out of domain: drift expected). Each phase is its own time window in the inference log. When the local
+Prometheus is up, the demo also waits for the `ModelDriftDetected` alert to fire on the pushed share.
+"""
+
+from __future__ import annotations
+
+import importlib
+import random
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+
+import httpx
+
+from infra.local import endpoints
+from pipelines.data import load_shifted, load_split
+from pipelines.drift import logs
+from pipelines.drift.check import EXIT_DRIFT, EXIT_OK
+from pipelines.policy import policy
+
+DRIFT_ALERT = "ModelDriftDetected"  # pipelines/observability/rules.py
+BATCH = 16
+SEED = 7
+ALERT_TIMEOUT_SECONDS = 90
+
+
+class DemoError(RuntimeError):
+    pass
+
+
+def serving_version(explicit: str | None) -> int:
+    """The version to drive: given, else the gateway's stable version, else the champion alias."""
+    from pipelines.registry.client import resolve_version
+
+    if explicit:
+        return resolve_version(explicit)
+    # Looked up by name: the gateway area owns `stable_version()` (contract in the serving brief).
+    stable_version = getattr(importlib.import_module("services.gateway.local"), "stable_version", None)
+    try:
+        stable = stable_version() if stable_version else None
+    except (NotImplementedError, OSError):
+        stable = None  # gateway not configured yet: fall back to the registry
+    if stable is not None:
+        return int(stable)
+    return resolve_version(policy().release.champion_alias)
+
+
+def send(texts: Sequence[str], version: int, api_key: str) -> int:
+    """POST the texts in batches pinned to `version`; return how many the gateway classified."""
+    p = policy()
+    headers = {"X-API-Key": api_key, p.gateway.pin_header: str(version)}
+    done = 0
+    with httpx.Client(base_url=endpoints.gateway_url(), timeout=30) as client:
+        for start in range(0, len(texts), BATCH):
+            batch = list(texts[start : start + BATCH])
+            resp = client.post("/classify", json={"texts": batch}, headers=headers)
+            if resp.status_code != 200:
+                raise DemoError(
+                    f"gateway {endpoints.gateway_url()}/classify answered {resp.status_code}: {resp.text[:200]}; "
+                    "is the version served (`mlp serve status`)?"
+                )
+            answered = resp.json().get("model_version")
+            if answered is not None and int(answered) != version:
+                raise DemoError(f"asked for v{version} with {p.gateway.pin_header}, v{answered} answered")
+            done += len(batch)
+    return done
+
+
+def wait_for_logs(version: int, window: logs.Window, expected: int) -> int:
+    """Poll the inference log until the window holds `expected` records or the flush deadline passes."""
+    from infra.local.stack import s3_client
+
+    p = policy()
+    deadline = time.monotonic() + 3 * p.serving.inference_log_flush_seconds + 30
+    s3 = s3_client()
+    while True:
+        n = len(logs.read_records(s3, endpoints.INFERENCE_LOG_BUCKET, p.release.model_name, version, window))
+        if n >= expected or time.monotonic() > deadline:
+            return n
+        time.sleep(2)
+
+
+def prometheus_up() -> bool:
+    from pipelines.observability.local import PrometheusQueryError, query
+
+    try:
+        query("vector(1)", timeout=3)
+        return True
+    except PrometheusQueryError:
+        return False
+
+
+def wait_for_alert(version: int, timeout: float = ALERT_TIMEOUT_SECONDS) -> bool:
+    from pipelines.observability.local import query
+
+    expr = f'ALERTS{{alertname="{DRIFT_ALERT}",alertstate="firing",model_version="{version}"}}'
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if query(expr):
+            return True
+        time.sleep(3)
+    return False
+
+
+def phase(title: str, texts: Sequence[str], version: int, api_key: str) -> int:
+    from pipelines.commands.drift import run_and_print
+
+    print(f"\n== {title}: {len(texts)} texts through the gateway to v{version}", flush=True)
+    since = datetime.now(UTC) - timedelta(seconds=1)
+    sent = send(texts, version, api_key)
+    until = datetime.now(UTC) + timedelta(seconds=1)
+    window = logs.Window(since, until)
+    expected = int(sent * policy().serving.inference_log_sample_rate)
+    got = wait_for_logs(version, window, expected)
+    print(f"{got}/{expected} expected inferences in the log", flush=True)
+    return run_and_print(str(version), window)
+
+
+def run(explicit_version: str | None, samples: int) -> int:
+    from infra.local.secrets import api_key
+
+    try:
+        version = serving_version(explicit_version)
+        rng = random.Random(SEED)
+        validation = [e.text for e in load_split("validation")]
+        shifted = load_shifted()
+        key = api_key(policy().gateway.api_keys[0].name)
+        first = phase("Validation-split reviews (in distribution)", rng.sample(validation, samples), version, key)
+        second = phase("Guardian news headlines (out of domain)", rng.sample(shifted, samples), version, key)
+    except (DemoError, httpx.HTTPError) as exc:
+        print(f"drift demo failed: {exc}", flush=True)
+        return 2
+    if (first, second) != (EXIT_OK, EXIT_DRIFT):
+        print(f"drift demo: expected no drift then drift (exit 0 then 1), got exit {first} then {second}")
+        return 1
+    print("\nin-distribution traffic: no drift; shifted traffic: drift detected and pushed", flush=True)
+    if not prometheus_up():
+        print("Prometheus is not running: skipped the alert check (`mlp env up` starts it)")
+        return 0
+    print(f"waiting for the {DRIFT_ALERT} alert on v{version} in Prometheus (up to {ALERT_TIMEOUT_SECONDS}s)...")
+    if not wait_for_alert(version):
+        print(f"{DRIFT_ALERT} did not fire in {ALERT_TIMEOUT_SECONDS}s: see {endpoints.prometheus_url()}/alerts")
+        return 1
+    print(f"{DRIFT_ALERT} is firing for v{version}: {endpoints.prometheus_url()}/alerts")
+    return 0
