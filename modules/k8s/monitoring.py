@@ -51,6 +51,17 @@ def dashboard_configmaps(namespace: str, dashboards: dict[str, dict[str, Any]] |
     return out
 
 
+DRIFT_SERVICE_ACCOUNT = "drift-job"  # trusted by the drift-job IRSA role that modules/workload_roles.py creates
+
+
+def drift_service_account(props: ServingProps, mon: MonitoringProps, model_name: str) -> c.Manifest:
+    annotations = {"eks.amazonaws.com/role-arn": mon.drift_irsa_role_arn} if mon.drift_irsa_role_arn else None
+    meta = c.metadata(
+        DRIFT_SERVICE_ACCOUNT, props.namespace, c.labels(model_name, component="drift"), annotations=annotations
+    )
+    return c.manifest("v1", "ServiceAccount", meta, automountServiceAccountToken=False)
+
+
 def drift_cronjob(props: ServingProps, mon: MonitoringProps, policy: Policy, model_name: str) -> c.Manifest:
     image = mon.drift_image or props.image
     container = {
@@ -61,6 +72,9 @@ def drift_cronjob(props: ServingProps, mon: MonitoringProps, policy: Policy, mod
         "env": [
             {"name": "MLP_MODEL_NAME", "value": model_name},
             {"name": "MLFLOW_TRACKING_URI", "value": props.mlflow_tracking_uri},
+            {"name": "MLP_S3", "value": "aws"},
+            {"name": "MLP_INFERENCE_LOG_BUCKET", "value": mon.inference_log_bucket},
+            {"name": "MLP_PUSHGATEWAY_URL", "value": mon.pushgateway_url},
             {"name": "HOME", "value": "/tmp"},
             {"name": "TMPDIR", "value": "/tmp"},
         ],
@@ -79,7 +93,7 @@ def drift_cronjob(props: ServingProps, mon: MonitoringProps, policy: Policy, mod
         "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
     }
     pod_spec = {
-        "serviceAccountName": serving.SERVICE_ACCOUNT,  # reads the inference log bucket through the same IRSA role
+        "serviceAccountName": DRIFT_SERVICE_ACCOUNT,  # its own IRSA role: read logs, write reports, nothing else
         "automountServiceAccountToken": False,
         "restartPolicy": "Never",
         "securityContext": {

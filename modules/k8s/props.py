@@ -50,6 +50,13 @@ class GatewayProps(Props):
 
 class MonitoringProps(Props):
     drift_image: str = Field(default="", description="Image with the `mlp` CLI; empty = the model server image")
+    drift_irsa_role_arn: str = Field(
+        default="", description="IRSA role of the drift job (modules/workload_roles.py DRIFT_JOB); empty = none"
+    )
+    inference_log_bucket: str = Field(default="", description="S3 bucket of the inference logs the drift job reads")
+    pushgateway_url: str = Field(
+        default="http://prometheus-pushgateway.monitoring:9091", description="Where the drift job pushes its score"
+    )
     dcgm_namespace: str = "gpu-operator"
     prometheus_release_label: str = Field(
         default="kube-prometheus-stack", description="`release` label the stack selects"

@@ -63,6 +63,7 @@ def render_all(props: RenderProps, pol: Policy | None = None) -> dict[str, list[
         serving.pod_monitor(s, name, m.prometheus_release_label),
         monitoring.prometheus_rule(ns, m.prometheus_release_label),
         *monitoring.dashboard_configmaps(ns),
+        monitoring.drift_service_account(s, m, name),
         monitoring.drift_cronjob(s, m, p, name),
     ]
     if s.gpu:

@@ -52,3 +52,27 @@ def test_missing_observability_function_names_the_file(monkeypatch):
         assert "pipelines/observability/rules.py has no rule_groups()" in str(exc)
     else:
         raise AssertionError("expected a RuntimeError")
+
+
+def test_drift_job_runs_under_its_own_irsa_role_with_the_settings_its_cli_reads() -> None:
+    from modules.k8s import monitoring
+    from modules.k8s.props import MonitoringProps, ServingProps
+    from pipelines.commands.drift import BUCKET_ENV, PUSHGATEWAY_ENV, S3_ENV
+    from pipelines.policy import policy
+
+    serving = ServingProps(
+        image_repository="123456789012.dkr.ecr.us-east-1.amazonaws.com/model-server",
+        image_tag="abc",
+        mlflow_tracking_uri="http://mlflow.mlflow:5000",
+        irsa_role_arn="arn:aws:iam::123456789012:role/mlp-model-server",
+    )
+    mon = MonitoringProps(
+        drift_irsa_role_arn="arn:aws:iam::123456789012:role/mlp-drift-job", inference_log_bucket="logs"
+    )
+    sa = monitoring.drift_service_account(serving, mon, "m")
+    job = monitoring.drift_cronjob(serving, mon, policy(), "m")
+    pod = job["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    assert pod["serviceAccountName"] == sa["metadata"]["name"] == "drift-job"
+    assert sa["metadata"]["annotations"]["eks.amazonaws.com/role-arn"].endswith("role/mlp-drift-job")
+    env = {e["name"]: e["value"] for e in pod["containers"][0]["env"]}
+    assert env[S3_ENV] == "aws" and env[BUCKET_ENV] == "logs" and env[PUSHGATEWAY_ENV].startswith("http")

@@ -70,7 +70,7 @@ def test_rolling_update_never_drops_capacity(deployments, pol):
 
 
 def test_service_account_carries_the_irsa_role(deployments):
-    (sa,) = by_kind(deployments, "ServiceAccount")
+    (sa,) = [m for m in by_kind(deployments, "ServiceAccount") if m["metadata"]["name"] == "model-server"]
     assert (
         sa["metadata"]["annotations"]["eks.amazonaws.com/role-arn"] == "arn:aws:iam::123456789012:role/mlp-model-server"
     )
