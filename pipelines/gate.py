@@ -114,11 +114,11 @@ def judge(
 
 def run_gate(candidate_ref: str | int, champion_alias: str | None = None, log_to_mlflow: bool = True) -> GateReport:
     """Measure the candidate (and champion, and baseline) on the validation split and apply the policy."""
-    from services.model_runtime.classifier import OnnxTextClassifier
-
     from pipelines.baseline import train_baseline
     from pipelines.data import load_split
+    from pipelines.eval_cache import cached, model_subject
     from pipelines.evaluation import evaluate, measure_latency
+    from services.model_runtime.classifier import OnnxTextClassifier
 
     p = policy()
     name = registry.model_name()
@@ -130,15 +130,20 @@ def run_gate(candidate_ref: str | int, champion_alias: str | None = None, log_to
 
     validation = load_split("validation")
     texts = [ex.text for ex in validation]
-    candidate = OnnxTextClassifier.load(registry.download_version(cand_version))
-    cand_eval = evaluate(candidate, validation)
+    cand_dir = registry.download_version(cand_version)
+    candidate = OnnxTextClassifier.load(cand_dir)
+    cand_eval = cached(model_subject(cand_dir), lambda: evaluate(candidate, validation))
     latency = measure_latency(
         candidate, texts, n=p.promotion.latency_requests, warmup=p.promotion.latency_warmup_requests
     )
-    baseline_eval = evaluate(train_baseline(p.promotion.baseline, load_split("train")), validation)
+    baseline_kind = p.promotion.baseline
+    baseline_eval = cached(
+        f"baseline:{baseline_kind}", lambda: evaluate(train_baseline(baseline_kind, load_split("train")), validation)
+    )
     champ_eval = None
     if champ_version is not None:
-        champ_eval = evaluate(OnnxTextClassifier.load(registry.download_version(champ_version)), validation)
+        champ_dir = registry.download_version(champ_version)
+        champ_eval = cached(model_subject(champ_dir), lambda: evaluate(OnnxTextClassifier.load(champ_dir), validation))
 
     criteria = judge(p, cand_eval, baseline_eval, float(latency.p95_ms), champ_eval)
     report = GateReport(

@@ -22,6 +22,12 @@ from pipelines.policy import policy
 
 MODEL_CONFIG_FILE = "model_config.json"
 
+# MLflow's client retries a failing request 7 times with backoff factor 2 (minutes of silence when the artifact
+# store is down). Fail within seconds and name the server instead; an operator can still raise these.
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+
 
 class RegistryError(RuntimeError):
     """The registry could not do what was asked; the message says which server and what next."""
