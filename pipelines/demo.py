@@ -63,13 +63,13 @@ def main() -> None:
          "model", "package", "--variant", "all")  # fmt: skip
     fp32 = version_of(step("Register fp32 as champion", "model", "register", "--variant", "fp32", "--alias", "champion"))
     int8 = version_of(step("Register int8 as challenger", "model", "register", "--variant", "int8", "--alias", "challenger"))
-    weak = version_of(step("Register weak (head trained on 3 examples per class)", "model", "register", "--variant", "weak"))
-    heavy = version_of(step("Register heavy (fixed 256-token padding)", "model", "register", "--variant", "heavy"))
+    weak = version_of(step("Register weak (head trained on 3 examples per class: really worse)", "model", "register", "--variant", "weak"))
+    heavy = version_of(step("Register heavy (same answers, every request padded to 256 tokens: really slower)", "model", "register", "--variant", "heavy"))
     step(f"Gate int8 (v{int8}) against the champion and the baseline: passes", "model", "gate", int8)
     step(f"Gate weak (v{weak}): really worse, so the gate rejects it", "model", "gate", weak, expect_rc=1)
     step(f"Serve the champion (v{fp32}) behind the gateway", "serve", "start", fp32)
     step("A sample request through the gateway (API key, weighted split, version that answered)",
-         "serve", "request", "Shares in the chip maker rose sharply after strong quarterly profits")  # fmt: skip
+         "serve", "request", "A warm, funny and beautifully acted film that earns every minute")  # fmt: skip
     step(f"Release int8 (v{int8}): 10% canary, analysis against stable, promotion",
          "release", "start", "--version", int8, "--drive-traffic", "25")  # fmt: skip
     step(f"Release heavy (v{heavy}): slower for a real reason, rolled back automatically",

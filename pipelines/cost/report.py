@@ -1,0 +1,238 @@
+"""`mlp cost report`: cost per 1,000 inferences on CPU and GPU, the break-even rate, scale-to-zero, monitoring.
+
+Everything priced comes from policy.yaml (instances, GPU throughput estimates with their sources); the CPU
+throughput is measured on this machine (pipelines/cost/measure.py) and scaled to the cluster's CPU instance.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pipelines.cost import model as m
+from pipelines.cost.measure import CpuThroughput
+from pipelines.cost.units import cpu_cores, memory_gib
+from pipelines.policy import Policy
+
+GPU_LABEL = "estimate until measured on a GPU"
+
+# What the monitoring stack reserves in the cluster (requests of the kube-prometheus-stack components and the
+# DCGM exporter as the platform configures them), priced at the CPU instance's per-vCPU / per-GiB rate.
+MONITORING_REQUESTS: tuple[tuple[str, str, str, int], ...] = (
+    # component, cpu request, memory request, replicas (per node for DaemonSets: see nodes below)
+    ("prometheus", "500m", "2Gi", 1),
+    ("alertmanager", "50m", "128Mi", 1),
+    ("grafana", "100m", "256Mi", 1),
+    ("kube-state-metrics", "50m", "128Mi", 1),
+    ("prometheus-operator", "100m", "128Mi", 1),
+)
+DAEMONSETS: tuple[tuple[str, str, str], ...] = (("node-exporter", "50m", "64Mi"),)
+GPU_DAEMONSETS: tuple[tuple[str, str, str], ...] = (("dcgm-exporter", "100m", "512Mi"),)
+PROMETHEUS_VOLUME_GIB = 50
+
+
+@dataclass(frozen=True)
+class ScenarioInputs:
+    """Assumptions of the scale-to-zero scenario (printed with the result)."""
+
+    busy_hours_per_day: float = 2.0
+    bursts_per_day: float = 12.0
+    nodes: int = 3
+    gpu_nodes: int = 1
+
+
+def build(p: Policy, cpu: CpuThroughput, cold_start_seconds: float, inputs: ScenarioInputs) -> dict[str, Any]:
+    prices = p.prices
+    cpu_instance = prices.instances[prices.cpu_instance]
+    cpu_ips = m.instance_throughput(cpu.inferences_per_second, cpu.vcpus, cpu_instance)
+    cpu_option = m.Option(prices.cpu_instance, cpu_instance.usd_per_hour, cpu_ips)
+    gpus = []
+    for name, est in prices.gpu_throughput.items():
+        instance = prices.instances.get(name)
+        if instance is None:
+            raise ValueError(f"policy prices.gpu_throughput.{name}: no price in prices.instances; add it")
+        option = m.Option(name, instance.usd_per_hour, est.inferences_per_second)
+        break_even = m.break_even_rate(cpu_option, option)
+        gpus.append(
+            {
+                "instance": name,
+                "gpu": instance.gpu,
+                "usd_per_hour": instance.usd_per_hour,
+                "inferences_per_second": est.inferences_per_second,
+                "usd_per_1k": option.usd_per_1k,
+                "break_even_inferences_per_second": break_even,
+                # The throughput this GPU would need to match CPU's cost per inference.
+                "needed_inferences_per_second_to_match_cpu": instance.usd_per_hour
+                / (cpu_option.usd_per_1k / 1000 * 3600),
+                "status": GPU_LABEL,
+                "basis": est.basis,
+                "source": est.source,
+                "as_of": est.as_of,
+            }
+        )
+    replica = m.replica_usd_per_hour(p)
+    s2z = m.scale_to_zero(
+        replica,
+        p.scaling.min_replicas,
+        inputs.busy_hours_per_day,
+        inputs.bursts_per_day,
+        p.scaling.scale_to_zero_idle_seconds,
+        cold_start_seconds,
+        prices.monthly_hours,
+    )
+    return {
+        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "region": prices.region,
+        "model": p.release.model_name,
+        "cpu": {
+            "instance": prices.cpu_instance,
+            "vcpu": cpu_instance.vcpu,
+            "usd_per_hour": cpu_instance.usd_per_hour,
+            "price_source": f"{cpu_instance.source} ({cpu_instance.as_of})",
+            "measured": cpu.to_dict(),
+            "inferences_per_second_per_instance": cpu_ips,
+            "usd_per_1k": cpu_option.usd_per_1k,
+            "slo_p95_ms": p.slo.latency_p95_ms,
+        },
+        "gpu": gpus,
+        "replica": {
+            "usd_per_hour": replica,
+            "cpu_request": p.serving.cpu_request,
+            "memory_request": p.serving.memory_request,
+            "share_of_instance": m.replica_share(cpu_instance, p.serving.cpu_request, p.serving.memory_request),
+        },
+        "scale_to_zero": {
+            "endpoints": p.scaling.non_critical_endpoints,
+            "assumptions": asdict(inputs)
+            | {
+                "idle_seconds": p.scaling.scale_to_zero_idle_seconds,
+                "min_replicas_always_on": p.scaling.min_replicas,
+            },
+            **asdict(s2z),
+            "cold_start_alert_seconds": p.scaling.scale_from_zero_alert_seconds,
+        },
+        "monitoring": monitoring_cost(p, inputs),
+    }
+
+
+def monitoring_cost(p: Policy, inputs: ScenarioInputs) -> dict[str, Any]:
+    instance = p.prices.instances[p.prices.cpu_instance]
+    per_vcpu_h = instance.usd_per_hour / instance.vcpu
+    per_gib_h = instance.usd_per_hour / instance.memory_gib
+    rows = [(c, cpu, mem, n) for c, cpu, mem, n in MONITORING_REQUESTS]
+    rows += [(c, cpu, mem, inputs.nodes) for c, cpu, mem in DAEMONSETS]
+    rows += [(c, cpu, mem, inputs.gpu_nodes) for c, cpu, mem in GPU_DAEMONSETS]
+    items = []
+    for component, cpu, mem, n in rows:
+        # Priced like the scheduler packs: the binding resource of the request decides the share.
+        hourly = n * max(cpu_cores(cpu) * per_vcpu_h, memory_gib(mem) * per_gib_h)
+        items.append(
+            {
+                "component": component,
+                "cpu": cpu,
+                "memory": mem,
+                "replicas": n,
+                "usd_per_month": hourly * p.prices.monthly_hours,
+            }
+        )
+    volume = PROMETHEUS_VOLUME_GIB * p.prices.other.get("ebs_gp3_per_gb_month", 0.0)
+    items.append(
+        {
+            "component": f"prometheus volume ({PROMETHEUS_VOLUME_GIB} GiB gp3)",
+            "cpu": "",
+            "memory": "",
+            "replicas": 1,
+            "usd_per_month": volume,
+        }
+    )
+    return {"items": items, "usd_per_month": sum(i["usd_per_month"] for i in items)}
+
+
+def markdown(r: dict[str, Any]) -> str:
+    cpu, meas = r["cpu"], r["cpu"]["measured"]
+    lines = [
+        f"# Cost per 1,000 inferences — {r['model']}",
+        "",
+        f"Generated {r['generated_at']} by `mlp cost report`; prices: {r['region']} on-demand (policy.yaml).",
+        "",
+        "## CPU serving (measured)",
+        "",
+        f"- Measured: **{meas['inferences_per_second']:.1f} inferences/s on {meas['vcpus']:g} vCPU** "
+        f"({meas['variant']}, batch {meas['batch_size']}, p95 {meas['p95_ms']:.1f} ms, SLO p95 "
+        f"{cpu['slo_p95_ms']:g} ms) on {meas['cpu_model']}; source: {meas['source']}.",
+        f"- Scaled to {cpu['instance']} ({cpu['vcpu']} vCPU): {cpu['inferences_per_second_per_instance']:.0f} "
+        f"inferences/s at ${cpu['usd_per_hour']}/h ({cpu['price_source']}).",
+        f"- **CPU: ${cpu['usd_per_1k']:.6f} per 1,000 inferences** (at full utilisation).",
+        "",
+    ]
+    if meas["timings"]:
+        lines += ["| batch | p50 ms | p95 ms | texts/s (wall) | texts per CPU-second |", "|---:|---:|---:|---:|---:|"]
+        lines += [
+            f"| {t['batch_size']} | {t['p50_ms']:.1f} | {t['p95_ms']:.1f} | {t['texts_per_second']:.1f} | "
+            f"{t['texts_per_cpu_second']:.1f} |"
+            for t in meas["timings"]
+        ]
+        lines.append("")
+    lines += [
+        f"## GPU serving ({GPU_LABEL})",
+        "",
+        "| instance | GPU | $/h | inferences/s | $ per 1,000 | break-even rate | needed to match CPU |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for g in r["gpu"]:
+        be = g["break_even_inferences_per_second"]
+        be_text = f"{be:,.0f}/s" if be is not None else "never (CPU cheaper per inference)"
+        lines.append(
+            f"| {g['instance']} | {g['gpu']} | {g['usd_per_hour']} | {g['inferences_per_second']:,.0f} | "
+            f"{g['usd_per_1k']:.6f} | {be_text} | {g['needed_inferences_per_second_to_match_cpu']:,.0f}/s |"
+        )
+    lines.append("")
+    for g in r["gpu"]:
+        lines.append(f"- {g['instance']}: {g['basis']}. Source: {g['source']} ({g['as_of']}).")
+    rep, s2z = r["replica"], r["scale_to_zero"]
+    a = s2z["assumptions"]
+    lines += [
+        "",
+        "## Scale to zero (non-critical endpoints)",
+        "",
+        f"Endpoints: {', '.join(s2z['endpoints'])}. One replica ({rep['cpu_request']} CPU, {rep['memory_request']}"
+        f" = {rep['share_of_instance']:.1%} of a {cpu['instance']}) costs ${rep['usd_per_hour']:.4f}/h.",
+        "",
+        f"- Always on ({a['min_replicas_always_on']} replicas): ${s2z['always_on_usd_per_month']:.2f}/month",
+        f"- Scale to zero ({a['busy_hours_per_day']:g} busy h/day, {a['bursts_per_day']:g} bursts/day, "
+        f"{a['idle_seconds']} s idle tail): ${s2z['scale_to_zero_usd_per_month']:.2f}/month",
+        f"- **Saving: ${s2z['saving_usd_per_month']:.2f}/month per endpoint**; price: the first request of each "
+        f"burst waits a cold start ({s2z['cold_start_seconds']:.1f} s model load measured here, plus pod "
+        f"scheduling and image pull in the cluster; alert above {s2z['cold_start_alert_seconds']} s).",
+        "",
+        "## Monitoring stack (cluster)",
+        "",
+        "| component | CPU | memory | replicas | $/month |",
+        "|---|---|---|---:|---:|",
+    ]
+    for i in r["monitoring"]["items"]:
+        lines.append(f"| {i['component']} | {i['cpu']} | {i['memory']} | {i['replicas']} | {i['usd_per_month']:.2f} |")
+    lines += ["", f"Total: **${r['monitoring']['usd_per_month']:.2f}/month**.", ""]
+    return "\n".join(lines)
+
+
+def write(r: dict[str, Any], out_dir: Path) -> tuple[Path, Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    js, md = out_dir / "cost.json", out_dir / "cost.md"
+    js.write_text(json.dumps(r, indent=2) + "\n")
+    md.write_text(markdown(r))
+    return js, md
+
+
+def measure_cold_start(model_dir: Path, text: str) -> float:
+    """Seconds from nothing to the first answer: load the model and classify one text (what a pod does after
+    its container starts)."""
+    from services.model_runtime.classifier import OnnxTextClassifier
+
+    t0 = time.perf_counter()
+    OnnxTextClassifier.load(model_dir).predict([text])
+    return time.perf_counter() - t0
