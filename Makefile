@@ -30,8 +30,8 @@ lint:  ## ruff and mypy
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
 
-test: bootstrap lint  ## every test: unit, policy, synth, integration against real local servers
-	$(PY) -m pytest -q
+test: bootstrap lint models  ## every test: unit, policy, synth, k8s, integration against real local servers
+	$(PY) -m pytest -q --durations=15
 
 synth: bootstrap  ## synthesize every CDK Terrain stack for every environment
 	$(PY) -m infra.synth
@@ -44,11 +44,16 @@ bench: bootstrap  ## benchmarks: raw ONNX Runtime, serving layers, synth time
 	$(PY) -m pipelines.bench.serving_bench
 	$(PY) -m infra.tools.bench_synth
 
-lock:  ## re-resolve requirements/*.lock from requirements/*.in
+lock:  ## re-resolve requirements/main.lock from requirements/main.in (the packaging env: lock-pack)
 	uv pip compile -q --python-version 3.11 requirements/main.in -o requirements/main.lock
+
+lock-pack:  ## re-freeze requirements/pack.lock from a fresh .venv-pack built from requirements/pack.in
+	rm -rf .venv-pack && python3.11 -m venv .venv-pack
+	.venv-pack/bin/pip install -q torch==2.13.0 && .venv-pack/bin/pip install -q -r requirements/pack.in
+	{ head -2 requirements/pack.lock; .venv-pack/bin/pip freeze; } > requirements/pack.lock.new && mv requirements/pack.lock.new requirements/pack.lock
 
 clean:  ## stop servers and delete local state and build outputs
 	-$(MLP) env down
 	rm -rf .state build infra/cdktf.out
 
-.PHONY: help bootstrap up down status models demo lint test synth plan bench lock clean
+.PHONY: help bootstrap up down status models demo lint test synth plan bench lock lock-pack clean

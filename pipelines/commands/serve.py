@@ -1,7 +1,169 @@
-"""`mlp serve` commands."""
+"""`mlp serve`: model servers and the gateway of the local runtime.
+
+mlp serve start champion            # a server for the version; the first live version gets 100%
+mlp serve start 4 --weight 10       # beside the others: 10% to v4, the rest scaled to 90%
+mlp serve weights 3=90 4=10         # move traffic by hand (graceful nginx reload, no server restarts)
+mlp serve request "great film" --pin 4
+mlp serve list
+mlp serve stop 4 --drain 3
+"""
 
 from __future__ import annotations
 
+import json
+import time
+
 import typer
+from rich.console import Console
+from rich.table import Table
 
 app = typer.Typer(no_args_is_help=True)
+err = Console(stderr=True)
+
+
+def _fail(message: str) -> typer.Exit:
+    err.print(f"[red]{message}[/red]")
+    return typer.Exit(1)
+
+
+def rebalance(current: dict[int, int], version: int, weight: int) -> dict[int, int]:
+    """`version` gets `weight` percent; the others keep their proportions within the rest (integers, sum 100)."""
+    if not 0 <= weight <= 100:
+        raise ValueError(f"--weight must be 0..100, got {weight}")
+    others = {v: w for v, w in current.items() if v != version and w > 0}
+    if not others:
+        return {version: 100}
+    rest, total = 100 - weight, sum(others.values())
+    scaled = {v: (w * rest) // total for v, w in others.items()}
+    # Hand the rounding remainder to the largest share, so the sum is exactly 100.
+    biggest = max(scaled, key=lambda v: (others[v], -v))
+    scaled[biggest] += rest - sum(scaled.values())
+    return {**scaled, version: weight}
+
+
+def parse_weights(pairs: list[str]) -> dict[int, int]:
+    weights = {}
+    for pair in pairs:
+        version, sep, weight = pair.partition("=")
+        if not sep or not version.strip().isdigit() or not weight.strip().lstrip("-").isdigit():
+            raise ValueError(f"{pair!r}: expected VERSION=PERCENT, e.g. 3=90")
+        weights[int(version)] = int(weight)
+    return weights
+
+
+@app.command()
+def start(
+    version: str = typer.Argument(..., help="Version number or alias (champion, challenger...)"),
+    weight: int | None = typer.Option(
+        None, help="Percent of traffic for it (others scaled); default: 0, or 100 if first"
+    ),
+    timeout: float = typer.Option(180, help="Seconds to wait for /readyz"),
+) -> None:
+    """Start the model server of a version and add it to the gateway."""
+    from infra.local.model_servers import ModelServerError, start_model_server
+    from pipelines.registry.client import RegistryError, resolve_version
+    from services.gateway import local as gateway
+
+    try:
+        number = resolve_version(version)
+        err.print(f"starting the server of v{number} (loads, warms up, then /readyz) ...")
+        t0 = time.monotonic()
+        server = start_model_server(number, wait=True, timeout=timeout)
+        if weight is not None and gateway.current_weights().get(number, 0) != weight:
+            gateway.set_weights(rebalance(gateway.current_weights(), number, weight))
+    except (RegistryError, ModelServerError, gateway.GatewayError, ValueError) as exc:
+        raise _fail(str(exc)) from exc
+    err.print(f"v{number} ready on {server.url} ({server.program}) in {time.monotonic() - t0:.1f}s")
+    typer.echo(f"v{number} serving on {server.url}; weights {_fmt(gateway.current_weights())}")
+
+
+@app.command()
+def stop(
+    version: int = typer.Argument(..., help="Version number"),
+    drain: float = typer.Option(0, help="Seconds to let in-flight requests finish after it leaves the gateway"),
+) -> None:
+    """Stop a version's server (refused while it still receives traffic beside another version)."""
+    from infra.local.model_servers import ModelServerError, stop_model_server
+    from services.gateway import local as gateway
+
+    try:
+        stop_model_server(version, drain_seconds=drain)
+    except (ModelServerError, gateway.GatewayError) as exc:
+        raise _fail(str(exc)) from exc
+    typer.echo(f"v{version} stopped; weights {_fmt(gateway.current_weights())}")
+
+
+@app.command("list")
+def list_() -> None:
+    """Live versions: port, weight, readiness; and which one is stable."""
+    from infra.local.model_servers import is_ready, live_model_servers
+    from services.gateway import local as gateway
+
+    weights, stable = gateway.current_weights(), gateway.stable_version()
+    table = Table("version", "port", "program", "weight", "ready", "stable")
+    for s in live_model_servers():
+        ready = is_ready(s.version)
+        table.add_row(
+            str(s.version),
+            str(s.port),
+            s.program,
+            f"{weights.get(s.version, 0)}%",
+            "[green]yes[/green]" if ready else "[red]no[/red]",
+            "yes" if s.version == stable else "",
+        )
+    Console().print(table)
+    if not live_model_servers():
+        err.print("No model server is running: `mlp serve start VERSION`.")
+
+
+@app.command()
+def weights(pairs: list[str] = typer.Argument(None, help="VERSION=PERCENT pairs summing to 100; none: show")) -> None:
+    """Set the traffic split by hand (graceful reload; no server restarts)."""
+    from services.gateway import local as gateway
+
+    if pairs:
+        try:
+            gateway.set_weights(parse_weights(pairs))
+        except (ValueError, gateway.GatewayError) as exc:
+            raise _fail(str(exc)) from exc
+    typer.echo(json.dumps({"weights": gateway.current_weights(), "stable": gateway.stable_version()}))
+
+
+@app.command()
+def request(
+    text: list[str] = typer.Argument(..., help="One or more texts"),
+    key: str = typer.Option("demo", help="API key name (policy gateway.api_keys)"),
+    pin: int | None = typer.Option(None, help="Route to this version only (pin header)"),
+) -> None:
+    """Send texts through the gateway; print the response and the version that answered."""
+    import httpx
+
+    from infra.local import endpoints
+    from infra.local.secrets import api_key
+    from pipelines.policy import policy
+
+    headers = {"X-API-Key": api_key(key)}
+    if pin is not None:
+        headers[policy().gateway.pin_header] = str(pin)
+    url = f"{endpoints.gateway_url()}/classify"
+    try:
+        resp = httpx.post(url, json={"texts": text}, headers=headers, timeout=30)
+    except httpx.HTTPError as exc:
+        raise _fail(f"the gateway at {url} did not answer ({exc}); run `mlp env up`") from exc
+    answered = resp.headers.get("X-Model-Version", "none")
+    typer.echo(json.dumps(resp.json() if _is_json(resp) else resp.text, indent=2))
+    typer.echo(f"HTTP {resp.status_code}; answered by v{answered}")
+    if resp.status_code >= 400:
+        raise typer.Exit(1)
+
+
+def _is_json(resp: object) -> bool:
+    try:
+        resp.json()  # type: ignore[attr-defined]
+    except ValueError:
+        return False
+    return True
+
+
+def _fmt(weights: dict[int, int]) -> str:
+    return ", ".join(f"v{v}={w}%" for v, w in sorted(weights.items())) or "none (no traffic)"

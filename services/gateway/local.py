@@ -1,9 +1,282 @@
-"""Programs this area adds to the local stack (see infra/local/stack.py)."""
+"""The nginx gateway of the local runtime: a supervised program, its rendered config, and the traffic weights.
+
+- `programs()` renders `<state>/gateway/nginx.conf` and returns the nginx program (foreground, own prefix).
+- `set_weights({3: 90, 4: 10})` validates (live versions, integer percents summing to 100), renders the config,
+  checks it with `nginx -t`, installs it atomically and reloads nginx gracefully (in-flight requests finish on the
+  old workers; model servers are never restarted), then waits until `/healthz` reports the new generation.
+  Weights persist in `<state>/gateway/weights.json`, so a restart of nginx or of the machine keeps them.
+- `stable_version()`: the version with the highest weight, fixed when the weights are set (a tie keeps the
+  previous stable). It is the retry target when another version's server fails (docs/serving.md).
+"""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import json
+import os
+import shutil
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from infra.local import endpoints
+from infra.local.paths import logs_dir, state_dir
+from infra.local.secrets import api_key, sha256_hex
 from infra.local.supervisor import Program
+from pipelines.policy import policy
+from services.gateway.config import (
+    ERROR_LOG,
+    HEALTH_PATH,
+    GatewaySpec,
+    KeyLimit,
+    WeightsError,
+    generation,
+    pick_stable,
+    render,
+    validate_weights,
+)
+
+NGINX = "/usr/sbin/nginx"
+JS_DIR = Path(__file__).resolve().parent
+PROGRAM = "gateway"
+TMP_DIRS = ("body", "proxy", "fastcgi", "uwsgi", "scgi")
+
+__all__ = ["GatewayError", "WeightsError", "current_weights", "programs", "refresh", "set_weights", "stable_version"]
+
+
+class GatewayError(RuntimeError):
+    """nginx refused the config or did not pick it up; the message carries nginx's words."""
+
+
+# ---------------------------------------------------------------- state
+
+
+def gateway_dir() -> Path:
+    path = state_dir() / "gateway"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def conf_path() -> Path:
+    return gateway_dir() / "nginx.conf"
+
+
+def weights_path() -> Path:
+    return gateway_dir() / "weights.json"
+
+
+@contextlib.contextmanager
+def _locked() -> Iterator[None]:
+    """One writer at a time (CLI, release executor, model-server start/stop)."""
+    with open(gateway_dir() / ".lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _read_state() -> tuple[dict[int, int], int | None]:
+    try:
+        raw: dict[str, Any] = json.loads(weights_path().read_text())
+    except (FileNotFoundError, ValueError):
+        return {}, None
+    weights = {int(v): int(w) for v, w in raw.get("weights", {}).items() if int(w) > 0}
+    stable = raw.get("stable")
+    return weights, int(stable) if stable is not None else None
+
+
+def _write_state(weights: Mapping[int, int], stable: int | None) -> None:
+    data = {"weights": {str(v): w for v, w in sorted(weights.items())}, "stable": stable, "updated": time.time()}
+    _atomic_write(weights_path(), json.dumps(data, indent=2) + "\n")
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def _live_servers() -> dict[int, int]:
+    from infra.local.model_servers import live_model_servers  # import here: model_servers imports this module
+
+    return {s.version: s.port for s in live_model_servers()}
+
+
+# ---------------------------------------------------------------- public API
+
+
+def current_weights() -> dict[int, int]:
+    """Percent per version that receives traffic now (versions at 0% are left out)."""
+    weights, _ = _read_state()
+    live = _live_servers()
+    return {v: w for v, w in weights.items() if v in live}
+
+
+def stable_version() -> int | None:
+    weights, stable = _read_state()
+    live = _live_servers()
+    if stable is not None and stable in live:
+        return stable
+    return pick_stable({v: w for v, w in weights.items() if v in live}, None)
+
+
+def set_weights(weights: dict[int, int]) -> None:
+    """Route `weights` (percent per live version, summing to 100) and reload nginx gracefully."""
+    with _locked():
+        live = _live_servers()
+        clean = validate_weights(weights, set(live))
+        _, previous = _read_state()
+        _apply(clean, pick_stable(clean, previous), live)
+
+
+def refresh() -> None:
+    """Re-render after a model server started or stopped (pins and retry targets change); weights are kept."""
+    with _locked():
+        live = _live_servers()
+        weights, stable = _read_state()
+        kept = {v: w for v, w in weights.items() if v in live}
+        if kept and sum(kept.values()) != 100:
+            # A weighted version vanished (stopped by hand): its share goes to the stable one left.
+            top = pick_stable(kept, stable)
+            assert top is not None
+            kept[top] += 100 - sum(kept.values())
+        _apply(kept, pick_stable(kept, stable) if kept else None, live)
+
+
+def is_running() -> bool:
+    pid = _pid()
+    if pid is None:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def programs() -> list[Program]:
-    return []
+    weights, stable = _read_state()
+    live = _live_servers()
+    kept = {v: w for v, w in weights.items() if v in live}
+    write_config(spec(kept, stable if stable in live else pick_stable(kept, None), live))
+    return [
+        Program(
+            name=PROGRAM,
+            command=[
+                NGINX,
+                "-p",
+                str(gateway_dir()),
+                "-c",
+                str(conf_path()),
+                "-e",
+                str(logs_dir() / ERROR_LOG),
+                "-g",
+                "daemon off;",
+            ],
+            priority=50,
+            stopsignal="QUIT",  # graceful: finish in-flight requests
+            stopwaitsecs=15,
+            health_url=f"{endpoints.gateway_url()}{HEALTH_PATH}",
+        )
+    ]
+
+
+# ---------------------------------------------------------------- rendering and reload
+
+
+def spec(weights: Mapping[int, int], stable: int | None, servers: Mapping[int, int]) -> GatewaySpec:
+    p = policy()
+    keys = tuple(KeyLimit(k.name, sha256_hex(api_key(k.name)), k.rate_per_second, k.burst) for k in p.gateway.api_keys)
+    return GatewaySpec(
+        port=p.ports.gateway,
+        prefix=gateway_dir(),
+        logs_dir=logs_dir(),
+        js_dir=JS_DIR,
+        keys=keys,
+        max_request_bytes=p.gateway.max_request_bytes,
+        pin_header=p.gateway.pin_header,
+        upstream_timeout_seconds=p.gateway.upstream_timeout_seconds,
+        retry_on_stable=p.gateway.retry_on_stable,
+        servers=dict(servers),
+        weights=dict(weights),
+        stable=stable,
+        # nginx started as root runs its workers as `nobody`; they write only the temp dirs.
+        worker_user="nobody nogroup" if os.geteuid() == 0 else None,
+    )
+
+
+def write_config(gateway: GatewaySpec) -> Path:
+    """Render and install the config (atomic; checked with `nginx -t` first). Unchanged files are left alone."""
+    _make_tmp_dirs(gateway)
+    text = render(gateway)
+    if conf_path().exists() and conf_path().read_text() == text:
+        return conf_path()
+    candidate = conf_path().with_name("nginx.conf.new")
+    candidate.write_text(text)
+    result = _nginx("-t", "-q", "-c", str(candidate))
+    if result.returncode != 0:
+        raise GatewayError(f"nginx rejected the rendered config {candidate}: {result.stderr.strip()}")
+    os.replace(candidate, conf_path())
+    return conf_path()
+
+
+def _apply(weights: dict[int, int], stable: int | None, live: Mapping[int, int]) -> None:
+    gateway = spec(weights, stable, live)
+    write_config(gateway)
+    _write_state(weights, stable)
+    if is_running():
+        reload(generation(gateway))
+
+
+def reload(expected_generation: str, timeout: float = 15.0) -> None:
+    """`nginx -s reload` (graceful), then wait until new workers answer with the expected generation."""
+    result = _nginx("-s", "reload", "-c", str(conf_path()))
+    if result.returncode != 0:
+        raise GatewayError(f"nginx reload failed: {result.stderr.strip()} (see {logs_dir() / ERROR_LOG})")
+    deadline = time.monotonic() + timeout
+    confirmed, seen = 0, ""
+    while time.monotonic() < deadline:
+        seen = _served_generation()
+        # Old workers may still take a connection for a moment after the signal: confirm a few times.
+        confirmed = confirmed + 1 if seen == expected_generation else 0
+        if confirmed >= 3:
+            return
+        time.sleep(0.05)
+    raise GatewayError(
+        f"nginx did not pick up the new config within {timeout:.0f}s (serving generation {seen or 'unknown'}, "
+        f"expected {expected_generation}); see {logs_dir() / ERROR_LOG}"
+    )
+
+
+def _served_generation() -> str:
+    try:
+        with urllib.request.urlopen(f"{endpoints.gateway_url()}{HEALTH_PATH}", timeout=2) as resp:
+            return str(json.loads(resp.read()).get("generation", ""))
+    except (urllib.error.URLError, OSError, ValueError):
+        return ""
+
+
+def _nginx(*args: str) -> subprocess.CompletedProcess[str]:
+    base = [NGINX, "-p", str(gateway_dir()), "-e", str(logs_dir() / ERROR_LOG)]
+    return subprocess.run([*base, *args], capture_output=True, text=True, timeout=30)
+
+
+def _pid() -> int | None:
+    try:
+        return int((gateway_dir() / "nginx.pid").read_text().strip())
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def _make_tmp_dirs(gateway: GatewaySpec) -> None:
+    for name in TMP_DIRS:
+        path = gateway.prefix / "tmp" / name
+        path.mkdir(parents=True, exist_ok=True)
+        if gateway.worker_user:
+            shutil.chown(path, user=gateway.worker_user.split()[0])

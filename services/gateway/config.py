@@ -1,0 +1,326 @@
+"""The nginx gateway config, rendered from the policy and the live model servers (pure functions: unit-tested).
+
+What the rendered config does, in request order:
+1. `client_max_body_size` -> 413 for bodies over `gateway.max_request_bytes`.
+2. `X-API-Key`: missing -> 401; njs hashes the presented key (SHA-256) and a `map` looks the hash up among the
+   hashes of the known keys -> unknown -> 403. Keys never appear in the config, only their hashes.
+3. Routing: the pin header (`gateway.pin_header`) names a live version -> that version's server only (unknown ->
+   404); otherwise `split_clients` on the request id picks a version by percent weight (weight 0: no traffic).
+4. Per-key rate limit: one `limit_req_zone` per key (rates differ per key), 429 + `Retry-After` when exceeded.
+5. Proxy with keep-alive to the version's server; if that server fails (refused, 502/503/504, timeout) the
+   request is retried once on the stable version's server (`backup`), so clients see no error.
+6. JSON access log: status, api_key_name, upstream_version (the `X-Model-Version` the answering server sent),
+   request_time, upstream_response_time...
+Every error the gateway itself answers is a JSON body naming what was wrong and what to do.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+NJS_MODULE = "/usr/lib/nginx/modules/ngx_http_js_module.so"
+ACCESS_LOG = "gateway-access.log"
+ERROR_LOG = "gateway-error.log"
+PREDICT_PATH = "/classify"
+HEALTH_PATH = "/healthz"
+
+
+class WeightsError(ValueError):
+    """Weights that cannot be applied; the message says why and what would be valid."""
+
+
+@dataclass(frozen=True)
+class KeyLimit:
+    name: str
+    sha256: str
+    rate_per_second: float
+    burst: int
+
+
+@dataclass(frozen=True)
+class GatewaySpec:
+    port: int
+    prefix: Path  # nginx prefix: config, pid, temp dirs
+    logs_dir: Path
+    js_dir: Path  # where auth.js lives
+    keys: tuple[KeyLimit, ...]
+    max_request_bytes: int
+    pin_header: str
+    upstream_timeout_seconds: float
+    retry_on_stable: bool
+    servers: Mapping[int, int] = field(default_factory=dict)  # version -> port of its live model server
+    weights: Mapping[int, int] = field(default_factory=dict)  # version -> percent; empty: no traffic anywhere
+    stable: int | None = None
+    worker_user: str | None = None  # only when nginx starts as root
+
+
+def validate_weights(weights: Mapping[int, int], live: set[int]) -> dict[int, int]:
+    """Percent per version: live versions only, integers 0..100 summing to 100. Returns the non-zero weights."""
+    if not weights:
+        raise WeightsError("no weights given: name at least one live version, e.g. {3: 100}")
+    unknown = sorted(v for v in weights if v not in live)
+    if unknown:
+        live_text = ", ".join(f"v{v}" for v in sorted(live)) or "none"
+        raise WeightsError(
+            f"no live model server for {', '.join(f'v{v}' for v in unknown)} (live: {live_text}); "
+            "start it first with `mlp serve start VERSION`"
+        )
+    for version, weight in weights.items():
+        if isinstance(weight, bool) or not isinstance(weight, int) or not 0 <= weight <= 100:
+            raise WeightsError(f"weight of v{version} must be an integer percent 0..100, got {weight!r}")
+    total = sum(weights.values())
+    if total != 100:
+        raise WeightsError(f"weights must sum to 100, got {total} ({dict(sorted(weights.items()))})")
+    return {v: w for v, w in sorted(weights.items()) if w > 0}
+
+
+def pick_stable(weights: Mapping[int, int], previous: int | None) -> int | None:
+    """The stable version: highest weight; on a tie the previous stable if tied, else the lowest version."""
+    if not weights:
+        return None
+    top = max(weights.values())
+    tied = sorted(v for v, w in weights.items() if w == top)
+    return previous if previous in tied else tied[0]
+
+
+def limit_rate(rate_per_second: float) -> str:
+    """nginx `rate=`: whole requests per second, or per minute for slower or fractional rates."""
+    if rate_per_second >= 1 and float(rate_per_second).is_integer():
+        return f"{int(rate_per_second)}r/s"
+    return f"{max(1, round(rate_per_second * 60))}r/m"
+
+
+def retry_after_seconds(rate_per_second: float) -> int:
+    return max(1, math.ceil(1 / rate_per_second))
+
+
+def header_variable(header: str) -> str:
+    return "$http_" + header.lower().replace("-", "_")
+
+
+def _json(obj: object) -> str:
+    """A JSON body inside a single-quoted nginx string."""
+    return json.dumps(obj).replace("\\", "\\\\").replace("'", "\\'")
+
+
+def error_body(message: str, status: int) -> str:
+    return _json({"error": message, "status": status})
+
+
+def generation(spec: GatewaySpec) -> str:
+    """A short fingerprint of what the config routes; `/healthz` reports it, so a reload can be confirmed."""
+    basis = {
+        "servers": sorted(spec.servers.items()),
+        "weights": sorted(spec.weights.items()),
+        "stable": spec.stable,
+        "keys": [(k.name, k.sha256, k.rate_per_second, k.burst) for k in spec.keys],
+        "limits": [spec.max_request_bytes, spec.pin_header, spec.upstream_timeout_seconds, spec.retry_on_stable],
+    }
+    return hashlib.sha256(json.dumps(basis, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def _upstreams(spec: GatewaySpec) -> list[str]:
+    lines = []
+    stable_port = spec.servers.get(spec.stable) if spec.stable is not None else None
+    for version, port in sorted(spec.servers.items()):
+        backup = ""
+        if spec.retry_on_stable and stable_port is not None and version != spec.stable:
+            backup = f"        server 127.0.0.1:{stable_port} backup;  # retry on stable v{spec.stable}\n"
+        # Split traffic may fall back to stable; a pinned request goes to its version only.
+        lines.append(
+            f"    upstream split_{version} {{\n"
+            f"        server 127.0.0.1:{port} max_fails=1 fail_timeout=5s;\n"
+            f"{backup}"
+            f"        keepalive 16;\n"
+            f"    }}\n"
+            f"    upstream pin_{version} {{\n"
+            f"        server 127.0.0.1:{port};\n"
+            f"        keepalive 4;\n"
+            f"    }}\n"
+        )
+    return lines
+
+
+def _split(spec: GatewaySpec) -> str:
+    if not spec.weights:
+        return '    map $request_id $split_version {\n        default "";\n    }\n'
+    entries = sorted(spec.weights.items())
+    lines = ['    split_clients "${request_id}" $split_version {']
+    for i, (version, weight) in enumerate(entries):
+        share = "*" if i == len(entries) - 1 else f"{weight}%"
+        lines.append(f'        {share} "{version}";  # {weight}%')
+    lines.append("    }")
+    return "\n".join(lines) + "\n"
+
+
+def _routing(spec: GatewaySpec) -> str:
+    pin = header_variable(spec.pin_header)
+    lines = [f"    map {pin} $route_upstream {{", '        ""  "split_${split_version}";']
+    lines += [f'        "{v}" "pin_{v}";' for v in sorted(spec.servers)]
+    lines += ['        default "";', "    }"]
+    return "\n".join(lines) + "\n"
+
+
+def _keys(spec: GatewaySpec) -> str:
+    lines = ["    map $api_key_hash $api_key_name {", '        default "";', '        "" "";']
+    lines += [f'        "{k.sha256}" "{k.name}";' for k in spec.keys]
+    lines.append("    }")
+    lines.append("    map $api_key_name $retry_after {")
+    lines += [f'        "{k.name}" "{retry_after_seconds(k.rate_per_second)}";' for k in spec.keys]
+    lines += ['        default "1";', "    }"]
+    for k in spec.keys:
+        lines.append(f'    map $api_key_name $limit_{_ident(k.name)} {{ "{k.name}" "{k.name}"; default ""; }}')
+        ident, rate = _ident(k.name), limit_rate(k.rate_per_second)
+        lines.append(f"    limit_req_zone $limit_{ident} zone=key_{ident}:1m rate={rate};")
+    return "\n".join(lines) + "\n"
+
+
+def _ident(name: str) -> str:
+    return name.replace("-", "_")
+
+
+def _error_locations(spec: GatewaySpec) -> str:
+    live = ", ".join(str(v) for v in sorted(spec.servers)) or "none"
+    messages = {
+        400: "malformed HTTP request",
+        401: "missing API key: send it in the X-API-Key header",
+        403: "unknown API key: check the X-API-Key value (keys are issued per client)",
+        404: f'unknown path: send POST {PREDICT_PATH} with JSON {{"texts": [...]}}',
+        405: f"method not allowed: use POST {PREDICT_PATH}",
+        413: f"request body too large: at most {spec.max_request_bytes} bytes; split the batch",
+        429: "rate limit of this API key exceeded: slow down and retry after the Retry-After seconds",
+        502: "the model server did not answer; retry, and see runbooks/high-error-rate.md if it persists",
+        503: "no model version is receiving traffic: start one with `mlp serve start VERSION`",
+        504: "the model server did not answer in time; retry, and see runbooks/high-latency.md",
+    }
+    out = []
+    for status, message in messages.items():
+        extra = "        add_header Retry-After $retry_after always;\n" if status == 429 else ""
+        out.append(
+            f"    location @e{status} {{\n{extra}        return {status} '{error_body(message, status)}\\n';\n    }}\n"
+        )
+    unknown_pin = (
+        f"{spec.pin_header} names no live model version (live versions: {live}); "
+        f"omit the header to use the weighted split"
+    )
+    out.append(f"    location @unknown_version {{\n        return 404 '{error_body(unknown_pin, 404)}\\n';\n    }}\n")
+    return "".join(out)
+
+
+def _error_pages(unknown_version: bool = False) -> str:
+    pages = [f"error_page {s} @e{s};" for s in (400, 401, 403, 405, 413, 429, 502, 503, 504)]
+    pages.append("error_page 404 @unknown_version;" if unknown_version else "error_page 404 @e404;")
+    return " ".join(pages)
+
+
+LOG_FORMAT = (
+    '{"time":"$time_iso8601","request_id":"$request_id","method":"$request_method","uri":"$request_uri",'
+    '"status":"$status","api_key_name":"$api_key_name","pinned_version":"$pinned_version",'
+    '"routed":"$route_upstream","upstream_version":"$upstream_http_x_model_version",'
+    '"upstream_addr":"$upstream_addr","upstream_status":"$upstream_status","request_time":"$request_time",'
+    '"upstream_response_time":"$upstream_response_time","request_length":"$request_length",'
+    '"bytes_sent":"$bytes_sent"}'
+)
+
+
+def render(spec: GatewaySpec) -> str:
+    prefix, logs = spec.prefix, spec.logs_dir
+    gen = generation(spec)
+    pin = header_variable(spec.pin_header)
+    limits = "\n".join(f"            limit_req zone=key_{_ident(k.name)} burst={k.burst} nodelay;" for k in spec.keys)
+    weights_json = json.dumps({str(v): w for v, w in sorted(spec.weights.items())})
+    health = _json({"status": "ok", "generation": gen, "stable": spec.stable, "weights": json.loads(weights_json)})
+    timeout = f"{spec.upstream_timeout_seconds:g}s"
+    retry = (
+        "            proxy_next_upstream error timeout http_502 http_503 http_504 non_idempotent;\n"
+        "            proxy_next_upstream_tries 2;\n"
+        if spec.retry_on_stable
+        else "            proxy_next_upstream off;\n"
+    )
+    user = f"user {spec.worker_user};\n" if spec.worker_user else ""
+    return f"""# Rendered by services/gateway/config.py from policy.yaml and the live model servers. Do not edit.
+# generation {gen}
+load_module {NJS_MODULE};
+{user}worker_processes 1;  # the model servers need the cores more
+pid {prefix / "nginx.pid"};
+error_log {logs / ERROR_LOG} warn;
+
+events {{
+    worker_connections 2048;
+}}
+
+http {{
+    default_type application/json;
+    server_tokens off;
+    map_hash_bucket_size 128;  # keys are 64-character SHA-256 hex digests
+    client_max_body_size {spec.max_request_bytes};
+    client_body_buffer_size {spec.max_request_bytes};  # bodies stay in memory
+    client_body_temp_path {prefix / "tmp" / "body"};
+    proxy_temp_path {prefix / "tmp" / "proxy"};
+    fastcgi_temp_path {prefix / "tmp" / "fastcgi"};
+    uwsgi_temp_path {prefix / "tmp" / "uwsgi"};
+    scgi_temp_path {prefix / "tmp" / "scgi"};
+    keepalive_timeout 30s;
+    keepalive_requests 10000;
+
+    js_path {spec.js_dir};
+    js_import auth from auth.js;
+    js_set $api_key_hash auth.key_hash;
+
+{_keys(spec)}
+    limit_req_status 429;
+    limit_req_log_level warn;
+
+{_split(spec)}
+{_routing(spec)}
+    map {pin} $pinned_version {{
+        "~^[0-9]+$" {pin};
+        default "";
+    }}
+
+{"".join(_upstreams(spec))}
+    log_format mlp_json escape=json '{LOG_FORMAT}';
+
+    server {{
+        listen 127.0.0.1:{spec.port};
+        access_log {logs / ACCESS_LOG} mlp_json;
+        {_error_pages()}
+
+        location = {HEALTH_PATH} {{
+            access_log off;
+            return 200 '{health}\\n';
+        }}
+
+        location = {PREDICT_PATH} {{
+            {_error_pages(unknown_version=True)}
+            if ($request_method != POST) {{ return 405; }}
+            if ($http_x_api_key = "") {{ return 401; }}
+            if ($api_key_name = "") {{ return 403; }}
+            if ($route_upstream = "") {{ return 404; }}
+            if ($route_upstream = "split_") {{ return 503; }}
+{limits}
+
+            proxy_pass http://$route_upstream;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host $host;
+            proxy_set_header X-Request-ID $request_id;
+            proxy_set_header Content-Type "application/json";  # the API speaks JSON only
+            proxy_set_header X-API-Key "";  # the key stops here
+            proxy_connect_timeout 1s;
+            proxy_send_timeout {timeout};
+            proxy_read_timeout {timeout};
+{retry}        }}
+
+        location / {{
+            return 404;
+        }}
+
+{_error_locations(spec)}    }}
+}}
+"""

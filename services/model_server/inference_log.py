@@ -1,0 +1,187 @@
+"""Inference logging off the request path: sampled inputs and outputs, gzipped JSON lines in S3.
+
+A request only puts records on a bounded in-memory queue (`put_nowait`); a background thread drains it and
+writes one object per `flush_records` records or `flush_seconds`, whichever comes first. When the queue is full
+the records are dropped and counted (`mlp_inference_log_dropped_total`): logging never slows or fails a request.
+
+Key layout (the drift job reads it): `model=<name>/version=<N>/date=YYYY-MM-DD/<HH>-<uuid>.jsonl.gz`, one JSON
+object per text: ts, request_id, model_name, model_version, text, label, confidence, scores, n_tokens.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import logging
+import queue
+import random
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+logger = logging.getLogger("mlp.inference_log")
+
+Sink = Callable[[str, bytes], None]  # (object key, gzipped JSON lines) -> stored, or raises
+
+
+@dataclass(frozen=True)
+class Record:
+    """One classified text; `n_tokens` is counted later, in the writer thread (tokenising costs CPU)."""
+
+    ts: datetime
+    request_id: str
+    text: str
+    label: str
+    confidence: float
+    scores: dict[str, float]
+
+
+def object_key(model_name: str, model_version: int, when: datetime) -> str:
+    when = when.astimezone(UTC)
+    return f"model={model_name}/version={model_version}/date={when:%Y-%m-%d}/{when:%H}-{uuid.uuid4().hex}.jsonl.gz"
+
+
+class InferenceLogger:
+    def __init__(
+        self,
+        sink: Sink,
+        *,
+        model_name: str,
+        model_version: int,
+        queue_size: int,
+        flush_records: int,
+        flush_seconds: float,
+        sample_rate: float,
+        count_tokens: Callable[[list[str]], list[int]] | None = None,
+        on_drop: Callable[[str, int], None] | None = None,
+        rng: Callable[[], float] = random.random,
+    ) -> None:
+        self.sink = sink
+        self.model_name = model_name
+        self.model_version = model_version
+        self.flush_records = flush_records
+        self.flush_seconds = flush_seconds
+        self.sample_rate = sample_rate
+        self.count_tokens = count_tokens
+        self.on_drop = on_drop or (lambda _reason, _n: None)
+        self.rng = rng
+        self._queue: queue.Queue[Record] = queue.Queue(maxsize=queue_size)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="inference-log-writer", daemon=True)
+        self.dropped = 0  # also exported as a metric through on_drop
+        self.written = 0
+        self.objects = 0
+
+    # ------------------------------------------------------------ request path (never blocks)
+
+    def submit(self, records: Sequence[Record]) -> int:
+        """Queue one request's records if the request is sampled; return how many were queued."""
+        if not records or self.sample_rate <= 0 or self.rng() >= self.sample_rate:
+            return 0
+        queued = 0
+        for record in records:
+            try:
+                self._queue.put_nowait(record)
+                queued += 1
+            except queue.Full:
+                break
+        if queued < len(records):
+            self._drop("queue_full", len(records) - queued)
+        return queued
+
+    # ------------------------------------------------------------ writer thread
+
+    def start(self) -> InferenceLogger:
+        self._thread.start()
+        return self
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Flush what is queued and stop the writer (called at server shutdown)."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        buffer: list[Record] = []
+        deadline = 0.0
+        while True:
+            stopping = self._stop.is_set()
+            wait = 0.2 if not buffer else max(0.0, min(0.2, deadline - time.monotonic()))
+            try:
+                record = self._queue.get(timeout=wait) if not stopping else self._queue.get_nowait()
+                if not buffer:
+                    deadline = time.monotonic() + self.flush_seconds
+                buffer.append(record)
+            except queue.Empty:
+                if stopping:
+                    break
+            if buffer and (len(buffer) >= self.flush_records or time.monotonic() >= deadline):
+                self._flush(buffer)
+                buffer = []
+        if buffer:
+            self._flush(buffer)
+
+    def _flush(self, records: list[Record]) -> None:
+        # One object per hour of the batch, so the `<HH>-` prefix of a key tells the truth about its records.
+        by_hour: dict[tuple[str, str], list[Record]] = {}
+        for r in records:
+            by_hour.setdefault((f"{r.ts.astimezone(UTC):%Y-%m-%d}", f"{r.ts.astimezone(UTC):%H}"), []).append(r)
+        for group in by_hour.values():
+            try:
+                body = self._encode(group)
+                self.sink(object_key(self.model_name, self.model_version, group[0].ts), body)
+            except Exception as exc:  # a failing store must not kill the writer: count and go on
+                logger.warning("inference log: could not write %d records (%s); dropped", len(group), exc)
+                self._drop("sink_error", len(group))
+                continue
+            self.written += len(group)
+            self.objects += 1
+
+    def _encode(self, records: list[Record]) -> bytes:
+        texts = [r.text for r in records]
+        tokens = self.count_tokens(texts) if self.count_tokens else [0] * len(texts)
+        lines = [json.dumps(self._row(r, n), ensure_ascii=False) for r, n in zip(records, tokens, strict=True)]
+        return gzip.compress(("\n".join(lines) + "\n").encode("utf-8"))
+
+    def _row(self, r: Record, n_tokens: int) -> dict[str, Any]:
+        return {
+            "ts": r.ts.astimezone(UTC).isoformat(),
+            "request_id": r.request_id,
+            "model_name": self.model_name,
+            "model_version": self.model_version,
+            "text": r.text,
+            "label": r.label,
+            "confidence": r.confidence,
+            "scores": r.scores,
+            "n_tokens": int(n_tokens),
+        }
+
+    def _drop(self, reason: str, n: int) -> None:
+        self.dropped += n
+        try:
+            self.on_drop(reason, n)
+        except Exception:  # metrics must never break the caller
+            logger.exception("inference log: drop counter failed")
+
+
+class S3Sink:
+    """Writes objects to a bucket of an S3 API (the local rclone server, or S3 in the cluster via IRSA)."""
+
+    def __init__(self, bucket: str, endpoint_url: str | None = None) -> None:
+        import boto3
+        from botocore.config import Config
+
+        self.bucket = bucket
+        # Credentials and region come from the environment (AWS_ACCESS_KEY_ID..., set by the supervisor).
+        self.client = boto3.client(
+            "s3",
+            endpoint_url=endpoint_url,
+            config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 3}, connect_timeout=5),
+        )
+
+    def __call__(self, key: str, body: bytes) -> None:
+        self.client.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType="application/gzip")

@@ -1,0 +1,84 @@
+"""Resolve, fetch, load and warm up the ONE model version a server serves (no BentoML, no PyTorch here).
+
+`MLP_MODEL_VERSION` names the version (a number or an alias such as `champion`); it is resolved once through
+the MLflow registry and downloaded to the local cache. `MLP_MODEL_DIR` serves a packaged directory directly,
+without the registry (benchmarks, tests); the version label is then `MLP_MODEL_VERSION` if numeric, else 0.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipelines.policy import policy
+from services.model_runtime.classifier import OnnxTextClassifier
+
+logger = logging.getLogger("mlp.model_server")
+
+VERSION_ENV = "MLP_MODEL_VERSION"
+MODEL_DIR_ENV = "MLP_MODEL_DIR"
+WARMUP_TEXT = "A warm-up sentence, long enough to exercise the tokenizer and the encoder a little."
+
+
+class ModelLoadError(RuntimeError):
+    """The version could not be resolved, fetched or loaded; the message says which and what to do."""
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    name: str
+    version: int
+    model_dir: Path
+    classifier: OnnxTextClassifier
+    load_seconds: float
+
+
+def load_from_env() -> LoadedModel:
+    ref = os.environ.get(VERSION_ENV, "").strip()
+    override = os.environ.get(MODEL_DIR_ENV, "").strip()
+    name = policy().release.model_name
+    started = time.monotonic()
+    if override:
+        model_dir, version = Path(override), int(ref) if ref.isdigit() else 0
+    elif not ref:
+        raise ModelLoadError(f"{VERSION_ENV} is not set: name the version to serve (a number or an alias)")
+    else:
+        from pipelines.registry.client import RegistryError, download_version, resolve_version
+
+        try:
+            version = resolve_version(ref, name)
+            model_dir = download_version(version, name)
+        except RegistryError as exc:
+            raise ModelLoadError(f"cannot serve {name} {ref!r}: {exc}") from exc
+    serving = policy().serving
+    try:
+        classifier = OnnxTextClassifier.load(
+            model_dir, intra_op_threads=serving.ort_intra_op_threads, inter_op_threads=serving.ort_inter_op_threads
+        )
+    except (ValueError, OSError) as exc:
+        raise ModelLoadError(f"cannot load {name} v{version} from {model_dir}: {exc}") from exc
+    warm_up(classifier, model_dir)
+    took = time.monotonic() - started
+    logger.info("serving %s v%s (%s) from %s; loaded and warmed up in %.1fs", name, version, classifier.variant,
+                model_dir, took)  # fmt: skip
+    return LoadedModel(name, version, model_dir, classifier, took)
+
+
+def warm_up(classifier: OnnxTextClassifier, model_dir: Path, rounds: int = 3) -> None:
+    """Run the first inferences before the server reports ready: ONNX Runtime allocates and optimises lazily."""
+    texts = [WARMUP_TEXT]
+    example = model_dir / "input_example.json"
+    if example.is_file():
+        try:
+            texts = list(json.loads(example.read_text())["texts"]) or texts
+        except (ValueError, KeyError, TypeError):
+            logger.warning("%s is not {'texts': [...]}: warming up with a built-in text", example)
+    batch = (texts * policy().serving.max_batch_size)[: policy().serving.max_batch_size]
+    for _ in range(rounds):
+        classifier.predict(texts[:1])
+        classifier.predict(batch)
+    classifier.count_tokens(texts[:1])

@@ -1,0 +1,133 @@
+"""The registry-webhook receiver: a tiny ASGI app (Starlette, served by uvicorn).
+
+`POST /mlflow` takes MLflow registry deliveries. Setting the candidate alias
+(`model_version_alias.created` with alias = policy.release.candidate_alias) on the platform's model starts a
+release through the dispatcher; every other event is acknowledged and ignored. Decisions are appended as JSON
+lines to `<state>/webhook/events.jsonl` (no secrets, no bodies).
+
+Answers: 202 release started; 200 ignored or duplicate (no retry wanted); 400 stale or malformed; 401 bad
+signature; 502 the dispatch failed (MLflow retries with the same delivery id, which is then accepted).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from services.webhook.deliveries import DeliveryLedger
+from services.webhook.dispatch import Dispatcher, DispatchError, Promotion
+from services.webhook.verify import Rejected, verify
+
+PROMOTION_ENTITY = "model_version_alias"
+PROMOTION_ACTION = "created"
+
+
+@dataclass
+class ReceiverConfig:
+    secret: str
+    model_name: str
+    candidate_alias: str
+    max_skew_seconds: int
+    ledger: DeliveryLedger
+    dispatcher: Dispatcher
+    events_log: Path
+    clock: Callable[[], float] = time.time
+
+
+def _record(cfg: ReceiverConfig, **fields: Any) -> None:
+    cfg.events_log.parent.mkdir(parents=True, exist_ok=True)
+    line = json.dumps({"ts": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **fields})
+    with cfg.events_log.open("a") as fh:
+        fh.write(line + "\n")
+    print(line, flush=True)
+
+
+def create_app(cfg: ReceiverConfig) -> Starlette:
+    async def receive(request: Request) -> JSONResponse:
+        body = await request.body()
+        try:
+            delivery = verify(request.headers, body, cfg.secret, cfg.clock(), cfg.max_skew_seconds)
+        except Rejected as exc:
+            _record(cfg, decision="rejected", status=exc.status, reason=exc.reason, peer=_peer(request))
+            return JSONResponse({"error": exc.reason}, status_code=exc.status)
+        try:
+            event = json.loads(body)
+            entity, action, data = event["entity"], event["action"], event.get("data") or {}
+        except (ValueError, KeyError, TypeError):
+            _record(cfg, decision="rejected", status=400, reason="body is not an MLflow webhook event")
+            return JSONResponse({"error": "body is not an MLflow webhook event"}, status_code=400)
+        did = delivery.delivery_id
+        wanted = (
+            entity == PROMOTION_ENTITY
+            and action == PROMOTION_ACTION
+            and data.get("alias") == cfg.candidate_alias
+            and data.get("name") == cfg.model_name
+        )
+        if not wanted:
+            _record(cfg, decision="ignored", delivery_id=did, event=f"{entity}.{action}", data=data)
+            return JSONResponse({"status": "ignored", "reason": "not a promotion of the platform's model"})
+        if not cfg.ledger.claim(did):
+            _record(cfg, decision="duplicate", delivery_id=did)
+            return JSONResponse({"status": "duplicate", "reason": f"delivery {did} was already handled"})
+        try:
+            promotion = Promotion(str(data["name"]), int(data["version"]), str(data["alias"]), did)
+            done = cfg.dispatcher.dispatch(promotion)
+        except (DispatchError, OSError, ValueError, KeyError) as exc:
+            cfg.ledger.forget(did)  # let MLflow's retry (same delivery id) try again
+            _record(cfg, decision="dispatch_failed", delivery_id=did, error=str(exc))
+            return JSONResponse({"error": f"could not start the release: {exc}"}, status_code=502)
+        _record(cfg, decision="accepted", delivery_id=did, model=promotion.model_name, version=promotion.version)
+        _record(cfg, decision="dispatched", delivery_id=did, action=done)
+        return JSONResponse({"status": "accepted", "action": done}, status_code=202)
+
+    async def health(_: Request) -> JSONResponse:
+        return JSONResponse({"status": "ok"})
+
+    return Starlette(routes=[Route("/mlflow", receive, methods=["POST"]), Route("/healthz", health)])
+
+
+def _peer(request: Request) -> str:
+    return request.client.host if request.client else "?"
+
+
+def config_from_env() -> ReceiverConfig:
+    from infra.local.paths import logs_dir, sub
+    from pipelines.policy import policy
+    from services.webhook import dispatch
+
+    p = policy()
+    root = sub("webhook")
+    return ReceiverConfig(
+        secret=os.environ.get("MLP_WEBHOOK_SECRET", ""),
+        model_name=p.release.model_name,
+        candidate_alias=p.release.candidate_alias,
+        max_skew_seconds=p.release.webhook_max_skew_seconds,
+        ledger=DeliveryLedger(root / "deliveries.sqlite"),
+        dispatcher=dispatch.from_env(logs_dir()),
+        events_log=root / "events.jsonl",
+    )
+
+
+def main() -> None:
+    import uvicorn
+
+    from pipelines.policy import policy
+
+    cfg = config_from_env()
+    if not cfg.secret:
+        raise SystemExit("MLP_WEBHOOK_SECRET is empty: start the receiver through `mlp env up` (secret store)")
+    uvicorn.run(create_app(cfg), host="127.0.0.1", port=policy().ports.webhook, log_level="warning")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,195 @@
+"""The rendered nginx config: auth by key hash, per-key limits, weighted split, pins, retry on stable.
+
+Rendering is pure; the last tests run the real `nginx -t` on what was rendered.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from services.gateway import config as c
+
+KEYS = {"demo": "demo-secret-key-1", "limited": "limited-secret-key-2"}
+
+
+def spec(tmp_path: Path, **overrides: object) -> c.GatewaySpec:
+    base = dict(
+        port=18999,
+        prefix=tmp_path,
+        logs_dir=tmp_path / "logs",
+        js_dir=Path(c.__file__).parent,
+        keys=(
+            c.KeyLimit("demo", hashlib.sha256(KEYS["demo"].encode()).hexdigest(), 200, 200),
+            c.KeyLimit("limited", hashlib.sha256(KEYS["limited"].encode()).hexdigest(), 2, 2),
+        ),
+        max_request_bytes=65536,
+        pin_header="X-Model-Version",
+        upstream_timeout_seconds=10,
+        retry_on_stable=True,
+        servers={3: 13000, 4: 13001},
+        weights={3: 80, 4: 20},
+        stable=3,
+    )
+    base.update(overrides)
+    return c.GatewaySpec(**base)  # type: ignore[arg-type]
+
+
+def upstream(conf: str, name: str) -> str:
+    match = re.search(rf"upstream {name} \{{(.*?)\}}", conf, re.S)
+    assert match, f"no upstream {name}"
+    return match.group(1)
+
+
+def test_keys_appear_only_as_sha256_hashes(tmp_path: Path) -> None:
+    conf = c.render(spec(tmp_path))
+    for name, key in KEYS.items():
+        assert key not in conf
+        assert f'"{hashlib.sha256(key.encode()).hexdigest()}" "{name}";' in conf
+    assert "js_set $api_key_hash auth.key_hash;" in conf
+
+
+def test_missing_key_401_unknown_key_403(tmp_path: Path) -> None:
+    conf = c.render(spec(tmp_path))
+    assert 'if ($http_x_api_key = "") { return 401; }' in conf
+    assert 'if ($api_key_name = "") { return 403; }' in conf
+    # The hash of an absent header must not match a key.
+    assert '"" "";' in conf.split("map $api_key_hash $api_key_name")[1].split("}")[0]
+
+
+def test_per_key_rate_limits_with_429_and_retry_after(tmp_path: Path) -> None:
+    conf = c.render(spec(tmp_path))
+    assert "limit_req_zone $limit_demo zone=key_demo:1m rate=200r/s;" in conf
+    assert "limit_req_zone $limit_limited zone=key_limited:1m rate=2r/s;" in conf
+    assert "limit_req zone=key_limited burst=2 nodelay;" in conf
+    assert "limit_req_status 429;" in conf
+    assert "add_header Retry-After $retry_after always;" in conf
+    # A key's zone variable is empty for every other key, so one key's traffic never counts against another.
+    assert 'map $api_key_name $limit_demo { "demo" "demo"; default ""; }' in conf
+
+
+@pytest.mark.parametrize(
+    ("rate", "expected"), [(200, "200r/s"), (1, "1r/s"), (0.5, "30r/m"), (2.5, "150r/m"), (0.001, "1r/m")]
+)
+def test_limit_rate_units(rate: float, expected: str) -> None:
+    assert c.limit_rate(rate) == expected
+
+
+def test_body_size_limit(tmp_path: Path) -> None:
+    conf = c.render(spec(tmp_path, max_request_bytes=4096))
+    assert "client_max_body_size 4096;" in conf
+    assert "at most 4096 bytes" in conf
+
+
+def test_weighted_split_leaves_out_zero_weights(tmp_path: Path) -> None:
+    conf = c.render(spec(tmp_path, servers={3: 13000, 4: 13001, 5: 13002}, weights={3: 90, 5: 10}))
+    block = conf.split('split_clients "${request_id}" $split_version {')[1].split("}")[0]
+    assert '90% "3";' in block
+    assert '* "5";' in block  # the last share takes the rest, so rounding never leaves a gap
+    assert '"4"' not in block
+
+
+def test_no_weights_means_503_not_a_random_server(tmp_path: Path) -> None:
+    conf = c.render(spec(tmp_path, weights={}, stable=None))
+    assert "split_clients" not in conf
+    assert 'if ($route_upstream = "split_") { return 503; }' in conf
+
+
+def test_pin_routes_to_the_version_only_and_unknown_is_404(tmp_path: Path) -> None:
+    conf = c.render(spec(tmp_path))
+    routing = conf.split("map $http_x_model_version $route_upstream {")[1].split("\n    }")[0]
+    assert '"3" "pin_3";' in routing and '"4" "pin_4";' in routing
+    assert 'default "";' in routing
+    assert "backup" not in upstream(conf, "pin_4")  # a pinned request never lands on another version
+    assert "error_page 404 @unknown_version;" in conf
+    assert "names no live model version (live versions: 3, 4)" in conf
+
+
+def test_retry_on_stable_is_a_backup_server(tmp_path: Path) -> None:
+    conf = c.render(spec(tmp_path))
+    assert "server 127.0.0.1:13000 backup;" in upstream(conf, "split_4")
+    assert "backup" not in upstream(conf, "split_3")  # stable has nowhere else to go
+    assert "proxy_next_upstream error timeout http_502 http_503 http_504 non_idempotent;" in conf
+    off = c.render(spec(tmp_path, retry_on_stable=False))
+    assert "backup" not in off and "proxy_next_upstream off;" in off
+
+
+def test_access_log_is_json_with_the_answering_version(tmp_path: Path) -> None:
+    conf = c.render(spec(tmp_path))
+    fmt = conf.split("log_format mlp_json escape=json '")[1].split("';")[0]
+    for field in ("status", "api_key_name", "upstream_version", "request_time", "upstream_response_time"):
+        assert f'"{field}":' in fmt
+    assert '"upstream_version":"$upstream_http_x_model_version"' in fmt
+
+
+def test_every_gateway_error_is_json(tmp_path: Path) -> None:
+    import json
+
+    conf = c.render(spec(tmp_path))
+    bodies = re.findall(r"return (\d{3}) '(.*?)\\n';", conf)
+    assert {int(s) for s, _ in bodies} >= {400, 401, 403, 404, 405, 413, 429, 502, 503, 504}
+    for status, body in bodies:
+        text = body.replace("\\\\", "\\").replace("\\'", "'")
+        if status == "200":
+            continue
+        parsed = json.loads(text)
+        assert parsed["status"] == int(status) and len(parsed["error"]) > 10
+
+
+@pytest.mark.parametrize(
+    ("weights", "live", "message"),
+    [
+        ({}, {3}, "no weights"),
+        ({3: 90, 9: 10}, {3, 4}, "no live model server for v9"),
+        ({3: 90, 4: 5}, {3, 4}, "sum to 100"),
+        ({3: 110, 4: -10}, {3, 4}, "0..100"),
+        ({3: 50.5, 4: 49.5}, {3, 4}, "integer percent"),
+    ],
+)
+def test_invalid_weights_are_refused(weights: dict[int, int], live: set[int], message: str) -> None:
+    with pytest.raises(c.WeightsError, match=message):
+        c.validate_weights(weights, live)
+
+
+def test_valid_weights_drop_zero_entries() -> None:
+    assert c.validate_weights({3: 100, 4: 0}, {3, 4}) == {3: 100}
+
+
+def test_stable_is_the_heaviest_and_a_tie_keeps_the_previous() -> None:
+    assert c.pick_stable({3: 90, 4: 10}, None) == 3
+    assert c.pick_stable({3: 10, 4: 90}, 3) == 4
+    assert c.pick_stable({3: 50, 4: 50}, 4) == 4
+    assert c.pick_stable({3: 50, 4: 50}, None) == 3
+    assert c.pick_stable({}, 3) is None
+
+
+def test_generation_changes_with_weights(tmp_path: Path) -> None:
+    a = c.generation(spec(tmp_path))
+    assert a == c.generation(spec(tmp_path))
+    assert a != c.generation(spec(tmp_path, weights={3: 70, 4: 30}))
+
+
+needs_nginx = pytest.mark.skipif(shutil.which("nginx") is None and not Path("/usr/sbin/nginx").exists(), reason="nginx")
+
+
+@needs_nginx
+@pytest.mark.parametrize("weights", [{3: 80, 4: 20}, {}, {4: 100}])
+def test_nginx_accepts_the_rendered_config(tmp_path: Path, weights: dict[int, int]) -> None:
+    (tmp_path / "logs").mkdir()
+    for d in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
+        (tmp_path / "tmp" / d).mkdir(parents=True)
+    stable = c.pick_stable(weights, None)
+    conf = tmp_path / "nginx.conf"
+    conf.write_text(c.render(spec(tmp_path, weights=weights, stable=stable)))
+    result = subprocess.run(
+        ["/usr/sbin/nginx", "-t", "-p", str(tmp_path), "-c", str(conf), "-e", str(tmp_path / "logs" / "e.log")],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 0, result.stderr
