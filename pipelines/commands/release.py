@@ -1,7 +1,262 @@
-"""`mlp release` commands."""
+"""`mlp release` commands: start, resume, status, abort, weights, and the registry webhook.
+
+Exit codes of `start`/`resume`: 0 promoted, 1 rolled back (or the gate failed: nothing deployed),
+2 refused or interrupted (the message says what to do next).
+"""
 
 from __future__ import annotations
 
+import json
+import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated
+
 import typer
 
+from pipelines.policy import policy
+from pipelines.release.state import Phase, ReleaseState, Trigger, who
+
+if TYPE_CHECKING:
+    from pipelines.release.service import WindowMode
+    from pipelines.release.traffic import TrafficDriver
+
 app = typer.Typer(no_args_is_help=True)
+webhook_app = typer.Typer(no_args_is_help=True, help="The MLflow registry webhook that starts releases.")
+app.add_typer(webhook_app, name="webhook")
+
+ModelOpt = Annotated[str | None, typer.Option("--model", help="Registered model (default: policy release.model_name)")]
+WindowOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--window",
+        help="Analysis window: 'local' (policy local_window_seconds) or 'production' (window_seconds). "
+        "Default: env MLP_RELEASE_WINDOW, else local.",
+    ),
+]
+TrafficOpt = Annotated[
+    float,
+    typer.Option("--drive-traffic", help="Send this many requests/s of validation texts through the gateway (demo)."),
+]
+
+
+def _model(model: str | None) -> str:
+    return model or policy().release.model_name
+
+
+def _traffic(rps: float) -> Callable[[], TrafficDriver] | None:
+    if rps <= 0:
+        return None
+
+    def make() -> TrafficDriver:
+        from infra.local import endpoints
+        from infra.local.secrets import api_key
+        from pipelines.data import load_split
+        from pipelines.release.traffic import TrafficDriver
+
+        texts = [ex.text for ex in load_split("validation")]
+        return TrafficDriver(f"{endpoints.gateway_url()}/classify", api_key("demo"), texts, rps)
+
+    return make
+
+
+def _finish(state: ReleaseState, traffic: dict[str, object] | None) -> None:
+    typer.echo(f"\nrelease {state.release_id}: {state.phase.value} — {state.reason}")
+    for a in state.analyses:
+        typer.echo(
+            f"  analysis at {a['percent']}%: {a['verdict']}; canary p95 {a.get('canary_p95_ms')} ms vs stable "
+            f"{a.get('stable_p95_ms')} ms (ratio {a.get('latency_ratio')}), error rate {a.get('canary_error_rate')}, "
+            f"canary requests {a.get('canary_requests')}"
+        )
+    if traffic is not None:
+        typer.echo(f"  traffic driven: {json.dumps(traffic)}")
+    typer.echo(f"  log: {state.log_path}")
+    if state.phase is Phase.SUCCEEDED:
+        raise typer.Exit(0)
+    if state.phase in (Phase.ROLLED_BACK, Phase.GATE_FAILED):
+        raise typer.Exit(1)
+    raise typer.Exit(2)
+
+
+def _fail(exc: Exception) -> None:
+    typer.secho(str(exc), fg="red", err=True)
+    raise typer.Exit(2)
+
+
+@app.command()
+def start(
+    version: Annotated[str, typer.Option("--version", help="Version number or alias of the candidate")],
+    model: ModelOpt = None,
+    window: WindowOpt = None,
+    drive_traffic: TrafficOpt = 0.0,
+    trigger: Annotated[str, typer.Option(hidden=True)] = "manual",
+    trigger_detail: Annotated[str, typer.Option(hidden=True, help="JSON: what triggered it")] = "{}",
+) -> None:
+    """Release a version: gate, canary beside stable, analysis, then promotion or automatic rollback."""
+    from pipelines.registry.client import RegistryError, resolve_version
+    from pipelines.release import service
+    from pipelines.release.deps import local_deps
+    from pipelines.release.executor import ReleaseInterrupted
+
+    name = _model(model)
+    service.install_signal_handlers()
+    try:
+        number = resolve_version(version, name)
+        state, traffic = service.start(
+            model_name=name,
+            version=number,
+            trigger=Trigger(trigger, who(), json.loads(trigger_detail)),
+            deps=local_deps(name),
+            p=policy(),
+            mode=_mode(window),
+            traffic=_traffic(drive_traffic),
+        )
+    except (service.ReleaseBusy, service.ReleaseRefused, ReleaseInterrupted, RegistryError) as exc:
+        _fail(exc)
+    _finish(state, traffic)
+
+
+def _mode(window: str | None) -> WindowMode | None:
+    if window is None:
+        return None
+    if window == "local":
+        return "local"
+    if window == "production":
+        return "production"
+    typer.secho(f"--window must be 'local' or 'production', not {window!r}", fg="red", err=True)
+    raise typer.Exit(2)
+
+
+@app.command()
+def resume(model: ModelOpt = None, drive_traffic: TrafficOpt = 0.0) -> None:
+    """Continue an interrupted release from its last completed step."""
+    from pipelines.release import service
+    from pipelines.release.deps import local_deps
+    from pipelines.release.executor import ReleaseInterrupted
+
+    name = _model(model)
+    service.install_signal_handlers()
+    try:
+        state, traffic = service.resume(
+            model_name=name, deps=local_deps(name), p=policy(), actor=who(), traffic=_traffic(drive_traffic)
+        )
+    except (service.ReleaseBusy, service.ReleaseRefused, ReleaseInterrupted) as exc:
+        _fail(exc)
+    _finish(state, traffic)
+
+
+@app.command()
+def status(model: ModelOpt = None, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """The current (or last) release: step, weights, decisions, and who runs it."""
+    from pipelines.release.store import ReleaseLock, StateStore
+
+    name = _model(model)
+    store = StateStore(name)
+    state = store.load()
+    lock = ReleaseLock(name, store.root)
+    running = lock.is_held()
+    if state is None:
+        typer.echo(f"no release of {name} yet")
+        return
+    if as_json:
+        typer.echo(json.dumps({**state.to_json(), "running": running, "owner": lock.owner()}, indent=2))
+        return
+    where = (
+        f"running (pid {lock.owner().get('pid')})"
+        if running
+        else ("finished" if state.terminal else "INTERRUPTED: `mlp release resume` or `mlp release abort`")
+    )
+    typer.echo(f"release {state.release_id}: {name} v{state.version} vs stable v{state.stable_version} — {where}")
+    typer.echo(f"  step: {state.phase.value} (canary step {state.step_index}: {state.steps})")
+    typer.echo(f"  weights of the last completed step: {state.safe_weights}")
+    typer.echo(f"  started by: {state.trigger.kind} {state.trigger.actor} at {state.created_at}")
+    if state.reason:
+        typer.echo(f"  reason: {state.reason}")
+    for a in state.analyses:
+        typer.echo(f"  analysis: {json.dumps(a)}")
+    typer.echo(f"  log: {state.log_path}")
+
+
+@app.command()
+def abort(
+    model: ModelOpt = None,
+    reason: Annotated[str, typer.Option(help="Why (recorded on the version)")] = "aborted by operator",
+) -> None:
+    """Roll the current release back: canary weight 0, canary stopped, champion unchanged."""
+    from pipelines.release import service
+    from pipelines.release.deps import local_deps
+    from pipelines.release.executor import ReleaseInterrupted
+
+    name = _model(model)
+    try:
+        state = service.abort(model_name=name, deps=local_deps(name), p=policy(), actor=who(), reason=reason)
+    except (service.ReleaseBusy, service.ReleaseRefused, ReleaseInterrupted) as exc:
+        _fail(exc)
+    typer.echo(f"release {state.release_id}: {state.phase.value} — {state.reason}")
+    raise typer.Exit(0 if state.phase is Phase.ROLLED_BACK else 1)
+
+
+@app.command()
+def weights(
+    split: Annotated[list[str] | None, typer.Argument(help="VERSION=PERCENT pairs summing to 100; none: show")] = None,
+) -> None:
+    """Show or set the gateway's traffic split by hand (e.g. `mlp release weights 3=100`)."""
+    from pipelines.release.deps import LocalServing
+
+    serving = LocalServing()
+    if not split:
+        typer.echo(json.dumps(serving.current_weights()))
+        return
+    try:
+        parsed = {int(k): int(v) for k, v in (pair.split("=", 1) for pair in split)}
+    except ValueError:
+        typer.secho("give VERSION=PERCENT pairs, e.g. `mlp release weights 3=90 4=10`", fg="red", err=True)
+        raise typer.Exit(2) from None
+    if sum(parsed.values()) != 100:
+        typer.secho(f"weights must sum to 100, got {sum(parsed.values())}", fg="red", err=True)
+        raise typer.Exit(2)
+    serving.set_weights(parsed)
+    typer.echo(json.dumps(serving.current_weights()))
+
+
+@webhook_app.command("register")
+def webhook_register() -> None:
+    """Create (or update) the MLflow webhook that calls the local receiver on alias changes. Idempotent."""
+    from services.webhook.register import register
+
+    hook = register()
+    typer.echo(f"webhook {hook.name} ({hook.webhook_id}) -> {hook.url}, events {[str(e) for e in hook.events]}")
+
+
+@webhook_app.command("test")
+def webhook_test() -> None:
+    """Ask MLflow to send a test delivery to the receiver (checks URL, network and signature)."""
+    from services.webhook.register import send_test
+
+    result = send_test()
+    typer.echo(json.dumps(result))
+    if not result.get("success"):
+        sys.exit(1)
+
+
+@app.command()
+def record(
+    version: Annotated[int, typer.Option("--version")],
+    status: Annotated[str, typer.Option(help="promoted | rolled_back | gate_failed")],
+    reason: Annotated[str, typer.Option()],
+    model: ModelOpt = None,
+    move_champion: Annotated[bool, typer.Option(help="Point the champion alias at the version")] = False,
+) -> None:
+    """Record a release decision taken elsewhere (the cluster's Argo Rollouts run) on the model version."""
+    from pipelines.registry import client
+    from pipelines.release.state import Outcome
+
+    name = _model(model)
+    allowed = {o.value for o in Outcome} - {Outcome.IN_PROGRESS.value}
+    if status not in allowed:
+        typer.secho(f"--status must be one of {sorted(allowed)}, not {status!r}", fg="red", err=True)
+        raise typer.Exit(2)
+    client.tag_version(version, "release.status", status, name)
+    client.tag_version(version, "release.reason", reason, name)
+    if move_champion:
+        client.set_alias(policy().release.champion_alias, version, name)
+    typer.echo(f"{name} v{version}: release.status={status}")

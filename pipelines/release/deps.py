@@ -1,0 +1,176 @@
+"""What the executor drives, as small protocols, and their local implementations.
+
+Unit tests pass fakes (tests/release/fakes.py); `local_deps()` wires the real local runtime: model servers
+(`infra.local.model_servers`), the nginx gateway (`services.gateway.local`), the MLflow registry, the promotion
+gate, Prometheus and the Pushgateway.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from pipelines.release.analysis import Clock, MetricSource, PrometheusSource, SystemClock
+
+
+class Serving(Protocol):
+    def start(self, version: int) -> None: ...  # idempotent; returns when the server is ready
+
+    def stop(self, version: int, drain_seconds: float) -> None: ...  # idempotent
+
+    def is_live(self, version: int) -> bool: ...
+
+    def set_weights(self, weights: dict[int, int]) -> None: ...
+
+    def current_weights(self) -> dict[int, int]: ...
+
+    def stable_version(self) -> int | None: ...
+
+
+class Registry(Protocol):
+    def get_alias(self, alias: str) -> int | None: ...
+
+    def set_alias(self, alias: str, version: int) -> None: ...
+
+    def tag(self, version: int, key: str, value: str) -> None: ...
+
+    def pull(self, version: int) -> None: ...  # the version's artifacts on local disk (fails loudly if absent)
+
+
+@dataclass(frozen=True)
+class GateOutcome:
+    passed: bool
+    report_path: str | None
+    failures: list[str]
+
+
+class Gate(Protocol):
+    def run(self, version: int) -> GateOutcome: ...
+
+
+class Notifier(Protocol):
+    def analysis_failed(self, model_name: str, version: int, failed: bool) -> None: ...
+
+
+@dataclass
+class Deps:
+    serving: Serving
+    registry: Registry
+    gate: Gate
+    metrics: MetricSource
+    notifier: Notifier
+    clock: Clock
+
+
+# ---------------------------------------------------------------- local implementations
+
+
+class LocalServing:
+    def start(self, version: int) -> None:
+        from infra.local import model_servers
+
+        model_servers.start_model_server(version, wait=True)
+
+    def stop(self, version: int, drain_seconds: float) -> None:
+        from infra.local import model_servers
+
+        model_servers.stop_model_server(version, drain_seconds=drain_seconds)
+
+    def is_live(self, version: int) -> bool:
+        from infra.local import model_servers
+
+        return any(s.version == version for s in model_servers.live_model_servers())
+
+    def set_weights(self, weights: dict[int, int]) -> None:
+        from services.gateway import local as gateway
+
+        gateway.set_weights(weights)
+
+    def current_weights(self) -> dict[int, int]:
+        from services.gateway import local as gateway
+
+        return gateway.current_weights()
+
+    def stable_version(self) -> int | None:
+        from services.gateway import local as gateway
+
+        return gateway.stable_version()
+
+
+class MlflowRegistry:
+    def __init__(self, model_name: str) -> None:
+        self.model_name = model_name
+
+    def get_alias(self, alias: str) -> int | None:
+        from pipelines.registry import client
+
+        return client.get_alias(alias, self.model_name)
+
+    def set_alias(self, alias: str, version: int) -> None:
+        from pipelines.registry import client
+
+        client.set_alias(alias, version, self.model_name)
+
+    def tag(self, version: int, key: str, value: str) -> None:
+        from pipelines.registry import client
+
+        client.tag_version(version, key, value, self.model_name)
+
+    def pull(self, version: int) -> None:
+        from pipelines.registry import client
+
+        client.download_version(version, self.model_name)
+
+
+class PromotionGate:
+    def __init__(self, champion_alias: str) -> None:
+        self.champion_alias = champion_alias
+
+    def run(self, version: int) -> GateOutcome:
+        from pipelines.gate import run_gate
+
+        report = run_gate(version, champion_alias=self.champion_alias)
+        return GateOutcome(report.passed, report.report_path, [c.name for c in report.failures()])
+
+
+class Pushgateway:
+    """Pushes `mlp_release_analysis_failed{model_name,model_version}` (1 on a failed analysis, 0 at start)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def analysis_failed(self, model_name: str, version: int, failed: bool) -> None:
+        from prometheus_client import CollectorRegistry, Gauge, push_to_gateway
+
+        from pipelines.promql import RELEASE_ANALYSIS_FAILED
+
+        reg = CollectorRegistry()
+        gauge = Gauge(
+            RELEASE_ANALYSIS_FAILED,
+            "1 when the last canary analysis of this version failed and the release rolled back",
+            ["model_name", "model_version"],
+            registry=reg,
+        )
+        gauge.labels(model_name=model_name, model_version=str(version)).set(1 if failed else 0)
+        # One group per version: a new release of another version never overwrites this one's result.
+        push_to_gateway(
+            self.url,
+            job="release",
+            registry=reg,
+            grouping_key={"model_name": model_name, "model_version": str(version)},
+            timeout=10,
+        )
+
+
+def local_deps(model_name: str) -> Deps:
+    from infra.local import endpoints
+    from pipelines.policy import policy
+
+    return Deps(
+        serving=LocalServing(),
+        registry=MlflowRegistry(model_name),
+        gate=PromotionGate(policy().release.champion_alias),
+        metrics=PrometheusSource(endpoints.prometheus_url()),
+        notifier=Pushgateway(endpoints.pushgateway_url()),
+        clock=SystemClock(),
+    )
