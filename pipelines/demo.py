@@ -50,7 +50,7 @@ def version_of(output: str) -> str:
 def main() -> None:
     p = policy()
     started = time.monotonic()
-    steps_total = 14
+    steps_total = 15
     i = 0
 
     def step(title: str, *args: str, expect_rc: int = 0) -> str:
@@ -61,10 +61,16 @@ def main() -> None:
     step("Bring up the local environment (PostgreSQL, S3, MLflow, gateway, Prometheus, webhook receiver)", "env", "up")
     step("Package four model variants to ONNX (PyTorch runs only here; cached after the first run)",
          "model", "package", "--variant", "all")  # fmt: skip
-    fp32 = version_of(step("Register fp32 as champion", "model", "register", "--variant", "fp32", "--alias", "champion"))
-    int8 = version_of(step("Register int8 as challenger", "model", "register", "--variant", "int8", "--alias", "challenger"))
-    weak = version_of(step("Register weak (head trained on 3 examples per class: really worse)", "model", "register", "--variant", "weak"))
-    heavy = version_of(step("Register heavy (same answers, every request padded to 256 tokens: really slower)", "model", "register", "--variant", "heavy"))
+
+    def register(variant: str, why: str, alias: str | None = None) -> str:
+        extra = ["--alias", alias] if alias else []
+        title = f"Register {variant} ({why})" + (f" as {alias}" if alias else "")
+        return version_of(step(title, "model", "register", "--variant", variant, *extra))
+
+    fp32 = register("fp32", "the current model", alias="champion")
+    int8 = register("int8", "quantised: as accurate, faster, 4x smaller", alias="challenger")
+    weak = register("weak", "head trained on 3 examples per class: really worse")
+    heavy = register("heavy", "same answers, every request padded to 256 tokens: really slower")
     step(f"Gate int8 (v{int8}) against the champion and the baseline: passes", "model", "gate", int8)
     step(f"Gate weak (v{weak}): really worse, so the gate rejects it", "model", "gate", weak, expect_rc=1)
     step(f"Serve the champion (v{fp32}) behind the gateway", "serve", "start", fp32)
@@ -75,8 +81,8 @@ def main() -> None:
     step(f"Release heavy (v{heavy}): slower for a real reason, rolled back automatically",
          "release", "start", "--version", heavy, "--drive-traffic", "25", expect_rc=1)  # fmt: skip
     step("Drift check over shifted traffic: raises the drift alert", "drift", "demo")
-    step("Cost per 1,000 inferences, CPU vs GPU, and the dashboard rendering", "cost", "report")
-    subprocess.run([sys.executable, "-m", "pipelines.cli", "obs", "render-dashboard"], cwd=REPO_ROOT, check=False)
+    step("Cost per 1,000 inferences: CPU measured here vs GPU estimate, scale-to-zero saving", "cost", "report")
+    step("Render the model-serving dashboard from the local Prometheus", "obs", "render-dashboard")
     step("Registered versions and their release decisions", "model", "list")
 
     print(

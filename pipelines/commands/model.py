@@ -140,11 +140,18 @@ def list_versions() -> None:
             v.version,
             ", ".join(sorted(by_version.get(v.version, []))),
             v.tags.get("variant", "?"),
-            v.tags.get("validation_accuracy", "?"),
+            _fmt_tag(v.tags.get("validation_accuracy")),
             v.tags.get("gate.result", "-"),
             v.tags.get("release.status", "-"),
         )
     Console(width=140).print(table)
+
+
+def _fmt_tag(value: str | None) -> str:
+    try:
+        return f"{float(value):.4f}" if value is not None else "?"
+    except ValueError:
+        return value or "?"
 
 
 if __name__ == "__main__":

@@ -65,7 +65,7 @@ def _finish(state: ReleaseState, traffic: dict[str, object] | None) -> None:
         typer.echo(
             f"  analysis at {a['percent']}%: {a['verdict']}; canary p95 {a.get('canary_p95_ms')} ms vs stable "
             f"{a.get('stable_p95_ms')} ms (ratio {a.get('latency_ratio')}), error rate {a.get('canary_error_rate')}, "
-            f"canary requests {a.get('canary_requests')}"
+            f"canary requests {_whole(a.get('canary_requests'))}"
         )
     if traffic is not None:
         typer.echo(f"  traffic driven: {json.dumps(traffic)}")
@@ -260,3 +260,7 @@ def record(
     if move_champion:
         client.set_alias(policy().release.champion_alias, version, name)
     typer.echo(f"{name} v{version}: release.status={status}")
+
+
+def _whole(value: object) -> str:
+    return f"{value:.0f}" if isinstance(value, int | float) else str(value)

@@ -220,7 +220,7 @@ class Executor:
             self.log(state, "measurement", percent=percent, **m.summary())
             ratio = f"{m.latency_ratio:.2f}" if m.latency_ratio is not None else "n/a"
             self.say(
-                f"    {m.verdict.value:>12}: canary requests={m.canary_requests}, p95 ratio={ratio}, "
+                f"    {m.verdict.value:>12}: canary requests={_num(m.canary_requests)}, p95 ratio={ratio}, "
                 f"errors={m.canary_error_rate}, up={m.canary_up_min}"
             )
 
@@ -308,3 +308,8 @@ class Executor:
         self._tag(state, {"release.status": Outcome.ROLLED_BACK.value, "release.reason": reason})
         self._advance(state, Phase.ROLLED_BACK, reason=reason)
         self.log(state, "finished", outcome=Outcome.ROLLED_BACK.value, reason=reason, analyses=state.analyses)
+
+
+def _num(value: float | None) -> str:
+    """Prometheus `increase()` extrapolates, so request counts come back fractional: show them whole."""
+    return "n/a" if value is None else f"{value:.0f}"
