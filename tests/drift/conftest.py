@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,9 +24,8 @@ def classifier() -> OnnxTextClassifier:
 
 
 @pytest.fixture(scope="session")
-def small_reference(
-    classifier: OnnxTextClassifier, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[reference.Reference]:
+def small_reference(classifier: OnnxTextClassifier, tmp_path_factory: pytest.TempPathFactory) -> reference.Reference:
+    # Only while building: a session-long MLP_STATE_DIR would leak into every later test, the local env included.
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("MLP_STATE_DIR", str(tmp_path_factory.mktemp("drift-state")))
-        yield reference.load_or_build(classifier, None, REFERENCE_LIMIT, progress=lambda _m: None)
+        return reference.load_or_build(classifier, None, REFERENCE_LIMIT, progress=lambda _m: None)
