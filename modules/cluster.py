@@ -4,7 +4,6 @@ public endpoint restricted to configured CIDRs, API-mode access entries, and the
 from __future__ import annotations
 
 from cdktn import Fn
-from cdktn_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
 from cdktn_provider_aws.eks_cluster import (
     EksCluster,
     EksClusterAccessConfig,
@@ -19,7 +18,7 @@ from cdktn_provider_aws.iam_role_policy_attachment import IamRolePolicyAttachmen
 from constructs import Construct
 from pydantic import Field
 
-from modules.common import Props, account_id_from_arn, kms_key, policy_json
+from modules.common import Props, account_id_from_arn, encrypted_log_group, policy_json
 
 CONTROL_PLANE_LOGS = ("api", "audit", "authenticator", "controllerManager", "scheduler")
 
@@ -61,23 +60,16 @@ class Cluster(Construct):
         )
         self.account_id = account_id_from_arn(self.role.arn)
         # EKS writes control-plane logs to this exact group name; creating it first sets retention and the key.
-        group_name = f"/aws/eks/{n}/cluster"
-        group_arn = f"arn:aws:logs:{props.region}:{self.account_id}:log-group:{group_name}"
-        self.key = kms_key(
+        self.key, self.log_group = encrypted_log_group(
             self,
-            "cluster-key",
+            key_id="cluster-key",
+            group_id="control-plane-logs",
+            group_name=f"/aws/eks/{n}/cluster",
             alias=f"{n}-eks",
             description=f"{n}: EKS secrets envelope encryption and control-plane logs",
             account_id=self.account_id,
             region=props.region,
-            log_group_arns=[group_arn, f"{group_arn}:*"],
-        )
-        self.log_group = CloudwatchLogGroup(
-            self,
-            "control-plane-logs",
-            name=group_name,
             retention_in_days=props.log_retention_days,
-            kms_key_id=self.key.arn,
         )
         self.cluster = EksCluster(
             self,

@@ -11,6 +11,7 @@ import json
 from typing import Any
 
 from cdktn import Fn
+from cdktn_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
 from cdktn_provider_aws.kms_alias import KmsAlias
 from cdktn_provider_aws.kms_key import KmsKey
 from constructs import Construct
@@ -84,3 +85,33 @@ def kms_key(
     )
     KmsAlias(scope, f"{id_}-alias", name=f"alias/{alias}", target_key_id=key.key_id)
     return key
+
+
+def encrypted_log_group(
+    scope: Construct,
+    *,
+    key_id: str,
+    group_id: str,
+    group_name: str,
+    alias: str,
+    description: str,
+    account_id: str,
+    region: str,
+    retention_in_days: int,
+) -> tuple[KmsKey, CloudwatchLogGroup]:
+    """A CloudWatch log group created before AWS writes to it, so that it has a retention and its own KMS key
+    (whose policy lets CloudWatch Logs use it for exactly this group)."""
+    group_arn = f"arn:aws:logs:{region}:{account_id}:log-group:{group_name}"
+    key = kms_key(
+        scope,
+        key_id,
+        alias=alias,
+        description=description,
+        account_id=account_id,
+        region=region,
+        log_group_arns=[group_arn, f"{group_arn}:*"],
+    )
+    group = CloudwatchLogGroup(
+        scope, group_id, name=group_name, retention_in_days=retention_in_days, kms_key_id=key.arn
+    )
+    return key, group

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Literal
 
-from cdktn_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
 from cdktn_provider_aws.default_security_group import DefaultSecurityGroup
 from cdktn_provider_aws.eip import Eip
 from cdktn_provider_aws.flow_log import FlowLog
@@ -27,7 +26,7 @@ from cdktn_provider_aws.vpc_endpoint import VpcEndpoint
 from constructs import Construct
 from pydantic import Field
 
-from modules.common import Props, account_id_from_arn, kms_key, policy_json
+from modules.common import Props, account_id_from_arn, encrypted_log_group, policy_json
 
 
 class NetworkProps(Props):
@@ -192,22 +191,16 @@ class Network(Construct):
         # The flow-log role is the first thing with the account in its ARN: other layers read the ID from it.
         self.account_id = account_id_from_arn(role.arn)
         group_name = f"/aws/vpc/flow-logs/{n}"
-        group_arn = f"arn:aws:logs:{p.region}:{self.account_id}:log-group:{group_name}"
-        self.logs_key = kms_key(
+        self.logs_key, self.flow_log_group = encrypted_log_group(
             self,
-            "logs-key",
+            key_id="logs-key",
+            group_id="flow-logs",
+            group_name=group_name,
             alias=f"{n}-network-logs",
             description=f"{n}: VPC flow logs",
             account_id=self.account_id,
             region=p.region,
-            log_group_arns=[group_arn, f"{group_arn}:*"],
-        )
-        self.flow_log_group = CloudwatchLogGroup(
-            self,
-            "flow-logs",
-            name=group_name,
             retention_in_days=p.flow_log_retention_days,
-            kms_key_id=self.logs_key.arn,
         )
         IamRolePolicy(
             self,
