@@ -65,10 +65,14 @@ DCGM_FB_FREE = "DCGM_FI_DEV_FB_FREE"  # MiB
 
 PREDICT_ENDPOINT = "/classify"
 
-# Request-duration buckets the model servers should export (BentoML `metrics.duration.buckets`): Prometheus'
-# defaults plus the SLO thresholds, because the latency burn-rate rules read the bucket at exactly
+# Request-duration buckets the model servers export (BentoML `metrics.duration.buckets`): a fine ladder
+# plus the SLO thresholds, because the latency burn-rate rules read the bucket at exactly
 # `slo.latency_p95_ms` (docs/decisions/0092-burn-rate-alerts-from-slow-request-ratio.md).
-DEFAULT_DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)
+# Fine below 100 ms, where these models answer: histogram_quantile interpolates inside a bucket, so coarse buckets
+# (BentoML's default 25/50/100 ms) would blur the canary's p95 ratio around the 1.3 threshold.
+DEFAULT_DURATION_BUCKETS = (
+    0.0025, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.04, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 10.0,
+)  # fmt: skip
 
 
 def duration_buckets(*slo_seconds: float) -> list[float]:
