@@ -107,12 +107,11 @@ def security_policy(props: GatewayProps, namespace: str) -> c.Manifest:
             "targetRefs": [{"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": props.gateway_name}],
             "apiKeyAuth": {
                 "credentialRefs": [{"group": "", "kind": "Secret", "name": props.api_key_secret}],
-                "extractFrom": [
-                    {
-                        "headers": ["X-API-Key"],
-                        "forwarding": {"clientIdentityHeader": props.client_id_header, "suppressCredentials": True},
-                    }
-                ],
+                "extractFrom": [{"headers": ["X-API-Key"]}],
+                # Envoy Gateway v1.7 API (`api/v1alpha1` at v1.7.3): the client id header and key stripping sit on
+                # apiKeyAuth itself; the per-source `extractFrom[].forwarding` block is newer than the pinned chart.
+                "forwardClientIDHeader": props.client_id_header,
+                "sanitize": True,
             },
         },
     )

@@ -40,14 +40,14 @@ def test_security_policy_takes_keys_from_a_secret_and_the_x_api_key_header(deplo
     auth = sp["spec"]["apiKeyAuth"]
     assert auth["credentialRefs"][0]["kind"] == "Secret"
     assert auth["extractFrom"][0]["headers"] == ["X-API-Key"]
-    assert auth["extractFrom"][0]["forwarding"]["suppressCredentials"] is True
+    assert auth["sanitize"] is True  # the key itself never reaches the model server
 
 
 def test_rate_limit_rule_per_policy_key(deployments, pol):
     (btp,) = by_kind(deployments, "BackendTrafficPolicy")
     rules = btp["spec"]["rateLimit"]["local"]["rules"]
     (sp,) = by_kind(deployments, "SecurityPolicy")
-    header = sp["spec"]["apiKeyAuth"]["extractFrom"][0]["forwarding"]["clientIdentityHeader"]
+    header = sp["spec"]["apiKeyAuth"]["forwardClientIDHeader"]
     by_name = {r["clientSelectors"][0]["headers"][0]["value"]: r for r in rules}
     assert set(by_name) == {k.name for k in pol.gateway.api_keys}
     for key in pol.gateway.api_keys:

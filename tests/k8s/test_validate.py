@@ -41,6 +41,18 @@ def test_wrong_field_in_a_crd_fails_with_the_field_named(rollout):
     assert any(p.path == "spec.strategy.canary" and "'stepz' was unexpected" in p.message for p in problems)
 
 
+def test_security_policy_rejects_the_forwarding_block_the_pinned_envoy_gateway_lacks(deployments):
+    # Envoy Gateway v1.7 (our chart) spells client-id forwarding `apiKeyAuth.forwardClientIDHeader`; the newer
+    # `extractFrom[].forwarding` block would be rejected by a strict apply (or pruned, losing the rate-limit key).
+    (sp,) = by_kind(deployments, "SecurityPolicy")
+    bad = copy.deepcopy(sp)
+    auth = bad["spec"]["apiKeyAuth"]
+    auth["extractFrom"][0]["forwarding"] = {"clientIdentityHeader": auth.pop("forwardClientIDHeader")}
+    problems = validate_manifest(bad)
+    where = "spec.apiKeyAuth.extractFrom.0"
+    assert any(p.path == where and "'forwarding' was unexpected" in p.message for p in problems)
+
+
 def test_wrong_type_in_a_crd_fails(deployments):
     (so,) = by_kind(deployments, "ScaledObject")[:1]
     bad = copy.deepcopy(so)
