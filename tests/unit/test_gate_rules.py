@@ -53,14 +53,14 @@ def test_overall_regression_within_tolerance_passes_beyond_fails(p: Policy) -> N
 
 def test_one_class_regressing_fails_even_when_the_average_holds(p: Policy) -> None:
     tol = p.promotion.regression_tolerance_per_class
-    champ = Result(0.9, per_class=_classes(business=0.9, sport=0.9))
-    cand = Result(0.9, per_class=_classes(business=0.9 - tol - 0.01, sport=0.99))
+    champ = Result(0.9, per_class=_classes(negative=0.9, positive=0.9))
+    cand = Result(0.9, per_class=_classes(negative=0.9 - tol - 0.01, positive=0.99))
     criteria = judge(p, cand, Result(0.5), 10, champ)
     failed = [c.name for c in criteria if not c.passed]
-    assert failed == ["no recall regression on class 'business'"]
+    assert failed == ["no recall regression on class 'negative'"]
 
 
 def test_a_class_missing_from_the_candidate_counts_as_zero_recall(p: Policy) -> None:
-    champ = Result(0.9, per_class=_classes(tech=0.8))
+    champ = Result(0.9, per_class=_classes(positive=0.8))
     criteria = judge(p, Result(0.9, per_class={}), Result(0.5), 10, champ)
     assert not criteria[-1].passed and criteria[-1].candidate == 0.0
