@@ -50,7 +50,7 @@ def version_of(output: str) -> str:
 def main() -> None:
     p = policy()
     started = time.monotonic()
-    steps_total = 15
+    steps_total = 16
     i = 0
 
     def step(title: str, *args: str, expect_rc: int = 0) -> str:
