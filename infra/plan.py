@@ -20,6 +20,7 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -38,6 +39,10 @@ OVERRIDE_FILE = "zz_offline_override.tf.json"
 REMOTE_OUTPUT = re.compile(r"data\.terraform_remote_state\.([\w-]+)\.outputs\.([\w-]+)")
 FAKE_ACCOUNT = "123456789012"
 PARALLEL = 2
+# terraform's plugin cache is not safe for concurrent writers: two `init`s unpacking the provider into an empty
+# cache at once leave one of them with "provider binary not found" (hashicorp/terraform#31964). Inits take turns;
+# validate and plan, the slow part, still run in parallel.
+_INIT_LOCK = threading.Lock()
 
 
 class OfflinePlanUnavailable(RuntimeError):
@@ -165,7 +170,8 @@ def plan_stack(terraform: str, stack_dir: Path, work: Path, env: dict[str, str])
     (target / OVERRIDE_FILE).write_text(json.dumps(override_for(config), indent=2))
     for source, outputs in upstream_outputs(config).items():
         (target / f"{source}.tfstate").write_text(json.dumps(upstream_state(outputs)))
-    _run([terraform, "init", "-input=false", "-no-color"], target, env)
+    with _INIT_LOCK:
+        _run([terraform, "init", "-input=false", "-no-color"], target, env)
     _run([terraform, "validate", "-no-color"], target, env)
     _run([terraform, "plan", "-input=false", "-lock=false", "-no-color", "-out=plan.bin"], target, env)
     shown = json.loads(_run([terraform, "show", "-json", "plan.bin"], target, env))

@@ -25,6 +25,9 @@ REQUEST_BATCH_SIZE = "mlp_model_request_batch_size"  # histogram: texts per requ
 PREDICTION_CONFIDENCE = "mlp_model_prediction_confidence"  # histogram of top score
 INFERENCE_LOG_DROPPED = "mlp_inference_log_dropped_total"
 MODEL_LOADED = "mlp_model_loaded"  # gauge 1 once loaded and warmed up
+# Unix time the serving process loaded its model: it changes when the server restarts (a crash supervisord or the
+# kubelet restarted), which `up` can miss when the restart is quicker than a scrape interval.
+MODEL_SERVER_STARTED = "mlp_model_server_start_time_seconds"
 INFERENCE_BATCH_SIZE = "mlp_model_inference_batch_size"  # histogram: texts per model call (adaptive batching)
 
 # Drift job, pushed to the Pushgateway.
@@ -118,6 +121,11 @@ class AnalysisQueries:
 
     def up(self, version: str) -> str:
         return f"max(up{selector(self.model_name, version, endpoint=False)})"
+
+    def restarts(self, version: str, seconds: int) -> str:
+        """Server restarts over the last `seconds` (0 when none, or before the first scrape)."""
+        started = f"{MODEL_SERVER_STARTED}{selector(self.model_name, version, endpoint=False)}"
+        return f"sum(changes({started}[{seconds}s])) or vector(0)"
 
 
 def seconds_to_promql(seconds: int) -> str:

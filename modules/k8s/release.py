@@ -73,6 +73,7 @@ def analysis_spec(policy: Policy, model_name: str) -> AnalysisSpec:
         inconclusive_limit=per_window - 1,
         queries={
             "canary-up": up_since(q, CANARY, a.interval_seconds),
+            "canary-restarts": q.restarts(CANARY, a.window_seconds),
             "canary-requests": q.request_count(CANARY),
             "canary-error-rate": q.error_rate(CANARY),
             # Latency is judged only with enough canary requests: otherwise the `and` leaves an empty vector.
@@ -107,6 +108,8 @@ def analysis_template(policy: Policy, model_name: str, namespace: str) -> c.Mani
     metrics = [
         # A dead canary fails at once, like the local executor's hard failure.
         _metric("canary-up", s.queries["canary-up"], "result[0] >= 1", "result[0] < 1", s, failure_limit=0),
+        # A canary pod that crashed and was restarted by the kubelet between two scrapes: also at once.
+        _metric("canary-restarts", s.queries["canary-restarts"], "result[0] == 0", "result[0] > 0", s, failure_limit=0),
         # Too few requests is Inconclusive: the failure condition can never hold.
         _metric("canary-requests", s.queries["canary-requests"], f"result[0] >= {t['min_requests']}", "false", s),
         _metric(

@@ -20,6 +20,7 @@ from pipelines.data import load_shifted, load_split
 from pipelines.drift import logs
 from pipelines.drift.check import EXIT_DRIFT, EXIT_OK
 from pipelines.policy import policy
+from services.gateway.client import RetryClosedKeepAlive
 
 DRIFT_ALERT = "ModelDriftDetected"  # pipelines/observability/rules.py
 BATCH = 16
@@ -53,7 +54,7 @@ def send(texts: Sequence[str], version: int, api_key: str) -> int:
     p = policy()
     headers = {"X-API-Key": api_key, p.gateway.pin_header: str(version)}
     done = 0
-    with httpx.Client(base_url=endpoints.gateway_url(), timeout=30) as client:
+    with httpx.Client(base_url=endpoints.gateway_url(), timeout=30, transport=RetryClosedKeepAlive()) as client:
         for start in range(0, len(texts), BATCH):
             batch = list(texts[start : start + BATCH])
             resp = client.post("/classify", json={"texts": batch}, headers=headers)

@@ -4,6 +4,8 @@ The queries come from `pipelines.promql.AnalysisQueries` (the same expressions t
 AnalysisTemplate renders) and the thresholds from `policy.canary.analysis`. The rules, per measurement:
 
 - canary server `up == 0` at any scrape since the last measurement -> FAIL at once (a dead canary is not "noisy");
+- canary server restarted during the analysis (its start time changed) -> FAIL at once: a crash that was
+  restarted between two scrapes never shows as `up == 0`;
 - canary error rate > `max_error_rate` -> failed measurement;
 - canary requests < `min_requests` -> INCONCLUSIVE (never a pass): too few samples to judge latency;
 - canary p95 > `max_latency_ratio` x stable p95 -> failed measurement;
@@ -114,6 +116,7 @@ class Measurement:
     canary_p95_seconds: float | None
     stable_p95_seconds: float | None
     stable_requests: float | None
+    canary_restarts: float | None = None
     verdict: Verdict = Verdict.INCONCLUSIVE
     hard_failure: bool = False
     reasons: list[str] = field(default_factory=list)
@@ -141,6 +144,10 @@ def judge(m: Measurement, t: Thresholds) -> Measurement:
     elif m.canary_up_min < 1:
         m.verdict, m.hard_failure = Verdict.FAIL, True
         m.reasons = ["canary server was down (up == 0) during the measurement"]
+        return m
+    if m.canary_restarts:
+        m.verdict, m.hard_failure = Verdict.FAIL, True
+        m.reasons = [f"canary server restarted {m.canary_restarts:.0f} time(s) during the analysis (it crashed)"]
         return m
     if m.canary_error_rate is None:
         unknown.append("no canary error rate (no requests recorded)")
@@ -187,6 +194,7 @@ def measure(
         canary_p95_seconds=source.query(q.latency_p95_seconds(c)),
         stable_p95_seconds=source.query(q.latency_p95_seconds(s)),
         stable_requests=source.query(q.request_count(s)),
+        canary_restarts=source.query(q.restarts(c, range_seconds)),
     )
 
 

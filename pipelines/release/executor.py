@@ -221,7 +221,7 @@ class Executor:
             ratio = f"{m.latency_ratio:.2f}" if m.latency_ratio is not None else "n/a"
             self.say(
                 f"    {m.verdict.value:>12}: canary requests={_num(m.canary_requests)}, p95 ratio={ratio}, "
-                f"errors={m.canary_error_rate}, up={m.canary_up_min}"
+                f"errors={m.canary_error_rate}, up={m.canary_up_min}, restarts={m.canary_restarts}"
             )
 
         result = run_analysis(

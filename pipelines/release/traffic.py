@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 
 import httpx
 
+from services.gateway.client import RetryClosedKeepAlive
+
 
 @dataclass
 class TrafficStats:
@@ -26,6 +28,7 @@ class TrafficStats:
     non_2xx: int = 0  # HTTP answers outside 2xx, as a client sees them
     transport_errors: int = 0  # no HTTP answer at all (connection refused, timeout)
     skipped: int = 0  # ticks dropped because max_in_flight requests were outstanding
+    retried: int = 0  # sent again: a reload closed the idle keep-alive connection (services/gateway/client.py)
     by_status: Counter[int] = field(default_factory=Counter)
     by_version: Counter[str] = field(default_factory=Counter)
 
@@ -41,6 +44,7 @@ class TrafficStats:
             "non_2xx": self.non_2xx,
             "transport_errors": self.transport_errors,
             "skipped": self.skipped,
+            "retried": self.retried,
             "by_status": {str(k): v for k, v in sorted(self.by_status.items())},
             "by_version": dict(sorted(self.by_version.items())),
         }
@@ -65,9 +69,8 @@ class TrafficDriver:
         self.max_in_flight = max_in_flight
         self.stats = TrafficStats()
         self._texts = itertools.cycle(texts)
-        self._client = httpx.Client(
-            headers={"X-API-Key": api_key}, timeout=timeout, limits=httpx.Limits(max_connections=max_in_flight)
-        )
+        self._transport = RetryClosedKeepAlive(httpx.HTTPTransport(limits=httpx.Limits(max_connections=max_in_flight)))
+        self._client = httpx.Client(headers={"X-API-Key": api_key}, timeout=timeout, transport=self._transport)
         self._pool = ThreadPoolExecutor(max_workers=max_in_flight, thread_name_prefix="traffic")
         self._in_flight = threading.Semaphore(max_in_flight)
         self._lock = threading.Lock()
@@ -84,6 +87,7 @@ class TrafficDriver:
             self._thread.join()
         self._pool.shutdown(wait=True)  # let outstanding requests finish: they count
         self._client.close()
+        self.stats.retried = self._transport.retries
         return self.stats
 
     def __enter__(self) -> TrafficDriver:

@@ -26,6 +26,7 @@ class ModelMetrics:
     confidence: Any
     log_dropped: Any
     loaded: Any
+    started: Any
     inference_batch: Any
 
 
@@ -51,6 +52,10 @@ def model_metrics() -> ModelMetrics:
         ),
         # One worker process each: in multi-process mode the max over live workers is the honest value.
         loaded=Gauge(q.MODEL_LOADED, "1 once the model is loaded and warmed up", LABELS, multiprocess_mode="livemax"),
+        # "max", not "livemax": the newest start wins even while a dead worker's file lingers.
+        started=Gauge(
+            q.MODEL_SERVER_STARTED, "Unix time this server loaded its model", LABELS, multiprocess_mode="max"
+        ),
         inference_batch=Histogram(
             q.INFERENCE_BATCH_SIZE, "Texts per model call after adaptive batching", LABELS, buckets=BATCH_BUCKETS
         ),

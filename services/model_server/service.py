@@ -114,6 +114,7 @@ class ModelService:
         )
         self.log = self._inference_logger()
         self.metrics.loaded.labels(*self.labels).set(1)
+        self.metrics.started.labels(*self.labels).set_to_current_time()
         self._ready = True
 
     def _inference_logger(self) -> Any:

@@ -44,6 +44,7 @@ def test_analysis_queries_are_the_local_executors(pol):
     assert spec.queries["canary-requests"] == q.request_count(canary)
     assert spec.queries["canary-error-rate"] == q.error_rate(canary)
     assert spec.queries["canary-up"] == up_since(q, canary, a.interval_seconds)
+    assert spec.queries["canary-restarts"] == q.restarts(canary, a.window_seconds)
     assert spec.queries["latency-ratio"].startswith(
         f"({q.latency_p95_seconds(canary)}) / ({q.latency_p95_seconds(stable)})"
     )

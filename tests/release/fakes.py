@@ -33,6 +33,7 @@ class Sample:
     canary_p95: float | None = 0.020
     stable_p95: float | None = 0.020
     stable_requests: float | None = 1800
+    restarts: float | None = 0
 
 
 GOOD = Sample()
@@ -41,6 +42,7 @@ ERRORS = Sample(error_rate=0.2)
 FEW = Sample(requests=5)
 MISSING = Sample(up=None, requests=None, error_rate=None, canary_p95=None, stable_p95=None, stable_requests=None)
 DOWN = Sample(up=0)
+RESTARTED = Sample(restarts=1)  # crashed and came back between two scrapes: `up` never saw it
 
 
 class ScriptedMetrics:
@@ -60,6 +62,8 @@ class ScriptedMetrics:
         canary = f'model_version="{self.canary}"' in promql
         if promql.startswith("min_over_time"):
             return s.up
+        if promql.startswith("sum(changes("):
+            return s.restarts
         if promql.startswith("histogram_quantile"):
             return s.canary_p95 if canary else s.stable_p95
         if promql.startswith("("):

@@ -28,6 +28,7 @@ from tests.release.fakes import (
     FEW,
     GOOD,
     MISSING,
+    RESTARTED,
     SLOW,
     STABLE,
     FakeClock,
@@ -39,7 +40,7 @@ T = Thresholds(max_latency_ratio=1.3, max_error_rate=0.01, min_requests=30)
 
 
 def m(s: Sample) -> Measurement:
-    return Measurement(10, s.up, s.requests, s.error_rate, s.canary_p95, s.stable_p95, s.stable_requests)
+    return Measurement(10, s.up, s.requests, s.error_rate, s.canary_p95, s.stable_p95, s.stable_requests, s.restarts)
 
 
 @pytest.mark.parametrize(
@@ -57,6 +58,8 @@ def m(s: Sample) -> Measurement:
         (Sample(stable_p95=None), Verdict.INCONCLUSIVE),
         (Sample(stable_p95=0.0), Verdict.INCONCLUSIVE),
         (DOWN, Verdict.FAIL),
+        (RESTARTED, Verdict.FAIL),
+        (Sample(restarts=None), Verdict.PASS),  # no start-time series yet: `up` still guards
     ],
 )
 def test_judge(sample: Sample, verdict: Verdict) -> None:
@@ -67,6 +70,7 @@ def test_judge(sample: Sample, verdict: Verdict) -> None:
 
 def test_down_canary_is_a_hard_failure_and_fewer_requests_never_pass() -> None:
     assert judge(m(DOWN), T).hard_failure
+    assert judge(m(RESTARTED), T).hard_failure
     assert not judge(m(SLOW), T).hard_failure
     exactly_min = judge(m(Sample(requests=30)), T)
     assert exactly_min.verdict is Verdict.PASS
@@ -118,6 +122,22 @@ def test_dead_canary_fails_regardless_of_failure_limit() -> None:
     assert result.verdict is Verdict.FAIL  # type: ignore[attr-defined]
     assert source.measurements == 2
     assert "up == 0" in result.reason  # type: ignore[attr-defined]
+
+
+def test_restarted_canary_fails_at_once_though_up_never_saw_it_down() -> None:
+    result, source, _ = analyse([GOOD, RESTARTED, GOOD, GOOD], failure_limit=3)
+    assert result.verdict is Verdict.FAIL  # type: ignore[attr-defined]
+    assert source.measurements == 2
+    assert "restarted 1 time(s)" in result.reason  # type: ignore[attr-defined]
+
+
+def test_restarts_are_counted_over_the_whole_analysis_range() -> None:
+    # A crash in one interval and the restart in the next: only a range reaching back to the analysis start sees
+    # both start times.
+    source, clock = ScriptedMetrics([GOOD]), FakeClock()
+    run_analysis(source, settings(), model_name="m", canary=CANARY, stable=STABLE, clock=clock)
+    ranges = [q.split("[")[1].split("]")[0] for q in source.queries if q.startswith("sum(changes(")]
+    assert ranges == ["10s", "20s", "30s", "40s"]
 
 
 def test_errors_fail() -> None:
