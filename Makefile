@@ -44,8 +44,9 @@ bench: bootstrap  ## benchmarks: raw ONNX Runtime, serving layers, synth time
 	$(PY) -m pipelines.bench.serving_bench
 	$(PY) -m infra.tools.bench_synth
 
-lock:  ## re-resolve requirements/main.lock from requirements/main.in (the packaging env: lock-pack)
+lock:  ## re-resolve requirements/main.lock and checkov.lock from their .in files (the packaging env: lock-pack)
 	uv pip compile -q --python-version 3.11 requirements/main.in -o requirements/main.lock
+	uv pip compile -q --python-version 3.11 requirements/checkov.in -o requirements/checkov.lock
 
 lock-pack:  ## re-freeze requirements/pack.lock from a fresh .venv-pack built from requirements/pack.in
 	rm -rf .venv-pack && python3.11 -m venv .venv-pack

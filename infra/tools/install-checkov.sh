@@ -1,20 +1,16 @@
 #!/usr/bin/env bash
 # checkov in its own virtualenv (.venv-checkov): it pins packaging<24, which conflicts with the locked .venv.
-# Idempotent: does nothing when the pinned version is already installed.
+# Pinned, with every dependency, by requirements/checkov.lock (`make lock` re-resolves it from checkov.in).
+# Idempotent: skipped when the lock has not changed.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-CHECKOV_VERSION="3.3.30"
 VENV=.venv-checkov
-if [[ -x $VENV/bin/checkov ]] && [[ "$($VENV/bin/python -c 'import importlib.metadata as m; print(m.version("checkov"))' 2>/dev/null)" == "$CHECKOV_VERSION" ]]; then
-  exit 0
-fi
-printf '\n==> checkov %s into %s\n' "$CHECKOV_VERSION" "$VENV"
-PY=$(command -v python3.11 || command -v python3)
-if command -v uv >/dev/null 2>&1; then
-  [[ -x $VENV/bin/python ]] || uv venv -q -p "$PY" "$VENV"
-  VIRTUAL_ENV=$VENV uv pip install -q "checkov==$CHECKOV_VERSION"
-else
-  [[ -x $VENV/bin/python ]] || "$PY" -m venv "$VENV"
-  "$VENV/bin/python" -m pip install -q "checkov==$CHECKOV_VERSION"
-fi
+stamp=$VENV/.lock-sha
+want=$(sha256sum requirements/checkov.lock | cut -d' ' -f1)
+if [[ -f $stamp && "$(cat "$stamp")" == "$want" ]]; then exit 0; fi
+printf '\n==> checkov into %s from requirements/checkov.lock\n' "$VENV"
+command -v uv >/dev/null 2>&1 || python3 -m pip install -q uv
+[[ -x $VENV/bin/python ]] || uv venv -q -p python3.11 "$VENV"
+VIRTUAL_ENV=$VENV uv pip sync -q requirements/checkov.lock
 "$VENV/bin/checkov" --version
+echo "$want" > "$stamp"

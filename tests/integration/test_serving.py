@@ -97,7 +97,8 @@ def test_each_server_exports_its_labelled_metrics(versions: tuple[int, int], cli
         text = httpx.get(f"{server.url}/metrics", timeout=10).text
         labels = f'model_name="{name}",model_version="{version}"'
         for metric in ("mlp_model_inferences_total", "mlp_model_request_batch_size_count",
-                       "mlp_model_prediction_confidence_count", "mlp_model_loaded"):  # fmt: skip
+                       "mlp_model_prediction_confidence_count", "mlp_model_loaded",
+                       "mlp_model_server_start_time_seconds"):  # fmt: skip
             lines = [ln for ln in text.splitlines() if ln.startswith(metric + "{") and labels in ln]
             assert lines and float(lines[0].rsplit(" ", 1)[1]) > 0, f"{metric} for v{version}"
         assert 'bentoml_service_request_total{endpoint="/classify"' in text

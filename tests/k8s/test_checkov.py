@@ -18,8 +18,8 @@ CHECKOV = REPO / ".venv-checkov" / "bin" / "checkov"
 def test_checkov_finds_no_failed_check(tmp_path):
     if not CHECKOV.exists():
         pytest.fail(
-            f"{CHECKOV} missing: run infra/tools/install-checkov.sh (or python3 -m venv .venv-checkov && "
-            ".venv-checkov/bin/pip install checkov)"
+            f"{CHECKOV} missing: run `bash infra/tools/install-checkov.sh` (make bootstrap does; it installs "
+            "requirements/checkov.lock)"
         )
     for mode, gpu in ALL_VARIANTS:
         write(render_all(props(mode, gpu)), tmp_path / f"{mode}-{gpu}")
