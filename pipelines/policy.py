@@ -182,12 +182,20 @@ class Scaling(Strict):
     target_in_flight_per_replica: int = Field(default=8, ge=1)
     scale_to_zero_idle_seconds: int = Field(default=300, ge=30)
     scale_from_zero_alert_seconds: int = Field(default=60, ge=1, description="Alert when a cold start is slower")
+    cold_start_timeout_seconds: int = Field(
+        default=240, ge=30, description="How long a request to a scaled-to-zero endpoint may wait for a pod"
+    )
     non_critical_endpoints: list[str] = Field(default=["batch-classifier"])
 
     @model_validator(mode="after")
     def _bounds(self) -> Scaling:
         if self.min_replicas > self.max_replicas:
             raise ValueError("scaling.min_replicas must not exceed scaling.max_replicas")
+        if self.cold_start_timeout_seconds <= self.scale_from_zero_alert_seconds:
+            raise ValueError(
+                "scaling.cold_start_timeout_seconds must exceed scaling.scale_from_zero_alert_seconds: a cold start "
+                "slow enough to alert must still be answered"
+            )
         return self
 
 

@@ -1,6 +1,10 @@
 """Envoy Gateway in front of the model servers: Gateway, HTTPRoute (weighted split + version pin), SecurityPolicy
 (API keys) and BackendTrafficPolicy (per-key rate limits, retries, timeout, request body limit).
 
+Non-critical endpoints (scaled to zero) answer on `<endpoint>.<hostname>`: their HTTPRoute sends them to the KEDA HTTP
+interceptor (another namespace, so a ReferenceGrant there allows it), behind the same API keys and rate limits, with
+a timeout long enough for a cold start.
+
 The same behaviour as the local nginx gateway (services/gateway), from the same policy section.
 """
 
@@ -10,10 +14,19 @@ from typing import Any
 
 from modules.k8s import common as c
 from modules.k8s.props import GatewayProps
-from modules.k8s.versions import ENVOY_GATEWAY_API, GATEWAY_API
+from modules.k8s.scaling import (
+    INTERCEPTOR_PORT,
+    INTERCEPTOR_SERVICE,
+    KEDA_HTTP_NAMESPACE,
+    cold_start_request_seconds,
+    endpoint_host,
+    endpoint_name,
+)
+from modules.k8s.versions import ENVOY_GATEWAY_API, GATEWAY_API, GATEWAY_API_BETA
 from pipelines.policy import ApiKey, Policy
 
 CONTROLLER = "gateway.envoyproxy.io/gatewayclass-controller"
+ENDPOINTS_LISTENER = "endpoints"
 # Envoy local rate limits take whole requests per unit; the smallest unit that keeps the policy's rate exact wins.
 UNITS = (("Second", 1), ("Minute", 60), ("Hour", 3600), ("Day", 86400))
 
@@ -42,7 +55,15 @@ def gateway(props: GatewayProps, namespace: str) -> c.Manifest:
                     "port": props.listener_port,
                     "hostname": props.hostname,
                     "allowedRoutes": {"namespaces": {"from": "Same"}},
-                }
+                },
+                {
+                    # The non-critical endpoints, one host each (`<endpoint>.<hostname>`).
+                    "name": ENDPOINTS_LISTENER,
+                    "protocol": "HTTP",
+                    "port": props.listener_port,
+                    "hostname": f"*.{props.hostname}",
+                    "allowedRoutes": {"namespaces": {"from": "Same"}},
+                },
             ],
         },
     )
@@ -126,8 +147,18 @@ def rate_limit(key: ApiKey) -> dict[str, Any]:
     raise ValueError(f"gateway.api_keys[{key.name}]: rate {key.rate_per_second}/s is not a whole number per day")
 
 
-def backend_traffic_policy(props: GatewayProps, policy: Policy, model_name: str, namespace: str) -> c.Manifest:
+def backend_traffic_policy(
+    props: GatewayProps,
+    policy: Policy,
+    model_name: str,
+    namespace: str,
+    route: str | None = None,
+    timeout_seconds: float | None = None,
+) -> c.Manifest:
+    """Rate limits, body limit, timeout and retry for `route` (default: the model's main route)."""
     g = policy.gateway
+    route = route or route_name(model_name)
+    timeout = g.upstream_timeout_seconds if timeout_seconds is None else timeout_seconds
     rules = [
         {
             "clientSelectors": [{"headers": [{"name": props.client_id_header, "type": "Exact", "value": key.name}]}],
@@ -136,11 +167,11 @@ def backend_traffic_policy(props: GatewayProps, policy: Policy, model_name: str,
         for key in g.api_keys
     ]
     spec: dict[str, Any] = {
-        "targetRefs": [{"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "name": route_name(model_name)}],
+        "targetRefs": [{"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "name": route}],
         "rateLimit": {"type": "Local", "local": {"rules": rules}},
         # Bodies above the policy limit get 413 before they reach a model server.
         "requestBuffer": {"limit": str(g.max_request_bytes)},
-        "timeout": {"http": {"requestTimeout": f"{g.upstream_timeout_seconds:g}s"}},
+        "timeout": {"http": {"requestTimeout": f"{timeout:g}s"}},
     }
     if g.retry_on_stable:
         # /classify is a pure function of its body: a retry is safe. One retry, on another endpoint.
@@ -148,8 +179,74 @@ def backend_traffic_policy(props: GatewayProps, policy: Policy, model_name: str,
             "numRetries": 1,
             "retryOn": {"triggers": ["connect-failure", "refused-stream", "reset", "5xx"]},
         }
-    meta = c.metadata(f"{model_name}-traffic", namespace, c.labels(model_name, component="gateway"))
+    policy_name = f"{model_name}-traffic" if route == route_name(model_name) else f"{route}-traffic"
+    meta = c.metadata(policy_name, namespace, c.labels(model_name, component="gateway"))
     return c.manifest(ENVOY_GATEWAY_API, "BackendTrafficPolicy", meta, spec=spec)
+
+
+def endpoint_route(props: GatewayProps, policy: Policy, model_name: str, endpoint: str, namespace: str) -> c.Manifest:
+    """`<endpoint>.<hostname>` -> the KEDA HTTP interceptor, which holds the request while the endpoint scales up."""
+    rule = {
+        "matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
+        "backendRefs": [
+            {
+                "group": "",
+                "kind": "Service",
+                "name": INTERCEPTOR_SERVICE,
+                "namespace": KEDA_HTTP_NAMESPACE,
+                "port": INTERCEPTOR_PORT,
+            }
+        ],
+        "timeouts": {"request": f"{cold_start_request_seconds(policy):g}s"},
+    }
+    name = endpoint_name(model_name, endpoint)
+    meta = c.metadata(name, namespace, c.labels(model_name, component="gateway"))
+    return c.manifest(
+        GATEWAY_API,
+        "HTTPRoute",
+        meta,
+        spec={
+            "parentRefs": [
+                {
+                    "group": "gateway.networking.k8s.io",
+                    "kind": "Gateway",
+                    "name": props.gateway_name,
+                    "sectionName": ENDPOINTS_LISTENER,
+                }
+            ],
+            "hostnames": [endpoint_host(endpoint, props.hostname)],
+            "rules": [rule],
+        },
+    )
+
+
+def interceptor_grant(model_name: str, namespace: str) -> c.Manifest:
+    """Lets this namespace's HTTPRoutes send to the interceptor Service, and nothing else of the KEDA namespace."""
+    labels = c.labels(model_name, component="gateway")
+    meta = c.metadata(f"{namespace}-to-keda-interceptor", KEDA_HTTP_NAMESPACE, labels)
+    return c.manifest(
+        GATEWAY_API_BETA,
+        "ReferenceGrant",
+        meta,
+        spec={
+            "from": [{"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "namespace": namespace}],
+            "to": [{"group": "", "kind": "Service", "name": INTERCEPTOR_SERVICE}],
+        },
+    )
+
+
+def endpoint_manifests(
+    props: GatewayProps, policy: Policy, model_name: str, namespace: str, endpoints: list[str]
+) -> list[c.Manifest]:
+    """Route, rate limits (with the cold-start timeout) per endpoint, and the one grant they share."""
+    out: list[c.Manifest] = []
+    for endpoint in endpoints:
+        out.append(endpoint_route(props, policy, model_name, endpoint, namespace))
+        route, timeout = endpoint_name(model_name, endpoint), cold_start_request_seconds(policy)
+        out.append(backend_traffic_policy(props, policy, model_name, namespace, route, timeout))
+    if endpoints:
+        out.append(interceptor_grant(model_name, namespace))
+    return out
 
 
 def gateway_manifests(props: GatewayProps, namespace: str) -> list[c.Manifest]:

@@ -59,6 +59,7 @@ def render_all(props: RenderProps, pol: Policy | None = None) -> dict[str, list[
     out["gateway"].append(gateway.backend_traffic_policy(g, p, name, ns))
     for endpoint in p.scaling.non_critical_endpoints:
         out["scaling"].extend(scaling.scale_to_zero_manifests(s, p, name, props.stable_version, endpoint, g.hostname))
+    out["gateway"].extend(gateway.endpoint_manifests(g, p, name, ns, p.scaling.non_critical_endpoints))
     out["monitoring"] = [
         serving.pod_monitor(s, name, m.prometheus_release_label),
         monitoring.prometheus_rule(ns, m.prometheus_release_label),

@@ -11,9 +11,11 @@ KUBERNETES_VERSION = "1.33.0"
 
 ROLLOUTS_API = "argoproj.io/v1alpha1"
 GATEWAY_API = "gateway.networking.k8s.io/v1"
+GATEWAY_API_BETA = "gateway.networking.k8s.io/v1beta1"  # ReferenceGrant: v1 only from Gateway API v1.6
 ENVOY_GATEWAY_API = "gateway.envoyproxy.io/v1alpha1"
 KEDA_API = "keda.sh/v1alpha1"
-KEDA_HTTP_API = "http.keda.sh/v1alpha1"
+# HTTP add-on 0.14: InterceptorRoute (v1beta1) replaced the deprecated HTTPScaledObject (v1alpha1).
+KEDA_HTTP_API = "http.keda.sh/v1beta1"
 MONITORING_API = "monitoring.coreos.com/v1"
 
 # The Argo Rollouts traffic-router plugin for Gateway API (argoproj-labs/rollouts-plugin-trafficrouter-gatewayapi).

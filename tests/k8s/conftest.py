@@ -32,6 +32,11 @@ def by_kind(rendered: dict[str, list[dict[str, Any]]], kind: str) -> list[dict[s
     return [m for ms in rendered.values() for m in ms if m["kind"] == kind]
 
 
+def named(manifests: list[dict[str, Any]], name: str) -> dict[str, Any]:
+    (found,) = [m for m in manifests if m["metadata"]["name"] == name]
+    return found
+
+
 @pytest.fixture(scope="session")
 def pol() -> Policy:
     return policy()

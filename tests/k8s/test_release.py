@@ -5,7 +5,7 @@ import math
 from modules.k8s import release
 from pipelines.promql import AnalysisQueries, seconds_to_promql
 from pipelines.release.analysis import argo_failure_limit, up_since
-from tests.k8s.conftest import MODEL, by_kind
+from tests.k8s.conftest import MODEL, by_kind, named
 
 
 def test_rollout_steps_follow_policy(rollout, pol):
@@ -26,7 +26,7 @@ def test_rollout_steps_follow_policy(rollout, pol):
 
 def test_rollout_uses_the_gateway_api_plugin_on_the_rendered_route(rollout):
     (ro,) = by_kind(rollout, "Rollout")
-    (route,) = by_kind(rollout, "HTTPRoute")
+    route = named(by_kind(rollout, "HTTPRoute"), MODEL)
     canary = ro["spec"]["strategy"]["canary"]
     assert canary["trafficRouting"]["plugins"]["argoproj-labs/gatewayAPI"]["httpRoute"] == route["metadata"]["name"]
     assert canary["maxUnavailable"] == 0
