@@ -50,7 +50,7 @@ def version_of(output: str) -> str:
 def main() -> None:
     p = policy()
     started = time.monotonic()
-    steps_total = 16
+    steps_total = 17
     i = 0
 
     def step(title: str, *args: str, expect_rc: int = 0) -> str:
@@ -74,6 +74,8 @@ def main() -> None:
     step(f"Gate int8 (v{int8}) against the champion and the baseline: passes", "model", "gate", int8)
     step(f"Gate weak (v{weak}): really worse, so the gate rejects it", "model", "gate", weak, expect_rc=1)
     step(f"Serve the champion (v{fp32}) behind the gateway", "serve", "start", fp32)
+    # A re-run finds the previous run's winner still serving: the releases below start from the champion again.
+    step(f"All traffic to the champion (v{fp32}): the releases below start from it", "serve", "weights", f"{fp32}=100")
     step("A sample request through the gateway (API key, weighted split, version that answered)",
          "serve", "request", "A warm, funny and beautifully acted film that earns every minute")  # fmt: skip
     step(f"Release int8 (v{int8}): 10% canary, analysis against stable, promotion",
