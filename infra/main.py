@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
-
+from core import env
 from infra.app import build_app
 
 
 def main() -> None:
     # MLP_ENVS=dev limits a deploy to one environment; default: all of them.
-    envs = [e for e in os.environ.get("MLP_ENVS", "").split(",") if e] or None
+    envs = [e for e in env.ENVS.get() if e] or None
     app = build_app(envs) if envs else build_app()
     app.synth()
 

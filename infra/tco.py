@@ -11,9 +11,9 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass
 
+from core.policy import Prices, policy
 from infra.config import ENVIRONMENTS, EnvConfig, NodeGroupConfig, load_env
 from infra.stacks import LAYERS
-from pipelines.policy import Prices, policy
 
 PROMETHEUS_VOLUME_GIB = 50  # modules/addons.py storageSpec
 KMS_KEYS = {"network": 1, "cluster": 1, "data": 1}

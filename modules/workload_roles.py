@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from core.promql import SERVING_NAMESPACE
 from modules.common import Props, Statement
-from pipelines.promql import SERVING_NAMESPACE
 
 ARTIFACT_PREFIX = "mlflow/"
 INFERENCE_LOG_PREFIX = "model="  # keys: model=<name>/version=<N>/date=YYYY-MM-DD/<hour>-<uuid>.jsonl.gz

@@ -9,8 +9,8 @@ import sys
 
 import typer
 
+from core.policy import PolicyError
 from pipelines.commands import cost, drift, env, model, obs, policy_cmd, release, render, serve
-from pipelines.policy import PolicyError
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 app.add_typer(env.app, name="env", help="Local environment: up, down, status.")

@@ -10,9 +10,9 @@ import sys
 import time
 from dataclasses import dataclass
 
+from core.policy import REPO_ROOT, policy
 from infra.local import endpoints
 from infra.local.paths import build_dir, logs_dir
-from pipelines.policy import REPO_ROOT, policy
 
 
 @dataclass(frozen=True)

@@ -11,10 +11,10 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+from core.policy import REPO_ROOT
 from infra.local.paths import sub
 from pipelines.data import dataset_sha256
 from pipelines.evaluation import EvalResult
-from pipelines.policy import REPO_ROOT
 
 CODE = ("pipelines/evaluation.py", "pipelines/baseline.py", "services/model_runtime/classifier.py")
 

@@ -17,8 +17,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core.policy import Policy, policy
 from infra.local.paths import build_dir
-from pipelines.policy import Policy, policy
 from pipelines.registry import client as registry
 
 

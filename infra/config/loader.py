@@ -9,11 +9,12 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
+from core import env
 from infra.config.models import ENVIRONMENTS, EnvConfig, Versions
 
 CONFIG_DIR = Path(__file__).resolve().parent
 # CI sets the state bucket per account (repository variable), so a fork never edits code to change it.
-STATE_BUCKET_ENV = "MLP_TF_STATE_BUCKET"
+STATE_BUCKET_ENV = env.TF_STATE_BUCKET.name
 
 
 def _read(path: Path) -> dict[str, object]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pipelines.policy import Policy, policy
+from core.policy import Policy, policy
 
 HOST = "127.0.0.1"
 ARTIFACT_BUCKET = "mlflow-artifacts"

@@ -20,11 +20,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from core import env, promql
+from core.policy import policy
 from infra.local import endpoints
 from infra.local.paths import REPO_ROOT, state_dir
 from infra.local.supervisor import VENV_BIN, Program, ensure_program, remove_program, wait_healthy
-from pipelines import promql
-from pipelines.policy import policy
 
 SERVICE_REF = "services.model_server.service:ModelService"
 
@@ -113,23 +113,23 @@ def program_name(version: int) -> str:
 def model_server_program(version: int, port: int) -> Program:
     from infra.local.stack import S3_SECRET_ENV, s3_env
 
-    env = {
+    server_env = {
         **s3_env(),
-        "MLP_MODEL_VERSION": str(version),
+        env.MODEL_VERSION.name: str(version),
         "MLFLOW_TRACKING_URI": endpoints.mlflow_url(),
         # One BENTOML_HOME per version: BentoML keeps its Prometheus multiprocess files under it, and a shared
         # dir makes every server's /metrics report the sum of all servers (canary and stable indistinguishable).
         "BENTOML_HOME": str(serving_dir() / "bentoml" / f"v{version}"),
         "BENTOML_DO_NOT_TRACK": "True",  # no usage reporting (and no internet here)
-        "MLP_STATE_DIR": str(state_dir()),  # the model cache and secrets of this environment
-        "MLP_PORT_OFFSET": os.environ.get("MLP_PORT_OFFSET", "0"),
+        env.STATE_DIR.name: str(state_dir()),  # the model cache and secrets of this environment
+        env.PORT_OFFSET.name: str(env.PORT_OFFSET.get()),
     }
-    if os.environ.get("MLP_POLICY"):
-        env["MLP_POLICY"] = os.environ["MLP_POLICY"]
+    if env.POLICY.is_set():
+        server_env[env.POLICY.name] = str(env.POLICY.get())
     return Program(
         name=program_name(version),
         command=[str(VENV_BIN / "bentoml"), "serve", SERVICE_REF, "--port", str(port), "--host", endpoints.HOST],
-        env=env,
+        env=server_env,
         secret_env=S3_SECRET_ENV,
         cwd=REPO_ROOT,
         priority=40,

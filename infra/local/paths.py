@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
+
+from core import env
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def state_dir() -> Path:
     """`.state/` in the checkout (override with MLP_STATE_DIR). Git ignores it."""
-    return Path(os.environ.get("MLP_STATE_DIR", REPO_ROOT / ".state")).resolve()
+    return env.STATE_DIR.get() or (REPO_ROOT / ".state").resolve()
 
 
 def sub(name: str) -> Path:
@@ -31,6 +32,6 @@ def secrets_dir() -> Path:
 
 def build_dir() -> Path:
     """Built model artifacts and reports (`build/`, git-ignored)."""
-    path = Path(os.environ.get("MLP_BUILD_DIR", REPO_ROOT / "build")).resolve()
+    path = env.BUILD_DIR.get() or (REPO_ROOT / "build").resolve()
     path.mkdir(parents=True, exist_ok=True)
     return path

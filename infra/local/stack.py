@@ -16,11 +16,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.policy import policy
 from infra.local import endpoints
 from infra.local.paths import state_dir, sub
 from infra.local.secrets import get_secret
 from infra.local.supervisor import VENV_BIN, Program, ensure_program, wait_healthy
-from pipelines.policy import policy
 
 PG_VERSION = "15"
 PG_BIN = Path(f"/usr/lib/postgresql/{PG_VERSION}/bin")

@@ -17,8 +17,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from core.policy import policy
 from infra.local.paths import REPO_ROOT, logs_dir, state_dir, sub
-from pipelines.policy import policy
 
 VENV_BIN = Path(sys.executable).parent
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from core import contracts
+from core.policy import ApiKey, Policy
 from modules.k8s import common as c
 from modules.k8s.props import GatewayProps
 from modules.k8s.scaling import (
@@ -23,7 +25,6 @@ from modules.k8s.scaling import (
     endpoint_name,
 )
 from modules.k8s.versions import ENVOY_GATEWAY_API, GATEWAY_API, GATEWAY_API_BETA
-from pipelines.policy import ApiKey, Policy
 
 CONTROLLER = "gateway.envoyproxy.io/gatewayclass-controller"
 ENDPOINTS_LISTENER = "endpoints"
@@ -95,7 +96,7 @@ def http_route(
     pins: dict[int, str],
 ) -> c.Manifest:
     """`weights`: Service name -> weight of the default rule; `pins`: version -> Service that pins it."""
-    rules = [_pin_rule(policy.gateway.pin_header, v, svc) for v, svc in sorted(pins.items())]
+    rules = [_pin_rule(contracts.PIN_HEADER, v, svc) for v, svc in sorted(pins.items())]
     rules.append(
         {
             "matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
@@ -128,7 +129,7 @@ def security_policy(props: GatewayProps, namespace: str) -> c.Manifest:
             "targetRefs": [{"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": props.gateway_name}],
             "apiKeyAuth": {
                 "credentialRefs": [{"group": "", "kind": "Secret", "name": props.api_key_secret}],
-                "extractFrom": [{"headers": ["X-API-Key"]}],
+                "extractFrom": [{"headers": [contracts.API_KEY_HEADER]}],
                 # Envoy Gateway v1.7 API (`api/v1alpha1` at v1.7.3): the client id header and key stripping sit on
                 # apiKeyAuth itself; the per-source `extractFrom[].forwarding` block is newer than the pinned chart.
                 "forwardClientIDHeader": props.client_id_header,

@@ -11,11 +11,12 @@ import importlib
 import json
 from typing import Any
 
+from core import env
+from core.policy import Policy
 from modules.k8s import common as c
 from modules.k8s import serving
 from modules.k8s.props import MonitoringProps, ServingProps
 from modules.k8s.versions import MONITORING_API
-from pipelines.policy import Policy
 
 DRIFT_JOB = "mlp-drift-check"
 DASHBOARD_LABEL = "grafana_dashboard"
@@ -70,11 +71,11 @@ def drift_cronjob(props: ServingProps, mon: MonitoringProps, policy: Policy, mod
         "imagePullPolicy": "Always",
         "command": ["mlp", "drift", "check"],
         "env": [
-            {"name": "MLP_MODEL_NAME", "value": model_name},
+            {"name": env.MODEL_NAME.name, "value": model_name},
             {"name": "MLFLOW_TRACKING_URI", "value": props.mlflow_tracking_uri},
-            {"name": "MLP_S3", "value": "aws"},
-            {"name": "MLP_INFERENCE_LOG_BUCKET", "value": mon.inference_log_bucket},
-            {"name": "MLP_PUSHGATEWAY_URL", "value": mon.pushgateway_url},
+            {"name": env.S3.name, "value": "aws"},
+            {"name": env.INFERENCE_LOG_BUCKET.name, "value": mon.inference_log_bucket},
+            {"name": env.PUSHGATEWAY_URL.name, "value": mon.pushgateway_url},
             {"name": "HOME", "value": "/tmp"},
             {"name": "TMPDIR", "value": "/tmp"},
         ],

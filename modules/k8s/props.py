@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from pipelines.promql import SERVING_NAMESPACE
+from core.promql import SERVING_NAMESPACE
 
 Version = Annotated[int, Field(ge=1)]
 

@@ -1,6 +1,6 @@
 """Argo Rollouts form of a release: one Rollout per model (canary = the new version, stable = the old one), the
 stable/canary Services the Gateway API plugin shifts HTTPRoute weights between, and the AnalysisTemplate whose
-PromQL and thresholds are the local release executor's (`pipelines/release/analysis.py`).
+PromQL and thresholds are the local release executor's (`core/canary.py`).
 
 Argo semantics used: a measurement is Successful when `successCondition` holds, Failed when `failureCondition`
 holds, and Inconclusive when neither does. Every condition first requires a non-empty, finite result, so an empty
@@ -13,13 +13,13 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from core.canary import argo_failure_limit, up_since
+from core.policy import Policy
+from core.promql import AnalysisQueries, seconds_to_promql
 from modules.k8s import common as c
 from modules.k8s import serving
 from modules.k8s.props import ServingProps
 from modules.k8s.versions import GATEWAY_API_PLUGIN, ROLLOUTS_API
-from pipelines.policy import Policy
-from pipelines.promql import AnalysisQueries, seconds_to_promql
-from pipelines.release.analysis import argo_failure_limit, up_since
 
 CANARY_ARG = "canary-version"
 STABLE_ARG = "stable-version"

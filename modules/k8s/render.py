@@ -6,10 +6,10 @@ from pathlib import Path
 
 import yaml
 
+from core.policy import Policy, policy
 from modules.k8s import common as c
 from modules.k8s import gateway, monitoring, release, scaling, serving
 from modules.k8s.props import RenderProps
-from pipelines.policy import Policy, policy
 
 
 def namespace(name: str) -> c.Manifest:

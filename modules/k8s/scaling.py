@@ -9,12 +9,12 @@ and what to count; a ScaledObject with the add-on's `external-push` scaler scale
 
 from __future__ import annotations
 
+from core import promql
+from core.policy import Policy
 from modules.k8s import common as c
 from modules.k8s import serving
 from modules.k8s.props import ServingProps
 from modules.k8s.versions import KEDA_API, KEDA_HTTP_API, ROLLOUTS_API
-from pipelines import promql
-from pipelines.policy import Policy
 
 PROMETHEUS_ADDRESS = "http://kube-prometheus-stack-prometheus.monitoring.svc:9090"
 # The keda-add-ons-http chart's Services (0.14 defaults), in the namespace the add-on stack installs it into

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from core import env as env_vars
+from core import promql
+from core.policy import Policy
 from modules.k8s import common as c
 from modules.k8s.props import ServingProps
 from modules.k8s.versions import MONITORING_API
-from pipelines import promql
-from pipelines.policy import Policy
 
 RUN_AS = 10001  # the image's non-root user (services/model_server image); any non-zero id works with the emptyDirs
 MODEL_CACHE = "/var/cache/mlp-models"
@@ -66,18 +67,18 @@ def _probe(path: str, period: int, failures: int) -> dict[str, Any]:
 
 def _env(props: ServingProps, policy: Policy, model_name: str, version: int) -> list[dict[str, Any]]:
     env = {
-        "MLP_MODEL_NAME": model_name,
-        "MLP_MODEL_VERSION": str(version),
+        env_vars.MODEL_NAME.name: model_name,
+        env_vars.MODEL_VERSION.name: str(version),
         "MLFLOW_TRACKING_URI": props.mlflow_tracking_uri,
-        "MLP_MODEL_CACHE": MODEL_CACHE,
-        "MLP_DEVICE": "cuda" if props.gpu else "cpu",
+        env_vars.MODEL_CACHE.name: MODEL_CACHE,
+        env_vars.DEVICE.name: "cuda" if props.gpu else "cpu",
         "HF_HUB_OFFLINE": "1",
         "TMPDIR": "/tmp",
         "HOME": "/tmp",
         "BENTOML_HOME": "/tmp/bentoml",
     }
     if props.gpu:
-        env["MLP_GPU_MEMORY_LIMIT_BYTES"] = str(quantity_mib(policy.serving.gpu_memory_limit) * 1024 * 1024)
+        env[env_vars.GPU_MEMORY_LIMIT_BYTES.name] = str(quantity_mib(policy.serving.gpu_memory_limit) * 1024 * 1024)
     return [{"name": k, "value": v} for k, v in env.items()]
 
 

@@ -16,10 +16,10 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from core.policy import policy
 from infra.local.paths import build_dir
 from pipelines.data import load_split
 from pipelines.evaluation import evaluate, measure_latency
-from pipelines.policy import policy
 from services.model_runtime.classifier import OnnxTextClassifier
 
 BATCH_SIZES = (1, 8, 32)

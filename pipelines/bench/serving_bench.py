@@ -31,9 +31,10 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from core import contracts
+from core.policy import policy
 from infra.local import endpoints
 from infra.local.paths import REPO_ROOT, build_dir
-from pipelines.policy import policy
 
 RATES = (10, 25, 50, 100)
 SECONDS = 10.0
@@ -285,7 +286,7 @@ def main(argv: list[str] | None = None) -> None:
                 results += run_http("server", f"{server.url}/classify", {}, texts, rates, args.seconds, server.port)
             if "gateway" in layers:
                 console.print(f"[bold]through the gateway, pinned to v{version}[/bold]")
-                headers = {"X-API-Key": api_key("loadtest"), policy().gateway.pin_header: str(version)}
+                headers = {contracts.API_KEY_HEADER: api_key("loadtest"), contracts.PIN_HEADER: str(version)}
                 url = f"{endpoints.gateway_url()}/classify"
                 results += run_http("gateway", url, headers, texts, rates, args.seconds, server.port)
         finally:

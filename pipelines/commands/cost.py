@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import typer
 
+from core.policy import policy
 from infra.local.paths import build_dir
-from pipelines.policy import policy
 
 app = typer.Typer(no_args_is_help=True)
 

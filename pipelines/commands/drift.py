@@ -12,17 +12,15 @@ from typing import Annotated, Any, Literal
 
 import typer
 
+from core import contracts, env
+from core.policy import policy
 from infra.local import endpoints
 from infra.local.paths import build_dir
 from pipelines.drift import check as drift_check
 from pipelines.drift.logs import Window, parse_ts
-from pipelines.policy import policy
 
 app = typer.Typer(no_args_is_help=True)
 # Set by the scheduled job in the cluster (CronJob) and in GitHub Actions; locally the defaults apply.
-PUSHGATEWAY_ENV = "MLP_PUSHGATEWAY_URL"
-BUCKET_ENV = "MLP_INFERENCE_LOG_BUCKET"
-S3_ENV = "MLP_S3"
 S3Mode = Literal["local", "aws"]
 
 
@@ -71,12 +69,14 @@ def check(
     until: Annotated[str | None, typer.Option(help="Window end, ISO 8601 (default now)")] = None,
     model_dir: Annotated[Path | None, typer.Option(help="Packaged model dir instead of the registry")] = None,
     bucket: Annotated[
-        str, typer.Option(envvar=BUCKET_ENV, help="Inference-log bucket")
-    ] = endpoints.INFERENCE_LOG_BUCKET,
-    s3: Annotated[S3Mode, typer.Option(envvar=S3_ENV, help="local S3 API, or AWS (IRSA/OIDC credentials)")] = "local",
+        str, typer.Option(envvar=env.INFERENCE_LOG_BUCKET.name, help="Inference-log bucket")
+    ] = contracts.INFERENCE_LOG_BUCKET,
+    s3: Annotated[
+        S3Mode, typer.Option(envvar=env.S3.name, help="local S3 API, or AWS (IRSA/OIDC credentials)")
+    ] = "local",
     push: Annotated[bool, typer.Option(help="Push the result to the Pushgateway")] = True,
     pushgateway: Annotated[
-        str | None, typer.Option(envvar=PUSHGATEWAY_ENV, help="Pushgateway URL (default local)")
+        str | None, typer.Option(envvar=env.PUSHGATEWAY_URL.name, help="Pushgateway URL (default local)")
     ] = None,
     out_dir: Annotated[Path | None, typer.Option(help="Report folder (default build/reports/drift)")] = None,
     reference_limit: Annotated[int | None, typer.Option(hidden=True, help="Sample the reference (tests)")] = None,
@@ -102,7 +102,7 @@ def run_and_print(
     window: Window,
     *,
     model_dir: Path | None = None,
-    bucket: str = endpoints.INFERENCE_LOG_BUCKET,
+    bucket: str = contracts.INFERENCE_LOG_BUCKET,
     s3: S3Mode = "local",
     push: bool = True,
     pushgateway: str | None = None,

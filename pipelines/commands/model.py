@@ -12,8 +12,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from core import env
+from core.policy import REPO_ROOT
 from infra.local.paths import build_dir
-from pipelines.policy import REPO_ROOT
 from pipelines.registry.client import RegistryError
 
 app = typer.Typer(no_args_is_help=True)
@@ -41,7 +42,7 @@ def package(
     if not PACK_PYTHON.exists():
         console.print("[red]The packaging venv is missing.[/red] Run `make bootstrap` (installs PyTorch CPU).")
         raise typer.Exit(1)
-    from pipelines.policy import policy
+    from core.policy import policy
 
     p = policy()
     args = ["--all"] if variant == "all" else ["--variant", variant]
@@ -56,7 +57,7 @@ def package(
     if force:
         args.append("--force")
     cmd = [str(PACK_PYTHON), "-m", "pipelines.packaging.build", *args]
-    result = subprocess.run(cmd, cwd=REPO_ROOT, env={**os.environ, "MLP_BUILD_DIR": str(build_dir())})
+    result = subprocess.run(cmd, cwd=REPO_ROOT, env={**os.environ, env.BUILD_DIR.name: str(build_dir())})
     if result.returncode != 0:
         raise typer.Exit(result.returncode)
 

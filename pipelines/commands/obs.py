@@ -8,8 +8,9 @@ from pathlib import Path
 
 import typer
 
+from core import dashboards, rules
 from infra.local.paths import REPO_ROOT
-from pipelines.observability import dashboards, local, rules
+from pipelines.observability import local
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -39,7 +40,7 @@ def check() -> None:
     result = subprocess.run(["promtool", "check", "rules", str(path)], capture_output=True, text=True, timeout=60)
     typer.echo((result.stdout + result.stderr).strip())
     if result.returncode != 0:
-        typer.secho("rules are invalid: fix pipelines/observability/rules.py", fg="red", err=True)
+        typer.secho("rules are invalid: fix core/rules.py", fg="red", err=True)
         sys.exit(1)
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from pipelines.policy import REPO_ROOT, json_schema, load_policy
+from core.policy import REPO_ROOT, json_schema, load_policy
 
 app = typer.Typer(no_args_is_help=True)
 SCHEMA_PATH = REPO_ROOT / "policy.schema.json"

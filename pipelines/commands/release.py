@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from pipelines.policy import policy
+from core import env
+from core.policy import policy
 from pipelines.release.state import Phase, ReleaseState, Trigger, who
 
 if TYPE_CHECKING:
@@ -30,7 +31,7 @@ WindowOpt = Annotated[
     typer.Option(
         "--window",
         help="Analysis window: 'local' (policy local_window_seconds) or 'production' (window_seconds). "
-        "Default: env MLP_RELEASE_WINDOW, else local.",
+        f"Default: env {env.RELEASE_WINDOW.name}, else local.",
     ),
 ]
 TrafficOpt = Annotated[

@@ -41,9 +41,9 @@ def k8s(
     """Render the cluster manifests (serving, gateway, release, scaling, monitoring) from policy.yaml."""
     from pydantic import ValidationError
 
+    from core.policy import policy
     from modules.k8s import GatewayProps, RenderProps, ServingProps, render_all, write
     from modules.k8s.validate import ManifestInvalid, check
-    from pipelines.policy import policy
 
     try:
         props = RenderProps(

@@ -17,6 +17,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from core import contracts
+
 app = typer.Typer(no_args_is_help=True)
 err = Console(stderr=True)
 
@@ -140,17 +142,16 @@ def request(
 
     from infra.local import endpoints
     from infra.local.secrets import api_key
-    from pipelines.policy import policy
 
-    headers = {"X-API-Key": api_key(key)}
+    headers = {contracts.API_KEY_HEADER: api_key(key)}
     if pin is not None:
-        headers[policy().gateway.pin_header] = str(pin)
+        headers[contracts.PIN_HEADER] = str(pin)
     url = f"{endpoints.gateway_url()}/classify"
     try:
         resp = httpx.post(url, json={"texts": text}, headers=headers, timeout=30)
     except httpx.HTTPError as exc:
         raise _fail(f"the gateway at {url} did not answer ({exc}); run `mlp env up`") from exc
-    answered = resp.headers.get("X-Model-Version", "none")
+    answered = resp.headers.get(contracts.VERSION_HEADER, "none")
     typer.echo(json.dumps(resp.json() if _is_json(resp) else resp.text, indent=2))
     typer.echo(f"HTTP {resp.status_code}; answered by v{answered}")
     if resp.status_code >= 400:

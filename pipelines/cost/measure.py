@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from pipelines.policy import Policy
+from core.policy import Policy
 
 BATCH_SIZES = (1, 2, 4, 8, 16, 32)
 QUEUEING_FACTOR = 2.0  # worst-case wait for the batch in flight, see module docstring

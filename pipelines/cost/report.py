@@ -13,10 +13,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pipelines.cost import model as m
+from core import cost as m
+from core.policy import Policy
+from core.units import cpu_cores, memory_gib
 from pipelines.cost.measure import CpuThroughput
-from pipelines.cost.units import cpu_cores, memory_gib
-from pipelines.policy import Policy
 
 GPU_LABEL = "estimate until measured on a GPU"
 

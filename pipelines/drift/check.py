@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from core.policy import policy
 from pipelines.drift import features, logs, reference
 from pipelines.drift.report import DriftResult, FeatureDrift, feature_results, run_report, write_outputs
-from pipelines.policy import policy
 from services.model_runtime.classifier import OnnxTextClassifier
 
 # Exit codes of `mlp drift check` (documented in docs/drift.md): schedulers alert on a non-zero exit too.

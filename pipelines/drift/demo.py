@@ -15,14 +15,15 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 
+from core import contracts
+from core.policy import policy
 from infra.local import endpoints
 from pipelines.data import load_shifted, load_split
 from pipelines.drift import logs
 from pipelines.drift.check import EXIT_DRIFT, EXIT_OK
-from pipelines.policy import policy
 from services.gateway.client import RetryClosedKeepAlive
 
-DRIFT_ALERT = "ModelDriftDetected"  # pipelines/observability/rules.py
+DRIFT_ALERT = contracts.ALERT_DRIFT
 BATCH = 16
 SEED = 7
 ALERT_TIMEOUT_SECONDS = 90
@@ -51,13 +52,12 @@ def serving_version(explicit: str | None) -> int:
 
 def send(texts: Sequence[str], version: int, api_key: str) -> int:
     """POST the texts in batches pinned to `version`; return how many the gateway classified."""
-    p = policy()
-    headers = {"X-API-Key": api_key, p.gateway.pin_header: str(version)}
+    headers = {contracts.API_KEY_HEADER: api_key, contracts.PIN_HEADER: str(version)}
     done = 0
     with httpx.Client(base_url=endpoints.gateway_url(), timeout=30, transport=RetryClosedKeepAlive()) as client:
         for start in range(0, len(texts), BATCH):
             batch = list(texts[start : start + BATCH])
-            resp = client.post("/classify", json={"texts": batch}, headers=headers)
+            resp = client.post(contracts.PREDICT_ROUTE, json={"texts": batch}, headers=headers)
             if resp.status_code != 200:
                 raise DemoError(
                     f"gateway {endpoints.gateway_url()}/classify answered {resp.status_code}: {resp.text[:200]}; "
@@ -65,7 +65,7 @@ def send(texts: Sequence[str], version: int, api_key: str) -> int:
                 )
             answered = resp.json().get("model_version")
             if answered is not None and int(answered) != version:
-                raise DemoError(f"asked for v{version} with {p.gateway.pin_header}, v{answered} answered")
+                raise DemoError(f"asked for v{version} with {contracts.PIN_HEADER}, v{answered} answered")
             done += len(batch)
     return done
 

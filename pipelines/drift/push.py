@@ -7,7 +7,7 @@ import time
 
 from prometheus_client import CollectorRegistry, Gauge, push_to_gateway
 
-from pipelines import promql as q
+from core import promql as q
 from pipelines.drift.report import DriftResult
 
 JOB = "mlp-drift"

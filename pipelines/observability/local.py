@@ -1,7 +1,7 @@
 """Prometheus and its exporters as supervised programs of the local stack (see infra/local/stack.py).
 
 - prometheus: config `<state>/prometheus/prometheus.yml`, TSDB `<state>/prometheus/data`, rules rendered by
-  `pipelines.observability.rules`; model servers found through file_sd (`targets/model-servers.json`, written by
+  `core.rules`; model servers found through file_sd (`targets/model-servers.json`, written by
   the serving area). `--web.enable-lifecycle` so a rule or config change is a `POST /-/reload`, not a restart.
 - node-exporter: the machine (CPU, memory, disk).
 - pushgateway: batch jobs push here (drift job, release executor); persisted so a restart keeps the last values.
@@ -20,12 +20,12 @@ from typing import Any
 
 import yaml
 
+from core import promql as q
+from core import rules
+from core.policy import policy
 from infra.local import endpoints
 from infra.local.paths import REPO_ROOT, logs_dir, state_dir
 from infra.local.supervisor import Program
-from pipelines import promql as q
-from pipelines.observability import rules
-from pipelines.policy import policy
 
 HOST = "127.0.0.1"
 MTAIL_PROGS = REPO_ROOT / "pipelines" / "observability" / "mtail"

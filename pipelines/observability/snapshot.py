@@ -17,7 +17,7 @@ matplotlib.use("Agg")  # headless: no display on servers and CI
 
 import matplotlib.pyplot as plt
 
-from pipelines.observability.dashboards import PanelSpec, local_expr, panels
+from core.dashboards import PanelSpec, local_expr, panels
 from pipelines.observability.local import query_range
 
 COLUMNS = 3

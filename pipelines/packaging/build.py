@@ -20,6 +20,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from core import env
 from pipelines.data import LABELS, Example, dataset_sha256, load_split
 from pipelines.packaging.variants import VARIANTS, Variant, build_order
 
@@ -36,7 +37,7 @@ def log(message: str) -> None:
 
 
 def build_dir() -> Path:
-    return Path(os.environ.get("MLP_BUILD_DIR", REPO_ROOT / "build")).resolve()
+    return env.BUILD_DIR.get() or (REPO_ROOT / "build").resolve()
 
 
 def package_version(name: str) -> str:

@@ -16,9 +16,9 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException, RestException
 from mlflow.tracking import MlflowClient
 
+from core.policy import policy
 from infra.local import endpoints
 from infra.local.paths import sub
-from pipelines.policy import policy
 
 MODEL_CONFIG_FILE = "model_config.json"
 

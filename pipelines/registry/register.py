@@ -18,8 +18,8 @@ from typing import Any
 import mlflow
 from mlflow.exceptions import MlflowException
 
+from core.policy import REPO_ROOT, policy
 from infra.local import endpoints
-from pipelines.policy import REPO_ROOT, policy
 from pipelines.registry.client import (
     RegistryError,
     check_mlflow,

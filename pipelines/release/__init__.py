@@ -9,5 +9,5 @@ Small modules with one job each:
 - `executor`  the state machine: every step is persisted, so a killed release resumes from the last one
 
 The cluster runs the same steps as an Argo Rollouts canary rendered by `modules/k8s/release.py` from the same
-`pipelines.promql.AnalysisQueries` and the same `policy.canary` thresholds.
+`core.promql.AnalysisQueries` and the same `policy.canary` thresholds.
 """

@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from pipelines.release.analysis import Clock, MetricSource, PrometheusSource, SystemClock
+from core.canary import MetricSource, PrometheusSource
+from core.clock import Clock, SystemClock
 
 
 class Serving(Protocol):
@@ -142,7 +143,7 @@ class Pushgateway:
     def analysis_failed(self, model_name: str, version: int, failed: bool) -> None:
         from prometheus_client import CollectorRegistry, Gauge, push_to_gateway
 
-        from pipelines.promql import RELEASE_ANALYSIS_FAILED
+        from core.promql import RELEASE_ANALYSIS_FAILED
 
         reg = CollectorRegistry()
         gauge = Gauge(
@@ -163,8 +164,8 @@ class Pushgateway:
 
 
 def local_deps(model_name: str) -> Deps:
+    from core.policy import policy
     from infra.local import endpoints
-    from pipelines.policy import policy
 
     return Deps(
         serving=LocalServing(),

@@ -16,8 +16,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from pipelines.policy import Policy
-from pipelines.release.analysis import AnalysisResult, AnalysisSettings, Measurement, Verdict, run_analysis
+from core.canary import AnalysisResult, AnalysisSettings, Measurement, Verdict, run_analysis
+from core.policy import Policy
 from pipelines.release.deps import Deps
 from pipelines.release.state import Outcome, Phase, ReleaseState
 from pipelines.release.store import ReleaseLog, StateStore

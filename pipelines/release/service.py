@@ -16,7 +16,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Literal
 
-from pipelines.policy import Policy
+from core import env
+from core.policy import Policy
 from pipelines.release.deps import Deps
 from pipelines.release.executor import ABORTABLE, Executor
 from pipelines.release.state import Phase, ReleaseState, Trigger
@@ -24,7 +25,6 @@ from pipelines.release.store import ReleaseBusy, ReleaseLock, ReleaseLog, StateS
 from pipelines.release.traffic import TrafficDriver
 
 WindowMode = Literal["local", "production"]
-WINDOW_ENV = "MLP_RELEASE_WINDOW"
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,7 @@ class Timing:
 
 def timing(p: Policy, mode: WindowMode | None = None) -> Timing:
     """Local runs use the short local window and interval from the policy; the logic is the same."""
-    mode = mode or ("production" if os.environ.get(WINDOW_ENV) == "production" else "local")
+    mode = mode or ("production" if env.RELEASE_WINDOW.get() == "production" else "local")
     a, c = p.canary.analysis, p.canary
     if mode == "production":
         return Timing(a.window_seconds, a.interval_seconds, c.drain_grace_seconds)

@@ -16,6 +16,8 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+from core.clock import utcnow
+
 
 class Phase(StrEnum):
     """The last step a release has *completed* (resume starts with the step after it)."""
@@ -44,10 +46,6 @@ class Outcome(StrEnum):
     PROMOTED = "promoted"
     ROLLED_BACK = "rolled_back"
     GATE_FAILED = "gate_failed"
-
-
-def utcnow() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def who() -> str:

@@ -18,8 +18,9 @@ import tempfile
 from pathlib import Path
 from typing import IO, Any
 
+from core.clock import utcnow
 from infra.local.paths import build_dir, sub
-from pipelines.release.state import ReleaseState, utcnow
+from pipelines.release.state import ReleaseState
 
 
 def releases_dir() -> Path:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
+from core import contracts
 from services.gateway.client import RetryClosedKeepAlive
 
 
@@ -70,7 +71,9 @@ class TrafficDriver:
         self.stats = TrafficStats()
         self._texts = itertools.cycle(texts)
         self._transport = RetryClosedKeepAlive(httpx.HTTPTransport(limits=httpx.Limits(max_connections=max_in_flight)))
-        self._client = httpx.Client(headers={"X-API-Key": api_key}, timeout=timeout, transport=self._transport)
+        self._client = httpx.Client(
+            headers={contracts.API_KEY_HEADER: api_key}, timeout=timeout, transport=self._transport
+        )
         self._pool = ThreadPoolExecutor(max_workers=max_in_flight, thread_name_prefix="traffic")
         self._in_flight = threading.Semaphore(max_in_flight)
         self._lock = threading.Lock()

@@ -23,10 +23,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from core import contracts
+
 NJS_MODULE = "/usr/lib/nginx/modules/ngx_http_js_module.so"
 ACCESS_LOG = "gateway-access.log"
 ERROR_LOG = "gateway-error.log"
-PREDICT_PATH = "/classify"
+PREDICT_PATH = contracts.PREDICT_ROUTE
 HEALTH_PATH = "/healthz"
 
 

@@ -24,11 +24,12 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from core import contracts
+from core.policy import policy
 from infra.local import endpoints
 from infra.local.paths import logs_dir, state_dir
 from infra.local.secrets import api_key, sha256_hex
 from infra.local.supervisor import Program
-from pipelines.policy import policy
 from services.gateway.config import (
     ERROR_LOG,
     HEALTH_PATH,
@@ -200,7 +201,7 @@ def spec(weights: Mapping[int, int], stable: int | None, servers: Mapping[int, i
         js_dir=JS_DIR,
         keys=keys,
         max_request_bytes=p.gateway.max_request_bytes,
-        pin_header=p.gateway.pin_header,
+        pin_header=contracts.PIN_HEADER,
         upstream_timeout_seconds=p.gateway.upstream_timeout_seconds,
         retry_on_stable=p.gateway.retry_on_stable,
         servers=dict(servers),

@@ -9,18 +9,16 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipelines.policy import policy
+from core import env
+from core.policy import policy
 from services.model_runtime.classifier import OnnxTextClassifier
 
 logger = logging.getLogger("mlp.model_server")
 
-VERSION_ENV = "MLP_MODEL_VERSION"
-MODEL_DIR_ENV = "MLP_MODEL_DIR"
 WARMUP_TEXT = "A warm-up sentence, long enough to exercise the tokenizer and the encoder a little."
 
 
@@ -38,14 +36,14 @@ class LoadedModel:
 
 
 def load_from_env() -> LoadedModel:
-    ref = os.environ.get(VERSION_ENV, "").strip()
-    override = os.environ.get(MODEL_DIR_ENV, "").strip()
-    name = policy().release.model_name
+    ref = env.MODEL_VERSION.get()
+    override = env.MODEL_DIR.get()
+    name = env.MODEL_NAME.get() or policy().release.model_name
     started = time.monotonic()
     if override:
-        model_dir, version = Path(override), int(ref) if ref.isdigit() else 0
+        model_dir, version = override, int(ref) if ref.isdigit() else 0
     elif not ref:
-        raise ModelLoadError(f"{VERSION_ENV} is not set: name the version to serve (a number or an alias)")
+        raise ModelLoadError(f"{env.MODEL_VERSION.name} is not set: name the version to serve (a number or an alias)")
     else:
         from pipelines.registry.client import RegistryError, download_version, resolve_version
 

@@ -1,4 +1,4 @@
-"""The model server's own Prometheus metrics (names in pipelines/promql.py), beside BentoML's built-ins.
+"""The model server's own Prometheus metrics (names in core/promql.py), beside BentoML's built-ins.
 
 Created on first use, never at import: BentoML sets PROMETHEUS_MULTIPROC_DIR in each worker after the service
 module is imported, and prometheus_client picks its (multi-process) value store when it is first imported.
@@ -11,7 +11,7 @@ import functools
 from dataclasses import dataclass
 from typing import Any
 
-from pipelines import promql as q
+from core import promql as q
 
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128)
 CONFIDENCE_BUCKETS = (0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 0.99, 1.0)

@@ -10,7 +10,7 @@ from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from pipelines.policy import policy
+from core.policy import policy
 
 
 class ClassifyRequest(BaseModel):

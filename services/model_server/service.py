@@ -26,17 +26,17 @@ from typing import Any
 import bentoml
 from starlette.responses import JSONResponse
 
-from pipelines.policy import policy
-from pipelines.promql import duration_buckets
+from core import contracts, env
+from core.policy import policy
+from core.promql import duration_buckets
 from services.model_server.batching import AdaptiveBatcher, Overloaded
 from services.model_server.loading import LoadedModel, load_from_env
 from services.model_server.schemas import ClassifyRequest, ClassifyResponse, PredictionOut
 
 logger = logging.getLogger("mlp.model_server")
 
-VERSION_HEADER = "X-Model-Version"
-PREDICT_ROUTE = "/classify"
-INFERENCE_LOG_ENV = "MLP_INFERENCE_LOG"  # "off" disables the inference log (benchmarks of the bare server)
+VERSION_HEADER = contracts.VERSION_HEADER
+PREDICT_ROUTE = contracts.PREDICT_ROUTE
 
 _loaded: LoadedModel | None = None  # the worker's model, read by the middleware below
 
@@ -120,15 +120,13 @@ class ModelService:
     def _inference_logger(self) -> Any:
         from services.model_server.inference_log import InferenceLogger, S3Sink
 
-        if os.environ.get(INFERENCE_LOG_ENV, "").lower() == "off" or _serving.inference_log_sample_rate <= 0:
+        if env.INFERENCE_LOG.get().lower() == "off" or _serving.inference_log_sample_rate <= 0:
             return None
-        from infra.local.endpoints import INFERENCE_LOG_BUCKET
-
         dropped = self.metrics.log_dropped
         return InferenceLogger(
             # The cluster names its bucket in the environment; locally it is the rclone bucket.
             S3Sink(
-                os.environ.get("MLP_INFERENCE_LOG_BUCKET", INFERENCE_LOG_BUCKET),
+                env.INFERENCE_LOG_BUCKET.get() or contracts.INFERENCE_LOG_BUCKET,
                 endpoint_url=os.environ.get("AWS_ENDPOINT_URL_S3"),
             ),
             model_name=self.model.name,

@@ -12,7 +12,6 @@ signature; 502 the dispatch failed (MLflow retries with the same delivery id, wh
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from core import contracts, env
 from services.webhook.deliveries import DeliveryLedger
 from services.webhook.dispatch import Dispatcher, DispatchError, Promotion
 from services.webhook.verify import Rejected, verify
@@ -93,7 +93,9 @@ def create_app(cfg: ReceiverConfig) -> Starlette:
     async def health(_: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
 
-    return Starlette(routes=[Route("/mlflow", receive, methods=["POST"]), Route("/healthz", health)])
+    return Starlette(
+        routes=[Route(contracts.WEBHOOK_ROUTE, receive, methods=["POST"]), Route(contracts.HEALTH_ROUTE, health)]
+    )
 
 
 def _peer(request: Request) -> str:
@@ -101,14 +103,14 @@ def _peer(request: Request) -> str:
 
 
 def config_from_env() -> ReceiverConfig:
+    from core.policy import policy
     from infra.local.paths import logs_dir, sub
-    from pipelines.policy import policy
     from services.webhook import dispatch
 
     p = policy()
     root = sub("webhook")
     return ReceiverConfig(
-        secret=os.environ.get("MLP_WEBHOOK_SECRET", ""),
+        secret=env.WEBHOOK_SECRET.get(),
         model_name=p.release.model_name,
         candidate_alias=p.release.candidate_alias,
         max_skew_seconds=p.release.webhook_max_skew_seconds,
@@ -121,11 +123,11 @@ def config_from_env() -> ReceiverConfig:
 def main() -> None:
     import uvicorn
 
-    from pipelines.policy import policy
+    from core.policy import policy
 
     cfg = config_from_env()
     if not cfg.secret:
-        raise SystemExit("MLP_WEBHOOK_SECRET is empty: start the receiver through `mlp env up` (secret store)")
+        raise SystemExit(f"{env.WEBHOOK_SECRET.name} is empty: start the receiver through `mlp env up` (secret store)")
     uvicorn.run(create_app(cfg), host="127.0.0.1", port=policy().ports.webhook, log_level="warning")
 
 

@@ -20,10 +20,12 @@ from typing import Protocol
 
 import httpx
 
+from core import env
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DISPATCH_EVENT_TYPE = "model-promoted"
 # Never hand the receiver's secrets to the release process.
-SECRET_ENV = ("MLP_WEBHOOK_SECRET", "GITHUB_TOKEN")
+SECRET_ENV = (env.WEBHOOK_SECRET.name, "GITHUB_TOKEN")
 
 
 @dataclass(frozen=True)
@@ -88,7 +90,7 @@ class LocalDispatcher:
 class GitHubDispatcher:
     def __init__(self, api_url: str, repository: str, token: str, timeout: float = 10) -> None:
         if not repository or "/" not in repository:
-            raise DispatchError("MLP_GITHUB_REPOSITORY must be owner/name for the github dispatch mode")
+            raise DispatchError(f"{env.GITHUB_REPOSITORY.name} must be owner/name for the github dispatch mode")
         if not token:
             raise DispatchError("GITHUB_TOKEN is empty: the github dispatch mode needs a token with repo scope")
         self.api_url = api_url.rstrip("/")
@@ -122,14 +124,11 @@ class GitHubDispatcher:
 
 
 def from_env(logs: Path) -> Dispatcher:
-    mode = os.environ.get("MLP_WEBHOOK_DISPATCH", "local")
+    mode = env.WEBHOOK_DISPATCH.get()
     if mode == "local":
-        extra = os.environ.get("MLP_WEBHOOK_RELEASE_ARGS", "").split()
-        return LocalDispatcher(logs, extra)
+        return LocalDispatcher(logs, env.WEBHOOK_RELEASE_ARGS.get())
     if mode == "github":
         return GitHubDispatcher(
-            os.environ.get("MLP_GITHUB_API_URL", "https://api.github.com"),
-            os.environ.get("MLP_GITHUB_REPOSITORY", ""),
-            os.environ.get("GITHUB_TOKEN", ""),
+            env.GITHUB_API_URL.get(), env.GITHUB_REPOSITORY.get(), os.environ.get("GITHUB_TOKEN", "")
         )
-    raise DispatchError(f"MLP_WEBHOOK_DISPATCH={mode!r}: choose 'local' or 'github'")
+    raise DispatchError(f"{env.WEBHOOK_DISPATCH.name}={mode!r}: choose 'local' or 'github'")

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from core import env
+from core.policy import policy
 from infra.local import endpoints
 from infra.local.supervisor import VENV_BIN, Program
-from pipelines.policy import policy
 
 WEBHOOK_SECRET_NAME = "mlflow_webhook_secret"
 RECEIVER_PATH = "/mlflow"
@@ -20,7 +21,7 @@ def programs() -> list[Program]:
             name="webhook",
             command=[str(VENV_BIN / "python"), "-m", "services.webhook.app"],
             # The HMAC secret is resolved from the secret store inside the process only.
-            secret_env={"MLP_WEBHOOK_SECRET": "{" + WEBHOOK_SECRET_NAME + "}"},
+            secret_env={env.WEBHOOK_SECRET.name: "{" + WEBHOOK_SECRET_NAME + "}"},
             priority=40,
             health_url=f"{endpoints.webhook_url()}/healthz",
             stopwaitsecs=10,

@@ -15,9 +15,11 @@ import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-SIGNATURE_HEADER = "X-MLflow-Signature"
-TIMESTAMP_HEADER = "X-MLflow-Timestamp"
-DELIVERY_ID_HEADER = "X-MLflow-Delivery-Id"
+from core import contracts, env
+
+SIGNATURE_HEADER = contracts.MLFLOW_SIGNATURE_HEADER
+TIMESTAMP_HEADER = contracts.MLFLOW_TIMESTAMP_HEADER
+DELIVERY_ID_HEADER = contracts.MLFLOW_DELIVERY_ID_HEADER
 SIGNATURE_VERSION = "v1"
 
 
@@ -54,7 +56,7 @@ def _header(headers: Mapping[str, str], name: str) -> str:
 def verify(headers: Mapping[str, str], body: bytes, secret: str, now: float, max_skew_seconds: int) -> Delivery:
     """Return the delivery if it is authentic and fresh; raise Rejected otherwise."""
     if not secret:
-        raise Rejected(500, "the receiver has no webhook secret configured (MLP_WEBHOOK_SECRET)")
+        raise Rejected(500, f"the receiver has no webhook secret configured ({env.WEBHOOK_SECRET.name})")
     delivery_id = _header(headers, DELIVERY_ID_HEADER).strip()
     stamp = _header(headers, TIMESTAMP_HEADER).strip()
     signatures = _header(headers, SIGNATURE_HEADER).split()

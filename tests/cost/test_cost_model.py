@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from core.policy import policy
+from core.units import cpu_cores, memory_gib
 from pipelines.cost import model as m
 from pipelines.cost import report as rep
 from pipelines.cost.measure import BatchTiming, CpuThroughput, choose, time_batches
-from pipelines.cost.units import cpu_cores, memory_gib
-from pipelines.policy import policy
 
 
 def cpu_instance():  # type: ignore[no-untyped-def]

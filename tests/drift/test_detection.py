@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import random
 
+from core.policy import policy
 from pipelines.data import load_shifted, load_split
 from pipelines.drift import check, features, reference
-from pipelines.policy import policy
 from services.model_runtime.classifier import OnnxTextClassifier
 
 SAMPLES = 300

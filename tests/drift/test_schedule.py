@@ -7,9 +7,9 @@ from typing import Any
 
 import yaml
 
+from core import rules
+from core.policy import policy
 from pipelines.drift.demo import DRIFT_ALERT
-from pipelines.observability import rules
-from pipelines.policy import policy
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 WORKFLOW = REPO_ROOT / ".github" / "workflows" / "drift.yml"

@@ -16,12 +16,12 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from core import promql as q
+from core.policy import policy
 from infra.local import endpoints
-from pipelines import promql as q
 from pipelines.data import load_shifted, load_split
 from pipelines.drift.demo import DRIFT_ALERT
 from pipelines.drift.logs import write_records
-from pipelines.policy import policy
 from services.model_runtime.classifier import OnnxTextClassifier
 from tests.integration.conftest import mlp
 

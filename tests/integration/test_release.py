@@ -35,7 +35,7 @@ RPS = "20"
 
 
 def _state() -> dict[str, Any] | None:
-    from pipelines.policy import policy
+    from core.policy import policy
     from pipelines.release.store import StateStore
 
     state = StateStore(policy().release.model_name).load()

@@ -22,17 +22,18 @@ import httpx
 import psutil
 import pytest
 
+from core import contracts
+from core.policy import policy
 from infra.local import endpoints
 from infra.local import model_servers as ms
 from infra.local.secrets import api_key
 from infra.local.supervisor import ctl
-from pipelines.policy import policy
 from services.gateway import local as gateway
 from services.gateway.client import RetryClosedKeepAlive
 
 pytestmark = pytest.mark.integration
 
-PIN = policy().gateway.pin_header
+PIN = contracts.PIN_HEADER
 TEXT = {"texts": ["A moving, beautifully acted film."]}
 
 

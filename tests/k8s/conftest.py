@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
+from core.policy import Policy, policy
 from modules.k8s import RenderProps, ServingProps, render_all
-from pipelines.policy import Policy, policy
 
 MODEL = "review-polarity-classifier"
 WEIGHTS = {3: 90, 4: 10}

@@ -2,8 +2,9 @@ from __future__ import annotations
 
 import pytest
 
+from core import contracts
+from core.policy import ApiKey
 from modules.k8s import gateway
-from pipelines.policy import ApiKey
 from tests.k8s.conftest import MODEL, WEIGHTS, by_kind, named
 
 
@@ -25,7 +26,7 @@ def test_pin_header_routes_each_version_to_its_own_service(deployments, pol):
     assert len(pins) == len(WEIGHTS)
     for rule in pins:
         (header,) = rule["matches"][0]["headers"]
-        assert header["name"] == pol.gateway.pin_header
+        assert header["name"] == contracts.PIN_HEADER
         assert rule["backendRefs"][0]["name"] == f"{MODEL}-v{header['value']}"
 
 

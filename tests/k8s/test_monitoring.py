@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import json
 
+from core.dashboards import dashboards
+from core.rules import rule_groups
 from modules.k8s import monitoring
-from pipelines.observability.dashboards import dashboards
-from pipelines.observability.rules import rule_groups
 from tests.k8s.conftest import by_kind
 
 
@@ -43,22 +43,22 @@ def test_dcgm_service_monitor_only_in_the_gpu_variant(deployments, gpu):
 
 
 def test_missing_observability_function_names_the_file(monkeypatch):
-    import pipelines.observability.rules as rules
+    import core.rules as rules
 
     monkeypatch.delattr(rules, "rule_groups")
     try:
         monitoring.prometheus_rule("ns", "rel")
     except RuntimeError as exc:
-        assert "pipelines/observability/rules.py has no rule_groups()" in str(exc)
+        assert "core/rules.py has no rule_groups()" in str(exc)
     else:
         raise AssertionError("expected a RuntimeError")
 
 
 def test_drift_job_runs_under_its_own_irsa_role_with_the_settings_its_cli_reads() -> None:
+    from core.policy import policy
     from modules.k8s import monitoring
     from modules.k8s.props import MonitoringProps, ServingProps
     from pipelines.commands.drift import BUCKET_ENV, PUSHGATEWAY_ENV, S3_ENV
-    from pipelines.policy import policy
 
     serving = ServingProps(
         image_repository="123456789012.dkr.ecr.us-east-1.amazonaws.com/model-server",

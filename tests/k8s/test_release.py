@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import math
 
+from core.canary import argo_failure_limit, up_since
+from core.promql import AnalysisQueries, seconds_to_promql
 from modules.k8s import release
-from pipelines.promql import AnalysisQueries, seconds_to_promql
-from pipelines.release.analysis import argo_failure_limit, up_since
 from tests.k8s.conftest import MODEL, by_kind, named
 
 
@@ -36,7 +36,7 @@ def test_rollout_uses_the_gateway_api_plugin_on_the_rendered_route(rollout):
 
 def test_analysis_queries_are_the_local_executors(pol):
     """The template's PromQL is AnalysisQueries(...) with Argo's argument placeholders, as the local executor
-    (pipelines/release/analysis.py) builds it with real versions."""
+    (core/canary.py) builds it with real versions."""
     a = pol.canary.analysis
     spec = release.analysis_spec(pol, MODEL)
     q = AnalysisQueries(model_name=MODEL, window=seconds_to_promql(a.window_seconds))

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import pytest
 
+from core import promql
+from core.policy import Policy, Scaling
 from modules.k8s import scaling
-from pipelines import promql
-from pipelines.policy import Policy, Scaling
 from tests.k8s.conftest import MODEL, WEIGHTS, by_kind, named
 
 ENDPOINT = "batch-classifier"
@@ -66,7 +66,7 @@ def test_non_critical_endpoints_scale_to_zero(deployments, pol):
 def test_the_add_on_namespace_is_the_one_the_add_on_stack_installs() -> None:
     import yaml
 
-    from pipelines.policy import REPO_ROOT
+    from core.policy import REPO_ROOT
 
     versions = yaml.safe_load((REPO_ROOT / "infra" / "config" / "versions.yaml").read_text())
     assert versions["charts"]["keda_http_addon"]["namespace"] == scaling.KEDA_HTTP_NAMESPACE

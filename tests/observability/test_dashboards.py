@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pipelines import promql as q
-from pipelines.observability import dashboards, rules
+from core import dashboards, rules
+from core import promql as q
 from pipelines.observability.snapshot import render_png
 
 DCGM = (q.DCGM_GPU_UTIL, q.DCGM_FB_USED, q.DCGM_FB_FREE)

@@ -13,10 +13,10 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from core import dashboards, local, rules
+from core import promql as q
+from core.policy import policy
 from infra.local import endpoints
-from pipelines import promql as q
-from pipelines.observability import dashboards, local, rules
-from pipelines.policy import policy
 from tests.integration.conftest import local_env, packaged_variants, registered_versions  # noqa: F401
 
 pytestmark = pytest.mark.integration

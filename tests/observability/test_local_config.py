@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipelines import promql as q
+from core import promql as q
+from core.policy import policy
 from pipelines.observability import local
-from pipelines.policy import policy
 
 PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
 MTAIL = shutil.which("mtail") or "/usr/bin/mtail"

@@ -16,10 +16,10 @@ from typing import Any
 
 import yaml
 
-from pipelines import promql as q
-from pipelines.cost.model import cost_per_1k, replica_usd_per_hour
-from pipelines.observability import rules
-from pipelines.policy import policy
+from core import promql as q
+from core import rules
+from core.cost import cost_per_1k, replica_usd_per_hour
+from core.policy import policy
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
@@ -130,7 +130,7 @@ def metric_names(expr: str) -> set[str]:
 
 
 def test_queries_use_only_names_from_promql_module() -> None:
-    """Metric names in the rules come from pipelines/promql.py (or are recording rules defined here)."""
+    """Metric names in the rules come from core/promql.py (or are recording rules defined here)."""
     known = {v for k, v in vars(q).items() if k.isupper() and isinstance(v, str)}
     recorded = {r["record"] for g in rules.rule_groups() for r in g["rules"] if "record" in r}
     allowed = known | recorded | {"up"}
@@ -138,7 +138,7 @@ def test_queries_use_only_names_from_promql_module() -> None:
         for rule in group["rules"]:
             names = {re.sub(r"_(bucket|count|sum)$", "", n) for n in metric_names(rule["expr"])}
             unknown = names - allowed
-            assert not unknown, f"{rule.get('record') or rule.get('alert')}: {unknown} not in pipelines/promql.py"
+            assert not unknown, f"{rule.get('record') or rule.get('alert')}: {unknown} not in core/promql.py"
 
 
 # ---------------------------------------------------------------- alerts fire when they should, not otherwise
@@ -458,7 +458,7 @@ def test_batch_size_cpu_memory_inferences_and_cost(tmp_path: Path) -> None:
         },
         _value(rules.R.MEMORY, M, 500000000),
         _value(rules.R.INFERENCES, M, inferences_per_min / 60),
-        # The rule and the cost report use the same arithmetic (pipelines/cost/model.py).
+        # The rule and the cost report use the same arithmetic (core/cost.py).
         _value(rules.R.COST_PER_1K, M, cost_per_1k(replica_usd_per_hour(p), inferences_per_min / 60)),
     ]
     run_promtool(tmp_path, [{"interval": "1m", "input_series": inputs, "promql_expr_test": tests}])

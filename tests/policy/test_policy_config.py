@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipelines.policy import REPO_ROOT, PolicyError, json_schema, load_policy
+from core.policy import REPO_ROOT, PolicyError, json_schema, load_policy
 
 
 def _write(tmp_path: Path, data: dict) -> Path:  # type: ignore[type-arg]

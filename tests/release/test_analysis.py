@@ -10,8 +10,7 @@ from typing import ClassVar
 
 import pytest
 
-from pipelines.policy import CanaryAnalysis
-from pipelines.release.analysis import (
+from core.canary import (
     AnalysisSettings,
     Measurement,
     PrometheusSource,
@@ -21,6 +20,7 @@ from pipelines.release.analysis import (
     judge,
     run_analysis,
 )
+from core.policy import CanaryAnalysis
 from tests.release.fakes import (
     CANARY,
     DOWN,

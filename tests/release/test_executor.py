@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.policy import Policy, policy
+from core.policy import Policy, policy
 from pipelines.release.deps import Deps
 from pipelines.release.executor import Executor, ReleaseInterrupted
 from pipelines.release.state import Phase, ReleaseState, Trigger

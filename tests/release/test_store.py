@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.policy import Policy, policy
+from core.policy import Policy, policy
 from pipelines.release import service
 from pipelines.release.state import Phase, ReleaseState, Trigger
 from pipelines.release.store import ReleaseBusy, ReleaseLock, StateStore

@@ -27,7 +27,7 @@ def test_bentofile_includes_every_module_the_server_imports() -> None:
     needed = (
         "services/model_server/service.py",
         "services/model_runtime/classifier.py",
-        "pipelines/policy.py",
+        "core/policy.py",
         "pipelines/registry/client.py",
         "infra/local/endpoints.py",
         "policy.yaml",

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from core.policy import policy
 from infra.local import model_servers as ms
-from pipelines.policy import policy
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from pipelines.policy import policy
+from core.policy import policy
 from services.model_server.schemas import ClassifyRequest, ClassifyResponse, PredictionOut
 
 LIMITS = policy().serving

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from core.policy import policy
 from infra import tco
 from infra.config import load_env
-from pipelines.policy import policy
 
 
 def test_totals_are_the_sum_of_priced_items() -> None:

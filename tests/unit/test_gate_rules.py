@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from core.policy import Policy, load_policy
 from pipelines.gate import judge
-from pipelines.policy import Policy, load_policy
 
 
 @dataclass

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pipelines.cost.units import cpu_cores, memory_gib
-from pipelines.policy import InstancePrice, Policy
+from core.policy import InstancePrice, Policy
+from core.units import cpu_cores, memory_gib
 
 
 def cost_per_1k(usd_per_hour: float, inferences_per_second: float) -> float:

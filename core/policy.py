@@ -8,12 +8,13 @@ cannot disagree. ``mlp policy schema`` exports the JSON schema (``policy.schema.
 from __future__ import annotations
 
 import functools
-import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from core import env
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_POLICY_PATH = REPO_ROOT / "policy.yaml"
@@ -143,7 +144,6 @@ class Gateway(Strict):
         ]
     )
     max_request_bytes: int = Field(default=65536, ge=1024)
-    pin_header: str = "X-Model-Version"
     retry_on_stable: bool = True
     upstream_timeout_seconds: float = Field(default=10, gt=0)
 
@@ -211,7 +211,7 @@ class Drift(Strict):
 
 
 class Alerting(Strict):
-    """Alert thresholds beyond the SLOs (pipelines/observability/rules.py renders them for both runtimes)."""
+    """Alert thresholds beyond the SLOs (core/rules.py renders them for both runtimes)."""
 
     local_scrape_interval_seconds: int = Field(default=5, ge=1, description="Local Prometheus: short canary windows")
     model_server_down_for_seconds: int = Field(default=60, ge=0)
@@ -299,14 +299,14 @@ def _describe(err: ValidationError, path: Path) -> str:
 
 def load_policy(path: Path | None = None) -> Policy:
     """Read and validate the policy; raise PolicyError naming each bad field."""
-    path = path or Path(os.environ.get("MLP_POLICY", DEFAULT_POLICY_PATH))
+    path = path or env.POLICY.get() or DEFAULT_POLICY_PATH
     try:
         raw = yaml.safe_load(path.read_text())
     except FileNotFoundError as exc:
-        raise PolicyError(f"{path}: not found. Set MLP_POLICY or restore policy.yaml from git.") from exc
+        raise PolicyError(f"{path}: not found. Set {env.POLICY.name} or restore policy.yaml from git.") from exc
     except yaml.YAMLError as exc:
         raise PolicyError(f"{path}: not valid YAML: {exc}") from exc
-    raw = _offset_ports(raw or {}, int(os.environ.get("MLP_PORT_OFFSET", "0")))
+    raw = _offset_ports(raw or {}, env.PORT_OFFSET.get())
     try:
         return Policy.model_validate(raw)
     except ValidationError as exc:

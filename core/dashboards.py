@@ -18,9 +18,9 @@ from grafana_foundation_sdk.builders import prometheus, timeseries
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models import common, dashboard
 
-from pipelines import promql as q
-from pipelines.observability.rules import R
-from pipelines.policy import policy
+from core import promql as q
+from core.policy import policy
+from core.rules import R
 
 MODEL_SERVING = "model-serving"
 VERSION_VAR = "model_version"

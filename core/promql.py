@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from core import contracts
+
 # BentoML 1.4 built-in HTTP metrics (namespace "bentoml_service").
 REQUEST_TOTAL = "bentoml_service_request_total"
 REQUEST_DURATION = "bentoml_service_request_duration_seconds"
@@ -66,7 +68,7 @@ DCGM_GPU_UTIL = "DCGM_FI_DEV_GPU_UTIL"  # percent
 DCGM_FB_USED = "DCGM_FI_DEV_FB_USED"  # MiB
 DCGM_FB_FREE = "DCGM_FI_DEV_FB_FREE"  # MiB
 
-PREDICT_ENDPOINT = "/classify"
+PREDICT_ENDPOINT = contracts.PREDICT_ROUTE
 
 # Request-duration buckets the model servers export (BentoML `metrics.duration.buckets`): a fine ladder
 # plus the SLO thresholds, because the latency burn-rate rules read the bucket at exactly

@@ -14,27 +14,17 @@ from typing import Any, ClassVar
 
 import yaml
 
-from pipelines import promql as q
-from pipelines.cost.model import replica_usd_per_hour
-from pipelines.policy import Policy, policy
+from core import contracts
+from core import promql as q
+from core.cost import replica_usd_per_hour
+from core.policy import Policy, policy
 
 RATE = "1m"  # dashboards' rate window: >= 4 scrape intervals locally (5s) and in the cluster (15s)
 BY = "model_name, model_version"
 RUNBOOK_DIR = "runbooks"
 RULES_FILE = "mlp-rules.yml"
 
-# Alert name -> runbook file (runbooks/<file>.md). Every alert has one (tests/observability checks the files).
-RUNBOOKS: dict[str, str] = {
-    "ModelLatencySLOBurnRate": "model-latency-slo-burn-rate",
-    "ModelErrorSLOBurnRate": "model-error-slo-burn-rate",
-    "ModelServerDown": "model-server-down",
-    "ModelDriftDetected": "model-drift-detected",
-    "CanaryAnalysisFailed": "canary-analysis-failed",
-    "ModelScaleFromZeroSlow": "model-scale-from-zero-slow",
-    "InferenceLogSamplesDropped": "inference-log-samples-dropped",
-    "GpuMemoryNearlyFull": "gpu-memory-nearly-full",
-    "GpuUnderutilised": "gpu-underutilised",
-}
+RUNBOOKS = contracts.RUNBOOKS  # alert name -> runbooks/<file>.md
 
 
 # ---------------------------------------------------------------- recording rule names (read by dashboards)
@@ -143,7 +133,7 @@ def recording_group(p: Policy) -> dict[str, Any]:
         _record(R.REPLICAS, f"count by ({BY}) (up{_model_server()} == 1)"),
         _record(R.INFERENCES, _rate(q.INFERENCES_TOTAL, RATE, "")),
         # USD per 1,000 = (replicas x replica $/h) / (inferences per hour / 1000); replica $/h is the CPU
-        # instance price times the share one replica reserves (pipelines/cost/model.py).
+        # instance price times the share one replica reserves (core/cost.py).
         _record(
             R.COST_PER_1K,
             f"({R.REPLICAS} * {replica_usd_per_hour(p):.6g}) / on ({BY}) ({R.INFERENCES} * 3.6 > 0)",
@@ -173,13 +163,13 @@ def slo_group(p: Policy) -> dict[str, Any]:
         rules.append(_record(R.slo_slow(w), slow_ratio(w, threshold)))
     budgets = [
         (
-            "ModelLatencySLOBurnRate",
+            contracts.ALERT_LATENCY_BURN,
             R.slo_slow,
             0.05,  # the SLO is a p95: 5% of requests may exceed it
             f"requests slower than {p.slo.latency_p95_ms:g} ms",
         ),
         (
-            "ModelErrorSLOBurnRate",
+            contracts.ALERT_ERROR_BURN,
             R.slo_errors,
             round(1 - p.slo.availability_target, 6),
             "requests answered 5xx",
@@ -241,7 +231,7 @@ def alert_group(p: Policy) -> dict[str, Any]:
     gpu = "{{ $labels.Hostname }} GPU {{ $labels.gpu }}"
     rules = [
         _alert(
-            "ModelServerDown",
+            contracts.ALERT_SERVER_DOWN,
             f"up{_model_server()} == 0",
             "page",
             f"Model server {mv} ({{{{ $labels.instance }}}}) is down",
@@ -249,7 +239,7 @@ def alert_group(p: Policy) -> dict[str, Any]:
             for_=_seconds(a.model_server_down_for_seconds),
         ),
         _alert(
-            "ModelDriftDetected",
+            contracts.ALERT_DRIFT,
             f"{R.DRIFT} > {p.drift.threshold:g}",
             "ticket",
             f"Input drift on {mv}",
@@ -257,7 +247,7 @@ def alert_group(p: Policy) -> dict[str, Any]:
             f"(drift job over the last {p.drift.window_hours} h).",
         ),
         _alert(
-            "CanaryAnalysisFailed",
+            contracts.ALERT_CANARY_FAILED,
             f"max by ({BY}) ({q.RELEASE_ANALYSIS_FAILED}) > 0",
             "ticket",
             f"Canary analysis of {mv} failed; the release was rolled back",
@@ -265,7 +255,7 @@ def alert_group(p: Policy) -> dict[str, Any]:
             "and restored stable; the candidate needs a look before a new release.",
         ),
         _alert(
-            "ModelScaleFromZeroSlow",
+            contracts.ALERT_SCALE_FROM_ZERO_SLOW,
             # A finished slow start (recent pods only, so it does not alert forever), or a pod still starting.
             f"(({ready_at} - {created}) > {cold} and on (namespace, pod) {recent})"
             f" or (((time() - {created}) > {cold}) and on (namespace, pod) ({not_ready} == 0))",
@@ -275,7 +265,7 @@ def alert_group(p: Policy) -> dict[str, Any]:
             f"(alert above {cold} s, policy scaling.scale_from_zero_alert_seconds).",
         ),
         _alert(
-            "InferenceLogSamplesDropped",
+            contracts.ALERT_LOG_DROPPED,
             f"sum by ({BY}) (increase({q.INFERENCE_LOG_DROPPED}[{_seconds(a.inference_log_drop_window_seconds)}])) > 0",
             "ticket",
             f"{mv} dropped inference-log samples",
@@ -283,7 +273,7 @@ def alert_group(p: Policy) -> dict[str, Any]:
             "({{ $value }} in the window).",
         ),
         _alert(
-            "GpuMemoryNearlyFull",
+            contracts.ALERT_GPU_MEMORY,
             f"{R.GPU_MEMORY} > {a.gpu_memory_used_ratio:g}",
             "ticket",
             f"{gpu} framebuffer {{{{ $value | humanizePercentage }}}} used",
@@ -291,7 +281,7 @@ def alert_group(p: Policy) -> dict[str, Any]:
             for_="10m",
         ),
         _alert(
-            "GpuUnderutilised",
+            contracts.ALERT_GPU_IDLE,
             f"avg_over_time({R.GPU_UTIL}[{_seconds(a.gpu_underutilised_window_seconds)}])"
             f" < {a.gpu_underutilised_percent:g}",
             "info",

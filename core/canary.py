@@ -1,6 +1,6 @@
 """Canary analysis: is the candidate worse than stable, judged from Prometheus?
 
-The queries come from `pipelines.promql.AnalysisQueries` (the same expressions the Argo Rollouts
+The queries come from `core.promql.AnalysisQueries` (the same expressions the Argo Rollouts
 AnalysisTemplate renders) and the thresholds from `policy.canary.analysis`. The rules, per measurement:
 
 - canary server `up == 0` at any scrape since the last measurement -> FAIL at once (a dead canary is not "noisy");
@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import math
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -29,9 +28,9 @@ from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
-from pipelines.policy import CanaryAnalysis
-from pipelines.promql import AnalysisQueries
-from pipelines.release.state import utcnow
+from core.clock import Clock, utcnow
+from core.policy import CanaryAnalysis
+from core.promql import AnalysisQueries
 
 
 class Verdict(StrEnum):
@@ -45,20 +44,6 @@ class MetricSource(Protocol):
     """Evaluates one instant PromQL query to a single number, or None when there is no data."""
 
     def query(self, promql: str) -> float | None: ...
-
-
-class Clock(Protocol):
-    def monotonic(self) -> float: ...
-
-    def sleep(self, seconds: float) -> None: ...
-
-
-class SystemClock:
-    def monotonic(self) -> float:
-        return time.monotonic()
-
-    def sleep(self, seconds: float) -> None:
-        time.sleep(max(0.0, seconds))
 
 
 class PrometheusSource:

@@ -1,0 +1,62 @@
+"""Every name that crosses a process boundary, declared once: routes, headers, buckets, alerts.
+
+A server and its clients, a renderer and the object it renders, a rule and the runbook it links to all read the
+name from here, so renaming one side cannot silently break the other. Environment variables live beside this
+module in `core.env`; metric names and PromQL in `core.promql`.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+# ---------------------------------------------------------------- HTTP routes
+
+PREDICT_ROUTE: Final = "/classify"  # the model server's and the gateway's prediction route
+LIVENESS_ROUTE: Final = "/livez"  # BentoML built-in: the process answers
+READINESS_ROUTE: Final = "/readyz"  # BentoML built-in: the model is loaded and warmed up
+HEALTH_ROUTE: Final = "/healthz"
+METRICS_ROUTE: Final = "/metrics"
+WEBHOOK_ROUTE: Final = "/mlflow"  # the registry-webhook receiver's delivery route
+
+# ---------------------------------------------------------------- HTTP headers
+
+API_KEY_HEADER: Final = "X-API-Key"  # the client's key; the gateway strips it before the model server
+VERSION_HEADER: Final = "X-Model-Version"  # set by the model server on every answer: which version answered
+PIN_HEADER: Final = "X-Model-Version"  # sent by a client to the gateway: serve this live version only
+REQUEST_ID_HEADER: Final = "X-Request-ID"  # set by the gateway, logged by the model server
+MLFLOW_SIGNATURE_HEADER: Final = "X-MLflow-Signature"  # `v1,<base64 HMAC-SHA256>` of `<delivery id>.<ts>.<body>`
+MLFLOW_TIMESTAMP_HEADER: Final = "X-MLflow-Timestamp"
+MLFLOW_DELIVERY_ID_HEADER: Final = "X-MLflow-Delivery-Id"
+
+# ---------------------------------------------------------------- object store
+
+# Local bucket names; in the cluster each is `<prefix>-<suffix>-<account id>` (S3 names are global).
+ARTIFACT_BUCKET: Final = "mlflow-artifacts"
+INFERENCE_LOG_BUCKET: Final = "inference-logs"
+ARTIFACT_BUCKET_SUFFIX: Final = "artifacts"
+INFERENCE_LOG_BUCKET_SUFFIX: Final = "inference-logs"
+
+# ---------------------------------------------------------------- alerts (each has runbooks/<file>.md)
+
+ALERT_LATENCY_BURN: Final = "ModelLatencySLOBurnRate"
+ALERT_ERROR_BURN: Final = "ModelErrorSLOBurnRate"
+ALERT_SERVER_DOWN: Final = "ModelServerDown"
+ALERT_DRIFT: Final = "ModelDriftDetected"
+ALERT_CANARY_FAILED: Final = "CanaryAnalysisFailed"
+ALERT_SCALE_FROM_ZERO_SLOW: Final = "ModelScaleFromZeroSlow"
+ALERT_LOG_DROPPED: Final = "InferenceLogSamplesDropped"
+ALERT_GPU_MEMORY: Final = "GpuMemoryNearlyFull"
+ALERT_GPU_IDLE: Final = "GpuUnderutilised"
+
+RUNBOOKS: Final[dict[str, str]] = {
+    ALERT_LATENCY_BURN: "model-latency-slo-burn-rate",
+    ALERT_ERROR_BURN: "model-error-slo-burn-rate",
+    ALERT_SERVER_DOWN: "model-server-down",
+    ALERT_DRIFT: "model-drift-detected",
+    ALERT_CANARY_FAILED: "canary-analysis-failed",
+    ALERT_SCALE_FROM_ZERO_SLOW: "model-scale-from-zero-slow",
+    ALERT_LOG_DROPPED: "inference-log-samples-dropped",
+    ALERT_GPU_MEMORY: "gpu-memory-nearly-full",
+    ALERT_GPU_IDLE: "gpu-underutilised",
+}
+"""Alert name -> runbook file (`runbooks/<file>.md`)."""
