@@ -32,7 +32,8 @@ ensure_uv() {
 install_runtime_venv() {
   ensure_uv
   local stamp=.venv/.lock-sha
-  local want_sha; want_sha=$(sha256sum requirements/main.lock | cut -d' ' -f1)
+  # The editable install lists the top-level packages from pyproject.toml: a new package needs a reinstall too.
+  local want_sha; want_sha=$(cat requirements/main.lock pyproject.toml | sha256sum | cut -d' ' -f1)
   if [[ -f $stamp && "$(cat $stamp)" == "$want_sha" ]]; then return; fi
   step "Python env .venv from requirements/main.lock"
   [[ -d .venv ]] || uv venv -q -p python3.11 .venv
