@@ -2,16 +2,16 @@
 Grafana dashboard ConfigMap per dashboard (the Grafana sidecar picks up `grafana_dashboard: "1"`), the hourly drift
 CronJob, and the ServiceMonitor for NVIDIA's DCGM exporter.
 
-Rules and dashboards are imported lazily: they belong to the observability area and are rendered from the policy.
+Rules and dashboards come from the specification (`core.rules`, `core.dashboards`), rendered from the policy.
 """
 
 from __future__ import annotations
 
-import importlib
 import json
 from typing import Any
 
-from core import env
+from core import dashboards as core_dashboards
+from core import env, rules
 from core.policy import Policy
 from modules.k8s import common as c
 from modules.k8s import serving
@@ -22,26 +22,14 @@ DRIFT_JOB = "mlp-drift-check"
 DASHBOARD_LABEL = "grafana_dashboard"
 
 
-def _observability(module: str, function: str) -> Any:
-    """The observability area's renderer, or a clear error naming what is missing."""
-    try:
-        mod = importlib.import_module(f"pipelines.observability.{module}")
-    except ImportError as exc:
-        raise RuntimeError(f"pipelines/observability/{module}.py is missing or broken ({exc}): cannot render") from exc
-    fn = getattr(mod, function, None)
-    if fn is None:
-        raise RuntimeError(f"pipelines/observability/{module}.py has no {function}(): cannot render")
-    return fn()
-
-
 def prometheus_rule(namespace: str, release_label: str, groups: list[dict[str, Any]] | None = None) -> c.Manifest:
-    groups = _observability("rules", "rule_groups") if groups is None else groups
+    groups = rules.rule_groups() if groups is None else groups
     meta = c.metadata("mlp-rules", namespace, {"app.kubernetes.io/part-of": c.PART_OF, "release": release_label})
     return c.manifest(MONITORING_API, "PrometheusRule", meta, spec={"groups": groups})
 
 
 def dashboard_configmaps(namespace: str, dashboards: dict[str, dict[str, Any]] | None = None) -> list[c.Manifest]:
-    boards = _observability("dashboards", "dashboards") if dashboards is None else dashboards
+    boards = core_dashboards.dashboards() if dashboards is None else dashboards
     out = []
     for name, board in sorted(boards.items()):
         slug = name.lower().replace("_", "-").replace(" ", "-")

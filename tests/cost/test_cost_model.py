@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from core import cost as m
 from core.policy import policy
 from core.units import cpu_cores, memory_gib
-from pipelines.cost import model as m
 from pipelines.cost import report as rep
 from pipelines.cost.measure import BatchTiming, CpuThroughput, choose, time_batches
 

@@ -42,23 +42,10 @@ def test_dcgm_service_monitor_only_in_the_gpu_variant(deployments, gpu):
     assert sm["spec"]["selector"]["matchLabels"] == {"app": "nvidia-dcgm-exporter"}
 
 
-def test_missing_observability_function_names_the_file(monkeypatch):
-    import core.rules as rules
-
-    monkeypatch.delattr(rules, "rule_groups")
-    try:
-        monitoring.prometheus_rule("ns", "rel")
-    except RuntimeError as exc:
-        assert "core/rules.py has no rule_groups()" in str(exc)
-    else:
-        raise AssertionError("expected a RuntimeError")
-
-
 def test_drift_job_runs_under_its_own_irsa_role_with_the_settings_its_cli_reads() -> None:
+    from core import env as e
     from core.policy import policy
-    from modules.k8s import monitoring
     from modules.k8s.props import MonitoringProps, ServingProps
-    from pipelines.commands.drift import BUCKET_ENV, PUSHGATEWAY_ENV, S3_ENV
 
     serving = ServingProps(
         image_repository="123456789012.dkr.ecr.us-east-1.amazonaws.com/model-server",
@@ -75,4 +62,5 @@ def test_drift_job_runs_under_its_own_irsa_role_with_the_settings_its_cli_reads(
     assert pod["serviceAccountName"] == sa["metadata"]["name"] == "drift-job"
     assert sa["metadata"]["annotations"]["eks.amazonaws.com/role-arn"].endswith("role/mlp-drift-job")
     env = {e["name"]: e["value"] for e in pod["containers"][0]["env"]}
-    assert env[S3_ENV] == "aws" and env[BUCKET_ENV] == "logs" and env[PUSHGATEWAY_ENV].startswith("http")
+    assert env[e.S3.name] == "aws" and env[e.INFERENCE_LOG_BUCKET.name] == "logs"
+    assert env[e.PUSHGATEWAY_URL.name].startswith("http")

@@ -13,10 +13,11 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from core import dashboards, local, rules
+from core import dashboards, rules
 from core import promql as q
 from core.policy import policy
 from infra.local import endpoints
+from pipelines.observability import local
 from tests.integration.conftest import local_env, packaged_variants, registered_versions  # noqa: F401
 
 pytestmark = pytest.mark.integration

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from core import env
 from core.policy import Policy, policy
 from pipelines.release import service
 from pipelines.release.state import Phase, ReleaseState, Trigger
@@ -184,8 +185,8 @@ def test_abort_after_promotion_is_refused(env: tuple[Policy, StateStore]) -> Non
 
 def test_local_and_production_windows_come_from_the_policy(monkeypatch: pytest.MonkeyPatch) -> None:
     p = policy()
-    monkeypatch.delenv(service.WINDOW_ENV, raising=False)
+    monkeypatch.delenv(env.RELEASE_WINDOW.name, raising=False)
     assert service.timing(p).window_seconds == p.canary.analysis.local_window_seconds
     assert service.timing(p, "production").window_seconds == p.canary.analysis.window_seconds
-    monkeypatch.setenv(service.WINDOW_ENV, "production")
+    monkeypatch.setenv(env.RELEASE_WINDOW.name, "production")
     assert service.timing(p).interval_seconds == p.canary.analysis.interval_seconds
