@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from core import env
+from core import env as env_vars
 from core.policy import Policy, policy
 from pipelines.release import service
 from pipelines.release.state import Phase, ReleaseState, Trigger
@@ -87,7 +87,7 @@ def test_state_round_trips_atomically(tmp_path: Path) -> None:
 
 @pytest.fixture()
 def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Policy, StateStore]:
-    monkeypatch.setenv("MLP_BUILD_DIR", str(tmp_path / "build"))
+    monkeypatch.setenv(env_vars.BUILD_DIR.name, str(tmp_path / "build"))
     return policy(), StateStore(MODEL, tmp_path / "releases")
 
 
@@ -185,8 +185,8 @@ def test_abort_after_promotion_is_refused(env: tuple[Policy, StateStore]) -> Non
 
 def test_local_and_production_windows_come_from_the_policy(monkeypatch: pytest.MonkeyPatch) -> None:
     p = policy()
-    monkeypatch.delenv(env.RELEASE_WINDOW.name, raising=False)
+    monkeypatch.delenv(env_vars.RELEASE_WINDOW.name, raising=False)
     assert service.timing(p).window_seconds == p.canary.analysis.local_window_seconds
     assert service.timing(p, "production").window_seconds == p.canary.analysis.window_seconds
-    monkeypatch.setenv(env.RELEASE_WINDOW.name, "production")
+    monkeypatch.setenv(env_vars.RELEASE_WINDOW.name, "production")
     assert service.timing(p).interval_seconds == p.canary.analysis.interval_seconds
