@@ -3,6 +3,11 @@
 Every threshold, limit and price the platform uses is written once in ``policy.yaml`` and read
 through this module. Both runtimes (local and cluster) render from the same object, so they
 cannot disagree. ``mlp policy schema`` exports the JSON schema (``policy.schema.json``).
+
+The models carry types, bounds and meanings, never values: no field has a default, so a value set
+here could never disagree with the file (tests/policy checks both). Each field's ``description`` is
+its meaning in ``docs/policy.md``, which ``mlp policy docs --write`` generates from the schema.
+Code that needs a variant of the policy loads ``policy.yaml`` and uses ``model_copy(update=...)``.
 """
 
 from __future__ import annotations
@@ -25,27 +30,30 @@ PositiveMs = Annotated[float, Field(gt=0)]
 
 
 class Strict(BaseModel):
-    """Base: unknown keys are errors, so a typo in policy.yaml never passes silently."""
+    """Base: unknown keys are errors, so a typo in policy.yaml never passes silently. No field has a default:
+    policy.yaml sets every value, and only there (a missing key is an error naming the field)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class Ports(Strict):
-    """Loopback ports of the local runtime."""
+    """Loopback ports of the local runtime. Every service has its own port, and none falls inside the model
+    server range (`model_server_base` .. `model_server_base + model_server_slots - 1`). `MLP_PORT_OFFSET` shifts
+    them all (except `model_server_slots`)."""
 
-    postgres: Port = 15432
-    s3: Port = 18333
-    mlflow: Port = 15000
-    gateway: Port = 18080
-    prometheus: Port = 19090
-    node_exporter: Port = 19100
-    pushgateway: Port = 19091
-    webhook: Port = 18090
-    supervisor: Port = 19001
-    nginx_exporter: Port = 19113
-    process_exporter: Port = 19256
-    model_server_base: Port = 13000
-    model_server_slots: int = Field(default=8, ge=2, le=64, description="How many model servers may run at once")
+    postgres: Port = Field(description="PostgreSQL (MLflow's backend store)")
+    s3: Port = Field(description="S3-compatible object store (artifacts, inference logs)")
+    mlflow: Port = Field(description="MLflow tracking server and model registry")
+    gateway: Port = Field(description="Inference gateway (nginx): the one address clients call")
+    prometheus: Port = Field(description="Prometheus")
+    node_exporter: Port = Field(description="Prometheus node exporter (host CPU, memory, disk)")
+    pushgateway: Port = Field(description="Prometheus Pushgateway (drift and release jobs push here)")
+    webhook: Port = Field(description="Registry webhook receiver (MLflow alias events start releases)")
+    supervisor: Port = Field(description="supervisord's HTTP interface (starts and stops the local programs)")
+    nginx_exporter: Port = Field(description="Gateway metrics exporter")
+    process_exporter: Port = Field(description="Process exporter (CPU and memory per model server)")
+    model_server_base: Port = Field(description="First model server port: slot `i` listens on base + i")
+    model_server_slots: int = Field(ge=2, le=64, description="How many model servers may run at once")
 
     @model_validator(mode="after")
     def _distinct(self) -> Ports:
@@ -74,49 +82,69 @@ class Ports(Strict):
 class Slo(Strict):
     """Service level objectives per model version, as users see them through the gateway."""
 
-    latency_p95_ms: PositiveMs = 200
-    latency_p99_ms: PositiveMs = 500
-    error_rate: Fraction = Field(default=0.01, description="Share of requests answered 5xx")
-    availability_target: Fraction = Field(default=0.995, description="Error budget = 1 - target over 30 days")
+    latency_p95_ms: PositiveMs = Field(description="95th percentile request latency objective (ms)")
+    latency_p99_ms: PositiveMs = Field(description="99th percentile request latency objective (ms)")
+    error_rate: Fraction = Field(description="Share of requests answered 5xx")
+    availability_target: Fraction = Field(description="Error budget = 1 - target over 30 days")
     burn_rate_windows: list[tuple[str, str, float]] = Field(
-        default=[("1h", "5m", 14.4), ("6h", "30m", 6.0)],
-        description="(long window, short window, burn-rate factor) pairs for multi-window alerts",
+        description="(long window, short window, burn-rate factor) pairs for multi-window alerts; the first pages",
     )
 
 
 class Promotion(Strict):
     """What a candidate must show before it may serve traffic (the `gate` command)."""
 
-    baseline: Literal["tfidf_logreg", "majority_class"] = "tfidf_logreg"
-    min_accuracy_margin_over_baseline: float = Field(default=0.0, ge=-1, le=1)
-    max_p95_latency_ms: PositiveMs = 200
-    latency_requests: int = Field(default=200, ge=20, description="Single requests timed for p50/p95")
-    latency_warmup_requests: int = Field(default=20, ge=0)
-    regression_tolerance_overall: Fraction = 0.01
-    regression_tolerance_per_class: Fraction = 0.03
-    metric: Literal["accuracy", "macro_f1"] = "accuracy"
+    baseline: Literal["tfidf_logreg", "majority_class"] = Field(
+        description="Reference model trained on the same split that a candidate must beat"
+    )
+    min_accuracy_margin_over_baseline: float = Field(
+        ge=-1, le=1, description="How far the candidate's `metric` must exceed the baseline's"
+    )
+    max_p95_latency_ms: PositiveMs = Field(
+        description="Single-request p95 latency (ONNX Runtime in-process, after warm-up) must be below this (ms)"
+    )
+    latency_requests: int = Field(ge=20, description="Single requests timed for p50/p95")
+    latency_warmup_requests: int = Field(ge=0, description="Requests sent before timing starts (not measured)")
+    regression_tolerance_overall: Fraction = Field(
+        description="How much lower than the champion's `metric` the candidate's may be"
+    )
+    regression_tolerance_per_class: Fraction = Field(
+        description="How much lower than the champion's recall of any one class the candidate's may be"
+    )
+    metric: Literal["accuracy", "macro_f1"] = Field(description="Metric compared with the baseline and the champion")
 
 
 class CanaryAnalysis(Strict):
     """How the canary is judged against stable; the same numbers render into Argo Rollouts."""
 
-    window_seconds: int = Field(default=1800, ge=10, description="Production analysis window")
-    local_window_seconds: int = Field(default=60, ge=10, description="Local demo window: shorter, same logic")
-    interval_seconds: int = Field(default=60, ge=5)
-    local_interval_seconds: int = Field(default=10, ge=2)
-    max_latency_ratio: float = Field(default=1.3, gt=1.0, description="Roll back if canary p95 > ratio * stable p95")
-    max_error_rate: Fraction = 0.01
-    min_requests: int = Field(default=50, ge=1, description="Fewer canary requests in a window = inconclusive")
-    on_inconclusive: Literal["extend", "abort"] = "extend"
-    max_extensions: int = Field(default=2, ge=0)
-    failure_limit: int = Field(default=1, ge=1, description="Failed measurements before rollback")
+    window_seconds: int = Field(ge=10, description="Production analysis window")
+    local_window_seconds: int = Field(ge=10, description="Local demo window: shorter, same logic")
+    interval_seconds: int = Field(ge=5, description="Production: seconds between two measurements")
+    local_interval_seconds: int = Field(ge=2, description="Local: seconds between two measurements")
+    max_latency_ratio: float = Field(gt=1.0, description="Roll back if canary p95 > ratio * stable p95")
+    max_error_rate: Fraction = Field(description="Roll back if the canary's share of 5xx answers is above this")
+    min_requests: int = Field(ge=1, description="Fewer canary requests in a window = inconclusive")
+    on_inconclusive: Literal["extend", "abort"] = Field(
+        description="An inconclusive window is extended (up to `max_extensions`) or aborted; it never promotes"
+    )
+    max_extensions: int = Field(ge=0, description="How many times an inconclusive window may be extended")
+    failure_limit: int = Field(ge=1, description="Failed measurements before rollback")
 
 
 class Canary(Strict):
-    steps: list[Annotated[int, Field(ge=1, le=100)]] = Field(default=[10, 100])
-    analysis: CanaryAnalysis = CanaryAnalysis()
-    drain_grace_seconds: int = Field(default=30, ge=0)
-    local_drain_grace_seconds: int = Field(default=3, ge=0)
+    """Progressive delivery: the traffic steps of a release and the analysis after each. Steps strictly increase
+    and end at 100 (full promotion)."""
+
+    steps: list[Annotated[int, Field(ge=1, le=100)]] = Field(
+        description="Percent of traffic on the canary at each step; an analysis follows every step below 100"
+    )
+    analysis: CanaryAnalysis = Field(description="How each step's canary is judged")
+    drain_grace_seconds: int = Field(
+        ge=0, description="Production: seconds a replaced server keeps answering in-flight requests"
+    )
+    local_drain_grace_seconds: int = Field(
+        ge=0, description="Local: seconds a replaced server keeps answering in-flight requests"
+    )
 
     @model_validator(mode="after")
     def _steps_rise_to_full(self) -> Canary:
@@ -130,22 +158,22 @@ class Canary(Strict):
 class ApiKey(Strict):
     """A gateway client. The key itself is a secret: only its SHA-256 lives outside the secret store."""
 
-    name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{1,30}$")]
-    rate_per_second: float = Field(gt=0)
-    burst: int = Field(ge=0)
+    name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{1,30}$")] = Field(
+        description="Client name (the key is generated into the secret store under it)"
+    )
+    rate_per_second: float = Field(gt=0, description="Sustained requests per second allowed")
+    burst: int = Field(ge=0, description="Requests allowed above the rate before 429")
 
 
 class Gateway(Strict):
-    api_keys: list[ApiKey] = Field(
-        default=[
-            ApiKey(name="demo", rate_per_second=200, burst=200),
-            ApiKey(name="loadtest", rate_per_second=1000, burst=500),
-            ApiKey(name="limited", rate_per_second=2, burst=2),
-        ]
+    """The inference gateway in front of the model servers. API key names are unique."""
+
+    api_keys: list[ApiKey] = Field(description="Clients allowed to call the gateway, each with its rate limit")
+    max_request_bytes: int = Field(ge=1024, description="Larger request bodies are refused (413)")
+    retry_on_stable: bool = Field(
+        description="A canary request that fails to connect is retried once on the stable version"
     )
-    max_request_bytes: int = Field(default=65536, ge=1024)
-    retry_on_stable: bool = True
-    upstream_timeout_seconds: float = Field(default=10, gt=0)
+    upstream_timeout_seconds: float = Field(gt=0, description="How long the gateway waits for a model server")
 
     @model_validator(mode="after")
     def _unique_names(self) -> Gateway:
@@ -156,36 +184,43 @@ class Gateway(Strict):
 
 
 class Serving(Strict):
-    max_batch_size: int = Field(default=32, ge=1, le=1024, description="Texts per request")
-    max_text_chars: int = Field(default=2000, ge=1)
-    max_seq_tokens: int = Field(default=128, ge=8, le=512)
-    ort_intra_op_threads: int = Field(default=1, ge=1)
-    ort_inter_op_threads: int = Field(default=1, ge=1)
-    batching_max_batch_size: int = Field(default=64, ge=1)
-    batching_max_latency_ms: int = Field(default=1000, ge=10, description="Too small returns 503 under bursts")
-    workers: int = Field(default=1, ge=1)
-    inference_log_sample_rate: Fraction = 1.0
-    inference_log_queue_size: int = Field(default=1000, ge=1)
-    inference_log_flush_records: int = Field(default=200, ge=1)
-    inference_log_flush_seconds: float = Field(default=5.0, gt=0)
-    cpu_request: str = "500m"
-    cpu_limit: str = "2"
-    memory_request: str = "768Mi"
-    memory_limit: str = "1536Mi"
-    gpu_memory_request: str = "2Gi"
-    gpu_memory_limit: str = "4Gi"
+    """The model server: request limits, runtime threads, adaptive batching, inference log, pod resources."""
+
+    max_batch_size: int = Field(ge=1, le=1024, description="Texts per request")
+    max_text_chars: int = Field(ge=1, description="Characters per text")
+    max_seq_tokens: int = Field(ge=8, le=512, description="Tokens the model reads per text (longer texts truncate)")
+    ort_intra_op_threads: int = Field(ge=1, description="ONNX Runtime threads within one operator")
+    ort_inter_op_threads: int = Field(ge=1, description="ONNX Runtime threads across operators")
+    batching_max_batch_size: int = Field(ge=1, description="Adaptive batching: most texts merged into one model call")
+    batching_max_latency_ms: int = Field(ge=10, description="Too small returns 503 under bursts")
+    workers: int = Field(ge=1, description="Server worker processes per model server")
+    inference_log_sample_rate: Fraction = Field(description="Share of inferences written to the inference log")
+    inference_log_queue_size: int = Field(
+        ge=1, description="Records buffered for the inference log; beyond it records are dropped (and counted)"
+    )
+    inference_log_flush_records: int = Field(ge=1, description="Inference log: write a file once this many records")
+    inference_log_flush_seconds: float = Field(gt=0, description="Inference log: write a file at least this often")
+    cpu_request: str = Field(description="Kubernetes CPU request of a model server pod")
+    cpu_limit: str = Field(description="Kubernetes CPU limit of a model server pod")
+    memory_request: str = Field(description="Kubernetes memory request of a model server pod")
+    memory_limit: str = Field(description="Kubernetes memory limit of a model server pod")
+    gpu_memory_request: str = Field(description="GPU pods: only nodes with at least this much GPU memory")
+    gpu_memory_limit: str = Field(description="GPU pods: GPU memory the runtime may allocate")
 
 
 class Scaling(Strict):
-    min_replicas: int = Field(default=2, ge=0)
-    max_replicas: int = Field(default=10, ge=1)
-    target_in_flight_per_replica: int = Field(default=8, ge=1)
-    scale_to_zero_idle_seconds: int = Field(default=300, ge=30)
-    scale_from_zero_alert_seconds: int = Field(default=60, ge=1, description="Alert when a cold start is slower")
+    """Autoscaling in the cluster (KEDA). min_replicas <= max_replicas; a cold request waits longer than the
+    slow-cold-start alert."""
+
+    min_replicas: int = Field(ge=0, description="Replicas a critical model keeps at all times")
+    max_replicas: int = Field(ge=1, description="Most replicas autoscaling may run")
+    target_in_flight_per_replica: int = Field(ge=1, description="Concurrent requests per replica autoscaling aims at")
+    scale_to_zero_idle_seconds: int = Field(ge=30, description="A non-critical endpoint idle this long scales to zero")
+    scale_from_zero_alert_seconds: int = Field(ge=1, description="Alert when a cold start is slower")
     cold_start_timeout_seconds: int = Field(
-        default=240, ge=30, description="How long a request to a scaled-to-zero endpoint may wait for a pod"
+        ge=30, description="How long a request to a scaled-to-zero endpoint may wait for a pod"
     )
-    non_critical_endpoints: list[str] = Field(default=["batch-classifier"])
+    non_critical_endpoints: list[str] = Field(description="Endpoints that may scale to zero")
 
     @model_validator(mode="after")
     def _bounds(self) -> Scaling:
@@ -200,35 +235,43 @@ class Scaling(Strict):
 
 
 class Drift(Strict):
-    threshold: Fraction = Field(default=0.5, description="Share of drifted features that raises the alert")
-    min_samples: int = Field(default=100, ge=10)
+    """Data drift checks over the inference log."""
+
+    threshold: Fraction = Field(description="Share of drifted features that raises the alert")
+    min_samples: int = Field(ge=10, description="Fewer logged texts in the window: no verdict")
     max_samples: int = Field(
-        default=2000, ge=10, description="Logged texts scored per check (uniform sample): bounds cost and test power"
+        ge=10, description="Logged texts scored per check (uniform sample): bounds cost and test power"
     )
-    stattest_threshold: Fraction = 0.05
-    schedule_cron: str = "0 * * * *"
-    window_hours: int = Field(default=24, ge=1)
+    stattest_threshold: Fraction = Field(description="p-value below which one feature counts as drifted")
+    schedule_cron: str = Field(description="When the cluster's drift job runs (cron)")
+    window_hours: int = Field(ge=1, description="Hours of inference log one check reads")
 
 
 class Alerting(Strict):
     """Alert thresholds beyond the SLOs (core/rules.py renders them for both runtimes)."""
 
-    local_scrape_interval_seconds: int = Field(default=5, ge=1, description="Local Prometheus: short canary windows")
-    model_server_down_for_seconds: int = Field(default=60, ge=0)
-    inference_log_drop_window_seconds: int = Field(default=300, ge=30)
-    cold_start_lookback_seconds: int = Field(default=900, ge=60, description="Slow pod starts alert this long")
-    gpu_memory_used_ratio: Fraction = Field(default=0.9, description="GPU framebuffer share that alerts")
-    gpu_underutilised_percent: float = Field(default=20, ge=0, le=100, description="Paying for an idle GPU")
-    gpu_underutilised_window_seconds: int = Field(default=3600, ge=300)
+    local_scrape_interval_seconds: int = Field(ge=1, description="Local Prometheus: short canary windows")
+    model_server_down_for_seconds: int = Field(ge=0, description="A model server down this long pages")
+    inference_log_drop_window_seconds: int = Field(
+        ge=30, description="Dropped inference log records within this window alert"
+    )
+    cold_start_lookback_seconds: int = Field(ge=60, description="Slow pod starts alert this long")
+    gpu_memory_used_ratio: Fraction = Field(description="GPU framebuffer share that alerts")
+    gpu_underutilised_percent: float = Field(ge=0, le=100, description="Paying for an idle GPU")
+    gpu_underutilised_window_seconds: int = Field(
+        ge=300, description="GPU utilisation is averaged over this window for the idle-GPU alert"
+    )
 
 
 class InstancePrice(Strict):
-    usd_per_hour: float = Field(gt=0)
-    vcpu: int = Field(ge=1)
-    memory_gib: float = Field(gt=0)
-    gpu: str | None = None
-    source: str
-    as_of: str = Field(pattern=r"^\d{4}-\d{2}-\d{2}$")
+    """One EC2 instance type's on-demand price and size."""
+
+    usd_per_hour: float = Field(gt=0, description="On-demand price (USD per hour)")
+    vcpu: int = Field(ge=1, description="vCPUs")
+    memory_gib: float = Field(gt=0, description="Memory (GiB)")
+    gpu: str | None = Field(description="GPUs it carries (null: none)")
+    source: str = Field(description="Where the price comes from")
+    as_of: str = Field(pattern=r"^\d{4}-\d{2}-\d{2}$", description="Date the price was read (YYYY-MM-DD)")
 
 
 class GpuThroughput(Strict):
@@ -236,22 +279,23 @@ class GpuThroughput(Strict):
 
     inferences_per_second: float = Field(gt=0, description="Texts per second one GPU serves at the latency SLO")
     basis: str = Field(description="How the figure follows from the published one")
-    source: str
-    as_of: str = Field(pattern=r"^\d{4}-\d{2}-\d{2}$")
+    source: str = Field(description="Where the published figure comes from")
+    as_of: str = Field(pattern=r"^\d{4}-\d{2}-\d{2}$", description="Date of the published figure (YYYY-MM-DD)")
 
 
 class Prices(Strict):
-    """On-demand prices (us-east-1, Linux). Update with source and date; the cost report cites them."""
+    """On-demand prices (us-east-1, Linux). Update with source and date; the cost report cites them.
+    `cpu_instance` and `gpu_instance` must name entries of `instances`."""
 
-    region: str = "us-east-1"
-    instances: dict[str, InstancePrice]
-    cpu_instance: str = "c7i.xlarge"
-    gpu_instance: str = "g5.xlarge"
-    monthly_hours: float = 730
-    other: dict[str, float] = Field(default_factory=dict, description="Named unit prices in USD (see keys)")
-    other_source: str = ""
+    region: str = Field(description="AWS region the prices are for")
+    instances: dict[str, InstancePrice] = Field(description="EC2 instance types by name")
+    cpu_instance: str = Field(description="Instance type a CPU model server runs on (costed per replica)")
+    gpu_instance: str = Field(description="Instance type a GPU model server runs on")
+    monthly_hours: float = Field(gt=0, description="Hours in a month, for monthly costs")
+    other: dict[str, float] = Field(description="Named unit prices in USD (see keys)")
+    other_source: str = Field(description="Where the `other` prices come from")
     gpu_throughput: dict[str, GpuThroughput] = Field(
-        default_factory=dict, description="Per GPU instance type: estimated inferences/s (the cost report cites it)"
+        description="Per GPU instance type: estimated inferences/s (the cost report cites it)"
     )
 
     @model_validator(mode="after")
@@ -263,25 +307,31 @@ class Prices(Strict):
 
 
 class Release(Strict):
-    model_name: str = "review-polarity-classifier"
-    champion_alias: str = "champion"
-    challenger_alias: str = "challenger"
-    candidate_alias: str = "candidate"
-    webhook_max_skew_seconds: int = Field(default=300, ge=1)
+    """The registered model and the registry aliases a release reads and sets."""
+
+    model_name: str = Field(description="Registered model name in the MLflow registry")
+    champion_alias: str = Field(description="Alias of the version serving all traffic")
+    challenger_alias: str = Field(description="Alias of a registered, gated version not yet released")
+    candidate_alias: str = Field(description="Setting this alias on a version starts its release (webhook)")
+    webhook_max_skew_seconds: int = Field(
+        ge=1, description="Registry webhook deliveries older (or newer) than this are refused (replay guard)"
+    )
 
 
 class Policy(Strict):
-    ports: Ports = Ports()
-    slo: Slo = Slo()
-    promotion: Promotion = Promotion()
-    canary: Canary = Canary()
-    gateway: Gateway = Gateway()
-    serving: Serving = Serving()
-    scaling: Scaling = Scaling()
-    drift: Drift = Drift()
-    alerting: Alerting = Alerting()
-    prices: Prices
-    release: Release = Release()
+    """The platform policy (policy.yaml): every threshold, limit and price, written once."""
+
+    ports: Ports = Field(description="Loopback ports of the local runtime")
+    slo: Slo = Field(description="Service level objectives")
+    promotion: Promotion = Field(description="The promotion gate")
+    canary: Canary = Field(description="Canary releases")
+    gateway: Gateway = Field(description="The inference gateway")
+    serving: Serving = Field(description="The model server")
+    scaling: Scaling = Field(description="Autoscaling")
+    drift: Drift = Field(description="Drift checks")
+    alerting: Alerting = Field(description="Alert thresholds beyond the SLOs")
+    prices: Prices = Field(description="Prices the cost model uses")
+    release: Release = Field(description="The registered model and its aliases")
 
 
 class PolicyError(ValueError):

@@ -46,7 +46,7 @@ MODEL_SERVER_JOB = "model-server"
 GATEWAY_EXPORTER_JOB = "gateway"
 PROCESS_EXPORTER_JOB = "process"
 
-# Gateway access log, turned into metrics by mtail (pipelines/observability/gateway.mtail).
+# Gateway access log, turned into metrics by mtail (infra/local/mtail/gateway.mtail).
 GATEWAY_REQUESTS_TOTAL = "mlp_gateway_requests_total"  # labels upstream_version, status, api_key_name
 GATEWAY_REQUEST_DURATION = "mlp_gateway_request_duration_seconds"  # histogram, label upstream_version
 

@@ -1,94 +1,140 @@
 """`make demo`: the whole lifecycle on the local environment, as a user would run it.
 
-Each step is a real `mlp` command against real servers; the demo stops at the first unexpected result.
+Each step is a real `mlp` command against real servers; the demo stops at the first unexpected result. The steps
+are data (`STEPS`): a later step names what an earlier one printed as JSON (`{int8}`: the version `mlp model
+register --json` returned), so nothing is scraped from text and nothing is counted by hand.
 """
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
+from core import endpoints
 from core.policy import REPO_ROOT, policy
-from infra.local import endpoints
 from infra.local.paths import build_dir, logs_dir
+
+CANARY_TRAFFIC_RPS = "25"  # the local runtime has no users: the demo sends their requests
+WEBHOOK_RELEASE_TIMEOUT_S = "1200"
 
 
 @dataclass(frozen=True)
 class Step:
-    title: str
-    args: list[str]
+    title: str  # may name saved values: "Gate int8 (v{int8})"
+    args: tuple[str, ...]  # `mlp` arguments; may name saved values too
     expect_rc: int = 0
+    # name -> key: keep these fields of the step's --json output (one JSON object on stdout) for later steps
+    saves: Mapping[str, str] = field(default_factory=dict)
 
 
-def run(step: Step, index: int, total: int) -> str:
-    print(f"\n\033[1m[{index}/{total}] {step.title}\033[0m\n$ mlp {' '.join(step.args)}", flush=True)
+def register(variant: str, why: str, alias: str | None = None) -> Step:
+    title = f"Register {variant} ({why})" + (f" as {alias}" if alias else "")
+    extra = ("--alias", alias) if alias else ()
+    return Step(title, ("model", "register", "--variant", variant, *extra, "--json"), saves={variant: "version"})
+
+
+STEPS: tuple[Step, ...] = (
+    Step(
+        "Bring up the local environment (PostgreSQL, S3, MLflow, gateway, Prometheus, webhook receiver)", ("env", "up")
+    ),
+    # First thing after MLflow is up: MLflow caches the webhook list per event for 60 s, so a webhook registered
+    # now is in that list by the time the candidate alias is set, minutes later.
+    Step(
+        "Register the MLflow webhook that starts a release when the candidate alias is set",
+        ("release", "webhook", "register"),
+    ),
+    Step(
+        "Package four model variants to ONNX (PyTorch runs only here; cached after the first run)",
+        ("model", "package", "--variant", "all"),
+    ),
+    register("fp32", "the current model", alias="champion"),
+    register("int8", "quantised: as accurate, faster, 4x smaller", alias="challenger"),
+    register("weak", "head trained on 3 examples per class: really worse"),
+    register("heavy", "same answers, every request padded to 256 tokens: really slower"),
+    Step("Gate int8 (v{int8}) against the champion and the baseline: passes", ("model", "gate", "{int8}")),
+    Step("Gate weak (v{weak}): really worse, so the gate rejects it", ("model", "gate", "{weak}"), expect_rc=1),
+    Step("Serve the champion (v{fp32}) behind the gateway", ("serve", "start", "{fp32}")),
+    # A re-run finds the previous run's winner still serving: the releases below start from the champion again.
+    Step("All traffic to the champion (v{fp32}): the releases below start from it", ("serve", "weights", "{fp32}=100")),
+    Step(
+        "A sample request through the gateway (API key, weighted split, version that answered)",
+        ("serve", "request", "A warm, funny and beautifully acted film that earns every minute"),
+    ),
+    Step(
+        "Promote int8 (v{int8}) as production does: set the candidate alias; MLflow's webhook starts the release",
+        ("model", "alias", "set", "candidate", "{int8}", "--json"),
+        saves={"candidate_set_at": "set_at"},
+    ),
+    Step(
+        "Follow that release (10% canary, analysis against stable, promotion) while users send requests",
+        (
+            "release",
+            "wait",
+            "--version",
+            "{int8}",
+            "--since",
+            "{candidate_set_at}",
+            "--timeout",
+            WEBHOOK_RELEASE_TIMEOUT_S,
+            "--drive-traffic",
+            CANARY_TRAFFIC_RPS,
+        ),
+    ),
+    Step(
+        "Release heavy (v{heavy}) by hand: slower for a real reason, rolled back automatically",
+        ("release", "start", "--version", "{heavy}", "--drive-traffic", CANARY_TRAFFIC_RPS),
+        expect_rc=1,
+    ),
+    Step("Drift check over shifted traffic: raises the drift alert", ("drift", "demo")),
+    Step("Cost per 1,000 inferences: CPU measured here vs GPU estimate, scale-to-zero saving", ("cost", "report")),
+    Step("Render the model-serving dashboard from the local Prometheus", ("obs", "render-dashboard")),
+    Step("Registered versions and their release decisions", ("model", "list")),
+)
+
+
+class DemoStopped(RuntimeError):
+    """A step ended otherwise than expected; the message says which and where the logs are."""
+
+
+def run(step: Step, index: int, saved: dict[str, str]) -> None:
+    """Run one step (its placeholders filled from `saved`), check its exit code, save what later steps need."""
+    args = [arg.format_map(saved) for arg in step.args]
+    print(f"\n\033[1m[{index}/{len(STEPS)}] {step.title.format_map(saved)}\033[0m\n$ mlp {' '.join(args)}", flush=True)
     t0 = time.monotonic()
     proc = subprocess.run(
-        [sys.executable, "-m", "pipelines.cli", *step.args], cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True
+        [sys.executable, "-m", "pipelines.cli", *args], cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True
     )
     print(proc.stdout, end="", flush=True)
-    took = time.monotonic() - t0
     if proc.returncode != step.expect_rc:
-        print(
-            f"\n\033[31mdemo stopped: `mlp {' '.join(step.args)}` exited {proc.returncode}, "
-            f"expected {step.expect_rc}.\033[0m Logs: {logs_dir()}",
-            flush=True,
+        raise DemoStopped(
+            f"`mlp {' '.join(args)}` exited {proc.returncode}, expected {step.expect_rc}. Logs: {logs_dir()}"
         )
-        sys.exit(1)
+    saved.update(saved_values(step, args, proc.stdout))
     note = " (a failure was the expected outcome)" if step.expect_rc else ""
-    print(f"\033[32m-> done in {took:.1f}s{note}\033[0m", flush=True)
-    return proc.stdout
+    print(f"\033[32m-> done in {time.monotonic() - t0:.1f}s{note}\033[0m", flush=True)
 
 
-def version_of(output: str) -> str:
-    """`mlp model register` prints the version number on its last stdout line."""
-    return output.strip().splitlines()[-1].strip()
+def saved_values(step: Step, args: list[str], stdout: str) -> dict[str, str]:
+    """The fields `step.saves` names, from the step's JSON output."""
+    if not step.saves:
+        return {}
+    try:
+        output = json.loads(stdout)
+        return {name: str(output[key]) for name, key in step.saves.items()}
+    except (ValueError, KeyError, TypeError) as exc:
+        raise DemoStopped(
+            f"`mlp {' '.join(args)}` did not print one JSON object with {list(step.saves.values())}: {exc!r}"
+        ) from exc
 
 
-def main() -> None:
+def where_to_look(seconds: float) -> str:
     p = policy()
-    started = time.monotonic()
-    steps_total = 17
-    i = 0
-
-    def step(title: str, *args: str, expect_rc: int = 0) -> str:
-        nonlocal i
-        i += 1
-        return run(Step(title, list(args), expect_rc), i, steps_total)
-
-    step("Bring up the local environment (PostgreSQL, S3, MLflow, gateway, Prometheus, webhook receiver)", "env", "up")
-    step("Package four model variants to ONNX (PyTorch runs only here; cached after the first run)",
-         "model", "package", "--variant", "all")  # fmt: skip
-
-    def register(variant: str, why: str, alias: str | None = None) -> str:
-        extra = ["--alias", alias] if alias else []
-        title = f"Register {variant} ({why})" + (f" as {alias}" if alias else "")
-        return version_of(step(title, "model", "register", "--variant", variant, *extra))
-
-    fp32 = register("fp32", "the current model", alias="champion")
-    int8 = register("int8", "quantised: as accurate, faster, 4x smaller", alias="challenger")
-    weak = register("weak", "head trained on 3 examples per class: really worse")
-    heavy = register("heavy", "same answers, every request padded to 256 tokens: really slower")
-    step(f"Gate int8 (v{int8}) against the champion and the baseline: passes", "model", "gate", int8)
-    step(f"Gate weak (v{weak}): really worse, so the gate rejects it", "model", "gate", weak, expect_rc=1)
-    step(f"Serve the champion (v{fp32}) behind the gateway", "serve", "start", fp32)
-    # A re-run finds the previous run's winner still serving: the releases below start from the champion again.
-    step(f"All traffic to the champion (v{fp32}): the releases below start from it", "serve", "weights", f"{fp32}=100")
-    step("A sample request through the gateway (API key, weighted split, version that answered)",
-         "serve", "request", "A warm, funny and beautifully acted film that earns every minute")  # fmt: skip
-    step(f"Release int8 (v{int8}): 10% canary, analysis against stable, promotion",
-         "release", "start", "--version", int8, "--drive-traffic", "25")  # fmt: skip
-    step(f"Release heavy (v{heavy}): slower for a real reason, rolled back automatically",
-         "release", "start", "--version", heavy, "--drive-traffic", "25", expect_rc=1)  # fmt: skip
-    step("Drift check over shifted traffic: raises the drift alert", "drift", "demo")
-    step("Cost per 1,000 inferences: CPU measured here vs GPU estimate, scale-to-zero saving", "cost", "report")
-    step("Render the model-serving dashboard from the local Prometheus", "obs", "render-dashboard")
-    step("Registered versions and their release decisions", "model", "list")
-
-    print(
-        f"\n\033[1mDemo finished in {time.monotonic() - started:.0f}s.\033[0m Where to look:\n"
+    return (
+        f"\n\033[1mDemo finished in {seconds:.0f}s.\033[0m Where to look:\n"
         f"  MLflow UI         {endpoints.mlflow_url()}  (experiment and model '{p.release.model_name}')\n"
         f"  Gateway           {endpoints.gateway_url()}/classify  (API keys in .state/secrets/api_key_*)\n"
         f"  Prometheus        {endpoints.prometheus_url()}  (alerts: /alerts)\n"
@@ -97,6 +143,18 @@ def main() -> None:
         f"  Logs              {logs_dir()}\n"
         f"  Stop everything   make down"
     )
+
+
+def main() -> None:
+    started = time.monotonic()
+    saved: dict[str, str] = {}
+    try:
+        for index, step in enumerate(STEPS, 1):
+            run(step, index, saved)
+    except DemoStopped as exc:
+        print(f"\n\033[31mdemo stopped: {exc}\033[0m", flush=True)
+        sys.exit(1)
+    print(where_to_look(time.monotonic() - started))
 
 
 if __name__ == "__main__":

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from core.policy import Policy, policy
-from infra.local.paths import build_dir
-from pipelines.registry import client as registry
+from infra.local.paths import build_dir, model_cache
+from services.registry import client as registry
 
 
 @dataclass(frozen=True)
@@ -113,7 +113,21 @@ def judge(
 
 
 def run_gate(candidate_ref: str | int, champion_alias: str | None = None, log_to_mlflow: bool = True) -> GateReport:
-    """Measure the candidate (and champion, and baseline) on the validation split and apply the policy."""
+    """`mlp model gate`: resolve and fetch the candidate (a number or an alias), then gate it."""
+    registry.check_mlflow()
+    version = registry.resolve_version(candidate_ref)
+    cand_dir = registry.download_version(version, cache_root=model_cache())
+    return gate_version(version, cand_dir, champion_alias, log_to_mlflow)
+
+
+def gate_version(
+    cand_version: int, cand_dir: Path, champion_alias: str | None = None, log_to_mlflow: bool = True
+) -> GateReport:
+    """Measure the fetched candidate (and champion, and baseline) on the validation split and apply the policy.
+
+    The caller passes the candidate's model directory: a release fetches its version once and hands the same
+    directory to every step (gate, canary), instead of each step resolving and downloading it again.
+    """
     from pipelines.baseline import train_baseline
     from pipelines.data import load_split
     from pipelines.eval_cache import cached, model_subject
@@ -122,15 +136,12 @@ def run_gate(candidate_ref: str | int, champion_alias: str | None = None, log_to
 
     p = policy()
     name = registry.model_name()
-    registry.check_mlflow()
-    cand_version = registry.resolve_version(candidate_ref)
     champ_version = registry.get_alias(champion_alias or p.release.champion_alias)
     if champ_version == cand_version:
         champ_version = None  # re-gating the champion: compare with the baseline only
 
     validation = load_split("validation")
     texts = [ex.text for ex in validation]
-    cand_dir = registry.download_version(cand_version)
     candidate = OnnxTextClassifier.load(cand_dir)
     cand_eval = cached(model_subject(cand_dir), lambda: evaluate(candidate, validation))
     latency = measure_latency(
@@ -142,7 +153,7 @@ def run_gate(candidate_ref: str | int, champion_alias: str | None = None, log_to
     )
     champ_eval = None
     if champ_version is not None:
-        champ_dir = registry.download_version(champ_version)
+        champ_dir = registry.download_version(champ_version, cache_root=model_cache())
         champ_eval = cached(model_subject(champ_dir), lambda: evaluate(OnnxTextClassifier.load(champ_dir), validation))
 
     criteria = judge(p, cand_eval, baseline_eval, float(latency.p95_ms), champ_eval)

@@ -30,6 +30,11 @@ def secrets_dir() -> Path:
     return path
 
 
+def model_cache() -> Path:
+    """Downloaded model versions, `<cache>/<name>/<version>/`, shared by the CLI and the local model servers."""
+    return sub("models")
+
+
 def build_dir() -> Path:
     """Built model artifacts and reports (`build/`, git-ignored)."""
     path = env.BUILD_DIR.get() or (REPO_ROOT / "build").resolve()

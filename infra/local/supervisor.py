@@ -88,6 +88,10 @@ class SupervisorError(RuntimeError):
     pass
 
 
+class EnvironmentError_(RuntimeError):
+    """A local server could not be brought up; the message names it and what to do."""
+
+
 def conf_dir() -> Path:
     return sub("supervisor/conf.d")
 

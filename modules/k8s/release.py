@@ -46,8 +46,9 @@ def _finite(expr: str = "result[0]") -> str:
 
 @dataclass(frozen=True)
 class AnalysisSpec:
-    """The exact queries and thresholds the AnalysisTemplate uses, for the test that compares them with the local
-    executor's (`AnalysisQueries(...)` with the Argo argument placeholders, `policy().canary.analysis`)."""
+    """The exact queries and thresholds the AnalysisTemplate renders: the local executor's `AnalysisQueries` with
+    the Argo argument placeholders, and `policy.canary.analysis`. tests/k8s/test_release.py pins them literally and
+    evaluates them with promtool on fixture series."""
 
     window: str
     interval: str

@@ -31,9 +31,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from core import contracts
+from core import contracts, endpoints
 from core.policy import policy
-from infra.local import endpoints
 from infra.local.paths import REPO_ROOT, build_dir
 
 RATES = (10, 25, 50, 100)
@@ -219,10 +218,10 @@ def _progress(r: LayerResult) -> None:
 
 
 def ensure_env() -> None:
+    from infra.local.serving import gateway_program
     from infra.local.supervisor import check_health
-    from services.gateway.local import programs
 
-    if not check_health(programs()[0])[0]:
+    if not check_health(gateway_program())[0]:
         console.print("gateway not answering: bringing the local environment up (`mlp env up`) ...")
         subprocess.run([sys.executable, "-m", "pipelines.cli", "env", "up"], cwd=REPO_ROOT, check=True)
 
@@ -270,8 +269,8 @@ def main(argv: list[str] | None = None) -> None:
         console.print("[bold]raw ONNX Runtime (in process)[/bold]")
         results += run_raw(texts, rates, args.seconds)
     if {"server", "gateway"} & set(layers):
-        from infra.local.model_servers import live_model_servers, start_model_server, stop_model_server
         from infra.local.secrets import api_key
+        from infra.local.serving import current_weights, live_model_servers, start_model_server, stop_model_server
 
         ensure_env()
         version = int8_version()
@@ -290,8 +289,6 @@ def main(argv: list[str] | None = None) -> None:
                 url = f"{endpoints.gateway_url()}/classify"
                 results += run_http("gateway", url, headers, texts, rates, args.seconds, server.port)
         finally:
-            from services.gateway.local import current_weights
-
             if started_here and current_weights().get(version, 0) == 0:
                 stop_model_server(version)
     print_table(results)

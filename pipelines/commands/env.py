@@ -1,4 +1,4 @@
-"""`mlp env`: bring the local environment up, down, and report its health."""
+"""`mlp env`: bring the local environment up, down, and report its health (infra/local/stack.py)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from infra.local import endpoints
+from core import endpoints
 from infra.local.paths import logs_dir, state_dir
-from infra.local.supervisor import SupervisorError, check_health, is_running, program_state, shutdown_supervisord
+from infra.local.supervisor import EnvironmentError_, SupervisorError, is_running, shutdown_supervisord
 
 app = typer.Typer(no_args_is_help=True)
 console = Console(stderr=True)
@@ -19,7 +19,7 @@ console = Console(stderr=True)
 @app.command()
 def up() -> None:
     """Start every local server (idempotent: running servers are left alone)."""
-    from infra.local.stack import EnvironmentError_, up_steps
+    from infra.local.stack import up_steps
 
     steps = up_steps()
     started = time.monotonic()
@@ -50,18 +50,15 @@ def down() -> None:
 @app.command()
 def status() -> None:
     """Health of each server (answers on its port, not just a PID); exit 1 if any is unhealthy."""
-    from infra.local.model_servers import model_server_programs
-    from infra.local.stack import all_programs
+    from infra.local.stack import health
 
-    programs = all_programs() + model_server_programs()
+    rows = health()
     table = Table("server", "process", "health", "detail")
-    healthy = True
-    for program in programs:
-        state = program_state(program.name)
-        ok, detail = check_health(program) if state == "RUNNING" else (False, "not running")
-        healthy &= ok
-        table.add_row(program.name, state, "[green]healthy[/green]" if ok else "[red]unhealthy[/red]", detail)
+    for row in rows:
+        table.add_row(
+            row.name, row.state, "[green]healthy[/green]" if row.healthy else "[red]unhealthy[/red]", row.detail
+        )
     Console().print(table)
-    if not healthy:
+    if not all(row.healthy for row in rows):
         console.print(f"Some servers are unhealthy: `mlp env up` restarts what is missing; logs in {logs_dir()}")
         raise typer.Exit(1)

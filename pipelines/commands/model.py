@@ -1,26 +1,26 @@
-"""`mlp model`: package (ONNX export, in its own venv), register, gate, list."""
+"""`mlp model`: package (ONNX export, in its own venv), register, gate, list, and set aliases."""
 
 from __future__ import annotations
 
-import os
-import subprocess
+import contextlib
+import json
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from core import env
-from core.policy import REPO_ROOT
 from infra.local.paths import build_dir
-from pipelines.registry.client import RegistryError
+from pipelines.packaging.variants import VARIANTS
+from services.registry.client import RegistryError
 
 app = typer.Typer(no_args_is_help=True)
+alias_app = typer.Typer(no_args_is_help=True, help="Point registry aliases at versions (candidate starts a release).")
+app.add_typer(alias_app, name="alias")
 console = Console(stderr=True)
-VARIANTS = ("fp32", "int8", "weak", "heavy")
-PACK_PYTHON = REPO_ROOT / ".venv-pack" / "bin" / "python"
 
 
 def _progress(message: str) -> None:
@@ -37,29 +37,19 @@ def package(
     force: bool = typer.Option(False, help="Rebuild even when the inputs are unchanged"),
 ) -> None:
     """Export the encoder to ONNX, attach the head, measure it (PyTorch runs only here, in .venv-pack)."""
+    from core.policy import policy
+    from pipelines.packaging.run import PackagingError
+    from pipelines.packaging.run import package as run_packaging
+
     if variant != "all" and variant not in VARIANTS:
         raise typer.BadParameter(f"unknown variant {variant!r}; choose from {', '.join(VARIANTS)} or all")
-    if not PACK_PYTHON.exists():
-        console.print("[red]The packaging venv is missing.[/red] Run `make bootstrap` (installs PyTorch CPU).")
-        raise typer.Exit(1)
-    from core.policy import policy
-
-    p = policy()
-    args = ["--all"] if variant == "all" else ["--variant", variant]
-    args += [
-        "--max-seq-tokens",
-        str(p.serving.max_seq_tokens),
-        "--latency-requests",
-        str(p.promotion.latency_requests),
-        "--warmup",
-        str(p.promotion.latency_warmup_requests),
-    ]
-    if force:
-        args.append("--force")
-    cmd = [str(PACK_PYTHON), "-m", "pipelines.packaging.build", *args]
-    result = subprocess.run(cmd, cwd=REPO_ROOT, env={**os.environ, env.BUILD_DIR.name: str(build_dir())})
-    if result.returncode != 0:
-        raise typer.Exit(result.returncode)
+    try:
+        code = run_packaging(variant, force, policy(), build_dir())
+    except PackagingError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from exc
+    if code != 0:
+        raise typer.Exit(code)
 
 
 @app.command()
@@ -67,20 +57,41 @@ def register(
     variant: str = typer.Option(..., help=f"Packaged variant: {', '.join(VARIANTS)}"),
     alias: str | None = typer.Option(None, help="Alias to point at the new version (e.g. champion)"),
     path: Path | None = typer.Option(None, help="Artifact directory (default build/models/<variant>)"),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object (name, version, ...) on stdout"),
 ) -> None:
-    """Register a packaged variant as a new version: all or nothing."""
+    """Register a packaged variant as a new version: all or nothing. Stdout: the version number (or --json)."""
     from pipelines.registry.register import register as do_register
 
     console.print(f"Registering {variant} ...")
     try:
-        reg = do_register(path or artifact_dir(variant), alias=alias, progress=_progress)
+        # Stdout carries the result only: MLflow writes its "View run" line there, so send that to stderr.
+        with contextlib.redirect_stdout(sys.stderr):
+            reg = do_register(path or artifact_dir(variant), alias=alias, progress=_progress)
     except RegistryError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(1) from exc
     verb = "already registered as" if reg.reused else "registered as"
     suffix = f" (alias {alias})" if alias else ""
     console.print(f"[green]{variant} {verb} {reg.name} v{reg.version}[/green]{suffix}; run {reg.run_id}")
-    typer.echo(reg.version)
+    typer.echo(json.dumps({**asdict(reg), "alias": alias}) if as_json else reg.version)
+
+
+@alias_app.command("set")
+def alias_set(
+    alias: str = typer.Argument(..., help="Alias to set, e.g. candidate (starts a release through the webhook)"),
+    version: str = typer.Argument(..., help="Version number, or an alias to copy (e.g. challenger)"),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object (name, alias, version, set_at)"),
+) -> None:
+    """Point an alias at a version, as the model owner does to promote it."""
+    from pipelines.registry.register import point_alias
+
+    try:
+        done = point_alias(alias, version)
+    except RegistryError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from exc
+    console.print(f"{done.name}: alias {done.alias} -> v{done.version}")
+    typer.echo(json.dumps(asdict(done)) if as_json else done.version)
 
 
 @app.command()
@@ -123,27 +134,17 @@ def _fmt(value: float | None) -> str:
 @app.command("list")
 def list_versions() -> None:
     """Registered versions with aliases, variant and validation accuracy."""
-    from pipelines.registry import client
+    from pipelines.registry.register import versions
 
     try:
-        client.check_mlflow()
-        versions = client.list_versions()
-        aliases = client.mlflow_client().get_registered_model(client.model_name()).aliases if versions else {}
+        rows = versions()
     except RegistryError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(1) from exc
-    by_version: dict[str, list[str]] = {}
-    for alias, v in aliases.items():
-        by_version.setdefault(str(v), []).append(alias)
     table = Table("version", "aliases", "variant", "val. accuracy", "gate", "release")
-    for v in versions:
+    for r in rows:
         table.add_row(
-            v.version,
-            ", ".join(sorted(by_version.get(v.version, []))),
-            v.tags.get("variant", "?"),
-            _fmt_tag(v.tags.get("validation_accuracy")),
-            v.tags.get("gate.result", "-"),
-            v.tags.get("release.status", "-"),
+            str(r.version), ", ".join(r.aliases), r.variant, _fmt_tag(r.validation_accuracy), r.gate, r.release
         )
     Console(width=140).print(table)
 

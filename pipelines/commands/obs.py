@@ -9,8 +9,8 @@ from pathlib import Path
 import typer
 
 from core import dashboards, rules
+from infra.local import prometheus
 from infra.local.paths import REPO_ROOT
-from pipelines.observability import local
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -23,11 +23,11 @@ def render_rules(
     out: Path = typer.Option(None, help="Directory for the rule file (default: <state>/prometheus/rules)"),
 ) -> None:
     """Write the recording and alerting rules; reload the local Prometheus if it runs."""
-    target = out or local.rules_dir()
+    target = out or prometheus.rules_dir()
     path = rules.render(target)
     typer.echo(f"wrote {path} ({len(rules.alert_names())} alerts)")
     if out is None:
-        if local.reload_prometheus():
+        if prometheus.reload_prometheus():
             typer.echo("local Prometheus reloaded")
         else:
             typer.echo("local Prometheus is not running: it loads the rules on `mlp env up`")
@@ -36,7 +36,7 @@ def render_rules(
 @app.command("check")
 def check() -> None:
     """`promtool check rules` on the rendered rules (exit 1 on any error)."""
-    path = rules.render(local.rules_dir())
+    path = rules.render(prometheus.rules_dir())
     result = subprocess.run(["promtool", "check", "rules", str(path)], capture_output=True, text=True, timeout=60)
     typer.echo((result.stdout + result.stderr).strip())
     if result.returncode != 0:

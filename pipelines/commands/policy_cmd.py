@@ -1,4 +1,4 @@
-"""`mlp policy`: validate policy.yaml and export its JSON schema."""
+"""`mlp policy`: validate policy.yaml, export its JSON schema and write its reference (docs/policy.md)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,15 @@ from pathlib import Path
 import typer
 
 from core.policy import REPO_ROOT, json_schema, load_policy
+from core.policy_docs import DOCS_PATH, policy_markdown
 
 app = typer.Typer(no_args_is_help=True)
 SCHEMA_PATH = REPO_ROOT / "policy.schema.json"
+
+
+def schema_text() -> str:
+    """policy.schema.json as `mlp policy schema --write` writes it."""
+    return json.dumps(json_schema(), indent=2, sort_keys=True) + "\n"
 
 
 @app.command()
@@ -23,9 +29,20 @@ def validate(path: Path = typer.Argument(None, help="Policy file (default: polic
 @app.command()
 def schema(write: bool = typer.Option(False, help="Write policy.schema.json instead of printing")) -> None:
     """Print (or write) the JSON schema of the policy."""
-    text = json.dumps(json_schema(), indent=2, sort_keys=True) + "\n"
+    text = schema_text()
     if write:
         SCHEMA_PATH.write_text(text)
         typer.echo(f"wrote {SCHEMA_PATH}")
+    else:
+        typer.echo(text, nl=False)
+
+
+@app.command()
+def docs(write: bool = typer.Option(False, help="Write docs/policy.md instead of printing")) -> None:
+    """Print (or write) the policy reference: every field with its type, bounds, value and meaning."""
+    text = policy_markdown()
+    if write:
+        DOCS_PATH.write_text(text)
+        typer.echo(f"wrote {DOCS_PATH}")
     else:
         typer.echo(text, nl=False)

@@ -1,15 +1,15 @@
-"""`mlp release` commands: start, resume, status, abort, weights, and the registry webhook.
+"""`mlp release` commands: start, resume, wait, status, abort, weights, record, and the registry webhook.
 
-Exit codes of `start`/`resume`: 0 promoted, 1 rolled back (or the gate failed: nothing deployed),
-2 refused or interrupted (the message says what to do next).
+Exit codes of `start`/`resume`/`wait`: 0 promoted, 1 rolled back (or the gate failed: nothing deployed),
+2 refused, interrupted or timed out (the message says what to do next).
 """
 
 from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Annotated
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
@@ -19,7 +19,6 @@ from pipelines.release.state import Phase, ReleaseState, Trigger, who
 
 if TYPE_CHECKING:
     from pipelines.release.service import WindowMode
-    from pipelines.release.traffic import TrafficDriver
 
 app = typer.Typer(no_args_is_help=True)
 webhook_app = typer.Typer(no_args_is_help=True, help="The MLflow registry webhook that starts releases.")
@@ -44,22 +43,6 @@ def _model(model: str | None) -> str:
     return model or policy().release.model_name
 
 
-def _traffic(rps: float) -> Callable[[], TrafficDriver] | None:
-    if rps <= 0:
-        return None
-
-    def make() -> TrafficDriver:
-        from infra.local import endpoints
-        from infra.local.secrets import api_key
-        from pipelines.data import load_split
-        from pipelines.release.traffic import TrafficDriver
-
-        texts = [ex.text for ex in load_split("validation")]
-        return TrafficDriver(f"{endpoints.gateway_url()}/classify", api_key("demo"), texts, rps)
-
-    return make
-
-
 def _finish(state: ReleaseState, traffic: dict[str, object] | None) -> None:
     typer.echo(f"\nrelease {state.release_id}: {state.phase.value} — {state.reason}")
     for a in state.analyses:
@@ -78,7 +61,7 @@ def _finish(state: ReleaseState, traffic: dict[str, object] | None) -> None:
     raise typer.Exit(2)
 
 
-def _fail(exc: Exception) -> None:
+def _fail(exc: Exception) -> NoReturn:
     typer.secho(str(exc), fg="red", err=True)
     raise typer.Exit(2)
 
@@ -93,23 +76,23 @@ def start(
     trigger_detail: Annotated[str, typer.Option(hidden=True, help="JSON: what triggered it")] = "{}",
 ) -> None:
     """Release a version: gate, canary beside stable, analysis, then promotion or automatic rollback."""
-    from pipelines.registry.client import RegistryError, resolve_version
     from pipelines.release import service
     from pipelines.release.deps import local_deps
     from pipelines.release.executor import ReleaseInterrupted
+    from pipelines.release.traffic import gateway_traffic
+    from services.registry.client import RegistryError
 
     name = _model(model)
     service.install_signal_handlers()
     try:
-        number = resolve_version(version, name)
         state, traffic = service.start(
             model_name=name,
-            version=number,
+            version=version,
             trigger=Trigger(trigger, who(), json.loads(trigger_detail)),
             deps=local_deps(name),
             p=policy(),
             mode=_mode(window),
-            traffic=_traffic(drive_traffic),
+            traffic=gateway_traffic(drive_traffic),
         )
     except (service.ReleaseBusy, service.ReleaseRefused, ReleaseInterrupted, RegistryError) as exc:
         _fail(exc)
@@ -133,12 +116,13 @@ def resume(model: ModelOpt = None, drive_traffic: TrafficOpt = 0.0) -> None:
     from pipelines.release import service
     from pipelines.release.deps import local_deps
     from pipelines.release.executor import ReleaseInterrupted
+    from pipelines.release.traffic import gateway_traffic
 
     name = _model(model)
     service.install_signal_handlers()
     try:
         state, traffic = service.resume(
-            model_name=name, deps=local_deps(name), p=policy(), actor=who(), traffic=_traffic(drive_traffic)
+            model_name=name, deps=local_deps(name), p=policy(), actor=who(), traffic=gateway_traffic(drive_traffic)
         )
     except (service.ReleaseBusy, service.ReleaseRefused, ReleaseInterrupted) as exc:
         _fail(exc)
@@ -146,25 +130,55 @@ def resume(model: ModelOpt = None, drive_traffic: TrafficOpt = 0.0) -> None:
 
 
 @app.command()
+def wait(
+    model: ModelOpt = None,
+    version: Annotated[int | None, typer.Option("--version", help="Only a release of this version number")] = None,
+    since: Annotated[
+        str | None, typer.Option(help="Only a release started at or after this ISO 8601 time (e.g. the alias's)")
+    ] = None,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for the release to start and end")] = 1200,
+    drive_traffic: TrafficOpt = 0.0,
+) -> None:
+    """Follow a release another process runs (e.g. started by the webhook) to its end, showing its progress."""
+    from pipelines.release.store import StateStore
+    from pipelines.release.traffic import gateway_traffic
+    from pipelines.release.watch import WaitError, Wanted
+    from pipelines.release.watch import wait as follow
+
+    wanted = Wanted(version, _when(since) if since else None)
+    try:
+        state, traffic = follow(StateStore(_model(model)), wanted, timeout, traffic=gateway_traffic(drive_traffic))
+    except WaitError as exc:
+        _fail(exc)
+    _finish(state, traffic)
+
+
+def _when(text: str) -> datetime:
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise typer.BadParameter(f"--since {text!r} is not an ISO 8601 time") from exc
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+@app.command()
 def status(model: ModelOpt = None, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """The current (or last) release: step, weights, decisions, and who runs it."""
-    from pipelines.release.store import ReleaseLock, StateStore
+    from pipelines.release import service
 
     name = _model(model)
-    store = StateStore(name)
-    state = store.load()
-    lock = ReleaseLock(name, store.root)
-    running = lock.is_held()
+    current = service.status(name)
+    state = current.state
     if state is None:
         typer.echo(f"no release of {name} yet")
         return
     if as_json:
-        typer.echo(json.dumps({**state.to_json(), "running": running, "owner": lock.owner()}, indent=2))
+        typer.echo(json.dumps({**state.to_json(), "running": current.running, "owner": current.owner}, indent=2))
         return
     where = (
-        f"running (pid {lock.owner().get('pid')})"
-        if running
-        else ("finished" if state.terminal else "INTERRUPTED: `mlp release resume` or `mlp release abort`")
+        f"running (pid {current.owner.get('pid')})"
+        if current.running
+        else ("INTERRUPTED: `mlp release resume` or `mlp release abort`" if current.interrupted else "finished")
     )
     typer.echo(f"release {state.release_id}: {name} v{state.version} vs stable v{state.stable_version} — {where}")
     typer.echo(f"  step: {state.phase.value} (canary step {state.step_index}: {state.steps})")
@@ -201,28 +215,23 @@ def weights(
     split: Annotated[list[str] | None, typer.Argument(help="VERSION=PERCENT pairs summing to 100; none: show")] = None,
 ) -> None:
     """Show or set the gateway's traffic split by hand (e.g. `mlp release weights 3=100`)."""
-    from pipelines.release.deps import LocalServing
+    from infra.local.serving import LocalServing
+    from pipelines.release.weights import WeightsError, parse_weights
 
     serving = LocalServing()
-    if not split:
-        typer.echo(json.dumps(serving.current_weights()))
-        return
-    try:
-        parsed = {int(k): int(v) for k, v in (pair.split("=", 1) for pair in split)}
-    except ValueError:
-        typer.secho("give VERSION=PERCENT pairs, e.g. `mlp release weights 3=90 4=10`", fg="red", err=True)
-        raise typer.Exit(2) from None
-    if sum(parsed.values()) != 100:
-        typer.secho(f"weights must sum to 100, got {sum(parsed.values())}", fg="red", err=True)
-        raise typer.Exit(2)
-    serving.set_weights(parsed)
+    if split:
+        try:
+            parsed = parse_weights(split)
+        except WeightsError as exc:
+            _fail(exc)
+        serving.set_weights(parsed)
     typer.echo(json.dumps(serving.current_weights()))
 
 
 @webhook_app.command("register")
 def webhook_register() -> None:
     """Create (or update) the MLflow webhook that calls the local receiver on alias changes. Idempotent."""
-    from services.webhook.register import register
+    from infra.local.webhook import register
 
     hook = register()
     typer.echo(f"webhook {hook.name} ({hook.webhook_id}) -> {hook.url}, events {[str(e) for e in hook.events]}")
@@ -231,7 +240,7 @@ def webhook_register() -> None:
 @webhook_app.command("test")
 def webhook_test() -> None:
     """Ask MLflow to send a test delivery to the receiver (checks URL, network and signature)."""
-    from services.webhook.register import send_test
+    from infra.local.webhook import send_test
 
     result = send_test()
     typer.echo(json.dumps(result))
@@ -248,18 +257,20 @@ def record(
     move_champion: Annotated[bool, typer.Option(help="Point the champion alias at the version")] = False,
 ) -> None:
     """Record a release decision taken elsewhere (the cluster's Argo Rollouts run) on the model version."""
-    from pipelines.registry import client
-    from pipelines.release.state import Outcome
+    from pipelines.release import service
+    from pipelines.release.deps import MlflowRegistry
 
     name = _model(model)
-    allowed = {o.value for o in Outcome} - {Outcome.IN_PROGRESS.value}
-    if status not in allowed:
-        typer.secho(f"--status must be one of {sorted(allowed)}, not {status!r}", fg="red", err=True)
-        raise typer.Exit(2)
-    client.tag_version(version, "release.status", status, name)
-    client.tag_version(version, "release.reason", reason, name)
-    if move_champion:
-        client.set_alias(policy().release.champion_alias, version, name)
+    try:
+        service.record_decision(
+            registry=MlflowRegistry(name),
+            version=version,
+            outcome=status,
+            reason=reason,
+            champion_alias=policy().release.champion_alias if move_champion else None,
+        )
+    except service.ReleaseRefused as exc:
+        _fail(exc)
     typer.echo(f"{name} v{version}: release.status={status}")
 
 

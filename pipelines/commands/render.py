@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from pipelines.release.weights import WeightsError, parse_weights
+
 app = typer.Typer(no_args_is_help=True)
 
 # Example inputs: a fork sets its real image, role and URIs (infra outputs) on the command line or in CI.
@@ -15,14 +17,11 @@ DEFAULT_MLFLOW = "http://mlflow.mlflow.svc.cluster.local:5000"
 
 
 def parse_versions(text: str) -> dict[int, int]:
-    """`3=90,4=10` -> {3: 90, 4: 10}."""
-    weights: dict[int, int] = {}
-    for part in filter(None, (p.strip() for p in text.split(","))):
-        version, sep, weight = part.partition("=")
-        if not sep or not version.isdigit() or not weight.isdigit():
-            raise typer.BadParameter(f"{part!r}: write VERSION=PERCENT pairs, e.g. 3=90,4=10")
-        weights[int(version)] = int(weight)
-    return weights
+    """`3=90,4=10` -> {3: 90, 4: 10} (the shared VERSION=PERCENT parser, comma-separated here)."""
+    try:
+        return parse_weights(filter(None, (p.strip() for p in text.split(","))))
+    except WeightsError as exc:
+        raise typer.BadParameter(str(exc)) from exc
 
 
 @app.command("k8s")

@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from core import contracts
+from pipelines.release.weights import parse_weights
 
 app = typer.Typer(no_args_is_help=True)
 err = Console(stderr=True)
@@ -43,16 +44,6 @@ def rebalance(current: dict[int, int], version: int, weight: int) -> dict[int, i
     return {**scaled, version: weight}
 
 
-def parse_weights(pairs: list[str]) -> dict[int, int]:
-    weights = {}
-    for pair in pairs:
-        version, sep, weight = pair.partition("=")
-        if not sep or not version.strip().isdigit() or not weight.strip().lstrip("-").isdigit():
-            raise ValueError(f"{pair!r}: expected VERSION=PERCENT, e.g. 3=90")
-        weights[int(version)] = int(weight)
-    return weights
-
-
 @app.command()
 def start(
     version: str = typer.Argument(..., help="Version number or alias (champion, challenger...)"),
@@ -62,21 +53,19 @@ def start(
     timeout: float = typer.Option(180, help="Seconds to wait for /readyz"),
 ) -> None:
     """Start the model server of a version and add it to the gateway."""
-    from infra.local.model_servers import ModelServerError, start_model_server
-    from pipelines.registry.client import RegistryError, resolve_version
-    from services.gateway import local as gateway
+    from infra.local import serving
 
     try:
-        number = resolve_version(version)
+        number = serving.resolve(version)
         err.print(f"starting the server of v{number} (loads, warms up, then /readyz) ...")
         t0 = time.monotonic()
-        server = start_model_server(number, wait=True, timeout=timeout)
-        if weight is not None and gateway.current_weights().get(number, 0) != weight:
-            gateway.set_weights(rebalance(gateway.current_weights(), number, weight))
-    except (RegistryError, ModelServerError, gateway.GatewayError, ValueError) as exc:
+        server = serving.start_model_server(number, wait=True, timeout=timeout)
+        if weight is not None and serving.current_weights().get(number, 0) != weight:
+            serving.set_weights(rebalance(serving.current_weights(), number, weight))
+    except (serving.ModelServerError, serving.GatewayError, ValueError) as exc:
         raise _fail(str(exc)) from exc
     err.print(f"v{number} ready on {server.url} ({server.program}) in {time.monotonic() - t0:.1f}s")
-    typer.echo(f"v{number} serving on {server.url}; weights {_fmt(gateway.current_weights())}")
+    typer.echo(f"v{number} serving on {server.url}; weights {_fmt(serving.current_weights())}")
 
 
 @app.command()
@@ -85,50 +74,47 @@ def stop(
     drain: float = typer.Option(0, help="Seconds to let in-flight requests finish after it leaves the gateway"),
 ) -> None:
     """Stop a version's server (refused while it still receives traffic beside another version)."""
-    from infra.local.model_servers import ModelServerError, stop_model_server
-    from services.gateway import local as gateway
+    from infra.local import serving
 
     try:
-        stop_model_server(version, drain_seconds=drain)
-    except (ModelServerError, gateway.GatewayError) as exc:
+        serving.stop_model_server(version, drain_seconds=drain)
+    except (serving.ModelServerError, serving.GatewayError) as exc:
         raise _fail(str(exc)) from exc
-    typer.echo(f"v{version} stopped; weights {_fmt(gateway.current_weights())}")
+    typer.echo(f"v{version} stopped; weights {_fmt(serving.current_weights())}")
 
 
 @app.command("list")
 def list_() -> None:
     """Live versions: port, weight, readiness; and which one is stable."""
-    from infra.local.model_servers import is_ready, live_model_servers
-    from services.gateway import local as gateway
+    from infra.local import serving
 
-    weights, stable = gateway.current_weights(), gateway.stable_version()
+    rows = serving.status()
     table = Table("version", "port", "program", "weight", "ready", "stable")
-    for s in live_model_servers():
-        ready = is_ready(s.version)
+    for row in rows:
         table.add_row(
-            str(s.version),
-            str(s.port),
-            s.program,
-            f"{weights.get(s.version, 0)}%",
-            "[green]yes[/green]" if ready else "[red]no[/red]",
-            "yes" if s.version == stable else "",
+            str(row.server.version),
+            str(row.server.port),
+            row.server.program,
+            f"{row.weight}%",
+            "[green]yes[/green]" if row.ready else "[red]no[/red]",
+            "yes" if row.stable else "",
         )
     Console().print(table)
-    if not live_model_servers():
+    if not rows:
         err.print("No model server is running: `mlp serve start VERSION`.")
 
 
 @app.command()
 def weights(pairs: list[str] = typer.Argument(None, help="VERSION=PERCENT pairs summing to 100; none: show")) -> None:
     """Set the traffic split by hand (graceful reload; no server restarts)."""
-    from services.gateway import local as gateway
+    from infra.local import serving
 
     if pairs:
         try:
-            gateway.set_weights(parse_weights(pairs))
-        except (ValueError, gateway.GatewayError) as exc:
+            serving.set_weights(parse_weights(pairs))
+        except (ValueError, serving.GatewayError) as exc:
             raise _fail(str(exc)) from exc
-    typer.echo(json.dumps({"weights": gateway.current_weights(), "stable": gateway.stable_version()}))
+    typer.echo(json.dumps({"weights": serving.current_weights(), "stable": serving.stable_version()}))
 
 
 @app.command()
@@ -140,7 +126,7 @@ def request(
     """Send texts through the gateway; print the response and the version that answered."""
     import httpx
 
-    from infra.local import endpoints
+    from core import endpoints
     from infra.local.secrets import api_key
 
     headers = {contracts.API_KEY_HEADER: api_key(key)}

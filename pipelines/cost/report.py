@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,9 +17,12 @@ from typing import Any
 from core import cost as m
 from core.policy import Policy
 from core.units import cpu_cores, memory_gib
+from pipelines.cost import measure
 from pipelines.cost.measure import CpuThroughput
 
 GPU_LABEL = "estimate until measured on a GPU"
+SERVED_VARIANTS = ("int8", "fp32")  # cheapest first: the default variant to price is the first one packaged
+HELDOUT_TEXTS = 500
 
 # What the monitoring stack reserves in the cluster (requests of the kube-prometheus-stack components and the
 # DCGM exporter as the platform configures them), priced at the CPU instance's per-vCPU / per-GiB rate.
@@ -33,6 +37,17 @@ MONITORING_REQUESTS: tuple[tuple[str, str, str, int], ...] = (
 DAEMONSETS: tuple[tuple[str, str, str], ...] = (("node-exporter", "50m", "64Mi"),)
 GPU_DAEMONSETS: tuple[tuple[str, str, str], ...] = (("dcgm-exporter", "100m", "512Mi"),)
 PROMETHEUS_VOLUME_GIB = 50
+
+
+class NoPackagedModel(RuntimeError):
+    """Nothing to measure: the message says which folder was searched and how to fill it."""
+
+
+@dataclass(frozen=True)
+class CostRun:
+    result: dict[str, Any]
+    json_path: Path
+    markdown_path: Path
 
 
 @dataclass(frozen=True)
@@ -236,3 +251,46 @@ def measure_cold_start(model_dir: Path, text: str) -> float:
     t0 = time.perf_counter()
     OnnxTextClassifier.load(model_dir).predict([text])
     return time.perf_counter() - t0
+
+
+def packaged_model(models: Path, variant: str = "") -> Path:
+    """The packaged model to measure: the given variant, else the first of SERVED_VARIANTS that is packaged."""
+    names = [variant] if variant else [v for v in SERVED_VARIANTS if (models / v / "model.onnx").exists()]
+    if not names or not (models / names[0] / "model.onnx").exists():
+        raise NoPackagedModel(
+            f"no packaged model in {models} ({', '.join(SERVED_VARIANTS)}): run `mlp model package` first"
+        )
+    return models / names[0]
+
+
+def cpu_throughput(
+    model_dir: Path, texts: list[str], p: Policy, reports: Path, seconds: float, progress: Callable[[str], None]
+) -> CpuThroughput:
+    """The serving benchmark's figure when `make bench` left one, else a short in-process measurement."""
+    cpu = measure.from_bench_file(reports / "bench-serving.json")
+    if cpu is not None:
+        progress(f"CPU throughput from {cpu.source}")
+        return cpu
+    progress(f"measuring {model_dir.name} with ONNX Runtime ({seconds:g} s per batch size)...")
+    return measure.measure_onnx(model_dir, texts, p, seconds_per_size=seconds, progress=lambda m: progress("  " + m))
+
+
+def run(
+    p: Policy,
+    build_root: Path,
+    inputs: ScenarioInputs,
+    *,
+    variant: str = "",
+    seconds: float = 2.0,
+    progress: Callable[[str], None] = print,
+) -> CostRun:
+    """`mlp cost report`: measure (or read) CPU throughput, price everything, write build/reports/cost.*"""
+    from pipelines.data import load_split
+
+    model_dir = packaged_model(build_root / "models", variant)
+    texts = [e.text for e in load_split("heldout")][:HELDOUT_TEXTS]
+    reports = build_root / "reports"
+    cpu = cpu_throughput(model_dir, texts, p, reports, seconds, progress)
+    result = build(p, cpu, measure_cold_start(model_dir, texts[0]), inputs)
+    js, md = write(result, reports)
+    return CostRun(result, js, md)

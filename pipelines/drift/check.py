@@ -1,16 +1,24 @@
-"""`mlp drift check`: logged inferences of one version over a window against that version's reference."""
+"""`mlp drift check`: logged inferences of one version over a window against that version's reference.
+
+`check_version` is the whole scheduled check (resolve, read, score, report, push); `mlp drift check`, the drift
+demo and any other caller run it, so there is one implementation of the check.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import random
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+from core import contracts, endpoints
 from core.policy import policy
+from infra.local.paths import build_dir, model_cache
 from pipelines.drift import features, logs, reference
+from pipelines.drift.push import JOB, PushError, push_result
 from pipelines.drift.report import DriftResult, FeatureDrift, feature_results, run_report, write_outputs
 from services.model_runtime.classifier import OnnxTextClassifier
 
@@ -20,6 +28,9 @@ EXIT_DRIFT = 1
 EXIT_ERROR = 2
 EXIT_INSUFFICIENT = 3
 SAMPLE_SEED = 0
+# Where the logs are read: the local S3 API, or AWS S3 (the scheduled job in the cluster and in GitHub Actions).
+S3Mode = Literal["local", "aws"]
+Say = Callable[[str], None]
 
 
 @dataclass(frozen=True)
@@ -113,3 +124,91 @@ def run_check(request: CheckRequest, s3: Any, progress: Callable[[str], None] = 
     )
     json_path, html_path = write_outputs(result, snapshot, request.out_dir)
     return CheckOutcome(result, json_path, html_path)
+
+
+# ---------------------------------------------------------------- the scheduled check, end to end
+
+
+def reports_dir() -> Path:
+    return build_dir() / "reports" / "drift"
+
+
+def s3_client(mode: S3Mode) -> Any:
+    """The local S3 API with the local keys, or AWS S3 with the default credential chain (IRSA, OIDC)."""
+    if mode == "aws":
+        import boto3
+
+        return boto3.client("s3")
+    from infra.local import s3 as local_s3
+
+    return local_s3.client()
+
+
+def resolve_model(version: str, model_dir: Path | None) -> tuple[int, Path]:
+    """(version number, model directory): from the registry, or a local packaged model for a given number."""
+    if model_dir is not None:
+        if not version.isdigit():
+            raise ValueError("with a model directory, the version must be the number the logs are filed under")
+        return int(version), model_dir
+    from services.registry.client import download_version, resolve_version
+
+    number = resolve_version(version)
+    return number, download_version(number, cache_root=model_cache())
+
+
+def verdict_lines(outcome: CheckOutcome) -> list[str]:
+    """What a person reads: one line per feature, the verdict, where the reports are."""
+    result = outcome.result
+    lines = [
+        f"  {f.name:<24} {f.method:<10} p={f.p_value:.4f}  {'DRIFT' if f.drifted else 'ok'}" for f in result.features
+    ]
+    lines.append(f"{result.status.upper()}: {result.message}")
+    lines.append(f"report: {outcome.json_path}" + (f" and {outcome.html_path}" if outcome.html_path else ""))
+    return lines
+
+
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def check_version(
+    version: str,
+    window: logs.Window,
+    *,
+    model_dir: Path | None = None,
+    bucket: str = contracts.INFERENCE_LOG_BUCKET,
+    s3: S3Mode = "local",
+    push: bool = True,
+    pushgateway: str | None = None,
+    out_dir: Path | None = None,
+    reference_limit: int | None = None,
+    say: Say = print,
+    warn: Say = _stderr,
+) -> int:
+    """Check one version (number or alias) over the window, print the verdict, push it; return the exit code."""
+    try:
+        number, directory = resolve_model(version, model_dir)
+        request = CheckRequest(
+            model_name=policy().release.model_name,
+            version=number,
+            model_dir=directory,
+            window=window,
+            bucket=bucket,
+            out_dir=out_dir or reports_dir(),
+            reference_limit=reference_limit,
+        )
+        outcome = run_check(request, s3_client(s3), progress=say)
+    except Exception as exc:  # registry, S3, model files: name it and stop with the error code
+        warn(f"drift check failed: {exc}")
+        return EXIT_ERROR
+    for line in verdict_lines(outcome):
+        say(line)
+    if push:
+        url = pushgateway or endpoints.pushgateway_url()
+        try:
+            push_result(outcome.result, url)
+        except PushError as exc:
+            warn(str(exc))
+            return EXIT_ERROR
+        say(f"pushed to {url} (job {JOB}, model_version={outcome.result.model_version})")
+    return outcome.exit_code

@@ -7,7 +7,6 @@ Prometheus is up, the demo also waits for the `ModelDriftDetected` alert to fire
 
 from __future__ import annotations
 
-import importlib
 import random
 import time
 from collections.abc import Sequence
@@ -15,12 +14,12 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 
-from core import contracts
+from core import contracts, endpoints
 from core.policy import policy
-from infra.local import endpoints
+from infra.local import serving
 from pipelines.data import load_shifted, load_split
 from pipelines.drift import logs
-from pipelines.drift.check import EXIT_DRIFT, EXIT_OK
+from pipelines.drift.check import EXIT_DRIFT, EXIT_OK, check_version
 from services.gateway.client import RetryClosedKeepAlive
 
 DRIFT_ALERT = contracts.ALERT_DRIFT
@@ -35,15 +34,13 @@ class DemoError(RuntimeError):
 
 def serving_version(explicit: str | None) -> int:
     """The version to drive: given, else the gateway's stable version, else the champion alias."""
-    from pipelines.registry.client import resolve_version
+    from services.registry.client import resolve_version
 
     if explicit:
         return resolve_version(explicit)
-    # Looked up by name: the gateway area owns `stable_version()` (contract in the serving brief).
-    stable_version = getattr(importlib.import_module("services.gateway.local"), "stable_version", None)
     try:
-        stable = stable_version() if stable_version else None
-    except (NotImplementedError, OSError):
+        stable = serving.stable_version()
+    except OSError:
         stable = None  # gateway not configured yet: fall back to the registry
     if stable is not None:
         return int(stable)
@@ -72,20 +69,20 @@ def send(texts: Sequence[str], version: int, api_key: str) -> int:
 
 def wait_for_logs(version: int, window: logs.Window, expected: int) -> int:
     """Poll the inference log until the window holds `expected` records or the flush deadline passes."""
-    from infra.local.stack import s3_client
+    from infra.local import s3 as local_s3
 
     p = policy()
     deadline = time.monotonic() + 3 * p.serving.inference_log_flush_seconds + 30
-    s3 = s3_client()
+    s3 = local_s3.client()
     while True:
-        n = len(logs.read_records(s3, endpoints.INFERENCE_LOG_BUCKET, p.release.model_name, version, window))
+        n = len(logs.read_records(s3, contracts.INFERENCE_LOG_BUCKET, p.release.model_name, version, window))
         if n >= expected or time.monotonic() > deadline:
             return n
         time.sleep(2)
 
 
 def prometheus_up() -> bool:
-    from pipelines.observability.local import PrometheusQueryError, query
+    from infra.local.prometheus import PrometheusQueryError, query
 
     try:
         query("vector(1)", timeout=3)
@@ -95,7 +92,7 @@ def prometheus_up() -> bool:
 
 
 def wait_for_alert(version: int, timeout: float = ALERT_TIMEOUT_SECONDS) -> bool:
-    from pipelines.observability.local import query
+    from infra.local.prometheus import query
 
     expr = f'ALERTS{{alertname="{DRIFT_ALERT}",alertstate="firing",model_version="{version}"}}'
     deadline = time.monotonic() + timeout
@@ -107,8 +104,6 @@ def wait_for_alert(version: int, timeout: float = ALERT_TIMEOUT_SECONDS) -> bool
 
 
 def phase(title: str, texts: Sequence[str], version: int, api_key: str) -> int:
-    from pipelines.commands.drift import run_and_print
-
     print(f"\n== {title}: {len(texts)} texts through the gateway to v{version}", flush=True)
     since = datetime.now(UTC) - timedelta(seconds=1)
     sent = send(texts, version, api_key)
@@ -117,7 +112,7 @@ def phase(title: str, texts: Sequence[str], version: int, api_key: str) -> int:
     expected = int(sent * policy().serving.inference_log_sample_rate)
     got = wait_for_logs(version, window, expected)
     print(f"{got}/{expected} expected inferences in the log", flush=True)
-    return run_and_print(str(version), window)
+    return check_version(str(version), window)
 
 
 def run(explicit_version: str | None, samples: int) -> int:

@@ -18,7 +18,7 @@ matplotlib.use("Agg")  # headless: no display on servers and CI
 import matplotlib.pyplot as plt
 
 from core.dashboards import PanelSpec, local_expr, panels
-from pipelines.observability.local import query_range
+from infra.local.prometheus import query_range
 
 COLUMNS = 3
 RangeQuery = Callable[[str, float, float, float], list[dict[str, Any]]]

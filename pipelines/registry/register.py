@@ -18,14 +18,16 @@ from typing import Any
 import mlflow
 from mlflow.exceptions import MlflowException
 
+from core import endpoints
+from core.clock import utcnow
 from core.policy import REPO_ROOT, policy
-from infra.local import endpoints
-from pipelines.registry.client import (
+from services.registry.client import (
     RegistryError,
     check_mlflow,
     list_versions,
     mlflow_client,
     model_name,
+    resolve_version,
     set_alias,
     tracking_uri,
 )
@@ -51,6 +53,26 @@ class Registered:
     run_id: str
     variant: str
     reused: bool
+
+
+@dataclass(frozen=True)
+class VersionRow:
+    """One registered version as `mlp model list` shows it."""
+
+    version: int
+    aliases: list[str]
+    variant: str
+    validation_accuracy: str | None
+    gate: str
+    release: str
+
+
+@dataclass(frozen=True)
+class AliasSet:
+    name: str
+    alias: str
+    version: int
+    set_at: str  # taken just before the registry call: whatever the alias starts (a release) starts after it
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -238,3 +260,33 @@ def _description(variant: str, metrics: dict[str, Any], lineage: dict[str, Any])
         f"macro-F1 {val.get('macro_f1')}; single-request p95 {lat.get('p95')} ms; "
         f"dataset {str(lineage['dataset_sha256'])[:12]}, commit {str(lineage['git_commit'])[:12]}"
     )
+
+
+def versions() -> list[VersionRow]:
+    """Every version of the platform's model with its aliases, variant, accuracy and gate/release outcome."""
+    check_mlflow()
+    found = list_versions()
+    aliases = mlflow_client().get_registered_model(model_name()).aliases if found else {}
+    by_version: dict[str, list[str]] = {}
+    for alias, v in aliases.items():
+        by_version.setdefault(str(v), []).append(alias)
+    return [
+        VersionRow(
+            version=int(v.version),
+            aliases=sorted(by_version.get(v.version, [])),
+            variant=v.tags.get("variant", "?"),
+            validation_accuracy=v.tags.get("validation_accuracy"),
+            gate=v.tags.get("gate.result", "-"),
+            release=v.tags.get("release.status", "-"),
+        )
+        for v in found
+    ]
+
+
+def point_alias(alias: str, ref: str) -> AliasSet:
+    """Point `alias` at a version (number or another alias). Setting `candidate` starts a release by webhook."""
+    check_mlflow()
+    version = resolve_version(ref)
+    set_at = utcnow()
+    set_alias(alias, version)
+    return AliasSet(model_name(), alias, version, set_at)

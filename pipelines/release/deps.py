@@ -1,17 +1,21 @@
-"""What the executor drives, as small protocols, and their local implementations.
+"""What the executor drives, as small protocols, and the wiring of their real implementations.
 
-Unit tests pass fakes (tests/release/fakes.py); `local_deps()` wires the real local runtime: model servers
-(`infra.local.model_servers`), the nginx gateway (`services.gateway.local`), the MLflow registry, the promotion
-gate, Prometheus and the Pushgateway.
+Unit tests pass fakes (tests/release/fakes.py); `local_deps()` wires the real local runtime: serving through
+`infra.local.serving` (start a version's server, then route to it), the MLflow registry, the promotion gate,
+Prometheus and the Pushgateway.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
+from core import endpoints
 from core.canary import MetricSource, PrometheusSource
 from core.clock import Clock, SystemClock
+from infra.local.paths import model_cache
+from infra.local.serving import LocalServing
 
 
 class Serving(Protocol):
@@ -29,13 +33,15 @@ class Serving(Protocol):
 
 
 class Registry(Protocol):
+    def resolve(self, ref: str) -> int: ...  # a version number from a number or an alias; fails if absent
+
     def get_alias(self, alias: str) -> int | None: ...
 
     def set_alias(self, alias: str, version: int) -> None: ...
 
     def tag(self, version: int, key: str, value: str) -> None: ...
 
-    def pull(self, version: int) -> None: ...  # the version's artifacts on local disk (fails loudly if absent)
+    def pull(self, version: int) -> Path: ...  # the version's model directory on local disk (fails if absent)
 
 
 @dataclass(frozen=True)
@@ -46,7 +52,7 @@ class GateOutcome:
 
 
 class Gate(Protocol):
-    def run(self, version: int) -> GateOutcome: ...
+    def run(self, version: int, model_dir: Path) -> GateOutcome: ...  # model_dir: what `Registry.pull` fetched
 
 
 class Notifier(Protocol):
@@ -63,39 +69,7 @@ class Deps:
     clock: Clock
 
 
-# ---------------------------------------------------------------- local implementations
-
-
-class LocalServing:
-    def start(self, version: int) -> None:
-        from infra.local import model_servers
-
-        model_servers.start_model_server(version, wait=True)
-
-    def stop(self, version: int, drain_seconds: float) -> None:
-        from infra.local import model_servers
-
-        model_servers.stop_model_server(version, drain_seconds=drain_seconds)
-
-    def is_live(self, version: int) -> bool:
-        from infra.local import model_servers
-
-        return any(s.version == version for s in model_servers.live_model_servers())
-
-    def set_weights(self, weights: dict[int, int]) -> None:
-        from services.gateway import local as gateway
-
-        gateway.set_weights(weights)
-
-    def current_weights(self) -> dict[int, int]:
-        from services.gateway import local as gateway
-
-        return gateway.current_weights()
-
-    def stable_version(self) -> int | None:
-        from services.gateway import local as gateway
-
-        return gateway.stable_version()
+# ---------------------------------------------------------------- local implementations (serving: LocalServing)
 
 
 class MlflowRegistry:
@@ -103,34 +77,39 @@ class MlflowRegistry:
         self.model_name = model_name
 
     def get_alias(self, alias: str) -> int | None:
-        from pipelines.registry import client
+        from services.registry import client
 
         return client.get_alias(alias, self.model_name)
 
     def set_alias(self, alias: str, version: int) -> None:
-        from pipelines.registry import client
+        from services.registry import client
 
         client.set_alias(alias, version, self.model_name)
 
     def tag(self, version: int, key: str, value: str) -> None:
-        from pipelines.registry import client
+        from services.registry import client
 
         client.tag_version(version, key, value, self.model_name)
 
-    def pull(self, version: int) -> None:
-        from pipelines.registry import client
+    def resolve(self, ref: str) -> int:
+        from services.registry import client
 
-        client.download_version(version, self.model_name)
+        return client.resolve_version(ref, self.model_name)
+
+    def pull(self, version: int) -> Path:
+        from services.registry import client
+
+        return client.download_version(version, self.model_name, cache_root=model_cache())
 
 
 class PromotionGate:
     def __init__(self, champion_alias: str) -> None:
         self.champion_alias = champion_alias
 
-    def run(self, version: int) -> GateOutcome:
-        from pipelines.gate import run_gate
+    def run(self, version: int, model_dir: Path) -> GateOutcome:
+        from pipelines.gate import gate_version
 
-        report = run_gate(version, champion_alias=self.champion_alias)
+        report = gate_version(version, model_dir, champion_alias=self.champion_alias)
         return GateOutcome(report.passed, report.report_path, [c.name for c in report.failures()])
 
 
@@ -165,7 +144,6 @@ class Pushgateway:
 
 def local_deps(model_name: str) -> Deps:
     from core.policy import policy
-    from infra.local import endpoints
 
     return Deps(
         serving=LocalServing(),

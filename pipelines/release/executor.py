@@ -96,7 +96,7 @@ class Executor:
         state.phase = phase
         self.store.save(state)
         self.log(state, "step", phase=phase.value, step_index=state.step_index, weights=state.safe_weights, **fields)
-        self.say(f"  [{phase.value}] " + ", ".join(f"{k}={v}" for k, v in fields.items()))
+        self.say(step_line(phase.value, fields))
 
     def _honour_abort(self, state: ReleaseState) -> None:
         reason = self.store.abort_requested()
@@ -161,8 +161,9 @@ class Executor:
         except Exception as exc:
             self.log(state, "warning", detail=f"could not push {exc!r} to the Pushgateway")
         self.say(f"  pulling v{state.version} and running the promotion gate ...")
-        self.deps.registry.pull(state.version)
-        outcome = self.deps.gate.run(state.version)
+        # Fetched once here; the gate measures this very directory instead of resolving and fetching it again.
+        model_dir = self.deps.registry.pull(state.version)
+        outcome = self.deps.gate.run(state.version, model_dir)
         state.gate_report = outcome.report_path
         if not outcome.passed:
             state.reason = "promotion gate failed: " + "; ".join(outcome.failures)
@@ -217,12 +218,9 @@ class Executor:
         )
 
         def on_measurement(m: Measurement) -> None:
-            self.log(state, "measurement", percent=percent, **m.summary())
-            ratio = f"{m.latency_ratio:.2f}" if m.latency_ratio is not None else "n/a"
-            self.say(
-                f"    {m.verdict.value:>12}: canary requests={_num(m.canary_requests)}, p95 ratio={ratio}, "
-                f"errors={m.canary_error_rate}, up={m.canary_up_min}, restarts={m.canary_restarts}"
-            )
+            summary = m.summary()
+            self.log(state, "measurement", percent=percent, **summary)
+            self.say(measurement_line(summary))
 
         result = run_analysis(
             self.deps.metrics,
@@ -313,3 +311,20 @@ class Executor:
 def _num(value: float | None) -> str:
     """Prometheus `increase()` extrapolates, so request counts come back fractional: show them whole."""
     return "n/a" if value is None else f"{value:.0f}"
+
+
+# What the executor prints; `mlp release wait` prints the same lines from the release log of another process.
+
+
+def step_line(phase: str, fields: dict[str, Any]) -> str:
+    return f"  [{phase}] " + ", ".join(f"{k}={v}" for k, v in fields.items())
+
+
+def measurement_line(m: dict[str, Any]) -> str:
+    """One measurement (`Measurement.summary()`, as logged) on one line."""
+    ratio = m.get("latency_ratio")
+    return (
+        f"    {m.get('verdict')!s:>12}: canary requests={_num(m.get('canary_requests'))}, "
+        f"p95 ratio={'n/a' if ratio is None else f'{ratio:.2f}'}, errors={m.get('canary_error_rate')}, "
+        f"up={m.get('canary_up_min')}, restarts={m.get('canary_restarts')}"
+    )

@@ -14,13 +14,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import Literal
+from typing import Any, Literal
 
 from core import env
 from core.policy import Policy
-from pipelines.release.deps import Deps
+from pipelines.release.deps import Deps, Registry
 from pipelines.release.executor import ABORTABLE, Executor
-from pipelines.release.state import Phase, ReleaseState, Trigger
+from pipelines.release.state import Outcome, Phase, ReleaseState, Trigger
 from pipelines.release.store import ReleaseBusy, ReleaseLock, ReleaseLog, StateStore
 from pipelines.release.traffic import TrafficDriver
 
@@ -73,7 +73,7 @@ def _run(
 def start(
     *,
     model_name: str,
-    version: int,
+    version: int | str,
     trigger: Trigger,
     deps: Deps,
     p: Policy,
@@ -83,6 +83,8 @@ def start(
     lock: ReleaseLock | None = None,
     say: Callable[[str], None] = print,
 ) -> tuple[ReleaseState, dict[str, object] | None]:
+    """Release `version` (a number or an alias, resolved once here): gate, canary, analysis, alias."""
+    version = deps.registry.resolve(str(version))
     store = store or StateStore(model_name)
     lock = lock or ReleaseLock(model_name, store.root)
     lock.acquire("(starting)", version)  # raises ReleaseBusy naming the running release
@@ -225,4 +227,46 @@ def abort(
     return final
 
 
-__all__ = ["ReleaseBusy", "ReleaseRefused", "Timing", "abort", "install_signal_handlers", "resume", "start", "timing"]
+@dataclass(frozen=True)
+class Status:
+    """What `mlp release status` shows: the current (or last) release and whether a process runs it."""
+
+    state: ReleaseState | None
+    running: bool
+    owner: dict[str, Any]
+
+    @property
+    def interrupted(self) -> bool:
+        return self.state is not None and not self.state.terminal and not self.running
+
+
+def status(model_name: str, store: StateStore | None = None) -> Status:
+    store = store or StateStore(model_name)
+    lock = ReleaseLock(model_name, store.root)
+    return Status(store.load(), lock.is_held(), lock.owner())
+
+
+def record_decision(*, registry: Registry, version: int, outcome: str, reason: str, champion_alias: str | None) -> None:
+    """Record a release decided elsewhere (the cluster's Argo Rollouts run) on the version; with an alias, move it."""
+    allowed = sorted({o.value for o in Outcome} - {Outcome.IN_PROGRESS.value})
+    if outcome not in allowed:
+        raise ReleaseRefused(f"the outcome must be one of {allowed}, not {outcome!r}")
+    registry.tag(version, "release.status", outcome)
+    registry.tag(version, "release.reason", reason)
+    if champion_alias:
+        registry.set_alias(champion_alias, version)
+
+
+__all__ = [
+    "ReleaseBusy",
+    "ReleaseRefused",
+    "Status",
+    "Timing",
+    "abort",
+    "install_signal_handlers",
+    "record_decision",
+    "resume",
+    "start",
+    "status",
+    "timing",
+]

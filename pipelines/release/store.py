@@ -1,9 +1,9 @@
 """Where a release lives: durable state, the one-release-per-model lock, the abort request and the release log.
 
-- state: `<state>/releases/<model>.json`, replaced atomically (write a temp file, fsync, rename) after every step;
-- lock: `fcntl.flock` on `<state>/releases/<model>.lock`. The kernel drops it when the owner dies, even on
-  SIGKILL, so a dead release never blocks the next one, while a live one always does. The file records the
-  owner's pid and release id so a refusal can name them;
+- state: `<state>/releases/<model>.json`, replaced atomically after every step (`infra.local.files`);
+- lock: `flock` on `<state>/releases/<model>.lock` (`infra.local.files.try_lock`). The kernel drops it when the
+  owner dies, even on SIGKILL, so a dead release never blocks the next one, while a live one always does. The file
+  records the owner's pid and release id so a refusal can name them;
 - abort request: `<state>/releases/<model>.abort`, polled by the running executor;
 - log: one JSON object per line under `build/reports/releases/`, append-only, one file per release.
 """
@@ -11,14 +11,13 @@
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import IO, Any
 
 from core.clock import utcnow
+from infra.local.files import atomic_write_text, try_lock
 from infra.local.paths import build_dir, sub
 from pipelines.release.state import ReleaseState
 
@@ -56,18 +55,7 @@ class StateStore:
 
     def save(self, state: ReleaseState) -> None:
         state.updated_at = utcnow()
-        text = json.dumps(state.to_json(), indent=2, sort_keys=True)
-        fd, tmp = tempfile.mkstemp(dir=self.root, prefix=f".{self.model_name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w") as fh:
-                fh.write(text)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.path)  # atomic: a reader sees the old or the new state, never half of one
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
+        atomic_write_text(self.path, json.dumps(state.to_json(), indent=2, sort_keys=True))
 
     # ------------------------------------------------------------ abort requests
 
@@ -109,22 +97,15 @@ class ReleaseLock:
         """Is a live process holding the lock? (probe without keeping it)"""
         if self._fh is not None:
             return True
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.path.open("a+") as fh:
-            try:
-                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                return True
-            fcntl.flock(fh, fcntl.LOCK_UN)
-            return False
+        probe = try_lock(self.path)
+        if probe is None:
+            return True
+        probe.close()  # closing drops the lock
+        return False
 
     def acquire(self, release_id: str, version: int) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fh = self.path.open("a+")
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            fh.close()
+        fh = try_lock(self.path)
+        if fh is None:
             owner = self.owner()
             raise ReleaseBusy(
                 f"a release of {self.model_name} is already running: v{owner.get('version', '?')} "
@@ -148,8 +129,7 @@ class ReleaseLock:
 
     def release(self) -> None:
         if self._fh is not None:
-            fcntl.flock(self._fh, fcntl.LOCK_UN)
-            self._fh.close()
+            self._fh.close()  # closing drops the lock
             self._fh = None
 
     def __enter__(self) -> ReleaseLock:

@@ -12,7 +12,7 @@ import itertools
 import threading
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -135,3 +135,23 @@ class TrafficDriver:
                 self.stats.by_version[version or "?"] += 1
             else:
                 self.stats.non_2xx += 1
+
+
+def gateway_traffic(rps: float) -> Callable[[], TrafficDriver] | None:
+    """A factory of drivers sending validation texts through the local gateway at `rps`; None when rps <= 0.
+
+    A factory, not a driver: the release starts the traffic only once the canary serves (and a resumed release
+    starts its own), so nothing runs while the gate measures latency on the same machine.
+    """
+    if rps <= 0:
+        return None
+
+    def make() -> TrafficDriver:
+        from core import endpoints
+        from infra.local.secrets import api_key
+        from pipelines.data import load_split
+
+        texts = [ex.text for ex in load_split("validation")]
+        return TrafficDriver(f"{endpoints.gateway_url()}{contracts.PREDICT_ROUTE}", api_key("demo"), texts, rps)
+
+    return make

@@ -1,7 +1,8 @@
 """Resolve, fetch, load and warm up the ONE model version a server serves (no BentoML, no PyTorch here).
 
 `MLP_MODEL_VERSION` names the version (a number or an alias such as `champion`); it is resolved once through
-the MLflow registry and downloaded to the local cache. `MLP_MODEL_DIR` serves a packaged directory directly,
+the MLflow registry and downloaded to the model cache (`MLP_MODEL_CACHE`, default `<MLP_STATE_DIR>/models`, else a
+temporary folder). `MLP_MODEL_DIR` serves a packaged directory directly,
 without the registry (benchmarks, tests); the version label is then `MLP_MODEL_VERSION` if numeric, else 0.
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,11 +47,11 @@ def load_from_env() -> LoadedModel:
     elif not ref:
         raise ModelLoadError(f"{env.MODEL_VERSION.name} is not set: name the version to serve (a number or an alias)")
     else:
-        from pipelines.registry.client import RegistryError, download_version, resolve_version
+        from services.registry.client import RegistryError, download_version, resolve_version
 
         try:
             version = resolve_version(ref, name)
-            model_dir = download_version(version, name)
+            model_dir = download_version(version, name, cache_root=model_cache())
         except RegistryError as exc:
             raise ModelLoadError(f"cannot serve {name} {ref!r}: {exc}") from exc
     serving = policy().serving
@@ -64,6 +66,15 @@ def load_from_env() -> LoadedModel:
     logger.info("serving %s v%s (%s) from %s; loaded and warmed up in %.1fs", name, version, classifier.variant,
                 model_dir, took)  # fmt: skip
     return LoadedModel(name, version, model_dir, classifier, took)
+
+
+def model_cache() -> Path:
+    """Where this server keeps downloaded versions: set by its runtime (pod volume, local state), else a temp dir."""
+    cache = env.MODEL_CACHE.get()
+    if cache is not None:
+        return cache
+    state = env.STATE_DIR.get()
+    return state / "models" if state is not None else Path(tempfile.gettempdir()) / "mlp-models"
 
 
 def warm_up(classifier: OnnxTextClassifier, model_dir: Path, rounds: int = 3) -> None:

@@ -102,30 +102,36 @@ def _peer(request: Request) -> str:
     return request.client.host if request.client else "?"
 
 
-def config_from_env() -> ReceiverConfig:
+def receiver_config(state_dir: Path, logs_dir: Path) -> ReceiverConfig:
+    """The receiver's settings: policy and secret from the environment, folders from its runtime (the local stack
+    passes its own, see infra/local/webhook.py; an image mounts volumes)."""
     from core.policy import policy
-    from infra.local.paths import logs_dir, sub
     from services.webhook import dispatch
 
     p = policy()
-    root = sub("webhook")
     return ReceiverConfig(
         secret=env.WEBHOOK_SECRET.get(),
         model_name=p.release.model_name,
         candidate_alias=p.release.candidate_alias,
         max_skew_seconds=p.release.webhook_max_skew_seconds,
-        ledger=DeliveryLedger(root / "deliveries.sqlite"),
-        dispatcher=dispatch.from_env(logs_dir()),
-        events_log=root / "events.jsonl",
+        ledger=DeliveryLedger(state_dir / "deliveries.sqlite"),
+        dispatcher=dispatch.from_env(logs_dir),
+        events_log=state_dir / "events.jsonl",
     )
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+
     import uvicorn
 
     from core.policy import policy
 
-    cfg = config_from_env()
+    parser = argparse.ArgumentParser(description="The registry-webhook receiver.")
+    parser.add_argument("--state-dir", type=Path, required=True, help="delivery ledger and events.jsonl")
+    parser.add_argument("--logs-dir", type=Path, required=True, help="logs of the releases it starts")
+    args = parser.parse_args(argv)
+    cfg = receiver_config(args.state_dir, args.logs_dir)
     if not cfg.secret:
         raise SystemExit(f"{env.WEBHOOK_SECRET.name} is empty: start the receiver through `mlp env up` (secret store)")
     uvicorn.run(create_app(cfg), host="127.0.0.1", port=policy().ports.webhook, log_level="warning")

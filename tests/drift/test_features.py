@@ -55,7 +55,8 @@ def test_text_features_on_known_texts(classifier: OnnxTextClassifier) -> None:
     texts = ["a good film", "the qwzxv blorptang", "!!!"]
     frame = text_features(classifier, texts)
     assert frame["text_chars"].tolist() == [11, 19, 3]
-    assert frame["n_tokens"].tolist() == classifier.count_tokens(texts)
+    # [CLS] a good film [SEP]; [CLS] the q ##w ##z ##x ##v b ##lor ##pta ##ng [SEP]; [CLS] ! ! ! [SEP]
+    assert frame["n_tokens"].tolist() == [5, 12, 5]
     # "a", "good", "film" are whole-word tokens; two of the three words of the second text are not; no words -> 0.
     assert frame["oov_rate"].tolist() == pytest.approx([0.0, 2 / 3, 0.0])
     assert frame["n_tokens"][1] > frame["n_tokens"][0]  # made-up words split into word pieces

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from core import env
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MLP = [sys.executable, "-m", "pipelines.cli"]
@@ -28,7 +29,7 @@ def local_env() -> Iterator[None]:
     """Every local server up (idempotent). Torn down at the end unless MLP_KEEP_ENV=1."""
     mlp("env", "up")
     yield
-    if os.environ.get("MLP_KEEP_ENV") != "1":
+    if not env.KEEP_ENV.get():
         mlp("env", "down", check=False)
 
 

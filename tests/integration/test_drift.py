@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from core import contracts, endpoints
 from core import promql as q
 from core.policy import policy
-from infra.local import endpoints
 from pipelines.data import load_shifted, load_split
 from pipelines.drift.demo import DRIFT_ALERT
 from pipelines.drift.logs import write_records
@@ -37,7 +37,7 @@ def classifier(packaged_variants: dict[str, Path]) -> OnnxTextClassifier:
 
 
 def _log(classifier: OnnxTextClassifier, version: int, texts: list[str], end: datetime) -> None:
-    from infra.local.stack import s3_client
+    from infra.local.s3 import client as s3_client
 
     predictions = classifier.predict(texts)
     tokens = classifier.count_tokens(texts)
@@ -55,7 +55,7 @@ def _log(classifier: OnnxTextClassifier, version: int, texts: list[str], end: da
         }
         for i, (text, p, n) in enumerate(zip(texts, predictions, tokens, strict=True))
     ]
-    write_records(s3_client(), endpoints.INFERENCE_LOG_BUCKET, policy().release.model_name, version, records)
+    write_records(s3_client(), contracts.INFERENCE_LOG_BUCKET, policy().release.model_name, version, records)
 
 
 def _check(version: int, out_dir: Path, hours: str = "1"):  # type: ignore[no-untyped-def]
@@ -110,7 +110,7 @@ def test_shifted_logs_alert(local_env: None, classifier: OnnxTextClassifier, tmp
     assert list(tmp_path.glob(f"*-v{version}-*.html")), "the Evidently HTML report was not written"
     assert _pushed(version)[q.DRIFT_SCORE] > policy().drift.threshold
     # Prometheus scrapes the Pushgateway and the rule turns the share into the alert.
-    from pipelines.observability.local import query
+    from infra.local.prometheus import query
 
     expr = f'ALERTS{{alertname="{DRIFT_ALERT}",alertstate="firing",model_version="{version}"}}'
     deadline = time.monotonic() + 90

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from pipelines.gate import run_gate
-from pipelines.registry import client as registry
+from services.registry import client as registry
 
 pytestmark = pytest.mark.integration
 REFERENCE_ALIAS = "gate-reference"  # the tests' own champion, so releases moving `champion` cannot interfere

@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from infra.local import endpoints
+from core import contracts, endpoints
 from infra.local.paths import state_dir
 from tests.integration.conftest import mlp
 
@@ -26,14 +26,15 @@ def test_up_is_idempotent_and_fast_when_running(local_env: None) -> None:
 
 
 def test_object_store_keeps_data_across_a_restart(local_env: None) -> None:
-    from infra.local.stack import s3_client, s3_program
+    from infra.local.s3 import client as s3_client
+    from infra.local.s3 import program as s3_program
     from infra.local.supervisor import ctl, wait_healthy
 
     key, body = f"restart-check/{uuid.uuid4().hex}", uuid.uuid4().bytes
-    s3_client().put_object(Bucket=endpoints.ARTIFACT_BUCKET, Key=key, Body=body)
+    s3_client().put_object(Bucket=contracts.ARTIFACT_BUCKET, Key=key, Body=body)
     ctl("restart", "s3")
     wait_healthy(s3_program())
-    assert s3_client().get_object(Bucket=endpoints.ARTIFACT_BUCKET, Key=key)["Body"].read() == body
+    assert s3_client().get_object(Bucket=contracts.ARTIFACT_BUCKET, Key=key)["Body"].read() == body
 
 
 def test_object_store_refuses_wrong_keys(local_env: None) -> None:

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.registry import client as registry
+from infra.local.paths import model_cache
 from pipelines.registry.register import RegistryError, register
+from services.registry import client as registry
 
 pytestmark = pytest.mark.integration
 
@@ -39,7 +40,7 @@ def test_versions_carry_lineage_metrics_and_aliases(registered_versions: dict[st
 def test_downloaded_version_serves_without_torch(registered_versions: dict[str, int]) -> None:
     from services.model_runtime.classifier import OnnxTextClassifier
 
-    model_dir = registry.download_version(registered_versions["int8"])
+    model_dir = registry.download_version(registered_versions["int8"], cache_root=model_cache())
     requirements = (model_dir / "requirements.txt").read_text()
     assert "onnxruntime" in requirements and "torch" not in requirements
     classifier = OnnxTextClassifier.load(model_dir)
@@ -72,7 +73,7 @@ def _fresh_copy(src: Path, tmp_path: Path) -> Path:
 def test_registration_with_the_artifact_store_down_leaves_no_version(
     registered_versions: dict[str, int], packaged_variants: dict[str, Path], tmp_path: Path
 ) -> None:
-    from infra.local.stack import s3_program
+    from infra.local.s3 import program as s3_program
     from infra.local.supervisor import ctl, ensure_program, wait_healthy
 
     package = _fresh_copy(packaged_variants["int8"], tmp_path)

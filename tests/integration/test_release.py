@@ -47,7 +47,7 @@ def _log(state: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _tags(version: int) -> dict[str, str]:
-    from pipelines.registry import client
+    from services.registry import client
 
     return dict(client.get_version(version).tags)
 
@@ -63,13 +63,13 @@ def _wait(predicate: Any, timeout: float, what: str, every: float = 0.5) -> Any:
 
 
 def _weights() -> dict[int, int]:
-    from services.gateway import local as gateway
+    from infra.local import serving as gateway
 
     return gateway.current_weights()
 
 
 def _live() -> set[int]:
-    from infra.local.model_servers import live_model_servers
+    from infra.local.serving import live_model_servers
 
     return {s.version for s in live_model_servers()}
 
@@ -102,9 +102,9 @@ def stable(webhook_registered: None, registered_versions: dict[str, int]) -> Ite
     Every release below compares against fp32: int8 is faster than fp32 (a good candidate), while fp32 released
     against an int8 stable is really >1.3x slower and is (rightly) rolled back.
     """
-    from infra.local.model_servers import live_model_servers, start_model_server, stop_model_server
-    from pipelines.registry import client
-    from services.gateway import local as gateway
+    from infra.local import serving as gateway
+    from infra.local.serving import live_model_servers, start_model_server, stop_model_server
+    from services.registry import client
 
     state = _state()
     if state is not None and state["phase"] not in ("succeeded", "rolled_back", "gate_failed"):
@@ -129,7 +129,7 @@ def _other_good(stable: int, versions: dict[str, int]) -> int:
 
 
 def test_good_candidate_is_promoted(stable: int, registered_versions: dict[str, int]) -> None:
-    from pipelines.registry import client
+    from services.registry import client
 
     candidate = _other_good(stable, registered_versions)
     result = mlp("release", "start", "--version", str(candidate), "--drive-traffic", RPS, check=False, timeout=900)
@@ -170,8 +170,8 @@ def _policy_with_loose_gate_latency(tmp_path: Path) -> dict[str, str]:
 
 
 def test_degraded_candidate_is_rolled_back(stable: int, registered_versions: dict[str, int], tmp_path: Path) -> None:
-    from infra.local import endpoints
-    from pipelines.registry import client
+    from core import endpoints
+    from services.registry import client
 
     heavy = registered_versions["heavy"]
     result = subprocess.run(
@@ -228,7 +228,7 @@ def test_canary_server_killed_mid_analysis_rolls_back_without_client_errors(
     stable: int, registered_versions: dict[str, int]
 ) -> None:
     from infra.local.supervisor import ctl
-    from pipelines.registry import client
+    from services.registry import client
 
     candidate = _other_good(stable, registered_versions)
     proc = _spawn("release", "start", "--version", str(candidate), "--drive-traffic", RPS)
@@ -269,8 +269,8 @@ def test_webhook_rejects_forged_and_replayed_and_mlflow_starts_a_release(
     stable: int, registered_versions: dict[str, int]
 ) -> None:
     from infra.local.secrets import get_secret
-    from pipelines.registry import client
-    from services.webhook.local import WEBHOOK_SECRET_NAME, receiver_url
+    from infra.local.webhook import WEBHOOK_SECRET_NAME, receiver_url
+    from services.registry import client
     from services.webhook.verify import sign
 
     name = client.model_name()
@@ -287,10 +287,11 @@ def test_webhook_rejects_forged_and_replayed_and_mlflow_starts_a_release(
     }
     assert httpx.post(receiver_url(), content=body, headers=forged, timeout=10).status_code == 401
 
-    # A genuine delivery from MLflow itself.
+    # A genuine delivery from MLflow itself, on the alias set the way an owner promotes a version.
     candidate = _other_good(stable, registered_versions)
     before = len(_receiver_events())
-    client.set_alias("candidate", candidate)
+    alias = json.loads(mlp("model", "alias", "set", "candidate", str(candidate), "--json").stdout)
+    assert alias["version"] == candidate
 
     def accepted() -> dict[str, Any] | None:
         fresh = _receiver_events()[before:]
@@ -325,4 +326,11 @@ def test_webhook_rejects_forged_and_replayed_and_mlflow_starts_a_release(
     final = _state()
     assert final is not None and final["phase"] == "rolled_back" and final["release_id"] == started["release_id"]
     assert client.get_alias("champion") == stable
+    # Whoever set the alias follows that release to its end: its log as progress, its outcome as the exit code.
+    waited = mlp(
+        "release", "wait", "--version", str(candidate), "--since", alias["set_at"], "--timeout", "60", check=False
+    )
+    assert waited.returncode == 1, waited.stdout + waited.stderr  # rolled back
+    assert f"release {started['release_id']}: rolled_back" in waited.stdout
+    assert "[rolling_back]" in waited.stdout
     client.delete_alias("candidate")

@@ -22,13 +22,12 @@ import httpx
 import psutil
 import pytest
 
-from core import contracts
+from core import contracts, endpoints
 from core.policy import policy
-from infra.local import endpoints
-from infra.local import model_servers as ms
+from infra.local import serving as gateway
+from infra.local import serving as ms
 from infra.local.secrets import api_key
 from infra.local.supervisor import ctl
-from services.gateway import local as gateway
 from services.gateway.client import RetryClosedKeepAlive
 
 pytestmark = pytest.mark.integration
@@ -192,7 +191,7 @@ def test_rate_limit_answers_429_with_retry_after(versions: tuple[int, int]) -> N
 
 
 def test_inference_log_lands_in_s3_with_the_key_layout(versions: tuple[int, int], client: httpx.Client) -> None:
-    from infra.local.stack import s3_client
+    from infra.local.s3 import client as s3_client
 
     stable, _ = versions
     marker = f"inference-log probe {time.time_ns()}"
@@ -203,8 +202,8 @@ def test_inference_log_lands_in_s3_with_the_key_layout(versions: tuple[int, int]
     deadline = time.monotonic() + policy().serving.inference_log_flush_seconds + 30
     found = None
     while found is None and time.monotonic() < deadline:
-        for obj in s3.list_objects_v2(Bucket=endpoints.INFERENCE_LOG_BUCKET, Prefix=prefix).get("Contents", []):
-            body = gzip.decompress(s3.get_object(Bucket=endpoints.INFERENCE_LOG_BUCKET, Key=obj["Key"])["Body"].read())
+        for obj in s3.list_objects_v2(Bucket=contracts.INFERENCE_LOG_BUCKET, Prefix=prefix).get("Contents", []):
+            body = gzip.decompress(s3.get_object(Bucket=contracts.INFERENCE_LOG_BUCKET, Key=obj["Key"])["Body"].read())
             rows = [json.loads(line) for line in body.decode().splitlines()]
             found = next(((obj["Key"], r) for r in rows if r["text"] == marker), None)
             if found:

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import pytest
 
-from core import promql
 from core.policy import Policy, Scaling
 from modules.k8s import scaling
 from tests.k8s.conftest import MODEL, WEIGHTS, by_kind, named
@@ -24,7 +23,10 @@ def test_scaled_object_per_version_on_in_flight_requests(deployments, pol):
         (trigger,) = s["spec"]["triggers"]
         assert trigger["type"] == "prometheus"
         assert trigger["metadata"]["threshold"] == str(pol.scaling.target_in_flight_per_replica)
-        assert trigger["metadata"]["query"] == f"sum({promql.REQUEST_IN_PROGRESS}{promql.selector(MODEL, version)})"
+        assert trigger["metadata"]["query"] == (
+            "sum(bentoml_service_request_in_progress"
+            f'{{model_name="review-polarity-classifier",model_version="{version}",endpoint="/classify"}})'
+        )
 
 
 def test_rollout_mode_scales_the_rollout(rollout):
@@ -72,9 +74,11 @@ def test_the_add_on_namespace_is_the_one_the_add_on_stack_installs() -> None:
     assert versions["charts"]["keda_http_addon"]["namespace"] == scaling.KEDA_HTTP_NAMESPACE
 
 
-def test_cold_start_timeout_must_outlast_the_slow_cold_start_alert() -> None:
+def test_cold_start_timeout_must_outlast_the_slow_cold_start_alert(pol: Policy) -> None:
     with pytest.raises(ValueError, match="cold_start_timeout_seconds must exceed"):
-        Scaling(scale_from_zero_alert_seconds=120, cold_start_timeout_seconds=90)
+        Scaling.model_validate(
+            {**pol.scaling.model_dump(), "scale_from_zero_alert_seconds": 120, "cold_start_timeout_seconds": 90}
+        )
 
 
 def test_a_cold_request_gets_the_wait_plus_the_usual_timeout(pol: Policy) -> None:

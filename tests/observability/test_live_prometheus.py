@@ -13,11 +13,10 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from core import dashboards, rules
+from core import dashboards, endpoints, rules
 from core import promql as q
 from core.policy import policy
-from infra.local import endpoints
-from pipelines.observability import local
+from infra.local import prometheus as local
 from tests.integration.conftest import local_env, packaged_variants, registered_versions  # noqa: F401
 
 pytestmark = pytest.mark.integration
@@ -56,9 +55,8 @@ def test_prometheus_scrapes_its_exporters_and_loads_the_rules(local_env: None) -
 @pytest.fixture(scope="module")
 def traffic(registered_versions: dict[str, int]) -> Iterator[list[int]]:  # noqa: F811
     """Two live versions behind the gateway (75/25, so per-version numbers differ), a minute of real requests."""
-    from infra.local.model_servers import start_model_server, stop_model_server
     from infra.local.secrets import api_key
-    from services.gateway.local import current_weights, set_weights
+    from infra.local.serving import current_weights, set_weights, start_model_server, stop_model_server
 
     versions = [registered_versions["fp32"], registered_versions["int8"]]
     before = current_weights()

@@ -12,7 +12,7 @@ import yaml
 
 from core import promql as q
 from core.policy import policy
-from pipelines.observability import local
+from infra.local import prometheus as local
 
 PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
 MTAIL = shutil.which("mtail") or "/usr/bin/mtail"

@@ -3,11 +3,24 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from pipelines.release.deps import Deps, GateOutcome
+from pipelines.release.state import Phase, ReleaseState, Trigger
 
 CANARY, STABLE = 7, 3
+MODEL = "review-polarity-classifier"
+
+
+def release_state(version: int = CANARY, phase: Phase = Phase.PENDING, kind: str = "manual") -> ReleaseState:
+    """A release of `version` against STABLE with the local timings and steps [10, 100], at `phase`."""
+    state = ReleaseState.new(
+        MODEL, version, STABLE, Trigger(kind, "tester"), window_seconds=40, interval_seconds=10, drain_seconds=0,
+        steps=[10, 100],
+    )  # fmt: skip
+    state.phase = phase
+    return state
 
 
 class FakeClock:
@@ -112,7 +125,8 @@ class FakeServing:
 class FakeRegistry:
     aliases: dict[str, int] = field(default_factory=lambda: {"champion": STABLE})
     tags: dict[int, dict[str, str]] = field(default_factory=dict)
-    pulled: list[int] = field(default_factory=list)
+    pulled: list[int] = field(default_factory=list)  # one entry per download
+    resolved: list[str] = field(default_factory=list)  # one entry per registry lookup of a version
 
     def get_alias(self, alias: str) -> int | None:
         return self.aliases.get(alias)
@@ -123,17 +137,27 @@ class FakeRegistry:
     def tag(self, version: int, key: str, value: str) -> None:
         self.tags.setdefault(version, {})[key] = value
 
-    def pull(self, version: int) -> None:
+    def resolve(self, ref: str) -> int:
+        self.resolved.append(ref)
+        number = int(ref) if ref.isdigit() else self.aliases.get(ref)
+        if number is None:
+            raise LookupError(f"no version or alias {ref!r} (fake registry)")
+        return number
+
+    def pull(self, version: int) -> Path:
         self.pulled.append(version)
+        return Path(f"/models/v{version}")
 
 
 @dataclass
 class FakeGate:
     passed: bool = True
     runs: list[int] = field(default_factory=list)
+    model_dirs: list[Path] = field(default_factory=list)  # what the executor handed over (nothing fetched here)
 
-    def run(self, version: int) -> GateOutcome:
+    def run(self, version: int, model_dir: Path) -> GateOutcome:
         self.runs.append(version)
+        self.model_dirs.append(model_dir)
         failures = [] if self.passed else ["accuracy above baseline (tfidf_logreg)"]
         return GateOutcome(self.passed, f"/tmp/gate-v{version}.json", failures)
 

@@ -20,7 +20,7 @@ from core.canary import (
     judge,
     run_analysis,
 )
-from core.policy import CanaryAnalysis
+from core.policy import policy
 from tests.release.fakes import (
     CANARY,
     DOWN,
@@ -215,8 +215,9 @@ def test_query_range_grows_to_the_window_then_rolls() -> None:
 
 
 def test_argo_failure_limit_is_one_less() -> None:
-    assert argo_failure_limit(CanaryAnalysis(failure_limit=1)) == 0
-    assert argo_failure_limit(CanaryAnalysis(failure_limit=3)) == 2
+    a = policy().canary.analysis
+    assert argo_failure_limit(a.model_copy(update={"failure_limit": 1})) == 0
+    assert argo_failure_limit(a.model_copy(update={"failure_limit": 3})) == 2
 
 
 # ---------------------------------------------------------------- the Prometheus API client (fake server)

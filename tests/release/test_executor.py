@@ -219,6 +219,7 @@ def test_resume_from_each_persisted_step(tmp_path: Path, p: Policy, phase: Phase
     assert STABLE not in s.live
     # Completed steps are not redone.
     assert gate.runs == ([CANARY] if phase is Phase.PENDING else [])
+    assert registry(deps).pulled == ([CANARY] if phase is Phase.PENDING else [])  # fetched for the gate only
     started = [v for op, v in s.calls if op == "start"]
     assert started == ([CANARY] if phase in (Phase.PENDING, Phase.GATE_PASSED) else [])
     analysed = isinstance(deps.metrics, ScriptedMetrics) and deps.metrics.measurements > 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import glob
 import re
 from pathlib import Path
@@ -21,21 +22,38 @@ def test_bentofile_parses_and_names_the_service() -> None:
     assert config.python.requirements_txt == "services/model_server/requirements.txt"
 
 
+def imported_closure(module: str) -> set[str]:
+    """Every repository file the module imports, transitively (read with ast, nothing is executed)."""
+    seen: set[str] = set()
+    todo = [module]
+    while todo:
+        name = todo.pop()
+        path = REPO / (name.replace(".", "/") + ".py")
+        if not path.is_file():
+            path = REPO / name.replace(".", "/") / "__init__.py"
+        if not path.is_file() or path.relative_to(REPO).as_posix() in seen:
+            continue
+        seen.add(path.relative_to(REPO).as_posix())
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names = [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
+            todo += [n for n in names if n.split(".")[0] in {"core", "services", "modules", "infra", "pipelines"}]
+    return seen
+
+
 def test_bentofile_includes_every_module_the_server_imports() -> None:
     include = yaml.safe_load((SERVER / "bentofile.yaml").read_text())["include"]
-    matched = {Path(p).relative_to(REPO).as_posix() for pattern in include for p in glob.glob(str(REPO / pattern))}
-    needed = (
-        "services/model_server/service.py",
-        "services/model_runtime/classifier.py",
-        "core/policy.py",
-        "pipelines/registry/client.py",
-        "infra/local/endpoints.py",
-        "policy.yaml",
-    )
-    for path in needed:
-        assert path in matched, path
+    matched = {
+        Path(p).relative_to(REPO).as_posix()
+        for pattern in include
+        for p in glob.glob(str(REPO / pattern), recursive=True)
+    }
+    needed = imported_closure("services.model_server.service") | {"policy.yaml"}
+    assert "services/model_runtime/classifier.py" in needed  # the closure is followed, not just the entry point
+    assert needed <= matched, f"imported by the server but not in the bento: {sorted(needed - matched)}"
     for pattern in include:
-        assert glob.glob(str(REPO / pattern)), f"include pattern {pattern!r} matches nothing"
+        assert glob.glob(str(REPO / pattern), recursive=True), f"include pattern {pattern!r} matches nothing"
 
 
 def test_image_requirements_are_pinned_as_in_the_lock_and_exclude_torch() -> None:
@@ -53,6 +71,8 @@ def test_image_requirements_are_pinned_as_in_the_lock_and_exclude_torch() -> Non
 def test_dockerfile_copies_what_the_bentofile_includes() -> None:
     docker = (SERVER / "Dockerfile").read_text()
     assert "services.model_server.service:ModelService" in docker
-    for path in ("pipelines/registry/client.py", "services/model_runtime/classifier.py", "policy.yaml"):
-        assert path in docker
+    copied = re.findall(r"^COPY (\S+) ", docker, re.M)
+    folders = {path.split("/")[0] for path in imported_closure("services.model_server.service")}
+    assert folders <= {c.rstrip("/") for c in copied}, f"the server imports from {folders}; the image copies {copied}"
+    assert "policy.yaml" in copied
     assert re.search(r"^USER \d+", docker, re.M), "the image must not run as root"

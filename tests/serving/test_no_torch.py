@@ -11,7 +11,7 @@ REPO = Path(__file__).resolve().parents[2]
 PROBE = """
 import sys
 import services.model_server.service as service
-import pipelines.registry.client  # loaded by the server at start, to resolve its version
+import services.registry.client  # loaded by the server at start, to resolve its version
 from services.model_server import batching, inference_log, loading, metrics
 assert service.ModelService is not None
 print("torch" in sys.modules, sorted(m for m in sys.modules if m.split(".")[0] in {"torch", "torchvision"})[:3])

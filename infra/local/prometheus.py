@@ -2,11 +2,15 @@
 
 - prometheus: config `<state>/prometheus/prometheus.yml`, TSDB `<state>/prometheus/data`, rules rendered by
   `core.rules`; model servers found through file_sd (`targets/model-servers.json`, written by
-  the serving area). `--web.enable-lifecycle` so a rule or config change is a `POST /-/reload`, not a restart.
+  `infra.local.model_servers`). `--web.enable-lifecycle` so a rule or config change is a `POST /-/reload`, not a
+  restart.
 - node-exporter: the machine (CPU, memory, disk).
 - pushgateway: batch jobs push here (drift job, release executor); persisted so a restart keeps the last values.
 - gateway-exporter: mtail turns the nginx JSON access log into per-upstream-version request and latency metrics.
 - process-exporter: CPU and resident memory of each `bentoml serve` (workers included), grouped by its port.
+
+`query`/`query_range` read whole result vectors and raise on a bad query (CLI, snapshots, tests); the release
+analysis reads single numbers through `core.canary.PrometheusSource`, where no answer means missing data.
 """
 
 from __future__ import annotations
@@ -20,16 +24,16 @@ from typing import Any
 
 import yaml
 
+from core import endpoints, rules
 from core import promql as q
-from core import rules
+from core.endpoints import HOST
 from core.policy import policy
-from infra.local import endpoints
-from infra.local.paths import REPO_ROOT, logs_dir, state_dir
+from infra.local.paths import logs_dir, state_dir
 from infra.local.supervisor import Program
+from services.gateway.config import ACCESS_LOG
 
-HOST = "127.0.0.1"
-MTAIL_PROGS = REPO_ROOT / "pipelines" / "observability" / "mtail"
-GATEWAY_ACCESS_LOG = "gateway-access.log"
+MTAIL_PROGS = Path(__file__).resolve().parent / "mtail"  # the gateway exporter's program: access log -> metrics
+GATEWAY_ACCESS_LOG = ACCESS_LOG  # nginx writes it (services/gateway/config.py), mtail reads it
 # Matches the `bentoml serve ... --port N` command line of a model server; the group name carries the port,
 # which the CPU/memory recording rules join to the file_sd target of the same port.
 MODEL_SERVER_CMDLINE = r"bentoml.*\bserve\b.*--port[= ]?(?P<port>[0-9]+)"
@@ -85,7 +89,7 @@ def write_configs() -> None:
     for sub in ("data", "targets", "rules"):
         (prom_dir() / sub).mkdir(parents=True, exist_ok=True)
     if not targets_file().exists():
-        targets_file().write_text("[]\n")  # the serving area fills it; Prometheus needs the file to exist
+        targets_file().write_text("[]\n")  # model_servers.write_targets fills it; Prometheus needs it to exist
     # mtail polls only files that exist when it starts; nginx appends to the same file later.
     access_log().touch(exist_ok=True)
     _write_if_changed(prom_dir() / "prometheus.yml", yaml.safe_dump(prometheus_config(), sort_keys=False))

@@ -1,18 +1,19 @@
 """The nginx gateway of the local runtime: a supervised program, its rendered config, and the traffic weights.
 
-- `programs()` renders `<state>/gateway/nginx.conf` and returns the nginx program (foreground, own prefix).
-- `set_weights({3: 90, 4: 10})` validates (live versions, integer percents summing to 100), renders the config,
-  checks it with `nginx -t`, installs it atomically and reloads nginx gracefully (in-flight requests finish on the
-  old workers; model servers are never restarted), then waits until `/healthz` reports the new generation.
+It routes to the live model servers it is GIVEN (`live`: version -> port) and knows nothing of how they start or
+stop; `infra.local.serving` calls it after each change.
+
+- `program(live)` renders `<state>/gateway/nginx.conf` and returns the nginx program (foreground, own prefix).
+- `set_weights({3: 90, 4: 10}, live)` validates (live versions, integer percents summing to 100), renders the
+  config, checks it with `nginx -t`, installs it atomically and reloads nginx gracefully (in-flight requests finish
+  on the old workers; model servers are never restarted), then waits until `/healthz` reports the new generation.
   Weights persist in `<state>/gateway/weights.json`, so a restart of nginx or of the machine keeps them.
-- `stable_version()`: the version with the highest weight, fixed when the weights are set (a tie keeps the
+- `stable_version(live)`: the version with the highest weight, fixed when the weights are set (a tie keeps the
   previous stable). It is the retry target when another version's server fails (docs/serving.md).
 """
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import json
 import os
 import shutil
@@ -20,14 +21,15 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
-from core import contracts
+from core import contracts, endpoints
 from core.policy import policy
-from infra.local import endpoints
-from infra.local.paths import logs_dir, state_dir
+from infra.local.files import atomic_write_text, locked
+from infra.local.paths import REPO_ROOT, logs_dir, state_dir
 from infra.local.secrets import api_key, sha256_hex
 from infra.local.supervisor import Program
 from services.gateway.config import (
@@ -43,11 +45,13 @@ from services.gateway.config import (
 )
 
 NGINX = "/usr/sbin/nginx"
-JS_DIR = Path(__file__).resolve().parent
+JS_DIR = REPO_ROOT / "services" / "gateway"  # auth.js, beside the config renderer that names it
 PROGRAM = "gateway"
 TMP_DIRS = ("body", "proxy", "fastcgi", "uwsgi", "scgi")
 
-__all__ = ["GatewayError", "WeightsError", "current_weights", "programs", "refresh", "set_weights", "stable_version"]
+Live = Mapping[int, int]  # version -> port of each live model server
+
+__all__ = ["GatewayError", "WeightsError", "current_weights", "program", "refresh", "set_weights", "stable_version"]
 
 
 class GatewayError(RuntimeError):
@@ -71,15 +75,9 @@ def weights_path() -> Path:
     return gateway_dir() / "weights.json"
 
 
-@contextlib.contextmanager
-def _locked() -> Iterator[None]:
+def _locked() -> AbstractContextManager[None]:
     """One writer at a time (CLI, release executor, model-server start/stop)."""
-    with open(gateway_dir() / ".lock", "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    return locked(gateway_dir() / ".lock")
 
 
 def _read_state() -> tuple[dict[int, int], int | None]:
@@ -94,52 +92,36 @@ def _read_state() -> tuple[dict[int, int], int | None]:
 
 def _write_state(weights: Mapping[int, int], stable: int | None) -> None:
     data = {"weights": {str(v): w for v, w in sorted(weights.items())}, "stable": stable, "updated": time.time()}
-    _atomic_write(weights_path(), json.dumps(data, indent=2) + "\n")
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
-def _live_servers() -> dict[int, int]:
-    from infra.local.model_servers import live_model_servers  # import here: model_servers imports this module
-
-    return {s.version: s.port for s in live_model_servers()}
+    atomic_write_text(weights_path(), json.dumps(data, indent=2) + "\n")
 
 
 # ---------------------------------------------------------------- public API
 
 
-def current_weights() -> dict[int, int]:
+def current_weights(live: Live) -> dict[int, int]:
     """Percent per version that receives traffic now (versions at 0% are left out)."""
     weights, _ = _read_state()
-    live = _live_servers()
     return {v: w for v, w in weights.items() if v in live}
 
 
-def stable_version() -> int | None:
+def stable_version(live: Live) -> int | None:
     weights, stable = _read_state()
-    live = _live_servers()
     if stable is not None and stable in live:
         return stable
     return pick_stable({v: w for v, w in weights.items() if v in live}, None)
 
 
-def set_weights(weights: dict[int, int]) -> None:
+def set_weights(weights: dict[int, int], live: Live) -> None:
     """Route `weights` (percent per live version, summing to 100) and reload nginx gracefully."""
     with _locked():
-        live = _live_servers()
         clean = validate_weights(weights, set(live))
         _, previous = _read_state()
         _apply(clean, pick_stable(clean, previous), live)
 
 
-def refresh() -> None:
+def refresh(live: Live) -> None:
     """Re-render after a model server started or stopped (pins and retry targets change); weights are kept."""
     with _locked():
-        live = _live_servers()
         weights, stable = _read_state()
         kept = {v: w for v, w in weights.items() if v in live}
         if kept and sum(kept.values()) != 100:
@@ -161,31 +143,28 @@ def is_running() -> bool:
     return True
 
 
-def programs() -> list[Program]:
+def program(live: Live) -> Program:
     weights, stable = _read_state()
-    live = _live_servers()
     kept = {v: w for v, w in weights.items() if v in live}
     write_config(spec(kept, stable if stable in live else pick_stable(kept, None), live))
-    return [
-        Program(
-            name=PROGRAM,
-            command=[
-                NGINX,
-                "-p",
-                str(gateway_dir()),
-                "-c",
-                str(conf_path()),
-                "-e",
-                str(logs_dir() / ERROR_LOG),
-                "-g",
-                "daemon off;",
-            ],
-            priority=50,
-            stopsignal="QUIT",  # graceful: finish in-flight requests
-            stopwaitsecs=15,
-            health_url=f"{endpoints.gateway_url()}{HEALTH_PATH}",
-        )
-    ]
+    return Program(
+        name=PROGRAM,
+        command=[
+            NGINX,
+            "-p",
+            str(gateway_dir()),
+            "-c",
+            str(conf_path()),
+            "-e",
+            str(logs_dir() / ERROR_LOG),
+            "-g",
+            "daemon off;",
+        ],
+        priority=50,
+        stopsignal="QUIT",  # graceful: finish in-flight requests
+        stopwaitsecs=15,
+        health_url=f"{endpoints.gateway_url()}{HEALTH_PATH}",
+    )
 
 
 # ---------------------------------------------------------------- rendering and reload
@@ -218,6 +197,7 @@ def write_config(gateway: GatewaySpec) -> Path:
     text = render(gateway)
     if conf_path().exists() and conf_path().read_text() == text:
         return conf_path()
+    # Checked under its own name first, then renamed into place: nginx never reads a config `nginx -t` refused.
     candidate = conf_path().with_name("nginx.conf.new")
     candidate.write_text(text)
     result = _nginx("-t", "-q", "-c", str(candidate))
@@ -227,7 +207,7 @@ def write_config(gateway: GatewaySpec) -> Path:
     return conf_path()
 
 
-def _apply(weights: dict[int, int], stable: int | None, live: Mapping[int, int]) -> None:
+def _apply(weights: dict[int, int], stable: int | None, live: Live) -> None:
     gateway = spec(weights, stable, live)
     write_config(gateway)
     _write_state(weights, stable)

@@ -1,12 +1,10 @@
-"""Loopback URLs of the local runtime, derived from the policy's ports."""
+"""Loopback URLs of the local runtime, derived from the policy's ports (bucket names: `core.contracts`)."""
 
 from __future__ import annotations
 
 from core.policy import Policy, policy
 
 HOST = "127.0.0.1"
-ARTIFACT_BUCKET = "mlflow-artifacts"
-INFERENCE_LOG_BUCKET = "inference-logs"
 
 
 def _p(p: Policy | None) -> Policy:

@@ -1,6 +1,8 @@
 """The model registry (MLflow) as the rest of the platform sees it: versions, aliases, tags, artifacts.
 
-Aliases (`champion`, `challenger`, `candidate`) replace MLflow's deprecated stages.
+Aliases (`champion`, `challenger`, `candidate`) replace MLflow's deprecated stages. Used by the model server (to
+resolve and fetch the version it serves), the local runtime and the lifecycle CLI; it knows no local paths: the
+server is `MLFLOW_TRACKING_URI` (default: the local MLflow), and the cache folder is given by the caller.
 """
 
 from __future__ import annotations
@@ -16,9 +18,8 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException, RestException
 from mlflow.tracking import MlflowClient
 
+from core import endpoints
 from core.policy import policy
-from infra.local import endpoints
-from infra.local.paths import sub
 
 MODEL_CONFIG_FILE = "model_config.json"
 
@@ -104,16 +105,17 @@ def list_versions(name: str | None = None) -> list[ModelVersion]:
     return sorted(found, key=lambda v: int(v.version))
 
 
-def download_version(version: int | str, name: str | None = None) -> Path:
+def download_version(version: int | str, name: str | None = None, *, cache_root: Path) -> Path:
     """The version's model directory (model.onnx, tokenizer.json, model_config.json, ...) on local disk.
 
-    Cached under `.state/models/<name>/<version>/`: a version's artifacts never change.
+    Cached under `<cache_root>/<name>/<version>/` (complete once `.complete` exists): a version's artifacts never
+    change, so a cached version is never fetched again.
     """
     import mlflow.artifacts
 
     name = name or model_name()
     number = resolve_version(version, name)
-    cache = sub(f"models/{name}") / str(number)
+    cache = cache_root / name / str(number)
     done = cache / ".complete"
     if not done.exists():
         shutil.rmtree(cache, ignore_errors=True)

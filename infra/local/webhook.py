@@ -1,0 +1,106 @@
+"""The registry-webhook receiver as a program of the local stack, and the MLflow webhook that calls it.
+
+The receiver itself (`services/webhook/app.py`) ships in an image; here it runs under supervisord with its state
+and logs in this environment's folders and its HMAC secret from the secret store. `register()` (for
+`mlp release webhook register`) creates or updates the MLflow webhook that calls the receiver when an alias is set.
+Idempotent: an existing webhook of the same name is updated (URL, events, secret, status) instead of duplicated.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from core import contracts, endpoints, env
+from infra.local.paths import logs_dir, sub
+from infra.local.secrets import get_secret
+from infra.local.supervisor import VENV_BIN, Program
+
+if TYPE_CHECKING:
+    from mlflow.entities.webhook import Webhook
+    from mlflow.tracking import MlflowClient
+
+WEBHOOK_SECRET_NAME = "mlflow_webhook_secret"
+WEBHOOK_NAME = "mlp-release-on-promotion"
+
+
+def receiver_url() -> str:
+    return f"{endpoints.webhook_url()}{contracts.WEBHOOK_ROUTE}"
+
+
+def program() -> Program:
+    return Program(
+        name="webhook",
+        command=[
+            str(VENV_BIN / "python"),
+            "-m",
+            "services.webhook.app",
+            "--state-dir",
+            str(sub("webhook")),
+            "--logs-dir",
+            str(logs_dir()),
+        ],
+        # The HMAC secret is resolved from the secret store inside the process only.
+        secret_env={env.WEBHOOK_SECRET.name: "{" + WEBHOOK_SECRET_NAME + "}"},
+        priority=40,
+        health_url=f"{endpoints.webhook_url()}{contracts.HEALTH_ROUTE}",
+        stopwaitsecs=10,
+    )
+
+
+# ---------------------------------------------------------------- the MLflow side (MLflow loads only when used)
+
+
+def _client() -> MlflowClient:
+    from services.registry.client import check_mlflow, mlflow_client
+
+    check_mlflow()
+    return mlflow_client()
+
+
+def _events() -> list[Any]:
+    from mlflow.entities.webhook import WebhookAction, WebhookEntity, WebhookEvent
+
+    return [WebhookEvent(WebhookEntity.MODEL_VERSION_ALIAS, WebhookAction.CREATED)]
+
+
+def find(name: str = WEBHOOK_NAME) -> Webhook | None:
+    client = _client()
+    token: str | None = None
+    while True:
+        page = client.list_webhooks(max_results=100, page_token=token)
+        for hook in page:
+            if hook.name == name:
+                return hook
+        token = page.token
+        if not token:
+            return None
+
+
+def register(url: str | None = None) -> Webhook:
+    client = _client()
+    url = url or receiver_url()
+    secret = get_secret(WEBHOOK_SECRET_NAME)
+    existing = find()
+    if existing is None:
+        return client.create_webhook(
+            name=WEBHOOK_NAME,
+            url=url,
+            events=_events(),
+            description="Starts a canary release when the candidate alias is set (services/webhook)",
+            secret=secret,
+            status="ACTIVE",
+        )
+    return client.update_webhook(existing.webhook_id, url=url, events=_events(), secret=secret, status="ACTIVE")
+
+
+def send_test() -> dict[str, Any]:
+    hook = find()
+    if hook is None:
+        return {"success": False, "error": "no webhook registered: run `mlp release webhook register`"}
+    result = _client().test_webhook(hook.webhook_id)
+    return {
+        "success": result.success,
+        "status": result.response_status,
+        "body": (result.response_body or "")[:200],
+        "error": result.error_message,
+    }
