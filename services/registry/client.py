@@ -109,12 +109,13 @@ def download_version(version: int | str, name: str | None = None, *, cache_root:
     """The version's model directory (model.onnx, tokenizer.json, model_config.json, ...) on local disk.
 
     Cached under `<cache_root>/<name>/<version>/` (complete once `.complete` exists): a version's artifacts never
-    change, so a cached version is never fetched again.
+    change, so a cached version is never fetched again, and a version given by number costs no registry call when
+    it is cached (an alias is always resolved: it may have moved).
     """
     import mlflow.artifacts
 
     name = name or model_name()
-    number = resolve_version(version, name)
+    number = version if isinstance(version, int) else resolve_version(version, name)
     cache = cache_root / name / str(number)
     done = cache / ".complete"
     if not done.exists():
