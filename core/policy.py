@@ -5,8 +5,9 @@ through this module. Both runtimes (local and cluster) render from the same obje
 cannot disagree. ``mlp policy schema`` exports the JSON schema (``policy.schema.json``).
 
 The models carry types, bounds and meanings, never values: no field has a default, so a value set
-here could never disagree with the file (tests/policy checks both). Each field's ``description`` is
-its meaning in ``docs/policy.md``, which ``mlp policy docs --write`` generates from the schema.
+here could never disagree with the file (tests/core/test_policy_values_written_once.py checks both).
+Each field's ``description`` is its meaning in ``docs/policy.md``, which ``mlp policy docs --write``
+generates from the schema.
 Code that needs a variant of the policy loads ``policy.yaml`` and uses ``model_copy(update=...)``.
 """
 

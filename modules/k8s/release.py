@@ -47,8 +47,8 @@ def _finite(expr: str = "result[0]") -> str:
 @dataclass(frozen=True)
 class AnalysisSpec:
     """The exact queries and thresholds the AnalysisTemplate renders: the local executor's `AnalysisQueries` with
-    the Argo argument placeholders, and `policy.canary.analysis`. tests/k8s/test_release.py pins them literally and
-    evaluates them with promtool on fixture series."""
+    the Argo argument placeholders, and `policy.canary.analysis`. tests/modules/k8s/test_release.py pins them
+    literally and evaluates them with promtool on fixture series."""
 
     window: str
     interval: str

@@ -1,6 +1,6 @@
 """What the executor drives, as small protocols, and the wiring of their real implementations.
 
-Unit tests pass fakes (tests/release/fakes.py); `local_deps()` wires the real local runtime: serving through
+Unit tests pass fakes (tests/pipelines/release/fakes.py); `local_deps()` wires the real local runtime: serving through
 `infra.local.serving` (start a version's server, then route to it), the MLflow registry, the promotion gate,
 Prometheus and the Pushgateway.
 """

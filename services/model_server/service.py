@@ -12,7 +12,7 @@
 - Sampled inputs and outputs go to the inference log in S3, off the request path.
 
 Imports stay light at module level (no prometheus_client, MLflow or boto3 before BentoML sets up the worker)
-and PyTorch is never imported (tests/serving/test_no_torch.py).
+and PyTorch is never imported (tests/services/model_server/test_no_torch.py).
 """
 
 from __future__ import annotations

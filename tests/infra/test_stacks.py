@@ -1,0 +1,210 @@
+"""Every layer of every environment: backend, tags, and the properties the issue asks for."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from cdktn import Testing as Matchers  # "Test*" names would be collected by pytest
+
+from infra.config import EnvConfig, load_versions
+from infra.stacks.base import AWS_LAYERS, LAYERS
+from tests.infra.conftest import Synth, only, policy
+
+
+def test_every_stack_has_s3_backend_with_locking_and_its_own_key(synth: Synth, env: EnvConfig) -> None:
+    keys = set()
+    for layer in LAYERS:
+        backend = synth.stack(env.name, layer)["terraform"]["backend"]["s3"]
+        assert backend["use_lockfile"] is True and backend["encrypt"] is True
+        assert backend["bucket"] == env.state.bucket
+        keys.add(backend["key"])
+    assert keys == {f"mlp/{env.name}/{layer}.tfstate" for layer in LAYERS}
+
+
+def test_aws_stacks_tag_everything_by_default(synth: Synth, env: EnvConfig) -> None:
+    for layer in AWS_LAYERS:
+        text = synth.text(env.name, layer)
+        assert Matchers.to_have_provider_with_properties(text, "aws", {"region": env.region})
+        tags = synth.stack(env.name, layer)["provider"]["aws"][0]["default_tags"][0]["tags"]
+        assert tags["environment"] == env.name and tags["layer"] == layer and tags["owner"]
+
+
+def test_no_data_source_but_cross_stack_state_and_no_account_id_or_secret(synth: Synth, env: EnvConfig) -> None:
+    for layer in LAYERS:
+        text = synth.text(env.name, layer)
+        assert set(synth.stack(env.name, layer).get("data", {})) <= {"terraform_remote_state"}, layer
+        assert not re.search(r"\b\d{12}\b", text), f"{layer}: looks like an account ID"
+        assert '"password"' not in text and "secret_key" not in text
+    assert "terraform_remote_state" in synth.stack(env.name, "cluster")["data"]
+
+
+def test_network(synth: Synth, env: EnvConfig) -> None:
+    azs = len(env.network.azs)
+    assert azs == (2 if env.name == "dev" else 3)
+    subnets = synth.resources(env.name, "network", "aws_subnet").values()
+    assert sorted(s["availability_zone"] for s in subnets) == sorted(env.network.azs * 2)
+    nats = synth.resources(env.name, "network", "aws_nat_gateway")
+    assert len(nats) == (azs if env.name == "prod" else 1)
+    endpoints = synth.resources(env.name, "network", "aws_vpc_endpoint").values()
+    services = {e["service_name"] for e in endpoints}
+    region = env.region
+    assert services == {f"com.amazonaws.{region}.{s}" for s in ("s3", "ecr.api", "ecr.dkr", "sts")}
+    s3 = [e for e in endpoints if e["service_name"].endswith(".s3")]
+    assert s3[0]["vpc_endpoint_type"] == "Gateway" and len(s3[0]["route_table_ids"]) == azs
+    assert all(e["private_dns_enabled"] for e in endpoints if e["vpc_endpoint_type"] == "Interface")
+    text = synth.text(env.name, "network")
+    assert Matchers.to_have_resource_with_properties(text, "aws_flow_log", {"traffic_type": "ALL"})
+    group = only(synth.resources(env.name, "network", "aws_cloudwatch_log_group"))
+    assert group["retention_in_days"] >= 365 and group["kms_key_id"]
+
+
+def test_cluster_control_plane(synth: Synth, env: EnvConfig) -> None:
+    eks = only(synth.resources(env.name, "cluster", "aws_eks_cluster"))
+    assert eks["version"] == env.cluster.kubernetes_version
+    assert (
+        eks["encryption_config"]["resources"] == ["secrets"]
+        and "aws_kms_key" in eks["encryption_config"]["provider"]["key_arn"]
+    )
+    assert set(eks["enabled_cluster_log_types"]) == {"api", "audit", "authenticator", "controllerManager", "scheduler"}
+    vpc = eks["vpc_config"]
+    assert vpc["endpoint_private_access"] is True
+    assert (
+        vpc["public_access_cidrs"] == env.cluster.public_access_cidrs and "0.0.0.0/0" not in vpc["public_access_cidrs"]
+    )
+    assert eks["access_config"]["authentication_mode"] == "API"
+    assert Matchers.to_have_resource_with_properties(
+        synth.text(env.name, "cluster"), "aws_iam_openid_connect_provider", {"client_id_list": ["sts.amazonaws.com"]}
+    )
+
+
+def test_node_groups(synth: Synth, env: EnvConfig) -> None:
+    groups = {g["node_group_name"]: g for g in synth.resources(env.name, "cluster", "aws_eks_node_group").values()}
+    assert set(groups) == {f"{env.prefix}-{n}" for n in ("system", "cpu-inference", "gpu-inference")}
+    gpu = groups[f"{env.prefix}-gpu-inference"]
+    assert gpu["ami_type"] == "AL2023_x86_64_NVIDIA"
+    assert gpu["taint"] == [{"key": "nvidia.com/gpu", "value": "true", "effect": "NO_SCHEDULE"}]
+    assert gpu["scaling_config"]["min_size"] == 0
+    assert gpu["labels"]["nvidia.com/gpu.present"] == "true"
+    for g in groups.values():
+        assert g["labels"]["mlp.io/pool"]
+        assert g["lifecycle"]["ignore_changes"] == ["scaling_config[0].desired_size"]
+        assert g["tags"][f"k8s.io/cluster-autoscaler/{env.cluster_name}"] == "owned"
+    for lt in synth.resources(env.name, "cluster", "aws_launch_template").values():
+        assert lt["metadata_options"]["http_tokens"] == "required"
+        assert lt["block_device_mappings"][0]["ebs"]["encrypted"] == "true"
+
+
+def test_core_addons_and_autoscaler_role(synth: Synth, env: EnvConfig) -> None:
+    addons = {a["addon_name"] for a in synth.resources(env.name, "cluster", "aws_eks_addon").values()}
+    assert {"vpc-cni", "coredns", "kube-proxy", "aws-ebs-csi-driver"} <= addons
+    roles = synth.resources(env.name, "cluster", "aws_iam_role")
+    ca = next(r for r in roles.values() if r["name"] == f"{env.prefix}-cluster-autoscaler")
+    trust = policy(ca["assume_role_policy"])["Statement"][0]
+    assert trust["Action"] == "sts:AssumeRoleWithWebIdentity"
+    cond = trust["Condition"]["StringEquals"]
+    assert "system:serviceaccount:kube-system:cluster-autoscaler" in cond.values()
+    inline = [
+        p for p in synth.resources(env.name, "cluster", "aws_iam_role_policy").values() if "autoscaler" in p["role"]
+    ]
+    assert len(inline) == 1
+    statements = policy(inline[0]["policy"])["Statement"]
+    writes = [s for s in statements if "autoscaling:SetDesiredCapacity" in s["Action"]]
+    assert writes and writes[0]["Resource"] != "*" and f"eks-{env.cluster_name}-" in writes[0]["Resource"]
+    assert all(
+        s["Resource"] != "*"
+        for s in statements
+        if any(not a.split(":")[1].startswith(("Describe", "Get")) for a in s["Action"])
+    )
+
+
+def test_database(synth: Synth, env: EnvConfig) -> None:
+    db = only(synth.resources(env.name, "data", "aws_db_instance"))
+    assert db["engine"] == "postgres" and db["manage_master_user_password"] is True and "password" not in db
+    assert db["storage_encrypted"] is True and db["publicly_accessible"] is False
+    assert db["backup_retention_period"] == env.database.backup_retention_days >= 1
+    assert db["multi_az"] is env.database.multi_az and db["deletion_protection"] is env.database.deletion_protection
+    if env.name == "prod":
+        assert db["multi_az"] is True and db["deletion_protection"] is True
+    rule = only(synth.resources(env.name, "data", "aws_vpc_security_group_ingress_rule"))
+    assert rule["from_port"] == rule["to_port"] == 5432
+    assert "cluster_security_group_id" in rule["referenced_security_group_id"] and "cidr_ipv4" not in rule
+    sg = only(synth.resources(env.name, "data", "aws_security_group"))
+    assert not sg.get("ingress")
+
+
+def test_buckets_and_registry(synth: Synth, env: EnvConfig) -> None:
+    buckets = synth.resources(env.name, "data", "aws_s3_bucket")
+    assert len(buckets) == 2
+    for block in synth.resources(env.name, "data", "aws_s3_bucket_public_access_block").values():
+        assert all(
+            block[k] is True
+            for k in ("block_public_acls", "block_public_policy", "ignore_public_acls", "restrict_public_buckets")
+        )
+    for v in synth.resources(env.name, "data", "aws_s3_bucket_versioning").values():
+        assert v["versioning_configuration"]["status"] == "Enabled"
+    for sse in synth.resources(env.name, "data", "aws_s3_bucket_server_side_encryption_configuration").values():
+        default = sse["rule"][0]["apply_server_side_encryption_by_default"]
+        assert default["sse_algorithm"] == "aws:kms" and "aws_kms_key" in default["kms_master_key_id"]
+    for pol in synth.resources(env.name, "data", "aws_s3_bucket_policy").values():
+        stmt = policy(pol["policy"])["Statement"][0]
+        assert stmt["Effect"] == "Deny" and stmt["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    lifecycles = list(synth.resources(env.name, "data", "aws_s3_bucket_lifecycle_configuration").values())
+    assert len(lifecycles) == 2 and all(lc["rule"][0]["noncurrent_version_expiration"] for lc in lifecycles)
+    assert any(lc["rule"][0].get("expiration") for lc in lifecycles)
+    repos = synth.resources(env.name, "data", "aws_ecr_repository").values()
+    assert repos
+    for repo in repos:
+        assert repo["image_tag_mutability"] == "IMMUTABLE"
+        assert repo["image_scanning_configuration"]["scan_on_push"] is True
+        assert repo["encryption_configuration"][0]["encryption_type"] == "KMS"
+
+
+def _role_policy(synth: Synth, env: EnvConfig, suffix: str) -> tuple[dict[str, object], list[dict[str, object]]]:
+    roles = synth.resources(env.name, "data", "aws_iam_role")
+    role = next(r for r in roles.values() if r["name"] == f"{env.prefix}-{suffix}")
+    policies = [
+        p for p in synth.resources(env.name, "data", "aws_iam_role_policy").values() if f"{suffix}-irsa" in p["role"]
+    ]
+    return policy(str(role["assume_role_policy"])), policy(str(policies[0]["policy"]))["Statement"]
+
+
+def test_workload_roles_are_scoped(synth: Synth, env: EnvConfig) -> None:
+    cases = {
+        "mlflow": ("system:serviceaccount:mlflow:mlflow", {"/mlflow/*"}),
+        "model-server": ("system:serviceaccount:model-serving:model-server", {"/mlflow/*", "/model=*"}),
+        "drift-job": ("system:serviceaccount:model-serving:drift-job", {"/mlflow/*", "/model=*", "/reports/drift/*"}),
+    }
+    for suffix, (subject, prefixes) in cases.items():
+        trust, statements = _role_policy(synth, env, suffix)
+        assert subject in json.dumps(trust)
+        object_resources = {
+            str(s["Resource"]).split("}", 1)[-1]
+            for s in statements
+            if str(s["Action"]).count("s3:") and s["Action"] != "s3:ListBucket"
+        }
+        assert object_resources == prefixes, suffix
+        for s in statements:
+            assert s["Resource"] != "*" and "*" not in str(s["Action"])
+    _, mlflow = _role_policy(synth, env, "mlflow")
+    secret = [s for s in mlflow if "secretsmanager:GetSecretValue" in s["Action"]]
+    assert secret and "master_user_secret" in str(secret[0]["Resource"])
+    _, server = _role_policy(synth, env, "model-server")
+    assert not any("secretsmanager" in str(s["Action"]) for s in server)
+
+
+def test_addons_are_pinned_and_wired(synth: Synth, env: EnvConfig) -> None:
+    versions = load_versions()
+    releases = synth.resources(env.name, "addons", "helm_release")
+    charts = {r["chart"]: r for r in releases.values() if "repository" in r}
+    assert {c.chart for c in versions.charts.values()} == set(charts)
+    for c in versions.charts.values():
+        assert charts[c.chart]["version"] == c.version and charts[c.chart]["repository"] == c.repository
+    plugin = charts["nvidia-device-plugin"]["values"][0]
+    assert "timeSlicing" in plugin and f"replicas: {env.cluster.gpu_time_slicing_replicas}" in plugin
+    mlflow = charts["mlflow"]["values"][0]
+    assert "eks.amazonaws.com/role-arn" in mlflow and "existingDatabaseSecret" in mlflow and "s3:" in mlflow
+    assert "awsAccessKeyId" not in mlflow
+    assert "aws_db_instance" in mlflow and "aws_s3_bucket" in mlflow  # cross-stack references, not literals
+    local = [r for r in releases.values() if "repository" not in r]
+    assert len(local) == 1 and local[0]["chart"].startswith("assets/")

@@ -1,0 +1,123 @@
+from __future__ import annotations
+
+import pytest
+
+from core import contracts
+from core.policy import ApiKey
+from modules.k8s import gateway
+from tests.modules.k8s.conftest import MODEL, WEIGHTS, by_kind, named
+
+
+def _default_rule(route):
+    return next(r for r in route["spec"]["rules"] if "headers" not in r["matches"][0])
+
+
+def test_weighted_rule_carries_the_given_weights(deployments):
+    route = named(by_kind(deployments, "HTTPRoute"), MODEL)
+    refs = _default_rule(route)["backendRefs"]
+    assert {r["name"]: r["weight"] for r in refs} == {f"{MODEL}-v{v}": w for v, w in WEIGHTS.items()}
+    assert sum(r["weight"] for r in refs) == 100
+    assert all(r["port"] == 3000 for r in refs)
+
+
+def test_pin_header_routes_each_version_to_its_own_service(deployments, pol):
+    route = named(by_kind(deployments, "HTTPRoute"), MODEL)
+    pins = [r for r in route["spec"]["rules"] if "headers" in r["matches"][0]]
+    assert len(pins) == len(WEIGHTS)
+    for rule in pins:
+        (header,) = rule["matches"][0]["headers"]
+        assert header["name"] == contracts.PIN_HEADER
+        assert rule["backendRefs"][0]["name"] == f"{MODEL}-v{header['value']}"
+
+
+def test_rollout_mode_routes_stable_and_canary_services(rollout):
+    route = named(by_kind(rollout, "HTTPRoute"), MODEL)
+    refs = {r["name"]: r["weight"] for r in _default_rule(route)["backendRefs"]}
+    assert refs == {f"{MODEL}-stable": 100, f"{MODEL}-canary": 0}
+
+
+def test_security_policy_takes_keys_from_a_secret_and_the_x_api_key_header(deployments):
+    (sp,) = by_kind(deployments, "SecurityPolicy")
+    auth = sp["spec"]["apiKeyAuth"]
+    assert auth["credentialRefs"][0]["kind"] == "Secret"
+    assert auth["extractFrom"][0]["headers"] == ["X-API-Key"]
+    assert auth["sanitize"] is True  # the key itself never reaches the model server
+
+
+def test_rate_limit_rule_per_policy_key(deployments, pol):
+    btp = named(by_kind(deployments, "BackendTrafficPolicy"), f"{MODEL}-traffic")
+    rules = btp["spec"]["rateLimit"]["local"]["rules"]
+    (sp,) = by_kind(deployments, "SecurityPolicy")
+    header = sp["spec"]["apiKeyAuth"]["forwardClientIDHeader"]
+    by_name = {r["clientSelectors"][0]["headers"][0]["value"]: r for r in rules}
+    assert set(by_name) == {k.name for k in pol.gateway.api_keys}
+    for key in pol.gateway.api_keys:
+        rule = by_name[key.name]
+        assert rule["clientSelectors"][0]["headers"][0]["name"] == header
+        per_second = {"Second": 1, "Minute": 60, "Hour": 3600, "Day": 86400}[rule["limit"]["unit"]]
+        assert rule["limit"]["requests"] / per_second == pytest.approx(key.rate_per_second)
+    assert btp["spec"]["requestBuffer"]["limit"] == str(pol.gateway.max_request_bytes)
+    assert "connect-failure" in btp["spec"]["retry"]["retryOn"]["triggers"]
+
+
+@pytest.mark.parametrize(
+    ("rate", "expected"),
+    [
+        (2, {"requests": 2, "unit": "Second"}),
+        (0.5, {"requests": 30, "unit": "Minute"}),
+        (1000, {"requests": 1000, "unit": "Second"}),
+    ],
+)
+def test_fractional_rates_move_to_a_longer_unit(rate, expected):
+    assert gateway.rate_limit(ApiKey(name="k1", rate_per_second=rate, burst=1)) == expected
+
+
+def test_a_non_critical_endpoint_is_routed_to_the_keda_interceptor(deployments, pol):
+    name = f"{MODEL}-batch-classifier"
+    route = named(by_kind(deployments, "HTTPRoute"), name)
+    (gw,) = by_kind(deployments, "Gateway")
+    listener = next(ln for ln in gw["spec"]["listeners"] if ln["name"] == route["spec"]["parentRefs"][0]["sectionName"])
+    # The listener's wildcard covers the endpoint's host, which is the host the InterceptorRoute matches on.
+    (host,) = route["spec"]["hostnames"]
+    assert listener["hostname"] == "*." + host.split(".", 1)[1]
+    interceptor = named(by_kind(deployments, "InterceptorRoute"), name)
+    assert interceptor["spec"]["rules"][0]["hosts"] == [host]
+    (rule,) = route["spec"]["rules"]
+    (backend,) = rule["backendRefs"]
+    assert backend == {
+        "group": "",
+        "kind": "Service",
+        "name": "keda-add-ons-http-interceptor-proxy",
+        "namespace": "keda",
+        "port": 8080,
+    }
+    cold = pol.scaling.cold_start_timeout_seconds + pol.gateway.upstream_timeout_seconds
+    assert rule["timeouts"]["request"] == f"{cold:g}s"
+    # Same keys and limits as the main route, with the cold-start timeout.
+    btp = named(by_kind(deployments, "BackendTrafficPolicy"), f"{name}-traffic")
+    main = named(by_kind(deployments, "BackendTrafficPolicy"), f"{MODEL}-traffic")
+    assert btp["spec"]["targetRefs"][0]["name"] == name
+    assert btp["spec"]["rateLimit"] == main["spec"]["rateLimit"]
+    assert btp["spec"]["timeout"]["http"]["requestTimeout"] == f"{cold:g}s"
+    (sp,) = by_kind(deployments, "SecurityPolicy")
+    assert sp["spec"]["targetRefs"][0]["kind"] == "Gateway"  # API keys cover every listener
+
+
+def test_the_reference_grant_allows_exactly_the_interceptor_service(deployments):
+    (grant,) = by_kind(deployments, "ReferenceGrant")
+    (route,) = [
+        r for r in by_kind(deployments, "HTTPRoute") if r["spec"]["rules"][0]["backendRefs"][0].get("namespace")
+    ]
+    backend = route["spec"]["rules"][0]["backendRefs"][0]
+    assert grant["metadata"]["namespace"] == backend["namespace"]
+    assert grant["spec"]["from"] == [
+        {"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "namespace": route["metadata"]["namespace"]}
+    ]
+    assert grant["spec"]["to"] == [{"group": "", "kind": "Service", "name": backend["name"]}]
+
+
+def test_no_non_critical_endpoint_renders_no_interceptor_route(pol):
+    from modules.k8s import GatewayProps
+
+    g = GatewayProps()
+    assert gateway.endpoint_manifests(g, pol, MODEL, "model-serving", []) == []

@@ -1,0 +1,126 @@
+from __future__ import annotations
+
+from typing import Any
+
+from modules.k8s import serving
+from tests.modules.k8s.conftest import MODEL, WEIGHTS, by_kind
+
+
+def _model_deployments(rendered: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    return [
+        d
+        for d in by_kind(rendered, "Deployment")
+        if d["metadata"]["labels"]["app.kubernetes.io/component"] == "model-server"
+    ]
+
+
+def test_one_deployment_service_and_pdb_per_live_version(deployments):
+    assert sorted(int(d["metadata"]["labels"]["model_version"]) for d in _model_deployments(deployments)) == sorted(
+        WEIGHTS
+    )
+    services = {s["metadata"]["name"] for s in by_kind(deployments, "Service")}
+    assert {f"{MODEL}-v{v}" for v in WEIGHTS} <= services
+    pdbs = by_kind(deployments, "PodDisruptionBudget")
+    assert {p["spec"]["selector"]["matchLabels"]["model_version"] for p in pdbs} == {str(v) for v in WEIGHTS}
+    assert all(p["spec"]["maxUnavailable"] == 1 for p in pdbs)
+
+
+def test_container_probes_port_env_and_resources_from_policy(deployments, pol):
+    for d in _model_deployments(deployments):
+        version = d["metadata"]["labels"]["model_version"]
+        pod = d["spec"]["template"]
+        assert pod["metadata"]["labels"]["model_version"] == version
+        assert pod["metadata"]["labels"]["model_name"] == MODEL
+        (c,) = pod["spec"]["containers"]
+        assert c["ports"][0]["containerPort"] == 3000
+        assert c["startupProbe"]["httpGet"]["path"] == "/readyz"
+        assert c["readinessProbe"]["httpGet"]["path"] == "/readyz"
+        assert c["livenessProbe"]["httpGet"]["path"] == "/livez"
+        env = {e["name"]: e["value"] for e in c["env"]}
+        assert env["MLP_MODEL_VERSION"] == version
+        assert env["MLFLOW_TRACKING_URI"] == "http://mlflow.mlflow.svc:5000"
+        assert c["resources"] == {
+            "requests": {"cpu": pol.serving.cpu_request, "memory": pol.serving.memory_request},
+            "limits": {"cpu": pol.serving.cpu_limit, "memory": pol.serving.memory_limit},
+        }
+        assert pod["spec"]["nodeSelector"] == serving.CPU_NODE_SELECTOR == {"mlp.io/pool": "cpu-inference"}
+
+
+def test_security_context_is_restricted(deployments):
+    for d in _model_deployments(deployments):
+        spec = d["spec"]["template"]["spec"]
+        assert spec["securityContext"]["runAsNonRoot"] is True
+        assert spec["securityContext"]["runAsUser"] == 10001
+        assert spec["securityContext"]["fsGroup"] == 10001
+        assert spec["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+        assert spec["automountServiceAccountToken"] is False
+        sc = spec["containers"][0]["securityContext"]
+        assert sc["readOnlyRootFilesystem"] is True
+        assert sc["allowPrivilegeEscalation"] is False
+        assert sc["capabilities"] == {"drop": ["ALL"]}
+        mounts = {m["mountPath"] for m in spec["containers"][0]["volumeMounts"]}
+        assert {"/tmp", serving.MODEL_CACHE} == mounts
+        assert all("emptyDir" in v for v in spec["volumes"])
+
+
+def test_rolling_update_never_drops_capacity(deployments, pol):
+    for d in _model_deployments(deployments):
+        assert d["spec"]["strategy"]["rollingUpdate"] == {"maxUnavailable": 0, "maxSurge": 1}
+        assert d["spec"]["replicas"] == pol.scaling.min_replicas
+
+
+def test_service_account_carries_the_irsa_role(deployments):
+    (sa,) = [m for m in by_kind(deployments, "ServiceAccount") if m["metadata"]["name"] == "model-server"]
+    assert (
+        sa["metadata"]["annotations"]["eks.amazonaws.com/role-arn"] == "arn:aws:iam::123456789012:role/mlp-model-server"
+    )
+    assert sa["automountServiceAccountToken"] is False
+
+
+def test_gpu_variant_requests_one_gpu_on_gpu_nodes(gpu, pol):
+    for d in _model_deployments(gpu):
+        spec = d["spec"]["template"]["spec"]
+        res = spec["containers"][0]["resources"]
+        assert res["limits"]["nvidia.com/gpu"] == 1
+        assert res["requests"]["nvidia.com/gpu"] == 1
+        assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in spec["tolerations"]
+        assert spec["nodeSelector"]["mlp.io/pool"] == "gpu-inference"
+        expr = spec["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"][
+            0
+        ]["matchExpressions"][0]
+        # Gt is strict: the floor admits a node with exactly the policy's GPU memory.
+        assert expr["key"] == "nvidia.com/gpu.memory"
+        assert int(expr["values"][0]) + 1 == serving.quantity_mib(pol.serving.gpu_memory_request)
+
+
+def test_pod_monitor_relabels_to_the_local_labels(deployments):
+    (pm,) = by_kind(deployments, "PodMonitor")
+    (ep,) = pm["spec"]["podMetricsEndpoints"]
+    assert ep["honorLabels"] is True  # keeps BentoML's endpoint="/classify"
+    targets = {r["targetLabel"]: r for r in ep["relabelings"]}
+    assert targets["model_name"]["sourceLabels"] == ["__meta_kubernetes_pod_label_model_name"]
+    assert targets["model_version"]["sourceLabels"] == ["__meta_kubernetes_pod_label_model_version"]
+    assert targets["job"]["replacement"] == "model-server"
+    pods = _model_deployments(deployments)
+    for pod in pods:
+        labels = pod["spec"]["template"]["metadata"]["labels"]
+        assert all(labels[k] == v for k, v in pm["spec"]["selector"]["matchLabels"].items())
+
+
+def test_network_policy_admits_only_gateway_keda_and_prometheus(deployments):
+    (np,) = by_kind(deployments, "NetworkPolicy")
+    peers = {
+        p["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"] for p in np["spec"]["ingress"][0]["from"]
+    }
+    assert peers == {"envoy-gateway-system", "keda", "monitoring"}
+    assert np["spec"]["ingress"][0]["ports"] == [{"protocol": "TCP", "port": 3000}]
+
+
+def test_quantity_mib_rejects_decimal_units():
+    assert serving.quantity_mib("2Gi") == 2048
+    try:
+        serving.quantity_mib("2G")
+    except ValueError as exc:
+        assert "binary quantity" in str(exc)
+    else:
+        raise AssertionError("2G must be rejected")
