@@ -29,10 +29,7 @@ from typing import Any
 from core import contracts, endpoints
 from core.policy import policy
 from infra.local.files import atomic_write_text, locked
-from infra.local.paths import REPO_ROOT, logs_dir, state_dir
-from infra.local.secrets import api_key, sha256_hex
-from infra.local.supervisor import Program
-from services.gateway.config import (
+from infra.local.nginx import (
     ERROR_LOG,
     HEALTH_PATH,
     GatewaySpec,
@@ -43,9 +40,12 @@ from services.gateway.config import (
     render,
     validate_weights,
 )
+from infra.local.paths import logs_dir, sub
+from infra.local.secrets import api_key, sha256_hex
+from infra.local.supervisor import Program
 
 NGINX = "/usr/sbin/nginx"
-JS_DIR = REPO_ROOT / "services" / "gateway"  # auth.js, beside the config renderer that names it
+JS_DIR = Path(__file__).resolve().parent / "njs"  # auth.js: hashes the presented API key for the map lookup
 PROGRAM = "gateway"
 TMP_DIRS = ("body", "proxy", "fastcgi", "uwsgi", "scgi")
 
@@ -62,9 +62,7 @@ class GatewayError(RuntimeError):
 
 
 def gateway_dir() -> Path:
-    path = state_dir() / "gateway"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return sub("gateway")
 
 
 def conf_path() -> Path:

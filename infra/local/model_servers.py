@@ -19,7 +19,7 @@ from core import endpoints, env, promql
 from core.policy import policy
 from infra.local import s3
 from infra.local.files import atomic_write_text, locked
-from infra.local.paths import REPO_ROOT, model_cache, state_dir
+from infra.local.paths import REPO_ROOT, model_cache, state_dir, sub
 from infra.local.supervisor import VENV_BIN, Program, ensure_program, remove_program, wait_healthy
 
 SERVICE_REF = "services.model_server.service:ModelService"
@@ -41,9 +41,7 @@ class ModelServer:
 
 
 def serving_dir() -> Path:
-    path = state_dir() / "serving"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return sub("serving")
 
 
 def slots_path() -> Path:

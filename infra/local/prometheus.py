@@ -28,12 +28,12 @@ from core import endpoints, rules
 from core import promql as q
 from core.endpoints import HOST
 from core.policy import policy
+from infra.local.nginx import ACCESS_LOG
 from infra.local.paths import logs_dir, state_dir
 from infra.local.supervisor import Program
-from services.gateway.config import ACCESS_LOG
 
 MTAIL_PROGS = Path(__file__).resolve().parent / "mtail"  # the gateway exporter's program: access log -> metrics
-GATEWAY_ACCESS_LOG = ACCESS_LOG  # nginx writes it (services/gateway/config.py), mtail reads it
+GATEWAY_ACCESS_LOG = ACCESS_LOG  # nginx writes it (infra/local/nginx.py), mtail reads it
 # Matches the `bentoml serve ... --port N` command line of a model server; the group name carries the port,
 # which the CPU/memory recording rules join to the file_sd target of the same port.
 MODEL_SERVER_CMDLINE = r"bentoml.*\bserve\b.*--port[= ]?(?P<port>[0-9]+)"

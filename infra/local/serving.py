@@ -89,6 +89,11 @@ def stop_model_server(version: int, drain_seconds: float = 0) -> None:
     model_servers.remove(version)
 
 
+def refresh_gateway() -> None:
+    """Re-render the gateway from the policy and the live servers, keeping the weights (e.g. after a limit change)."""
+    gateway.refresh(model_servers.live_ports())
+
+
 def set_weights(weights: dict[int, int]) -> None:
     """Route `weights` (percent per live version, summing to 100); nginx reloads gracefully."""
     gateway.set_weights(weights, model_servers.live_ports())

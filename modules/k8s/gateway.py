@@ -5,7 +5,7 @@ Non-critical endpoints (scaled to zero) answer on `<endpoint>.<hostname>`: their
 interceptor (another namespace, so a ReferenceGrant there allows it), behind the same API keys and rate limits, with
 a timeout long enough for a cold start.
 
-The same behaviour as the local nginx gateway (services/gateway), from the same policy section.
+The same behaviour as the local nginx gateway (infra/local/nginx.py), from the same policy section.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ from infra.local import serving
 from pipelines.data import load_shifted, load_split
 from pipelines.drift import logs
 from pipelines.drift.check import EXIT_DRIFT, EXIT_OK, check_version
-from services.gateway.client import RetryClosedKeepAlive
+from pipelines.gateway_client import RetryClosedKeepAlive
 
 DRIFT_ALERT = contracts.ALERT_DRIFT
 BATCH = 16

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import httpx
 
 from core import contracts
-from services.gateway.client import RetryClosedKeepAlive
+from pipelines.gateway_client import RetryClosedKeepAlive
 
 
 @dataclass
@@ -29,7 +29,7 @@ class TrafficStats:
     non_2xx: int = 0  # HTTP answers outside 2xx, as a client sees them
     transport_errors: int = 0  # no HTTP answer at all (connection refused, timeout)
     skipped: int = 0  # ticks dropped because max_in_flight requests were outstanding
-    retried: int = 0  # sent again: a reload closed the idle keep-alive connection (services/gateway/client.py)
+    retried: int = 0  # sent again: a reload closed the idle keep-alive connection (pipelines/gateway_client.py)
     by_status: Counter[int] = field(default_factory=Counter)
     by_version: Counter[str] = field(default_factory=Counter)
 

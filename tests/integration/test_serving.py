@@ -28,7 +28,7 @@ from infra.local import serving as gateway
 from infra.local import serving as ms
 from infra.local.secrets import api_key
 from infra.local.supervisor import ctl
-from services.gateway.client import RetryClosedKeepAlive
+from pipelines.gateway_client import RetryClosedKeepAlive
 
 pytestmark = pytest.mark.integration
 
@@ -113,7 +113,7 @@ def test_weights_change_under_load_without_errors(versions: tuple[int, int], cli
 
     def load() -> None:
         # The platform's own gateway client: a request on a keep-alive connection that the reload closed before
-        # answering is sent again on a new one (services/gateway/client.py); anything else counts as an error.
+        # answering is sent again on a new one (pipelines/gateway_client.py); anything else counts as an error.
         transport = RetryClosedKeepAlive()
         transports.append(transport)
         key = {"X-API-Key": api_key("loadtest")}

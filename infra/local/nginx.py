@@ -245,7 +245,7 @@ def render(spec: GatewaySpec) -> str:
         else "            proxy_next_upstream off;\n"
     )
     user = f"user {spec.worker_user};\n" if spec.worker_user else ""
-    return f"""# Rendered by services/gateway/config.py from policy.yaml and the live model servers. Do not edit.
+    return f"""# Rendered by infra/local/nginx.py from policy.yaml and the live model servers. Do not edit.
 # generation {gen}
 load_module {NJS_MODULE};
 {user}worker_processes 1;  # the model servers need the cores more

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from services.gateway import config as c
+from infra.local import nginx as c
 
 KEYS = {"demo": "demo-secret-key-1", "limited": "limited-secret-key-2"}
 
@@ -23,7 +23,7 @@ def spec(tmp_path: Path, **overrides: object) -> c.GatewaySpec:
         port=18999,
         prefix=tmp_path,
         logs_dir=tmp_path / "logs",
-        js_dir=Path(c.__file__).parent,
+        js_dir=Path(c.__file__).parent / "njs",
         keys=(
             c.KeyLimit("demo", hashlib.sha256(KEYS["demo"].encode()).hexdigest(), 200, 200),
             c.KeyLimit("limited", hashlib.sha256(KEYS["limited"].encode()).hexdigest(), 2, 2),

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from services.gateway.client import RetryClosedKeepAlive, closed_by_reload
+from pipelines.gateway_client import RetryClosedKeepAlive, closed_by_reload
 
 OK = b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 11\r\n\r\n{"ok":true}'
 
