@@ -132,3 +132,15 @@ def test_every_declared_environment_variable_is_used() -> None:
     text = "\n".join(p.read_text() for p in files if p not in {ENV_DECLARATIONS, Path(__file__)})
     unused = [v.name for attr, v in vars(env).items() if isinstance(v, env.EnvVar) and f".{attr}." not in text]
     assert not unused, f"declared in core/env.py but read or set nowhere: {unused}"
+
+
+def test_the_diagram_in_docs_architecture_draws_the_same_layering() -> None:
+    text = (REPO_ROOT / "docs" / "architecture.md").read_text()
+    section = text.split("## The code: packages and what they may import", 1)[1]
+    diagram = section.split("```mermaid", 1)[1].split("```", 1)[0]
+    drawn: dict[str, set[str]] = {pkg: {pkg} for pkg in PACKAGES}
+    for line in diagram.splitlines():
+        if "-->" in line:
+            src, targets = (part.strip() for part in line.split("-->"))
+            drawn[src] |= {t.strip() for t in targets.split("&")}
+    assert drawn == ALLOWED, "docs/architecture.md's package diagram differs from the layering this test enforces"
