@@ -41,6 +41,12 @@ DRIFT_LAST_RUN = "mlp_drift_last_run_timestamp_seconds"  # unix time of the last
 # failed and the release rolled back, 0 otherwise (the executor pushes 0 when a new release starts).
 RELEASE_ANALYSIS_FAILED = "mlp_release_analysis_failed"
 
+# Argo Rollouts controller (cluster): `rollout_info{namespace, name, phase}` is 1 for the rollout's current phase.
+# A failed AnalysisRun aborts the rollout, which stays `Degraded` until the next release; the Rollout is named after
+# the model (modules/k8s/release.py).
+ARGO_ROLLOUT_INFO = "rollout_info"
+ARGO_DEGRADED_PHASE = "Degraded"
+
 # Scrape jobs (file_sd `job` label locally, ServiceMonitor/PodMonitor job in the cluster).
 MODEL_SERVER_JOB = "model-server"
 GATEWAY_EXPORTER_JOB = "gateway"

@@ -254,6 +254,18 @@ def alert_group(p: Policy) -> dict[str, Any]:
             "The release executor's analysis found the canary worse than stable (latency ratio, error rate) "
             "and restored stable; the candidate needs a look before a new release.",
         ),
+        # The same alert for releases Argo Rollouts runs in the cluster, from the controller's own metrics: the
+        # executor's pushed gauge exists only where the local executor ran the analysis.
+        _alert(
+            contracts.ALERT_CANARY_FAILED,
+            f'label_replace(max by (namespace, name) ({q.ARGO_ROLLOUT_INFO}{{namespace="{q.SERVING_NAMESPACE}",'
+            f'phase="{q.ARGO_DEGRADED_PHASE}"}}), "model_name", "$1", "name", "(.+)") == 1',
+            "ticket",
+            "Canary analysis of {{ $labels.model_name }} failed; Argo Rollouts aborted the rollout",
+            "An AnalysisRun of the rollout failed (latency ratio, error rate, restarts): traffic went back to stable "
+            "and the rollout is Degraded until the next release. `kubectl argo rollouts get rollout` shows the run.",
+            labels={"source": "argo-rollouts"},
+        ),
         _alert(
             contracts.ALERT_SCALE_FROM_ZERO_SLOW,
             # A finished slow start (recent pods only, so it does not alert forever), or a pod still starting.

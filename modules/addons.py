@@ -117,7 +117,12 @@ class PlatformAddons(Construct):
                             f"/releases/download/{p.argo_rollouts_gateway_plugin}/gatewayapi-plugin-linux-amd64",
                         }
                     ],
-                    "metrics": {"enabled": True, "serviceMonitor": {"enabled": True}},
+                    # Scraped by kube-prometheus-stack (it selects ServiceMonitors by its release label): the
+                    # cluster's CanaryAnalysisFailed alert reads the controller's rollout_info.
+                    "metrics": {
+                        "enabled": True,
+                        "serviceMonitor": {"enabled": True, "additionalLabels": {"release": PROMETHEUS_RELEASE}},
+                    },
                     "nodeSelector": SYSTEM_POOL,
                 },
                 # The plugin rewrites HTTPRoute weights during a canary.

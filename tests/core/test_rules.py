@@ -276,6 +276,45 @@ def test_canary_failed_alert_follows_the_pushed_metric(tmp_path: Path) -> None:
     )
 
 
+def test_canary_failed_alert_fires_for_a_rollout_argo_aborted(tmp_path: Path) -> None:
+    """In the cluster the Argo Rollouts controller reports the aborted rollout; no pushed gauge exists there."""
+    ns = q.SERVING_NAMESPACE
+    rollout = {"namespace": ns, "name": "news", "strategy": "Canary"}
+    other = {"namespace": ns, "name": "other", "strategy": "Canary"}
+    elsewhere = {"namespace": "default", "name": "web", "strategy": "Canary"}
+    run_promtool(
+        tmp_path,
+        [
+            {
+                "interval": "1m",
+                "input_series": [
+                    # Progressing for 3 minutes, then the analysis failed and the rollout was aborted.
+                    series(q.ARGO_ROLLOUT_INFO, {**rollout, "phase": "Progressing"}, "1 1 1 0x7"),
+                    series(q.ARGO_ROLLOUT_INFO, {**rollout, "phase": "Degraded"}, "0 0 0 1x7"),
+                    series(q.ARGO_ROLLOUT_INFO, {**other, "phase": "Healthy"}, "1x10"),
+                    series(q.ARGO_ROLLOUT_INFO, {**elsewhere, "phase": "Degraded"}, "1x10"),
+                ],
+                "promql_expr_test": [
+                    firing("CanaryAnalysisFailed", "2m", []),
+                    firing(
+                        "CanaryAnalysisFailed",
+                        "5m",
+                        [
+                            {
+                                "namespace": ns,
+                                "name": "news",
+                                "model_name": "news",
+                                "severity": "ticket",
+                                "source": "argo-rollouts",
+                            }
+                        ],
+                    ),
+                ],
+            }
+        ],
+    )
+
+
 def test_scale_from_zero_slow_fires_for_slow_and_stuck_pods_not_for_fast_or_old_ones(tmp_path: Path) -> None:
     p = policy()
     cold, lookback = p.scaling.scale_from_zero_alert_seconds, p.alerting.cold_start_lookback_seconds
