@@ -14,6 +14,7 @@ app = typer.Typer(no_args_is_help=True)
 DEFAULT_IMAGE_REPO = "123456789012.dkr.ecr.us-east-1.amazonaws.com/mlp-model-server"
 DEFAULT_ROLE_ARN = "arn:aws:iam::123456789012:role/mlp-model-server"
 DEFAULT_MLFLOW = "http://mlflow.mlflow.svc.cluster.local:5000"
+DEFAULT_INFERENCE_LOG_BUCKET = "mlp-dev-inference-logs-123456789012"  # infra/stacks/data.py names it per account
 
 
 def parse_versions(text: str) -> dict[int, int]:
@@ -33,6 +34,7 @@ def k8s(
     image_repository: str = typer.Option(DEFAULT_IMAGE_REPO),
     image_tag: str = typer.Option("dev", help="Immutable tag (CI uses the git SHA)"),
     irsa_role_arn: str = typer.Option(DEFAULT_ROLE_ARN),
+    inference_log_bucket: str = typer.Option(DEFAULT_INFERENCE_LOG_BUCKET, help="The environment's inference-log bucket"),
     mlflow_tracking_uri: str = typer.Option(DEFAULT_MLFLOW),
     hostname: str = typer.Option("models.example.com"),
     validate: bool = typer.Option(True, help="Schema-check every manifest before writing"),
@@ -53,6 +55,7 @@ def k8s(
                 image_repository=image_repository,
                 image_tag=image_tag,
                 irsa_role_arn=irsa_role_arn,
+                inference_log_bucket=inference_log_bucket,
                 mlflow_tracking_uri=mlflow_tracking_uri,
                 gpu=gpu,
             ),

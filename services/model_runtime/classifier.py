@@ -74,6 +74,31 @@ def session_options(intra_op_threads: int, inter_op_threads: int) -> ort.Session
     return options
 
 
+CPU_PROVIDER = "CPUExecutionProvider"
+CUDA_PROVIDER = "CUDAExecutionProvider"
+
+
+def execution_providers(
+    device: str, gpu_memory_limit_bytes: int | None, available: list[str]
+) -> tuple[list[str | tuple[str, dict[str, str]]], str | None]:
+    """ONNX Runtime providers for a device, and a warning when the device asked for cannot be used.
+
+    `cuda` uses the CUDA provider (GPU memory capped at the pod's limit) with the CPU provider behind it for the
+    operators CUDA lacks; without a CUDA-enabled ONNX Runtime or a GPU it serves on the CPU and says so.
+    """
+    if device == "cpu":
+        return [CPU_PROVIDER], None
+    if device != "cuda":
+        raise ValueError(f"device {device!r}: choose cpu or cuda")
+    if CUDA_PROVIDER not in available:
+        return [CPU_PROVIDER], (
+            f"device cuda requested but ONNX Runtime offers only {available}: serving on the CPU. "
+            "Install onnxruntime-gpu in the image and schedule the pod on a GPU node."
+        )
+    options = {} if gpu_memory_limit_bytes is None else {"gpu_mem_limit": str(gpu_memory_limit_bytes)}
+    return [(CUDA_PROVIDER, options), CPU_PROVIDER], None
+
+
 class OnnxTextClassifier:
     """Texts in, labels and scores out. Thread-safe for `predict` (ONNX Runtime sessions are)."""
 
@@ -90,7 +115,13 @@ class OnnxTextClassifier:
         self._counting.no_padding()
 
     @classmethod
-    def load(cls, model_dir: Path | str, intra_op_threads: int = 1, inter_op_threads: int = 1) -> OnnxTextClassifier:
+    def load(
+        cls,
+        model_dir: Path | str,
+        intra_op_threads: int = 1,
+        inter_op_threads: int = 1,
+        providers: list[str | tuple[str, dict[str, str]]] | None = None,
+    ) -> OnnxTextClassifier:
         model_dir = Path(model_dir)
         config = ModelConfig.read(model_dir)
         for name in ("model.onnx", "tokenizer.json"):
@@ -105,9 +136,14 @@ class OnnxTextClassifier:
         session = ort.InferenceSession(
             str(model_dir / "model.onnx"),
             sess_options=session_options(intra_op_threads, inter_op_threads),
-            providers=["CPUExecutionProvider"],
+            providers=providers or [CPU_PROVIDER],
         )
         return cls(model_dir, config, session, tokenizer)
+
+    @property
+    def provider(self) -> str:
+        """The execution provider that runs the graph (the first of the session's providers)."""
+        return str(self.session.get_providers()[0])
 
     @property
     def labels(self) -> list[str]:

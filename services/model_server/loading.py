@@ -15,9 +15,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import onnxruntime as ort
+
 from core import env
 from core.policy import policy
-from services.model_runtime.classifier import OnnxTextClassifier
+from services.model_runtime.classifier import OnnxTextClassifier, execution_providers
 
 logger = logging.getLogger("mlp.model_server")
 
@@ -56,15 +58,23 @@ def load_from_env() -> LoadedModel:
             raise ModelLoadError(f"cannot serve {name} {ref!r}: {exc}") from exc
     serving = policy().serving
     try:
+        providers, warning = execution_providers(
+            env.DEVICE.get(), env.GPU_MEMORY_LIMIT_BYTES.get(), ort.get_available_providers()
+        )
+        if warning:
+            logger.warning(warning)
         classifier = OnnxTextClassifier.load(
-            model_dir, intra_op_threads=serving.ort_intra_op_threads, inter_op_threads=serving.ort_inter_op_threads
+            model_dir,
+            intra_op_threads=serving.ort_intra_op_threads,
+            inter_op_threads=serving.ort_inter_op_threads,
+            providers=providers,
         )
     except (ValueError, OSError) as exc:
         raise ModelLoadError(f"cannot load {name} v{version} from {model_dir}: {exc}") from exc
     warm_up(classifier, model_dir)
     took = time.monotonic() - started
-    logger.info("serving %s v%s (%s) from %s; loaded and warmed up in %.1fs", name, version, classifier.variant,
-                model_dir, took)  # fmt: skip
+    logger.info("serving %s v%s (%s) on %s from %s; loaded and warmed up in %.1fs", name, version,
+                classifier.variant, classifier.provider, model_dir, took)  # fmt: skip
     return LoadedModel(name, version, model_dir, classifier, took)
 
 

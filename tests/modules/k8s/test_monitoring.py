@@ -52,9 +52,10 @@ def test_drift_job_runs_under_its_own_irsa_role_with_the_settings_its_cli_reads(
         image_tag="abc",
         mlflow_tracking_uri="http://mlflow.mlflow:5000",
         irsa_role_arn="arn:aws:iam::123456789012:role/mlp-model-server",
+            inference_log_bucket="mlp-dev-inference-logs-123456789012",
     )
     mon = MonitoringProps(
-        drift_irsa_role_arn="arn:aws:iam::123456789012:role/mlp-drift-job", inference_log_bucket="logs"
+        drift_irsa_role_arn="arn:aws:iam::123456789012:role/mlp-drift-job"
     )
     sa = monitoring.drift_service_account(serving, mon, "m")
     job = monitoring.drift_cronjob(serving, mon, policy(), "m")
@@ -62,5 +63,5 @@ def test_drift_job_runs_under_its_own_irsa_role_with_the_settings_its_cli_reads(
     assert pod["serviceAccountName"] == sa["metadata"]["name"] == "drift-job"
     assert sa["metadata"]["annotations"]["eks.amazonaws.com/role-arn"].endswith("role/mlp-drift-job")
     env = {e["name"]: e["value"] for e in pod["containers"][0]["env"]}
-    assert env[e.S3.name] == "aws" and env[e.INFERENCE_LOG_BUCKET.name] == "logs"
+    assert env[e.S3.name] == "aws" and env[e.INFERENCE_LOG_BUCKET.name] == serving.inference_log_bucket
     assert env[e.PUSHGATEWAY_URL.name].startswith("http")
