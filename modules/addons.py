@@ -1,8 +1,8 @@
 """Platform add-ons as Helm releases with pinned chart versions (infra/config/versions.yaml).
 
 Cluster Autoscaler, KEDA + its HTTP add-on, Argo Rollouts (with the Gateway API traffic-router plugin), Envoy
-Gateway, kube-prometheus-stack, the NVIDIA device plugin (time-slicing), the DCGM exporter, External Secrets and
-MLflow wired to RDS (password synced from Secrets Manager) and S3 (IRSA, no static keys).
+Gateway, kube-prometheus-stack with a Pushgateway for batch jobs, the NVIDIA device plugin (time-slicing), the DCGM
+exporter, External Secrets and MLflow wired to RDS (password synced from Secrets Manager) and S3 (IRSA, no static keys).
 """
 
 from __future__ import annotations
@@ -16,12 +16,12 @@ from cdktn_provider_helm.release import Release
 from constructs import Construct
 from pydantic import Field
 
+from modules.cluster_services import PROMETHEUS_RELEASE, PUSHGATEWAY_PORT, PUSHGATEWAY_RELEASE
 from modules.common import Props
 from modules.node_autoscaling import SERVICE_ACCOUNT as CA_SERVICE_ACCOUNT
 from modules.workload_roles import ARTIFACT_PREFIX, MLFLOW
 
 CHARTS_DIR = Path(__file__).resolve().parent / "charts"
-PROMETHEUS_RELEASE = "kube-prometheus-stack"  # the `release` label ServiceMonitors/PodMonitors/rules carry
 GPU_NODE_LABEL = {"nvidia.com/gpu.present": "true"}
 GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
 SYSTEM_POOL = {"mlp.io/pool": "system"}
@@ -103,6 +103,13 @@ class PlatformAddons(Construct):
                 "grafana": {"admin": {"existingSecret": "grafana-admin"}, "nodeSelector": SYSTEM_POOL},
             },
             release_name=PROMETHEUS_RELEASE,
+        )
+        # The drift job pushes its score here (modules/k8s/monitoring.py): without it the drift alert cannot fire.
+        self._release(
+            "prometheus_pushgateway",
+            self.pushgateway_values(p.charts["prometheus_pushgateway"].namespace),
+            release_name=PUSHGATEWAY_RELEASE,
+            depends_on=[monitoring],
         )
         keda = self._release("keda", {"nodeSelector": SYSTEM_POOL}, depends_on=[monitoring])
         self._release("keda_http_addon", {}, depends_on=[keda])
@@ -188,6 +195,29 @@ class PlatformAddons(Construct):
                 },
             }
         )
+
+    @staticmethod
+    def pushgateway_values(namespace: str) -> dict[str, Any]:
+        """One replica, in memory: the drift job pushes a fresh score every run, so a restart loses at most one
+        hour's value (the alert's `for` covers it) and needs no volume."""
+        return {
+            "fullnameOverride": PUSHGATEWAY_RELEASE,  # the Service name the drift job's default URL uses
+            "service": {"port": PUSHGATEWAY_PORT},
+            "persistentVolume": {"enabled": False},
+            "serviceMonitor": {
+                "enabled": True,
+                "namespace": namespace,
+                "additionalLabels": {"release": PROMETHEUS_RELEASE},
+                "honorLabels": True,  # keep the pushed job/instance labels the drift rule selects on
+            },
+            "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"cpu": "200m", "memory": "128Mi"}},
+            "containerSecurityContext": {
+                "allowPrivilegeEscalation": False,
+                "readOnlyRootFilesystem": True,
+                "capabilities": {"drop": ["ALL"]},
+            },
+            "nodeSelector": SYSTEM_POOL,
+        }
 
     def mlflow_values(self) -> dict[str, Any]:
         p = self.props

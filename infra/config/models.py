@@ -139,12 +139,12 @@ class DatabaseConfig(Strict):
 
 
 class StorageConfig(Strict):
-    """Buckets and ECR. Lifecycle windows in days."""
+    """Buckets and ECR. Lifecycle windows in days. The ECR repositories themselves are `core.images.REPOSITORIES`:
+    the release workflow pushes to the same names in every environment, so they are not per-environment settings."""
 
     artifact_noncurrent_expire_days: int = Field(default=90, ge=1)
     inference_log_ia_days: int = Field(default=30, ge=30)  # S3 minimum for STANDARD_IA transitions
     inference_log_expire_days: int = Field(default=365, ge=31)
-    ecr_repositories: list[Name] = Field(default_factory=lambda: ["model-server", "drift-job"])
     ecr_keep_untagged_days: int = Field(default=14, ge=1)
     expected_artifact_gib: float = Field(default=50, ge=0, description="For the TCO estimate only")
     expected_inference_log_gib: float = Field(default=20, ge=0, description="For the TCO estimate only")

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from cdktn import TerraformOutput
 from constructs import Construct
 
+from core import images
 from infra.config import EnvConfig
 from infra.stacks.base import LayerStack
 from infra.stacks.cluster import ClusterOutputs
@@ -81,7 +82,7 @@ class DataStack(LayerStack):
             "ecr",
             RegistryProps(
                 prefix=p,
-                repositories=st.ecr_repositories,
+                repositories=list(images.REPOSITORIES),
                 kms_key_arn=self.key.arn,
                 keep_untagged_days=st.ecr_keep_untagged_days,
             ),

@@ -117,6 +117,27 @@ def http_route(
     )
 
 
+def pin_route_name(model_name: str) -> str:
+    return f"{model_name}-pins"
+
+
+def pin_route(props: GatewayProps, model_name: str, namespace: str, pins: dict[int, str]) -> c.Manifest:
+    """Rollout mode: the version pins in a route of their own, beside the weighted route the rollouts plugin owns.
+    A header match outranks the weighted route's path-only match across routes too (Gateway API precedence), and
+    the plugin never touches this route, so a pinned request always reaches its version's Service."""
+    meta = c.metadata(pin_route_name(model_name), namespace, c.labels(model_name, component="gateway"))
+    return c.manifest(
+        GATEWAY_API,
+        "HTTPRoute",
+        meta,
+        spec={
+            "parentRefs": [{"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": props.gateway_name}],
+            "hostnames": [props.hostname],
+            "rules": [_pin_rule(contracts.PIN_HEADER, v, svc) for v, svc in sorted(pins.items())],
+        },
+    )
+
+
 def security_policy(props: GatewayProps, namespace: str) -> c.Manifest:
     """API keys live in an Opaque Secret (data key = client name, value = the key), created from the secret store,
     never rendered here. The gateway forwards the client *name* (for rate limits and logs) and drops the key."""

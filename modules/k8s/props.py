@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from core.promql import SERVING_NAMESPACE
+from modules import cluster_services
 
 Version = Annotated[int, Field(ge=1)]
 
@@ -57,11 +58,12 @@ class MonitoringProps(Props):
         default="", description="IRSA role of the drift job (modules/workload_roles.py DRIFT_JOB); empty = none"
     )
     pushgateway_url: str = Field(
-        default="http://prometheus-pushgateway.monitoring:9091", description="Where the drift job pushes its score"
+        default=cluster_services.pushgateway_url(),
+        description="Where the drift job pushes its score: the Pushgateway the add-on stack installs",
     )
     dcgm_namespace: str = "gpu-operator"
     prometheus_release_label: str = Field(
-        default="kube-prometheus-stack", description="`release` label the stack selects"
+        default=cluster_services.PROMETHEUS_RELEASE, description="`release` label the stack selects"
     )
 
 

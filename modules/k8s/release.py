@@ -158,7 +158,8 @@ def rollout(
         "Rollout",
         meta,
         spec={
-            "replicas": policy.scaling.min_replicas,
+            # No `replicas`: the ScaledObject (scaling.rollout_scaler) owns the count. Rendered, every release's
+            # server-side apply would take it back from KEDA; left out, a new Rollout starts at 1 and KEDA raises it.
             "revisionHistoryLimit": 3,
             # Not model_version: it changes with every release, and a selector is immutable.
             "selector": {"matchLabels": c.selector_labels(model_name)},

@@ -1,4 +1,12 @@
-"""Render every cluster manifest from the policy and write them as YAML, one file per concern."""
+"""Render every cluster manifest from the policy and write them as YAML, one file per concern.
+
+How they are applied (`.github/workflows/model-release.yml`): server-side apply of the top folder under one field
+manager (`FIELD_MANAGER`), so the platform asserts only the fields it renders. Two kinds of field belong to
+controllers and are never rendered for re-apply: `spec.replicas` of every Deployment or Rollout a ScaledObject
+scales (KEDA's HPA owns it; the manifests leave it out), and the HTTPRoute whose weights the Argo Rollouts Gateway
+API plugin moves: its `spec.rules` is an atomic list, so any apply of it would take the weights back. That route is
+written to `CREATE_ONCE/`, created on the first release and left to the plugin afterwards.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +18,11 @@ from core.policy import Policy, policy
 from modules.k8s import common as c
 from modules.k8s import gateway, monitoring, release, scaling, serving
 from modules.k8s.props import RenderProps
+
+FIELD_MANAGER = "mlp-platform"  # the server-side apply field manager of every platform apply
+CREATE_ONCE = "create-once"  # sub-folder of objects created once, then owned by a controller (not re-applied)
+# Concerns written to CREATE_ONCE/: the canary route of rollout mode (its weights are the plugin's).
+CREATE_ONCE_CONCERNS = frozenset({"traffic"})
 
 
 def namespace(name: str) -> c.Manifest:
@@ -46,16 +59,21 @@ def render_all(props: RenderProps, pol: Policy | None = None) -> dict[str, list[
         weights = {c.version_name(name, v): w for v, w in sorted(props.weights.items())}
         pins = {v: c.version_name(name, v) for v in props.versions}
         out["scaling"] = [scaling.deployment_scaler(s, p, name, v) for v in props.versions]
+        # The platform sets these weights itself (`--versions`): applied every release.
+        out["gateway"].append(gateway.http_route(g, p, name, ns, weights, pins))
     else:
         canary, stable = props.canary_version, props.stable_version
         out["release"] = release.release_manifests(s, p, name, canary, stable, route)
-        # The plugin owns these weights during a release: it starts with everything on stable.
-        weights = {release.stable_service_name(name): 100, release.canary_service_name(name): 0}
         pins = {stable: release.stable_service_name(name)}
         if canary != stable:
             pins[canary] = release.canary_service_name(name)
         out["scaling"] = [scaling.rollout_scaler(s, p, name)]
-    out["gateway"].append(gateway.http_route(g, p, name, ns, weights, pins))
+        # The plugin owns the weighted route: created once with everything on stable, then moved only by it. The
+        # version pins change every release, so they live in a route of their own the platform applies each time.
+        weights = {release.stable_service_name(name): 100, release.canary_service_name(name): 0}
+        out["traffic"] = [gateway.http_route(g, p, name, ns, weights, {})]
+        out["gateway"].append(gateway.pin_route(g, name, ns, pins))
+        out["gateway"].append(gateway.backend_traffic_policy(g, p, name, ns, route=gateway.pin_route_name(name)))
     out["gateway"].append(gateway.backend_traffic_policy(g, p, name, ns))
     for endpoint in p.scaling.non_critical_endpoints:
         out["scaling"].extend(scaling.scale_to_zero_manifests(s, p, name, props.stable_version, endpoint, g.hostname))
@@ -77,10 +95,13 @@ def to_yaml(manifests: list[c.Manifest]) -> str:
 
 
 def write(rendered: dict[str, list[c.Manifest]], out_dir: Path) -> list[Path]:
+    """One file per concern in `out_dir` (applied every time), `CREATE_ONCE_CONCERNS` in `out_dir/CREATE_ONCE/`."""
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = []
     for concern, manifests in rendered.items():
-        path = out_dir / f"{concern}.yaml"
+        folder = out_dir / CREATE_ONCE if concern in CREATE_ONCE_CONCERNS else out_dir
+        folder.mkdir(exist_ok=True)
+        path = folder / f"{concern}.yaml"
         path.write_text(to_yaml(manifests))
         paths.append(path)
     return paths

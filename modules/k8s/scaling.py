@@ -98,7 +98,7 @@ def scale_to_zero_manifests(
     deploy = serving.deployment(props, policy, model_name, version)
     deploy["metadata"]["name"] = name
     deploy["metadata"]["labels"]["app.kubernetes.io/component"] = endpoint
-    deploy["spec"]["replicas"] = 0
+    # No `replicas` (serving.deployment renders none): KEDA owns the count, from 0 while the endpoint is idle.
     sel = {**c.selector_labels(model_name, version), "app.kubernetes.io/component": endpoint}
     deploy["spec"]["selector"] = {"matchLabels": sel}
     deploy["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/component"] = endpoint

@@ -177,8 +177,7 @@ def deployment(props: ServingProps, policy: Policy, model_name: str, version: in
         "Deployment",
         meta,
         spec={
-            # KEDA owns the count afterwards; this is the floor the first apply starts with.
-            "replicas": policy.scaling.min_replicas,
+            # No `replicas`: KEDA's ScaledObject owns the count (modules/k8s/render.py on server-side apply).
             "revisionHistoryLimit": 3,
             "selector": {"matchLabels": c.selector_labels(model_name, version)},
             "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},

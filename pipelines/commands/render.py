@@ -6,12 +6,13 @@ from pathlib import Path
 
 import typer
 
+from core import images
 from pipelines.release.weights import WeightsError, parse_weights
 
 app = typer.Typer(no_args_is_help=True)
 
 # Example inputs: a fork sets its real image, role and URIs (infra outputs) on the command line or in CI.
-DEFAULT_IMAGE_REPO = "123456789012.dkr.ecr.us-east-1.amazonaws.com/mlp-model-server"
+DEFAULT_IMAGE_REPO = f"123456789012.dkr.ecr.us-east-1.amazonaws.com/{images.repository('mlp-dev', images.MODEL_SERVER)}"
 DEFAULT_ROLE_ARN = "arn:aws:iam::123456789012:role/mlp-model-server"
 DEFAULT_MLFLOW = "http://mlflow.mlflow.svc.cluster.local:5000"
 DEFAULT_INFERENCE_LOG_BUCKET = "mlp-dev-inference-logs-123456789012"  # infra/stacks/data.py names it per account
@@ -34,7 +35,9 @@ def k8s(
     image_repository: str = typer.Option(DEFAULT_IMAGE_REPO),
     image_tag: str = typer.Option("dev", help="Immutable tag (CI uses the git SHA)"),
     irsa_role_arn: str = typer.Option(DEFAULT_ROLE_ARN),
-    inference_log_bucket: str = typer.Option(DEFAULT_INFERENCE_LOG_BUCKET, help="The environment's inference-log bucket"),
+    inference_log_bucket: str = typer.Option(
+        DEFAULT_INFERENCE_LOG_BUCKET, help="The environment's inference-log bucket (data stack output)"
+    ),
     mlflow_tracking_uri: str = typer.Option(DEFAULT_MLFLOW),
     hostname: str = typer.Option("models.example.com"),
     validate: bool = typer.Option(True, help="Schema-check every manifest before writing"),

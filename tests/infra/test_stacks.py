@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 import re
+from urllib.parse import urlsplit
 
+import yaml
 from cdktn import Testing as Matchers  # "Test*" names would be collected by pytest
 
+from core import images
 from infra.config import EnvConfig, load_versions
 from infra.stacks.base import AWS_LAYERS, LAYERS
+from modules.k8s.props import MonitoringProps
 from tests.infra.conftest import Synth, only, policy
 
 
@@ -208,3 +212,28 @@ def test_addons_are_pinned_and_wired(synth: Synth, env: EnvConfig) -> None:
     assert "aws_db_instance" in mlflow and "aws_s3_bucket" in mlflow  # cross-stack references, not literals
     local = [r for r in releases.values() if "repository" not in r]
     assert len(local) == 1 and local[0]["chart"].startswith("assets/")
+
+
+def test_pushgateway_is_installed_where_the_drift_job_pushes(synth: Synth, env: EnvConfig) -> None:
+    """The drift CronJob's default URL is the Service of the Pushgateway release this stack installs, scraped by
+    the platform Prometheus (the ServiceMonitor carries the label it selects), in memory (no volume)."""
+    releases = synth.resources(env.name, "addons", "helm_release").values()
+    pgw = next(r for r in releases if r["chart"] == "prometheus-pushgateway")
+    values = yaml.safe_load(pgw["values"][0])
+    url = urlsplit(MonitoringProps().pushgateway_url)
+    assert url.hostname == f"{values['fullnameOverride']}.{pgw['namespace']}.svc"
+    assert url.port == values["service"]["port"]
+    prometheus = next(r for r in releases if r["chart"] == "kube-prometheus-stack")
+    selector = yaml.safe_load(prometheus["values"][0])["prometheus"]["prometheusSpec"]["serviceMonitorSelector"]
+    monitor = values["serviceMonitor"]
+    assert monitor["enabled"] and monitor["honorLabels"]
+    assert selector["matchLabels"].items() <= monitor["additionalLabels"].items()
+    assert monitor["namespace"] == pgw["namespace"] == prometheus["namespace"]
+    assert values["persistentVolume"]["enabled"] is False
+    assert values["resources"]["requests"] and values["resources"]["limits"]
+    assert any("kube-prometheus-stack" in d for d in pgw["depends_on"])
+
+
+def test_registry_creates_one_repository_per_declared_image(synth: Synth, env: EnvConfig) -> None:
+    names = {r["name"] for r in synth.resources(env.name, "data", "aws_ecr_repository").values()}
+    assert names == {images.repository(env.prefix, image) for image in images.REPOSITORIES}
