@@ -62,7 +62,7 @@ def drift_cronjob(props: ServingProps, mon: MonitoringProps, policy: Policy, mod
             {"name": env.MODEL_NAME.name, "value": model_name},
             {"name": "MLFLOW_TRACKING_URI", "value": props.mlflow_tracking_uri},
             {"name": env.S3.name, "value": "aws"},
-            {"name": env.INFERENCE_LOG_BUCKET.name, "value": mon.inference_log_bucket},
+            {"name": env.INFERENCE_LOG_BUCKET.name, "value": props.inference_log_bucket},
             {"name": env.PUSHGATEWAY_URL.name, "value": mon.pushgateway_url},
             {"name": "HOME", "value": "/tmp"},
             {"name": "TMPDIR", "value": "/tmp"},

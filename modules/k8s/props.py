@@ -22,6 +22,11 @@ class ServingProps(Props):
     image_tag: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
     mlflow_tracking_uri: str = Field(min_length=1)
     irsa_role_arn: str = Field(pattern=r"^arn:aws[a-z-]*:iam::\d{12}:role/.+$", description="Role the pods assume")
+    inference_log_bucket: str = Field(
+        min_length=3,
+        description="S3 bucket the servers write the inference log to and the drift job reads (the data stack's "
+        "`inference_log_bucket` output)",
+    )
     namespace: str = SERVING_NAMESPACE
     gpu: bool = False
     model_cache_size_limit: str = "2Gi"
@@ -53,7 +58,6 @@ class MonitoringProps(Props):
     drift_irsa_role_arn: str = Field(
         default="", description="IRSA role of the drift job (modules/workload_roles.py DRIFT_JOB); empty = none"
     )
-    inference_log_bucket: str = Field(default="", description="S3 bucket of the inference logs the drift job reads")
     pushgateway_url: str = Field(
         default="http://prometheus-pushgateway.monitoring:9091", description="Where the drift job pushes its score"
     )

@@ -14,6 +14,7 @@ app = typer.Typer(no_args_is_help=True)
 DEFAULT_IMAGE_REPO = "123456789012.dkr.ecr.us-east-1.amazonaws.com/mlp-model-server"
 DEFAULT_ROLE_ARN = "arn:aws:iam::123456789012:role/mlp-model-server"
 DEFAULT_MLFLOW = "http://mlflow.mlflow.svc.cluster.local:5000"
+DEFAULT_INFERENCE_LOG_BUCKET = "mlp-dev-inference-logs-123456789012"
 
 
 def parse_versions(text: str) -> dict[int, int]:
@@ -34,6 +35,7 @@ def k8s(
     image_tag: str = typer.Option("dev", help="Immutable tag (CI uses the git SHA)"),
     irsa_role_arn: str = typer.Option(DEFAULT_ROLE_ARN),
     mlflow_tracking_uri: str = typer.Option(DEFAULT_MLFLOW),
+    inference_log_bucket: str = typer.Option(DEFAULT_INFERENCE_LOG_BUCKET, help="The data stack's output of that name"),
     hostname: str = typer.Option("models.example.com"),
     validate: bool = typer.Option(True, help="Schema-check every manifest before writing"),
 ) -> None:
@@ -54,6 +56,7 @@ def k8s(
                 image_tag=image_tag,
                 irsa_role_arn=irsa_role_arn,
                 mlflow_tracking_uri=mlflow_tracking_uri,
+                inference_log_bucket=inference_log_bucket,
                 gpu=gpu,
             ),
             gateway=GatewayProps(hostname=hostname),

@@ -1,6 +1,7 @@
 """The model server's Deployment, rendered for one live version and run with `podman kube play`.
 
-Inputs of the renderer (not edits): the image built here, and the local MLflow as the tracking URI. The edits are
+Inputs of the renderer (not edits): the image built here, the local MLflow as the tracking URI and the local
+inference-log bucket. The edits are
 `changes.for_this_machine`. Readiness is checked from the host, as the kubelet probes a host-network pod: the
 container must answer the startupProbe's path within its budget (period x failureThreshold).
 """
@@ -18,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from core import endpoints
+from core import contracts, endpoints
 from core.policy import policy
 from infra.containers.images import BuiltImage
 from infra.containers.podman import PodmanError, podman
@@ -60,6 +61,7 @@ def rendered_deployment(version: int, image: BuiltImage) -> Manifest:
             image_tag=tag,
             irsa_role_arn=EXAMPLE_ROLE_ARN,
             mlflow_tracking_uri=endpoints.mlflow_url(),
+            inference_log_bucket=contracts.INFERENCE_LOG_BUCKET,
         ),
     )
     (deployment,) = [m for m in render_all(props)["serving"] if m["kind"] == "Deployment"]

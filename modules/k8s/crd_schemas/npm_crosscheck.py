@@ -62,6 +62,7 @@ def sample_manifests() -> list[dict[str, Any]]:
                 image_tag="0a1b2c3",
                 mlflow_tracking_uri="http://mlflow.mlflow.svc:5000",
                 irsa_role_arn="arn:aws:iam::123456789012:role/mlp-model-server",
+                inference_log_bucket="mlp-dev-inference-logs-123456789012",
                 gpu=gpu,
             )
             props = RenderProps(

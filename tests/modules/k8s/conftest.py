@@ -23,6 +23,7 @@ def props(mode: str = "deployments", gpu: bool = False, weights: dict[int, int] 
             image_tag="0a1b2c3",
             mlflow_tracking_uri="http://mlflow.mlflow.svc:5000",
             irsa_role_arn="arn:aws:iam::123456789012:role/mlp-model-server",
+            inference_log_bucket="mlp-dev-inference-logs-123456789012",
             gpu=gpu,
         ),
     )

@@ -52,10 +52,9 @@ def test_drift_job_runs_under_its_own_irsa_role_with_the_settings_its_cli_reads(
         image_tag="abc",
         mlflow_tracking_uri="http://mlflow.mlflow:5000",
         irsa_role_arn="arn:aws:iam::123456789012:role/mlp-model-server",
+        inference_log_bucket="logs",
     )
-    mon = MonitoringProps(
-        drift_irsa_role_arn="arn:aws:iam::123456789012:role/mlp-drift-job", inference_log_bucket="logs"
-    )
+    mon = MonitoringProps(drift_irsa_role_arn="arn:aws:iam::123456789012:role/mlp-drift-job")
     sa = monitoring.drift_service_account(serving, mon, "m")
     job = monitoring.drift_cronjob(serving, mon, policy(), "m")
     pod = job["spec"]["jobTemplate"]["spec"]["template"]["spec"]

@@ -19,6 +19,7 @@ def rendered() -> dict[str, Any]:
             image_repository="localhost/mlp-model-server",
             image_tag="abc",
             irsa_role_arn="arn:aws:iam::123456789012:role/x",
+            inference_log_bucket="logs",
             mlflow_tracking_uri="http://127.0.0.1:15000",
         ),
     )
@@ -45,4 +46,6 @@ def test_each_change_has_a_reason_and_nothing_else_is_edited() -> None:
         assert {k: v for k, v in c_after[probe].items() if k != "httpGet"} == {
             k: v for k, v in c_before[probe].items() if k != "httpGet"
         }
+    assert after["metadata"]["name"] == before["metadata"]["name"] + "-p13100"
+    assert after["metadata"]["labels"] == before["metadata"]["labels"]
     assert before["spec"]["template"]["spec"]["containers"][0].get("ports"), "the input is not modified"
