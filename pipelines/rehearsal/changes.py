@@ -7,6 +7,8 @@ import copy
 from dataclasses import dataclass
 from typing import Any
 
+from core import env
+
 Manifest = dict[str, Any]
 
 
@@ -22,6 +24,9 @@ def for_this_machine(deployment: Manifest, *, port: int, s3_env: dict[str, str])
     pod = out["spec"]["template"]["spec"]
     changes: list[Change] = []
 
+    out["metadata"]["name"] = f"{out['metadata']['name']}-p{port}"
+    changes.append(Change(f"name suffixed with -p{port}", "one podman serves the whole machine: the pods of two local "
+                          f"environments ({env.PORT_OFFSET.name}) must not share a name"))  # fmt: skip
     out["spec"]["replicas"] = 1
     changes.append(Change("replicas: 1", "podman kube play runs one pod; on the host network a second one would "
                           "need the same port"))  # fmt: skip

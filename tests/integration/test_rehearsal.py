@@ -1,16 +1,24 @@
 """The rehearsal of the model server: its image built from the repository, its rendered Deployment run with
-`podman kube play` against the local MLflow and S3, ready within the rendered startupProbe budget, and answering
-like the same version served locally."""
+`podman kube play` against the local MLflow and S3, ready within the rendered startupProbe budget, writing its
+inference log where the rendered env says, and answering like the same version served locally."""
 
 from __future__ import annotations
 
+import gzip
 import json
+import os
 import re
+import signal
+import time
 import urllib.request
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
+import yaml
 
+from core import env
+from core.policy import policy
 from infra.containers.images import MODEL_SERVER, BuiltImage, build
 from infra.containers.podman import podman
 from infra.local import model_servers
@@ -55,6 +63,28 @@ def test_pod_is_ready_within_the_startup_budget_and_probes_answer(pod: PodRun) -
         assert status_of(f"{pod.url}{path}") == 200, path
 
 
+def test_inference_log_lands_in_the_bucket_the_rendered_env_names(
+    pod: PodRun, registered_versions: dict[str, int]
+) -> None:
+    from infra.local.s3 import client as s3_client
+
+    container = yaml.safe_load(pod.kube_file.read_text())["spec"]["template"]["spec"]["containers"][0]
+    bucket = {e["name"]: e["value"] for e in container["env"]}[env.INFERENCE_LOG_BUCKET.name]
+    version = registered_versions["fp32"]
+    marker = f"rehearsal inference-log probe {time.time_ns()}"
+    classify(pod.url, [marker])
+    prefix = f"model={policy().release.model_name}/version={version}/date={datetime.now(UTC):%Y-%m-%d}/"
+    s3 = s3_client()
+    deadline = time.monotonic() + policy().serving.inference_log_flush_seconds + 30
+    while time.monotonic() < deadline:
+        for obj in s3.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", []):
+            body = gzip.decompress(s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read())
+            if any(json.loads(line)["text"] == marker for line in body.decode().splitlines()):
+                return
+        time.sleep(1)
+    pytest.fail(f"no inference-log record of the pod under s3://{bucket}/{prefix}")
+
+
 def test_classify_answers_like_the_same_version_served_locally(
     pod: PodRun, registered_versions: dict[str, int]
 ) -> None:
@@ -77,3 +107,24 @@ def test_classify_answers_like_the_same_version_served_locally(
 def status_of(url: str) -> int:
     with urllib.request.urlopen(url, timeout=5) as resp:
         return int(resp.status)
+
+
+def test_a_killed_server_is_restarted_and_ready_again(pod: PodRun) -> None:
+    """The server process dies (SIGKILL from outside, as a crash; `podman kill` would count as a stop by the user):
+    the rendered restart policy brings it back. The probes themselves run in the kubelet, not here."""
+    restarts = int(podman("inspect", "--format", "{{.RestartCount}}", pod.container_id))
+    os.kill(int(podman("inspect", "--format", "{{.State.Pid}}", pod.container_id)), signal.SIGKILL)
+    deadline = time.monotonic() + pod.budget_seconds
+    while time.monotonic() < deadline:
+        count = int(podman("inspect", "--format", "{{.RestartCount}}", pod.container_id))
+        if count > restarts and _status(f"{pod.url}/readyz") == 200:
+            return
+        time.sleep(0.5)
+    pytest.fail("the killed server was not restarted and ready within the startup budget")
+
+
+def _status(url: str) -> int:
+    try:
+        return status_of(url)
+    except OSError:
+        return 0
