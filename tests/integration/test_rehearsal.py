@@ -12,6 +12,7 @@ import signal
 import time
 import urllib.request
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 import pytest
@@ -128,3 +129,23 @@ def _status(url: str) -> int:
         return status_of(url)
     except OSError:
         return 0
+
+
+def test_sigterm_drains_in_flight_requests_within_the_grace_period(pod: PodRun) -> None:
+    """Requests in flight when the server gets SIGTERM all complete; it exits within terminationGracePeriodSeconds."""
+    rendered = yaml.safe_load(pod.kube_file.read_text())["spec"]["template"]["spec"]
+    grace = rendered["terminationGracePeriodSeconds"]
+    texts = [TEXTS[3] * 8] * policy().serving.max_batch_size  # slow enough to be in flight
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        pid = int(podman("inspect", "--format", "{{.State.Pid}}", pod.container_id))
+        restarts = int(podman("inspect", "--format", "{{.RestartCount}}", pod.container_id))
+        futures = [pool.submit(classify, pod.url, texts) for _ in range(8)]
+        time.sleep(0.3)
+        assert not all(f.done() for f in futures), "no request was in flight at SIGTERM"
+        sent = time.monotonic()
+        os.kill(pid, signal.SIGTERM)
+        answers = [f.result(timeout=grace) for f in futures]  # raises on any client error
+    assert all(len(a["predictions"]) == len(texts) for a in answers)
+    while int(podman("inspect", "--format", "{{.RestartCount}}", pod.container_id)) == restarts:
+        assert time.monotonic() - sent <= grace, f"still running {grace}s after SIGTERM"
+        time.sleep(0.2)
