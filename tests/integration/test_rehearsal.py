@@ -24,6 +24,8 @@ from infra.containers.images import MODEL_SERVER, BuiltImage, build
 from infra.containers.podman import podman
 from infra.local import model_servers
 from infra.local import serving as local
+from modules.k8s.serving import quantity_mib
+from pipelines.rehearsal.load import open_loop
 from pipelines.rehearsal.model_server import PodRun, classify, down, play
 
 pytestmark = pytest.mark.integration
@@ -108,6 +110,18 @@ def test_classify_answers_like_the_same_version_served_locally(
 def status_of(url: str) -> int:
     with urllib.request.urlopen(url, timeout=5) as resp:
         return int(resp.status)
+
+
+def test_stays_within_the_rendered_memory_limit_at_100_requests_a_second(pod: PodRun) -> None:
+    limit = yaml.safe_load(pod.kube_file.read_text())["spec"]["template"]["spec"]["containers"][0]["resources"]
+    limit_bytes = quantity_mib(limit["limits"]["memory"]) * 2**20
+    restarts = podman("inspect", "--format", "{{.RestartCount}}", pod.container_id).strip()
+    result = open_loop(pod.url, pod.container_id, rate=100, seconds=30, text=TEXTS[0])
+    assert not result.errors, result.errors[:5]
+    assert result.seconds < 33, f"the client could not keep 100 req/s: {result.seconds:.1f}s"
+    state = podman("inspect", "--format", "{{.RestartCount}} {{.State.OOMKilled}}", pod.container_id).split()
+    assert state == [restarts, "false"], f"restarted or OOM-killed under load: {state}"
+    assert 0 < result.peak_memory_bytes < limit_bytes
 
 
 def test_a_killed_server_is_restarted_and_ready_again(pod: PodRun) -> None:
