@@ -36,6 +36,12 @@ INFERENCE_LOG_BUCKET: Final = "inference-logs"
 ARTIFACT_BUCKET_SUFFIX: Final = "artifacts"
 INFERENCE_LOG_BUCKET_SUFFIX: Final = "inference-logs"
 
+# ---------------------------------------------------------------- images
+
+# Image names: the ECR repository is `<prefix>/<name>` (modules/registry.py), the local image `localhost/mlp/<name>`.
+MODEL_SERVER_IMAGE: Final = "model-server"
+DRIFT_JOB_IMAGE: Final = "drift-job"
+
 # ---------------------------------------------------------------- alerts (each has runbooks/<file>.md)
 
 ALERT_LATENCY_BURN: Final = "ModelLatencySLOBurnRate"

@@ -13,6 +13,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from core import contracts
+
 ENVIRONMENTS: tuple[str, ...] = ("dev", "staging", "prod")
 GPU_TAINT_KEY = "nvidia.com/gpu"
 
@@ -144,7 +146,9 @@ class StorageConfig(Strict):
     artifact_noncurrent_expire_days: int = Field(default=90, ge=1)
     inference_log_ia_days: int = Field(default=30, ge=30)  # S3 minimum for STANDARD_IA transitions
     inference_log_expire_days: int = Field(default=365, ge=31)
-    ecr_repositories: list[Name] = Field(default_factory=lambda: ["model-server", "drift-job"])
+    ecr_repositories: list[Name] = Field(
+        default_factory=lambda: [contracts.MODEL_SERVER_IMAGE, contracts.DRIFT_JOB_IMAGE]
+    )
     ecr_keep_untagged_days: int = Field(default=14, ge=1)
     expected_artifact_gib: float = Field(default=50, ge=0, description="For the TCO estimate only")
     expected_inference_log_gib: float = Field(default=20, ge=0, description="For the TCO estimate only")

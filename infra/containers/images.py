@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from core import contracts
 from infra.containers.base_image import BASE_IMAGE, ensure_base_image
 from infra.containers.podman import image_exists, image_id, image_size, podman
 
@@ -29,7 +30,7 @@ PIP_CONFIG_FILES = (Path("/etc/pip.conf"), Path("/etc/xdg/pip"), Path.home() / "
 
 @dataclass(frozen=True)
 class ImageSpec:
-    name: str  # the repository part of the reference, also the cluster's ECR repository suffix
+    name: str  # `contracts.*_IMAGE`: the cluster's ECR repository is `<prefix>/<name>`, the local one `mlp/<name>`
     containerfile: str  # relative to the repository root, which is the build context
 
     def copied(self) -> list[str]:
@@ -44,7 +45,7 @@ class ImageSpec:
         return sorted(set(sources))
 
 
-MODEL_SERVER = ImageSpec("mlp-model-server", "services/model_server/Containerfile")
+MODEL_SERVER = ImageSpec(contracts.MODEL_SERVER_IMAGE, "services/model_server/Containerfile")
 IMAGES = (MODEL_SERVER,)
 
 
@@ -78,7 +79,11 @@ def content_hash(spec: ImageSpec, base_id: str) -> str:
 
 
 def image_ref(spec: ImageSpec, digest: str) -> str:
-    return f"localhost/{spec.name}:{digest[:16]}"
+    return f"{local_repository(spec)}:{digest[:16]}"
+
+
+def local_repository(spec: ImageSpec) -> str:
+    return f"localhost/mlp/{spec.name}"
 
 
 def git_revision() -> str:
@@ -120,11 +125,17 @@ def build(spec: ImageSpec, base: str = BASE_IMAGE, force: bool = False) -> Built
     ensure_base_image(base)
     digest = content_hash(spec, image_id(base))
     ref = image_ref(spec, digest)
-    if image_exists(ref) and not force:
-        return BuiltImage(ref, digest, False, time.monotonic() - started, image_size(ref))
+    if not force:
+        if not image_exists(ref):
+            # Same content under another name (a renamed image): tag it instead of building.
+            same = podman("images", "--quiet", "--filter", f"label={CONTENT_LABEL}={digest}").split()
+            if same:
+                podman("tag", same[0], ref, f"{local_repository(spec)}:latest")
+        if image_exists(ref):
+            return BuiltImage(ref, digest, False, time.monotonic() - started, image_size(ref))
     args = ["build", "--network", "host", "--file", spec.containerfile]
     args += ["--build-arg", f"BASE_IMAGE={base}", "--build-arg", f"REVISION={git_revision()}"]
-    args += ["--label", f"{CONTENT_LABEL}={digest}", "--tag", ref, "--tag", f"localhost/{spec.name}:latest"]
+    args += ["--label", f"{CONTENT_LABEL}={digest}", "--tag", ref, "--tag", f"{local_repository(spec)}:latest"]
     for mount in pip_mounts():
         args += ["--volume", mount]
     podman(*args, str(REPO_ROOT), timeout=3600)

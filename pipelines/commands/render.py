@@ -11,7 +11,7 @@ from pipelines.release.weights import WeightsError, parse_weights
 app = typer.Typer(no_args_is_help=True)
 
 # Example inputs: a fork sets its real image, role and URIs (infra outputs) on the command line or in CI.
-DEFAULT_IMAGE_REPO = "123456789012.dkr.ecr.us-east-1.amazonaws.com/mlp-model-server"
+DEFAULT_IMAGE_REPO = "123456789012.dkr.ecr.us-east-1.amazonaws.com/mlp-dev/model-server"
 DEFAULT_ROLE_ARN = "arn:aws:iam::123456789012:role/mlp-model-server"
 DEFAULT_MLFLOW = "http://mlflow.mlflow.svc.cluster.local:5000"
 DEFAULT_INFERENCE_LOG_BUCKET = "mlp-dev-inference-logs-123456789012"

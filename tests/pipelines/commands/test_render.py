@@ -15,7 +15,7 @@ def test_render_writes_one_yaml_per_concern(tmp_path):
     assert {"serving.yaml", "gateway.yaml", "scaling.yaml", "monitoring.yaml", "namespace.yaml"} <= files
     docs = list(yaml.safe_load_all((tmp_path / "serving.yaml").read_text()))
     images = {d["spec"]["template"]["spec"]["containers"][0]["image"] for d in docs if d["kind"] == "Deployment"}
-    assert images == {"123456789012.dkr.ecr.us-east-1.amazonaws.com/mlp-model-server:abc1234"}
+    assert images == {"123456789012.dkr.ecr.us-east-1.amazonaws.com/mlp-dev/model-server:abc1234"}
 
 
 def test_bad_weights_are_refused_with_a_hint(tmp_path):

@@ -16,7 +16,7 @@ def rendered() -> dict[str, Any]:
         model_name="m",
         weights={3: 100},
         serving=ServingProps(
-            image_repository="localhost/mlp-model-server",
+            image_repository="localhost/mlp/model-server",
             image_tag="abc",
             irsa_role_arn="arn:aws:iam::123456789012:role/x",
             inference_log_bucket="logs",
