@@ -25,6 +25,12 @@ models: bootstrap  ## package every model variant to ONNX (PyTorch runs only her
 demo: bootstrap  ## the main job on the local environment, end to end
 	$(PY) -m pipelines.demo
 
+images: bootstrap  ## build the cluster's images with podman (skipped when their content is unchanged)
+	$(MLP) images build
+
+rehearse: bootstrap  ## the cluster's model server pod, built and run with podman kube play against the local servers
+	$(PY) -m pytest -q -m integration tests/integration/test_rehearsal.py
+
 lint:  ## ruff and mypy
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
@@ -57,4 +63,4 @@ clean:  ## stop servers and delete local state and build outputs
 	-$(MLP) env down
 	rm -rf .state build infra/cdktf.out
 
-.PHONY: help bootstrap up down status models demo lint test synth plan bench lock lock-pack clean
+.PHONY: help bootstrap up down status models demo images rehearse lint test synth plan bench lock lock-pack clean

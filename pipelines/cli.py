@@ -10,7 +10,7 @@ import sys
 import typer
 
 from core.policy import PolicyError
-from pipelines.commands import cost, drift, env, model, obs, policy_cmd, release, render, serve
+from pipelines.commands import cost, drift, env, images, model, obs, policy_cmd, release, render, serve
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 app.add_typer(env.app, name="env", help="Local environment: up, down, status.")
@@ -21,6 +21,7 @@ app.add_typer(obs.app, name="obs", help="Prometheus rules and Grafana dashboards
 app.add_typer(drift.app, name="drift", help="Drift checks on logged inferences.")
 app.add_typer(cost.app, name="cost", help="Cost per 1,000 inferences.")
 app.add_typer(render.app, name="render", help="Render cluster manifests from the policy.")
+app.add_typer(images.app, name="images", help="Build the cluster's images with podman (cached by content).")
 app.add_typer(policy_cmd.app, name="policy", help="Validate the policy and export its schema.")
 
 

@@ -24,7 +24,9 @@ class ServingProps(Props):
     mlflow_tracking_uri: str = Field(min_length=1)
     irsa_role_arn: str = Field(pattern=r"^arn:aws[a-z-]*:iam::\d{12}:role/.+$", description="Role the pods assume")
     inference_log_bucket: str = Field(
-        min_length=3, description="S3 bucket the model servers log sampled inferences to and the drift job reads"
+        min_length=3,
+        description="S3 bucket the servers write the inference log to and the drift job reads (the data stack's "
+        "`inference_log_bucket` output)",
     )
     namespace: str = SERVING_NAMESPACE
     gpu: bool = False

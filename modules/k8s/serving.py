@@ -72,6 +72,7 @@ def _env(props: ServingProps, policy: Policy, model_name: str, version: int) -> 
         "MLFLOW_TRACKING_URI": props.mlflow_tracking_uri,
         env_vars.INFERENCE_LOG_BUCKET.name: props.inference_log_bucket,
         env_vars.MODEL_CACHE.name: MODEL_CACHE,
+        env_vars.INFERENCE_LOG_BUCKET.name: props.inference_log_bucket,
         env_vars.DEVICE.name: "cuda" if props.gpu else "cpu",
         "HF_HUB_OFFLINE": "1",
         "TMPDIR": "/tmp",

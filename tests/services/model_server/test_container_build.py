@@ -1,4 +1,5 @@
-"""The model server's container build config: valid for BentoML, complete, pinned like the lock (not built here)."""
+"""The model server's container build config: valid for BentoML, complete, pinned like the lock (built by
+tests/integration/test_rehearsal.py)."""
 
 from __future__ import annotations
 
@@ -68,11 +69,17 @@ def test_image_requirements_are_pinned_as_in_the_lock_and_exclude_torch() -> Non
     assert not any(r.lower().startswith(("torch", "sentence-transformers")) for r in reqs)
 
 
-def test_dockerfile_copies_what_the_bentofile_includes() -> None:
-    docker = (SERVER / "Dockerfile").read_text()
-    assert "services.model_server.service:ModelService" in docker
-    copied = re.findall(r"^COPY (\S+) ", docker, re.M)
+def test_containerfile_copies_what_the_server_imports_and_runs_unprivileged() -> None:
+    text = (SERVER / "Containerfile").read_text()
+    assert "services.model_server.service:ModelService" in text
+    copied = re.findall(r"^COPY (\S+) ", text, re.M)
     folders = {path.split("/")[0] for path in imported_closure("services.model_server.service")}
     assert folders <= {c.rstrip("/") for c in copied}, f"the server imports from {folders}; the image copies {copied}"
     assert "policy.yaml" in copied
-    assert re.search(r"^USER \d+", docker, re.M), "the image must not run as root"
+    assert re.search(r"^USER 10001", text, re.M), "the image runs as the uid the pods render (10001)"
+    assert re.search(r"^ARG BASE_IMAGE=", text, re.M), "the base image is a build argument"
+    assert "org.opencontainers.image.revision=${REVISION}" in text
+    # Requirements are installed in a builder stage and only the virtualenv is copied over.
+    assert len(re.findall(r"^FROM ", text, re.M)) == 2
+    assert "COPY --from=builder /opt/venv /opt/venv" in text
+    assert "-c /build/main.lock" in text, "transitive pins come from the lock"

@@ -1,0 +1,22 @@
+"""`mlp images`: the cluster's images built from the repository's Containerfiles with podman (cached by content)."""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(no_args_is_help=True)
+
+
+@app.command("build")
+def build(force: bool = typer.Option(False, "--force", help="Rebuild even when the same content was built")) -> None:
+    """Build the base image (once) and every image whose content changed; print each reference."""
+    from infra.containers.images import build_all
+    from infra.containers.podman import PodmanError
+
+    try:
+        for image in build_all(force=force):
+            how = "built" if image.built else "unchanged"
+            typer.echo(f"{image.ref}  {how} in {image.seconds:.1f}s, {image.size_bytes / 1e6:.0f} MB")
+    except PodmanError as exc:
+        typer.secho(str(exc), fg="red", err=True)
+        raise typer.Exit(1) from exc

@@ -1,0 +1,50 @@
+"""Every change the rehearsal makes to a rendered object, each with its reason. Nothing else is edited: the
+securityContext, env, volumes, probes, resources and command are the rendered ones."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any
+
+from core import env
+
+Manifest = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Change:
+    what: str
+    why: str
+
+
+def for_this_machine(deployment: Manifest, *, port: int, s3_env: dict[str, str]) -> tuple[Manifest, list[Change]]:
+    """The rendered Deployment as the rehearsal runs it, and the list of what differs and why."""
+    out = copy.deepcopy(deployment)
+    pod = out["spec"]["template"]["spec"]
+    changes: list[Change] = []
+
+    out["metadata"]["name"] = f"{out['metadata']['name']}-p{port}"
+    changes.append(Change(f"name suffixed with -p{port}", "one podman serves the whole machine: the pods of two local "
+                          f"environments ({env.PORT_OFFSET.name}) must not share a name"))  # fmt: skip
+    out["spec"]["replicas"] = 1
+    changes.append(Change("replicas: 1", "podman kube play runs one pod; on the host network a second one would "
+                          "need the same port"))  # fmt: skip
+    pod["hostNetwork"] = True
+    changes.append(Change("hostNetwork: true", "the pod reaches the local MLflow and S3 on loopback, where the "
+                          "cluster's pods reach theirs by service DNS"))  # fmt: skip
+    for container in pod["containers"]:
+        container.pop("ports", None)
+        container["env"].append({"name": "BENTOML_PORT", "value": str(port)})
+        for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+            if "httpGet" in container.get(probe, {}):
+                container[probe]["httpGet"]["port"] = port
+        container["env"] += [{"name": k, "value": v} for k, v in sorted(s3_env.items())]
+        container["imagePullPolicy"] = "Never"
+    changes.append(Change("container ports dropped", "podman refuses port mappings on the host network"))
+    changes.append(Change(f"BENTOML_PORT={port}, probes on port {port}", "the host network shares the machine's "
+                          "ports: the server takes a free one of the rehearsal instead of 3000"))  # fmt: skip
+    changes.append(Change("AWS keys and the S3 endpoint of the local S3 API in env", "they stand in for the IRSA "
+                          "role and AWS's S3 endpoint"))  # fmt: skip
+    changes.append(Change("imagePullPolicy: Never", "the image was built on this machine; no registry is reachable"))
+    return out, changes

@@ -1,0 +1,51 @@
+"""The rehearsal edits only what `changes.for_this_machine` lists; the hardening, volumes, probes' timings,
+resources and command stay as rendered."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from modules.k8s import RenderProps, ServingProps, render_all
+from pipelines.rehearsal.changes import for_this_machine
+
+KEPT = ("securityContext", "volumeMounts", "resources", "command", "args", "lifecycle", "image")
+
+
+def rendered() -> dict[str, Any]:
+    props = RenderProps(
+        model_name="m",
+        weights={3: 100},
+        serving=ServingProps(
+            image_repository="localhost/mlp/model-server",
+            image_tag="abc",
+            irsa_role_arn="arn:aws:iam::123456789012:role/x",
+            inference_log_bucket="logs",
+            mlflow_tracking_uri="http://127.0.0.1:15000",
+        ),
+    )
+    (deployment,) = [m for m in render_all(props)["serving"] if m["kind"] == "Deployment"]
+    return deployment
+
+
+def test_each_change_has_a_reason_and_nothing_else_is_edited() -> None:
+    before = rendered()
+    after, changes = for_this_machine(before, port=13100, s3_env={"AWS_ENDPOINT_URL_S3": "http://127.0.0.1:1"})
+    assert changes and all(c.why for c in changes)
+    pod_before, pod_after = before["spec"]["template"]["spec"], after["spec"]["template"]["spec"]
+    assert pod_after.pop("hostNetwork") is True
+    assert pod_after == pod_before | {"containers": pod_after["containers"]}
+    (c_before,), (c_after,) = pod_before["containers"], pod_after["containers"]
+    for key in KEPT:
+        assert c_after.get(key) == c_before.get(key), key
+    assert "ports" not in c_after and c_after["imagePullPolicy"] == "Never"
+    assert c_after["env"][: len(c_before["env"])] == c_before["env"], "rendered env kept, in order, first"
+    added = {e["name"] for e in c_after["env"][len(c_before["env"]) :]}
+    assert added == {"BENTOML_PORT", "AWS_ENDPOINT_URL_S3"}
+    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        assert c_after[probe]["httpGet"] == {**c_before[probe]["httpGet"], "port": 13100}
+        assert {k: v for k, v in c_after[probe].items() if k != "httpGet"} == {
+            k: v for k, v in c_before[probe].items() if k != "httpGet"
+        }
+    assert after["metadata"]["name"] == before["metadata"]["name"] + "-p13100"
+    assert after["metadata"]["labels"] == before["metadata"]["labels"]
+    assert before["spec"]["template"]["spec"]["containers"][0].get("ports"), "the input is not modified"
