@@ -104,7 +104,14 @@ def http_route(
             "timeouts": {"request": f"{policy.gateway.upstream_timeout_seconds:g}s"},
         }
     )
-    meta = c.metadata(route_name(model_name), namespace, c.labels(model_name, component="gateway"))
+    return _http_route(props, route_name(model_name), model_name, namespace, rules)
+
+
+def _http_route(
+    props: GatewayProps, name: str, model_name: str, namespace: str, rules: list[dict[str, Any]]
+) -> c.Manifest:
+    """An HTTPRoute on the platform Gateway's host."""
+    meta = c.metadata(name, namespace, c.labels(model_name, component="gateway"))
     return c.manifest(
         GATEWAY_API,
         "HTTPRoute",
@@ -125,17 +132,8 @@ def pin_route(props: GatewayProps, model_name: str, namespace: str, pins: dict[i
     """Rollout mode: the version pins in a route of their own, beside the weighted route the rollouts plugin owns.
     A header match outranks the weighted route's path-only match across routes too (Gateway API precedence), and
     the plugin never touches this route, so a pinned request always reaches its version's Service."""
-    meta = c.metadata(pin_route_name(model_name), namespace, c.labels(model_name, component="gateway"))
-    return c.manifest(
-        GATEWAY_API,
-        "HTTPRoute",
-        meta,
-        spec={
-            "parentRefs": [{"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": props.gateway_name}],
-            "hostnames": [props.hostname],
-            "rules": [_pin_rule(contracts.PIN_HEADER, v, svc) for v, svc in sorted(pins.items())],
-        },
-    )
+    rules = [_pin_rule(contracts.PIN_HEADER, v, svc) for v, svc in sorted(pins.items())]
+    return _http_route(props, pin_route_name(model_name), model_name, namespace, rules)
 
 
 def security_policy(props: GatewayProps, namespace: str) -> c.Manifest:
