@@ -3,6 +3,10 @@
 Cluster Autoscaler, KEDA + its HTTP add-on, Argo Rollouts (with the Gateway API traffic-router plugin), Envoy
 Gateway, kube-prometheus-stack with a Pushgateway for batch jobs, the NVIDIA device plugin (time-slicing), the DCGM
 exporter, External Secrets and MLflow wired to RDS (password synced from Secrets Manager) and S3 (IRSA, no static keys).
+
+Before any of them, the `platform-guardrails` chart creates the add-on namespaces the platform owns with their Pod
+Security labels, default-deny NetworkPolicies and precise allows (modules/k8s/platform.py); every release into one
+of them waits for it and does not create the namespace itself.
 """
 
 from __future__ import annotations
@@ -16,8 +20,12 @@ from cdktn_provider_helm.release import Release
 from constructs import Construct
 from pydantic import Field
 
+from core.promql import SERVING_NAMESPACE
 from modules.cluster_services import PROMETHEUS_RELEASE, PUSHGATEWAY_PORT, PUSHGATEWAY_RELEASE
 from modules.common import Props
+from modules.k8s import common as k8s_common
+from modules.k8s import platform
+from modules.k8s.props import GatewayProps
 from modules.node_autoscaling import SERVICE_ACCOUNT as CA_SERVICE_ACCOUNT
 from modules.workload_roles import ARTIFACT_PREFIX, MLFLOW
 
@@ -47,6 +55,7 @@ class AddonsProps(Props):
     mlflow_db_secret_arn: str
     artifact_bucket: str
     gpu_time_slicing_replicas: int = Field(ge=1)
+    vpc_cidr: str = Field(description="The VPC's CIDR: the EKS control plane's ENIs, nodes and RDS live in it")
 
 
 def _yaml(values: dict[str, Any]) -> str:
@@ -60,6 +69,20 @@ class PlatformAddons(Construct):
         self.props = props
         self.releases: dict[str, Release] = {}
         p = props
+        gateway = GatewayProps()  # the Gateway `mlp render k8s` renders (its defaults: name and listener port)
+        self.owned_namespaces = platform.owned_namespaces(
+            vpc_cidr=p.vpc_cidr,
+            serving_namespace=SERVING_NAMESPACE,
+            gateway_name=gateway.gateway_name,
+            listener_ports=[gateway.listener_port],
+            model_port=k8s_common.HTTP_PORT,
+        )
+        self.guardrails = self._local_chart(
+            "platform-guardrails",
+            namespace="kube-system",  # where Helm keeps this release's record; the objects name their namespaces
+            values={"manifests": [m for ns in self.owned_namespaces for m in platform.namespace_manifests(ns)]},
+            depends_on=[],
+        )
         ca = self._release(
             "cluster_autoscaler",
             {
@@ -174,7 +197,7 @@ class PlatformAddons(Construct):
                 "serviceAccount": MLFLOW.service_account,
                 "targetSecret": MLFLOW_DB_SECRET,
             },
-            depends_on=[eso],
+            depends_on=[eso, self.guardrails],
         )
         self._release("mlflow", self.mlflow_values(), depends_on=[db_secret, monitoring])
         self.cluster_autoscaler = ca
@@ -264,6 +287,7 @@ class PlatformAddons(Construct):
         depends_on: list[Release] | None = None,
     ) -> Release:
         c = self.props.charts[key]
+        owned = c.namespace in {ns.name for ns in self.owned_namespaces}
         release = Release(
             self,
             key.replace("_", "-"),
@@ -272,12 +296,13 @@ class PlatformAddons(Construct):
             chart=c.chart,
             version=c.version,
             namespace=c.namespace,
-            create_namespace=True,
+            # An owned namespace comes from platform-guardrails, labelled and default-deny before any pod starts.
+            create_namespace=not owned,
             atomic=True,  # a failed upgrade rolls back to the previous release (runbooks/deploy-failed-halfway.md)
             cleanup_on_fail=True,
             timeout=900,
             values=[_yaml(values)] if values else None,
-            depends_on=depends_on,
+            depends_on=[*(depends_on or []), *([self.guardrails] if owned else [])],
         )
         self.releases[key] = release
         return release
@@ -291,10 +316,10 @@ class PlatformAddons(Construct):
             name=name,
             chart=asset.path,
             namespace=namespace,
-            create_namespace=True,
+            create_namespace=False,  # kube-system, or an owned namespace that platform-guardrails creates
             atomic=True,
             values=[_yaml(values)],
-            depends_on=depends_on,
+            depends_on=depends_on or None,
         )
         self.releases[name] = release
         return release

@@ -17,3 +17,40 @@ PUSHGATEWAY_PORT = 9091
 def pushgateway_url(namespace: str = MONITORING_NAMESPACE) -> str:
     """The Pushgateway Service the add-on stack installs, as a pod in another namespace reaches it."""
     return f"http://{PUSHGATEWAY_RELEASE}.{namespace}.svc:{PUSHGATEWAY_PORT}"
+
+
+# Pods other namespaces' NetworkPolicies admit, by the pod labels the pinned charts set (infra/config/versions.yaml):
+# a policy names these pods, never a whole namespace (docs/security.md, decision 0131).
+PROMETHEUS_PORT = 9090
+PROMETHEUS_PODS = {"app.kubernetes.io/name": "prometheus"}  # the operator's label on every Prometheus pod
+PUSHGATEWAY_PODS = {
+    "app.kubernetes.io/name": "prometheus-pushgateway",
+    "app.kubernetes.io/instance": PUSHGATEWAY_RELEASE,
+}
+KEDA_NAMESPACE = "keda"  # keda and keda_http_addon
+KEDA_HTTP_RELEASE = "keda-http-addon"
+# The HTTP add-on's interceptor only: it routes by Host header without the API key, so only it is admitted.
+KEDA_INTERCEPTOR_PODS = {"app.kubernetes.io/component": "interceptor", "app.kubernetes.io/instance": KEDA_HTTP_RELEASE}
+KEDA_INTERCEPTOR_PORT = 8080  # the chart's interceptor.proxy.port
+GATEWAY_NAMESPACE = "envoy-gateway-system"  # envoy_gateway: the proxies run in the controller's namespace
+# Envoy Gateway binds a listener port below 1024 at port + 10000 inside the proxy pod (it runs unprivileged).
+ENVOY_PRIVILEGED_PORT_SHIFT = 10000
+MLFLOW_NAMESPACE = "mlflow"
+MLFLOW_RELEASE = "mlflow"
+MLFLOW_PORT = 5000  # the mlflow chart's service.port and container port
+MLFLOW_PODS = {"app.kubernetes.io/name": "mlflow", "app.kubernetes.io/instance": MLFLOW_RELEASE}
+KUBE_DNS_PODS = {"k8s-app": "kube-dns"}  # CoreDNS in kube-system (the EKS add-on keeps the kube-dns label)
+
+
+def envoy_proxy_pods(gateway_name: str, gateway_namespace: str) -> dict[str, str]:
+    """The Envoy proxy pods Envoy Gateway runs for exactly one Gateway."""
+    return {
+        "app.kubernetes.io/name": "envoy",
+        "app.kubernetes.io/component": "proxy",
+        "gateway.envoyproxy.io/owning-gateway-name": gateway_name,
+        "gateway.envoyproxy.io/owning-gateway-namespace": gateway_namespace,
+    }
+
+
+def envoy_container_port(listener_port: int) -> int:
+    return listener_port + ENVOY_PRIVILEGED_PORT_SHIFT if listener_port < 1024 else listener_port

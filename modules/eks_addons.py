@@ -1,8 +1,10 @@
-"""Core EKS add-ons: vpc-cni (own IRSA role), coredns, kube-proxy, aws-ebs-csi-driver (own IRSA role) and,
-optionally, eks-pod-identity-agent. Versions come from `infra/config/versions.yaml` (null = EKS default for the
-cluster's minor version)."""
+"""Core EKS add-ons: vpc-cni (own IRSA role, network-policy enforcement on), coredns, kube-proxy,
+aws-ebs-csi-driver (own IRSA role) and, optionally, eks-pod-identity-agent. Versions come from
+`infra/config/versions.yaml` (null = EKS default for the cluster's minor version)."""
 
 from __future__ import annotations
+
+import json
 
 from cdktn_provider_aws.eks_addon import EksAddon
 from constructs import Construct
@@ -15,6 +17,8 @@ CORE_ADDONS = ("vpc-cni", "coredns", "kube-proxy", "aws-ebs-csi-driver")
 POD_IDENTITY_ADDON = "eks-pod-identity-agent"
 # Add-ons whose pods run on nodes: they must wait for the node groups or they stay degraded.
 NEEDS_NODES = ("coredns", "aws-ebs-csi-driver")
+# The VPC CNI's network-policy agent enforces NetworkPolicy objects (eBPF on each node); without it they are inert.
+CONFIGURATION = {"vpc-cni": {"enableNetworkPolicy": "true"}}
 
 
 class EksAddonsProps(Props):
@@ -67,6 +71,7 @@ class EksAddons(Construct):
                 addon_name=name,
                 addon_version=props.versions.get(name),
                 service_account_role_arn=role.arn if role else None,
+                configuration_values=json.dumps(CONFIGURATION[name]) if name in CONFIGURATION else None,
                 resolve_conflicts_on_create="OVERWRITE",
                 resolve_conflicts_on_update="OVERWRITE",
                 depends_on=depends_on_nodes if name in NEEDS_NODES else None,  # type: ignore[arg-type]

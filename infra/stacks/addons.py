@@ -51,5 +51,6 @@ class AddonsStack(LayerStack):
                 mlflow_db_secret_arn=data.db_secret_arn,
                 artifact_bucket=data.artifact_bucket,
                 gpu_time_slicing_replicas=env.cluster.gpu_time_slicing_replicas,
+                vpc_cidr=env.network.cidr,
             ),
         )

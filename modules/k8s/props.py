@@ -32,9 +32,6 @@ class ServingProps(Props):
     gpu: bool = False
     model_cache_size_limit: str = "2Gi"
     tmp_size_limit: str = "256Mi"
-    # Namespaces whose pods may call the model servers (NetworkPolicy): gateway data plane, KEDA HTTP
-    # interceptor, Prometheus.
-    ingress_namespaces: list[str] = ["envoy-gateway-system", "keda", "monitoring"]
 
     @property
     def image(self) -> str:

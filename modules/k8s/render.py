@@ -16,7 +16,7 @@ import yaml
 
 from core.policy import Policy, policy
 from modules.k8s import common as c
-from modules.k8s import gateway, monitoring, release, scaling, serving
+from modules.k8s import gateway, monitoring, network, release, scaling, serving
 from modules.k8s.props import RenderProps
 
 FIELD_MANAGER = "mlp-platform"  # the server-side apply field manager of every platform apply
@@ -47,7 +47,7 @@ def render_all(props: RenderProps, pol: Policy | None = None) -> dict[str, list[
         "namespace": [
             namespace(ns),
             serving.service_account(s, name),
-            serving.network_policy(s, name, s.ingress_namespaces),
+            *network.serving_network_policies(s, g, p, name),
         ],
         "serving": [],
         "gateway": gateway.gateway_manifests(g, ns),

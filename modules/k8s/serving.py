@@ -257,25 +257,6 @@ def pod_monitor(props: ServingProps, model_name: str, release_label: str) -> c.M
     )
 
 
-def network_policy(props: ServingProps, model_name: str, allowed_namespaces: list[str]) -> c.Manifest:
-    """Model server pods take traffic on their HTTP port only from the gateway, the KEDA HTTP interceptor and
-    Prometheus; everything else in the cluster is denied. Egress stays open (MLflow, S3, STS)."""
-    meta = c.metadata(f"{model_name}-ingress", props.namespace, c.labels(model_name))
-    peers = [
-        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns}}} for ns in sorted(allowed_namespaces)
-    ]
-    return c.manifest(
-        "networking.k8s.io/v1",
-        "NetworkPolicy",
-        meta,
-        spec={
-            "podSelector": {"matchLabels": {"app.kubernetes.io/name": model_name}},
-            "policyTypes": ["Ingress"],
-            "ingress": [{"from": peers, "ports": [{"protocol": "TCP", "port": c.HTTP_PORT}]}],
-        },
-    )
-
-
 def serving_manifests(props: ServingProps, policy: Policy, model_name: str, versions: list[int]) -> list[c.Manifest]:
     """Deployment mode: one Deployment, Service and PDB per live version."""
     out: list[c.Manifest] = []

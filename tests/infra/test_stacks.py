@@ -211,7 +211,8 @@ def test_addons_are_pinned_and_wired(synth: Synth, env: EnvConfig) -> None:
     assert "awsAccessKeyId" not in mlflow
     assert "aws_db_instance" in mlflow and "aws_s3_bucket" in mlflow  # cross-stack references, not literals
     local = [r for r in releases.values() if "repository" not in r]
-    assert len(local) == 1 and local[0]["chart"].startswith("assets/")
+    assert {r["name"] for r in local} == {"mlflow-db-secret", "platform-guardrails"}
+    assert all(r["chart"].startswith("assets/") for r in local)
 
 
 def test_pushgateway_is_installed_where_the_drift_job_pushes(synth: Synth, env: EnvConfig) -> None:

@@ -107,15 +107,6 @@ def test_pod_monitor_relabels_to_the_local_labels(deployments):
         assert all(labels[k] == v for k, v in pm["spec"]["selector"]["matchLabels"].items())
 
 
-def test_network_policy_admits_only_gateway_keda_and_prometheus(deployments):
-    (np,) = by_kind(deployments, "NetworkPolicy")
-    peers = {
-        p["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"] for p in np["spec"]["ingress"][0]["from"]
-    }
-    assert peers == {"envoy-gateway-system", "keda", "monitoring"}
-    assert np["spec"]["ingress"][0]["ports"] == [{"protocol": "TCP", "port": 3000}]
-
-
 def test_quantity_mib_rejects_decimal_units():
     assert serving.quantity_mib("2Gi") == 2048
     try:

@@ -1,0 +1,62 @@
+"""Network policy is enforced and the add-on namespaces exist, labelled and default-deny, before any chart: read from
+the synthesized cluster and add-on stacks."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import yaml
+
+from infra.config import EnvConfig, load_versions
+from tests.infra.conftest import Synth
+
+
+def test_vpc_cni_enforces_network_policies(synth: Synth, env: EnvConfig) -> None:
+    addons = synth.resources(env.name, "cluster", "aws_eks_addon").values()
+    (cni,) = [a for a in addons if a["addon_name"] == "vpc-cni"]
+    assert json.loads(cni["configuration_values"])["enableNetworkPolicy"] == "true"
+
+
+def _guardrails(synth: Synth, env: EnvConfig) -> tuple[str, list[dict[str, Any]]]:
+    releases = synth.resources(env.name, "addons", "helm_release")
+    (key,) = [k for k, r in releases.items() if r["name"] == "platform-guardrails"]
+    return key, yaml.safe_load(releases[key]["values"][0])["manifests"]
+
+
+def test_guardrails_create_every_owned_namespace_with_pod_security_and_a_default_deny(
+    synth: Synth, env: EnvConfig
+) -> None:
+    _, manifests = _guardrails(synth, env)
+    namespaces = {m["metadata"]["name"]: m for m in manifests if m["kind"] == "Namespace"}
+    assert set(namespaces) == {c.namespace for c in load_versions().charts.values()} - {"kube-system"}
+    for name, ns in namespaces.items():
+        assert "pod-security.kubernetes.io/enforce" in ns["metadata"]["labels"], name
+        denies = [
+            m
+            for m in manifests
+            if m["kind"] == "NetworkPolicy" and m["metadata"]["namespace"] == name and m["spec"]["podSelector"] == {}
+        ]
+        assert any(d["spec"]["policyTypes"] == ["Ingress", "Egress"] and "ingress" not in d["spec"] for d in denies)
+
+
+def test_every_release_into_an_owned_namespace_waits_for_the_guardrails(synth: Synth, env: EnvConfig) -> None:
+    key, manifests = _guardrails(synth, env)
+    owned = {m["metadata"]["name"] for m in manifests if m["kind"] == "Namespace"}
+    for name, r in synth.resources(env.name, "addons", "helm_release").items():
+        if r["namespace"] in owned:
+            assert r.get("create_namespace") is False, name
+            assert any(f"helm_release.{key}" in d for d in r.get("depends_on", [])), name
+
+
+def test_the_vpc_cidr_in_the_policies_is_the_environments(synth: Synth, env: EnvConfig) -> None:
+    _, manifests = _guardrails(synth, env)
+    blocks = {
+        peer["ipBlock"]["cidr"]
+        for m in manifests
+        if m["kind"] == "NetworkPolicy"
+        for rule in m["spec"].get("ingress", []) + m["spec"].get("egress", [])
+        for peer in rule.get("from", rule.get("to", []))
+        if "ipBlock" in peer
+    }
+    assert env.network.cidr in blocks and blocks <= {env.network.cidr, "0.0.0.0/0"}
