@@ -48,6 +48,7 @@ class AddonsProps(Props):
     region: str
     charts: dict[str, ChartProps]
     argo_rollouts_gateway_plugin: str
+    argo_rollouts_gateway_plugin_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     cluster_autoscaler_role_arn: str
     mlflow_role_arn: str
     mlflow_db_host: str
@@ -145,6 +146,8 @@ class PlatformAddons(Construct):
                             "name": "argoproj-labs/gatewayAPI",
                             "location": "https://github.com/argoproj-labs/rollouts-plugin-trafficrouter-gatewayapi"
                             f"/releases/download/{p.argo_rollouts_gateway_plugin}/gatewayapi-plugin-linux-amd64",
+                            # A binary the controller runs: loaded only if its SHA-256 is the recorded one.
+                            "sha256": p.argo_rollouts_gateway_plugin_sha256,
                         }
                     ],
                     # Scraped by kube-prometheus-stack (it selects ServiceMonitors by its release label): the

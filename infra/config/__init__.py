@@ -3,6 +3,7 @@
 from infra.config.loader import load_env, load_versions
 from infra.config.models import (
     ENVIRONMENTS,
+    Binary,
     ChartVersion,
     ClusterConfig,
     DatabaseConfig,
@@ -15,6 +16,7 @@ from infra.config.models import (
 
 __all__ = [
     "ENVIRONMENTS",
+    "Binary",
     "ChartVersion",
     "ClusterConfig",
     "DatabaseConfig",

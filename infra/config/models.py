@@ -213,11 +213,28 @@ class ChartVersion(Strict):
     source: str = Field(description="Where the version was looked up")
 
 
+class Binary(Strict):
+    """A binary a workflow downloads: fetched from `url` and refused unless its SHA-256 is `sha256`."""
+
+    version: str = Field(pattern=r"^v?\d+\.\d+\.\d+$")
+    url: str = Field(pattern=r"^https://", description="Download URL; `{version}` is replaced")
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    source: str = Field(description="Where the checksum was read")
+
+    @property
+    def download_url(self) -> str:
+        return self.url.replace("{version}", self.version)
+
+
 class Versions(Strict):
     """`infra/config/versions.yaml`: every chart and EKS add-on version, in one file for all environments."""
 
     charts: dict[str, ChartVersion]
     argo_rollouts_gateway_plugin: str = Field(pattern=r"^v\d+\.\d+\.\d+$", description="Traffic-router plugin")
+    argo_rollouts_gateway_plugin_sha256: str = Field(
+        pattern=r"^[0-9a-f]{64}$", description="SHA-256 of the plugin binary: the controller refuses any other file"
+    )
     eks_addons: dict[str, str | None] = Field(
         description="EKS add-on name -> version; null = the default EKS picks for the cluster's minor"
     )
+    binaries: dict[str, Binary] = Field(description="Binaries the workflows download, each with its checksum")

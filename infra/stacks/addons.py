@@ -44,6 +44,7 @@ class AddonsStack(LayerStack):
                     for k, v in versions.charts.items()
                 },
                 argo_rollouts_gateway_plugin=versions.argo_rollouts_gateway_plugin,
+                argo_rollouts_gateway_plugin_sha256=versions.argo_rollouts_gateway_plugin_sha256,
                 cluster_autoscaler_role_arn=cluster.cluster_autoscaler_role_arn,
                 mlflow_role_arn=data.mlflow_role_arn,
                 mlflow_db_host=data.db_host,

@@ -60,3 +60,12 @@ def test_the_vpc_cidr_in_the_policies_is_the_environments(synth: Synth, env: Env
         if "ipBlock" in peer
     }
     assert env.network.cidr in blocks and blocks <= {env.network.cidr, "0.0.0.0/0"}
+
+
+def test_the_rollouts_controller_verifies_the_plugin_it_downloads(synth: Synth, env: EnvConfig) -> None:
+    releases = synth.resources(env.name, "addons", "helm_release").values()
+    (rollouts,) = [r for r in releases if r["chart"] == "argo-rollouts"]
+    (plugin,) = yaml.safe_load(rollouts["values"][0])["controller"]["trafficRouterPlugins"]
+    versions = load_versions()
+    assert plugin["location"].startswith("https://") and versions.argo_rollouts_gateway_plugin in plugin["location"]
+    assert plugin["sha256"] == versions.argo_rollouts_gateway_plugin_sha256
