@@ -4,6 +4,11 @@ public endpoint restricted to configured CIDRs, API-mode access entries, and the
 from __future__ import annotations
 
 from cdktn import Fn
+from cdktn_provider_aws.eks_access_entry import EksAccessEntry
+from cdktn_provider_aws.eks_access_policy_association import (
+    EksAccessPolicyAssociation,
+    EksAccessPolicyAssociationAccessScope,
+)
 from cdktn_provider_aws.eks_cluster import (
     EksCluster,
     EksClusterAccessConfig,
@@ -21,6 +26,9 @@ from pydantic import Field
 from modules.common import Props, account_id_from_arn, encrypted_log_group, policy_json
 
 CONTROL_PLANE_LOGS = ("api", "audit", "authenticator", "controllerManager", "scheduler")
+ACCESS_POLICY = "arn:aws:eks::aws:cluster-access-policy/"
+CLUSTER_ADMIN = ACCESS_POLICY + "AmazonEKSClusterAdminPolicy"
+NAMESPACE_EDIT = ACCESS_POLICY + "AmazonEKSEditPolicy"
 
 
 class ClusterProps(Props):
@@ -30,6 +38,12 @@ class ClusterProps(Props):
     private_subnet_ids: list[str] = Field(min_length=2)
     public_access_cidrs: list[str] = Field(min_length=1)
     log_retention_days: int
+    admin_principal_arns: list[str] = Field(
+        min_length=1, description="Cluster admins: the CI deploy role (Helm add-ons), then named operator roles"
+    )
+    namespace_editors: dict[str, list[str]] = Field(
+        default_factory=dict, description="Namespace -> principals that may edit only that namespace (release role)"
+    )
 
 
 class Cluster(Construct):
@@ -87,9 +101,10 @@ class Cluster(Construct):
                 resources=["secrets"], provider=EksClusterEncryptionConfigProvider(key_arn=self.key.arn)
             ),
             enabled_cluster_log_types=list(CONTROL_PLANE_LOGS),
-            # Access entries (not the aws-auth ConfigMap); the deploying CI role becomes cluster admin.
+            # Access entries only (no aws-auth ConfigMap), and no hidden permanent admin: whoever creates the cluster
+            # gets nothing by that; every principal is an explicit access entry below (decision 0132).
             access_config=EksClusterAccessConfig(
-                authentication_mode="API", bootstrap_cluster_creator_admin_permissions=True
+                authentication_mode="API", bootstrap_cluster_creator_admin_permissions=False
             ),
             # Standard support only: extended support costs 6x the control-plane price (docs/cluster.md).
             upgrade_policy=EksClusterUpgradePolicy(support_type="STANDARD"),
@@ -102,3 +117,22 @@ class Cluster(Construct):
         )
         # Trust-policy condition keys use the issuer without its scheme.
         self.oidc_issuer_host = Fn.replace(issuer, "https://", "")
+        self.access_entries: list[EksAccessEntry] = []
+        for i, arn in enumerate(props.admin_principal_arns):
+            self._access(f"admin-{i}", arn, CLUSTER_ADMIN, EksAccessPolicyAssociationAccessScope(type="cluster"))
+        for namespace, arns in sorted(props.namespace_editors.items()):
+            in_namespace = EksAccessPolicyAssociationAccessScope(type="namespace", namespaces=[namespace])
+            for i, arn in enumerate(arns):
+                self._access(f"edit-{namespace}-{i}", arn, NAMESPACE_EDIT, in_namespace)
+
+    def _access(self, id_: str, principal: str, policy: str, scope: EksAccessPolicyAssociationAccessScope) -> None:
+        entry = EksAccessEntry(self, f"{id_}-entry", cluster_name=self.cluster.name, principal_arn=principal)
+        EksAccessPolicyAssociation(
+            self,
+            f"{id_}-policy",
+            cluster_name=self.cluster.name,
+            principal_arn=entry.principal_arn,
+            policy_arn=policy,
+            access_scope=scope,
+        )
+        self.access_entries.append(entry)

@@ -24,7 +24,8 @@ class DatabaseProps(Props):
     vpc_id: str
     subnet_ids: list[str] = Field(min_length=2)
     client_security_group_id: str = Field(description="The EKS cluster security group: the only allowed client")
-    kms_key_arn: str
+    kms_key_arn: str = Field(description="The database's own key: storage and Performance Insights")
+    secret_kms_key_arn: str = Field(description="The Secrets Manager key the RDS-managed master secret uses")
     engine_version: str
     instance_class: str
     allocated_storage_gib: int
@@ -107,7 +108,7 @@ class Database(Construct):
             db_name=props.database_name,
             username=props.master_username,
             manage_master_user_password=True,
-            master_user_secret_kms_key_id=props.kms_key_arn,
+            master_user_secret_kms_key_id=props.secret_kms_key_arn,
             iam_database_authentication_enabled=True,
             db_subnet_group_name=subnets.name,
             vpc_security_group_ids=[self.security_group.id],

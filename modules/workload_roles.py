@@ -31,10 +31,13 @@ DRIFT_JOB = WorkloadIdentity(role_suffix="drift-job", namespace=SERVING_NAMESPAC
 
 
 class DataAccess(Props):
+    region: str
     artifact_bucket_arn: str
+    artifact_key_arn: str = Field(description="The artifact bucket's own KMS key")
     inference_log_bucket_arn: str
-    kms_key_arn: str
-    db_secret_arn: str = Field(description="RDS-managed master secret")
+    inference_log_key_arn: str = Field(description="The inference-log bucket's own KMS key")
+    db_secret_arn: str = Field(description="The secret MLflow's database credentials are read from")
+    secret_key_arn: str = Field(description="The KMS key of the platform's secrets in Secrets Manager")
 
 
 def _list(bucket_arn: str, prefix: str) -> Statement:
@@ -47,13 +50,28 @@ def _list(bucket_arn: str, prefix: str) -> Statement:
     }
 
 
-def _kms(key_arn: str) -> Statement:
+def _kms(sid: str, key_arn: str, service: str, region: str, actions: tuple[str, ...]) -> Statement:
+    """Use of one store's key, only through that store's service: the role cannot decrypt a ciphertext it
+    obtained some other way (a copied object, a leaked blob) by calling KMS directly."""
     return {
-        "Sid": "UseTheDataKey",
+        "Sid": sid,
         "Effect": "Allow",
-        "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+        "Action": list(actions),
         "Resource": key_arn,
+        "Condition": {"StringEquals": {"kms:ViaService": f"{service}.{region}.amazonaws.com"}},
     }
+
+
+READ = ("kms:Decrypt",)
+WRITE = ("kms:Decrypt", "kms:GenerateDataKey")  # multipart uploads decrypt the data key too
+
+
+def _artifact_key(a: DataAccess, actions: tuple[str, ...]) -> Statement:
+    return _kms("ArtifactKeyThroughS3", a.artifact_key_arn, "s3", a.region, actions)
+
+
+def _log_key(a: DataAccess, actions: tuple[str, ...]) -> Statement:
+    return _kms("InferenceLogKeyThroughS3", a.inference_log_key_arn, "s3", a.region, actions)
 
 
 def mlflow_statements(a: DataAccess) -> list[Statement]:
@@ -71,7 +89,8 @@ def mlflow_statements(a: DataAccess) -> list[Statement]:
             "Action": ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
             "Resource": a.db_secret_arn,
         },
-        _kms(a.kms_key_arn),
+        _artifact_key(a, WRITE),
+        _kms("SecretKeyThroughSecretsManager", a.secret_key_arn, "secretsmanager", a.region, READ),
     ]
 
 
@@ -90,7 +109,8 @@ def model_server_statements(a: DataAccess) -> list[Statement]:
             "Action": ["s3:PutObject"],
             "Resource": f"{a.inference_log_bucket_arn}/{INFERENCE_LOG_PREFIX}*",
         },
-        _kms(a.kms_key_arn),
+        _artifact_key(a, READ),
+        _log_key(a, WRITE),
     ]
 
 
@@ -116,5 +136,6 @@ def drift_job_statements(a: DataAccess) -> list[Statement]:
             "Action": ["s3:PutObject"],
             "Resource": f"{a.artifact_bucket_arn}/{DRIFT_REPORT_PREFIX}*",
         },
-        _kms(a.kms_key_arn),
+        _artifact_key(a, WRITE),
+        _log_key(a, READ),
     ]

@@ -92,6 +92,10 @@ class ClusterConfig(Strict):
     public_access_cidrs: list[str] = Field(min_length=1, description="Who may reach the public API endpoint")
     log_retention_days: int = Field(default=365, ge=1)
     enable_pod_identity_agent: bool = False
+    admin_role_arns: list[str] = Field(
+        default_factory=list,
+        description="IAM roles of operators who get cluster admin through an access entry (the CI deploy role has it)",
+    )
     gpu_time_slicing_replicas: int = Field(default=4, ge=1, le=16, description="Pods sharing one GPU")
     system: NodeGroupConfig
     cpu_inference: NodeGroupConfig
@@ -151,6 +155,18 @@ class StorageConfig(Strict):
     expected_ecr_gib: float = Field(default=10, ge=0, description="For the TCO estimate only")
 
 
+class GithubConfig(Strict):
+    """The repository whose workflows deploy and release this environment (modules/github_oidc.py trusts exactly it).
+
+    Its GitHub environment of the same name as this environment gates deploys and releases (reviewers on staging
+    and prod); pull requests plan with the plan role."""
+
+    repository: str = Field(pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$", description="owner/name on GitHub")
+    create_oidc_provider: bool = Field(
+        default=True, description="False when another environment in the same AWS account already creates it"
+    )
+
+
 class EnvConfig(Strict):
     name: Literal["dev", "staging", "prod"]
     project: Name = "mlp"
@@ -162,6 +178,7 @@ class EnvConfig(Strict):
     cluster: ClusterConfig
     database: DatabaseConfig
     storage: StorageConfig = StorageConfig()
+    github: GithubConfig
     expected_nat_gb_per_month: float = Field(default=100, ge=0, description="For the TCO estimate only")
     expected_log_gb_per_month: float = Field(default=10, ge=0, description="For the TCO estimate only")
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from cdktn import TerraformOutput
 from constructs import Construct
 
+from core.promql import SERVING_NAMESPACE
 from infra.config import EnvConfig, NodeGroupConfig, load_versions
 from infra.stacks.base import LayerStack
 from infra.stacks.network import NetworkOutputs
@@ -61,6 +62,8 @@ class ClusterStack(LayerStack):
                 private_subnet_ids=network.private_subnet_ids,
                 public_access_cidrs=cfg.public_access_cidrs,
                 log_retention_days=cfg.log_retention_days,
+                admin_principal_arns=[network.deploy_role_arn, *cfg.admin_role_arns],
+                namespace_editors={SERVING_NAMESPACE: [network.release_role_arn]},
             ),
         )
         eks = self.cluster.cluster

@@ -28,6 +28,15 @@ from modules.workload_roles import (
     model_server_statements,
 )
 
+# Data store -> what its own KMS key encrypts.
+KEY_STORES = {
+    "artifacts": "S3 artifact bucket (models, registry artifacts, drift reports)",
+    "inference-logs": "S3 inference-log bucket",
+    "database": "RDS storage, snapshots and Performance Insights",
+    "secrets": "Secrets Manager secrets (the RDS-managed master secret)",
+    "registry": "ECR repositories",
+}
+
 
 @dataclass(frozen=True)
 class DataOutputs:
@@ -47,14 +56,19 @@ class DataStack(LayerStack):
     def __init__(self, scope: Construct, env: EnvConfig, network: NetworkOutputs, cluster: ClusterOutputs) -> None:
         super().__init__(scope, env)
         p = env.prefix
-        self.key = kms_key(
-            self,
-            "data-key",
-            alias=f"{p}-data",
-            description=f"{p}: S3 buckets, ECR, RDS storage, Performance Insights and the RDS master secret",
-            account_id=network.account_id,
-            region=env.region,
-        )
+        # One key per data store (decision 0133): a grant or a leaked permission on one key opens one store only,
+        # and each key's CloudTrail trail tells which store was read.
+        self.keys = {
+            store: kms_key(
+                self,
+                f"{store}-key",
+                alias=f"{p}-{store}",
+                description=f"{p}: {what}",
+                account_id=network.account_id,
+                region=env.region,
+            )
+            for store, what in KEY_STORES.items()
+        }
         st = env.storage
         # Bucket names carry the account ID: S3 names are global, and a fork must not collide with the original.
         self.artifacts = Bucket(
@@ -62,7 +76,7 @@ class DataStack(LayerStack):
             "artifacts",
             BucketProps(
                 bucket_name=f"{p}-artifacts-{network.account_id}",
-                kms_key_arn=self.key.arn,
+                kms_key_arn=self.keys["artifacts"].arn,
                 noncurrent_expire_days=st.artifact_noncurrent_expire_days,
             ),
         )
@@ -71,7 +85,7 @@ class DataStack(LayerStack):
             "inference-logs",
             BucketProps(
                 bucket_name=f"{p}-inference-logs-{network.account_id}",
-                kms_key_arn=self.key.arn,
+                kms_key_arn=self.keys["inference-logs"].arn,
                 noncurrent_expire_days=7,
                 transition_ia_days=st.inference_log_ia_days,
                 expire_days=st.inference_log_expire_days,
@@ -83,7 +97,7 @@ class DataStack(LayerStack):
             RegistryProps(
                 prefix=p,
                 repositories=list(images.REPOSITORIES),
-                kms_key_arn=self.key.arn,
+                kms_key_arn=self.keys["registry"].arn,
                 keep_untagged_days=st.ecr_keep_untagged_days,
             ),
         )
@@ -96,7 +110,8 @@ class DataStack(LayerStack):
                 vpc_id=network.vpc_id,
                 subnet_ids=network.private_subnet_ids,
                 client_security_group_id=cluster.cluster_security_group_id,
-                kms_key_arn=self.key.arn,
+                kms_key_arn=self.keys["database"].arn,
+                secret_kms_key_arn=self.keys["secrets"].arn,
                 engine_version=db.engine_version,
                 instance_class=db.instance_class,
                 allocated_storage_gib=db.allocated_storage_gib,
@@ -109,10 +124,13 @@ class DataStack(LayerStack):
             ),
         )
         access = DataAccess(
+            region=env.region,
             artifact_bucket_arn=self.artifacts.arn,
+            artifact_key_arn=self.keys["artifacts"].arn,
             inference_log_bucket_arn=self.inference_logs.arn,
-            kms_key_arn=self.key.arn,
+            inference_log_key_arn=self.keys["inference-logs"].arn,
             db_secret_arn=self.database.master_secret_arn,
+            secret_key_arn=self.keys["secrets"].arn,
         )
 
         def role(who: WorkloadIdentity, statements: list[dict[str, object]]) -> str:

@@ -9,6 +9,7 @@ from constructs import Construct
 
 from infra.config import EnvConfig
 from infra.stacks.base import LayerStack
+from modules.github_oidc import GithubOidc, GithubOidcProps
 from modules.network import Network, NetworkProps
 
 
@@ -17,6 +18,8 @@ class NetworkOutputs:
     vpc_id: str
     private_subnet_ids: list[str]
     account_id: str
+    deploy_role_arn: str
+    release_role_arn: str
 
 
 class NetworkStack(LayerStack):
@@ -41,9 +44,28 @@ class NetworkStack(LayerStack):
                 flow_log_retention_days=env.network.flow_log_retention_days,
             ),
         )
+        # The first layer applied: an administrator applies it once, then CI deploys with the roles it creates.
+        self.github = GithubOidc(
+            self,
+            "github",
+            GithubOidcProps(
+                prefix=env.prefix,
+                repository=env.github.repository,
+                environment=env.name,
+                account_id=self.network.account_id,
+                region=env.region,
+                state_bucket=env.state.bucket,
+                state_key_prefix=env.state.key_prefix,
+                create_provider=env.github.create_oidc_provider,
+            ),
+        )
         TerraformOutput(self, "vpc_id", value=self.network.vpc.id)
+        for kind in ("deploy", "plan", "release"):
+            TerraformOutput(self, f"github_{kind}_role_arn", value=getattr(self.github, kind).arn)
         self.outputs = NetworkOutputs(
             vpc_id=self.network.vpc.id,
             private_subnet_ids=[s.id for s in self.network.private_subnets],
             account_id=self.network.account_id,
+            deploy_role_arn=self.github.deploy.arn,
+            release_role_arn=self.github.release.arn,
         )
