@@ -61,6 +61,7 @@ class GithubOidcProps(Props):
     account_id: str
     region: str
     state_bucket: str
+    state_region: str
     state_key_prefix: str
     create_provider: bool = Field(
         default=True, description="False when another environment in the same account already created it"
@@ -124,12 +125,31 @@ class GithubOidc(Construct):
                     "Resource": f"{state}/{p.state_key_prefix}/*.tflock",
                 },
                 {
-                    # Explicit deny wins over any allow (ReadOnlyAccess, a later managed policy): code from a pull
-                    # request never sees a secret value or plaintext of a KMS-encrypted object (data, artifacts).
-                    "Sid": "NeverSecretsOrPlaintext",
-                    "Effect": "Deny",
-                    "Action": ["secretsmanager:GetSecretValue", "kms:Decrypt", "ssm:GetParameter*"],
+                    # The state bucket is SSE-KMS: reading state decrypts through S3, for that bucket only.
+                    "Sid": "StateDecryptThroughS3",
+                    "Effect": "Allow",
+                    "Action": "kms:Decrypt",
                     "Resource": "*",
+                    "Condition": {
+                        "StringEquals": {"kms:ViaService": f"s3.{p.state_region}.amazonaws.com"},
+                        "StringLike": {"kms:EncryptionContext:aws:s3:arn": [state, f"{state}/*"]},
+                    },
+                },
+                {
+                    # Explicit denies win over any allow (ReadOnlyAccess, a policy added later): code from a pull
+                    # request never sees a secret value, and decrypts nothing but the Terraform state (no data key:
+                    # artifacts, inference logs, database snapshots stay ciphertext to it).
+                    "Sid": "NeverSecrets",
+                    "Effect": "Deny",
+                    "Action": ["secretsmanager:GetSecretValue", "ssm:GetParameter*"],
+                    "Resource": "*",
+                },
+                {
+                    "Sid": "NeverDecryptOutsideTheState",
+                    "Effect": "Deny",
+                    "Action": "kms:Decrypt",
+                    "Resource": "*",
+                    "Condition": {"StringNotLike": {"kms:EncryptionContext:aws:s3:arn": [state, f"{state}/*"]}},
                 },
             ],
         )

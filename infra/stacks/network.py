@@ -55,6 +55,7 @@ class NetworkStack(LayerStack):
                 account_id=self.network.account_id,
                 region=env.region,
                 state_bucket=env.state.bucket,
+                state_region=env.state.region,
                 state_key_prefix=env.state.key_prefix,
                 create_provider=env.github.create_oidc_provider,
             ),

@@ -57,9 +57,16 @@ def test_the_oidc_provider_is_github_with_the_sts_audience(synth: Synth, env: En
 
 def test_the_plan_role_never_reads_a_secret_or_decrypts(synth: Synth, env: EnvConfig) -> None:
     statements = _inline(synth, env, "plan")
-    denies = [s for s in statements if s["Effect"] == "Deny"]
-    denied = {a for s in denies if s["Resource"] == "*" for a in s["Action"]}
-    assert {"secretsmanager:GetSecretValue", "kms:Decrypt"} <= denied
+    denies = [s for s in statements if s["Effect"] == "Deny" and s["Resource"] == "*"]
+    unconditional = {a for s in denies if "Condition" not in s for a in s["Action"]}
+    assert "secretsmanager:GetSecretValue" in unconditional
+    (decrypt,) = [s for s in denies if s["Action"] == "kms:Decrypt"]
+    # Denied unless the ciphertext is an object of the state bucket (an absent context key is denied too).
+    state = f"arn:aws:s3:::{env.state.bucket}"
+    assert decrypt["Condition"] == {"StringNotLike": {"kms:EncryptionContext:aws:s3:arn": [state, f"{state}/*"]}}
+    for s in statements:
+        if s["Effect"] == "Allow" and "kms:" in str(s["Action"]):
+            assert s["Condition"]["StringLike"]["kms:EncryptionContext:aws:s3:arn"] == [state, f"{state}/*"]
     writes = [
         a
         for s in statements
