@@ -3,7 +3,7 @@ public endpoint restricted to configured CIDRs, API-mode access entries, and the
 
 from __future__ import annotations
 
-from cdktn import Fn
+from cdktn import Fn, TerraformResourceLifecycle
 from cdktn_provider_aws.eks_access_entry import EksAccessEntry
 from cdktn_provider_aws.eks_access_policy_association import (
     EksAccessPolicyAssociation,
@@ -109,6 +109,11 @@ class Cluster(Construct):
             # Standard support only: extended support costs 6x the control-plane price (docs/cluster.md).
             upgrade_policy=EksClusterUpgradePolicy(support_type="STANDARD"),
             depends_on=[self.log_group],
+            # The flag only acts at creation and changing it replaces the cluster: an existing cluster keeps its
+            # value, and its creator entry is removed by hand (docs/upgrade-security-by-default.md).
+            lifecycle=TerraformResourceLifecycle(
+                ignore_changes=["access_config[0].bootstrap_cluster_creator_admin_permissions"]
+            ),
         )
         self.cluster_security_group_id = self.cluster.vpc_config.cluster_security_group_id
         issuer = self.cluster.identity.get(0).oidc.get(0).issuer

@@ -36,6 +36,9 @@ KEY_STORES = {
     "secrets": "Secrets Manager secrets (the RDS-managed master secret)",
     "registry": "ECR repositories",
 }
+# The database keeps the construct ID of the former single data key: an existing environment keeps that key for RDS,
+# whose key cannot change in place (docs/upgrade-security-by-default.md).
+KEY_IDS = {"database": "data-key"}
 
 
 @dataclass(frozen=True)
@@ -61,7 +64,7 @@ class DataStack(LayerStack):
         self.keys = {
             store: kms_key(
                 self,
-                f"{store}-key",
+                KEY_IDS.get(store, f"{store}-key"),
                 alias=f"{p}-{store}",
                 description=f"{p}: {what}",
                 account_id=network.account_id,
