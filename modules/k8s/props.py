@@ -21,6 +21,11 @@ class ServingProps(Props):
 
     image_repository: str = Field(min_length=1, description="ECR repository URI of the BentoML model server image")
     image_tag: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+    image_digest: str | None = Field(
+        default=None,
+        pattern=r"^sha256:[0-9a-f]{64}$",
+        description="Content digest the push reported: when set, pods run exactly that image (`repo:tag@digest`)",
+    )
     mlflow_tracking_uri: str = Field(min_length=1)
     irsa_role_arn: str = Field(pattern=r"^arn:aws[a-z-]*:iam::\d{12}:role/.+$", description="Role the pods assume")
     inference_log_bucket: str = Field(
@@ -35,7 +40,9 @@ class ServingProps(Props):
 
     @property
     def image(self) -> str:
-        return f"{self.image_repository}:{self.image_tag}"
+        # With a digest the kubelet pulls by content; the tag stays for people reading the manifest.
+        pinned = f"@{self.image_digest}" if self.image_digest else ""
+        return f"{self.image_repository}:{self.image_tag}{pinned}"
 
 
 class GatewayProps(Props):

@@ -34,6 +34,7 @@ def k8s(
     mode: str = typer.Option("deployments", help="deployments | rollout (Argo Rollouts canary)"),
     image_repository: str = typer.Option(DEFAULT_IMAGE_REPO),
     image_tag: str = typer.Option("dev", help="Immutable tag (CI uses the git SHA)"),
+    image_digest: str | None = typer.Option(None, help="sha256:<hex> of the pushed image: pods run it by digest"),
     irsa_role_arn: str = typer.Option(DEFAULT_ROLE_ARN),
     inference_log_bucket: str = typer.Option(
         DEFAULT_INFERENCE_LOG_BUCKET, help="The environment's inference-log bucket (data stack output)"
@@ -57,6 +58,7 @@ def k8s(
             serving=ServingProps(
                 image_repository=image_repository,
                 image_tag=image_tag,
+                image_digest=image_digest,
                 irsa_role_arn=irsa_role_arn,
                 inference_log_bucket=inference_log_bucket,
                 mlflow_tracking_uri=mlflow_tracking_uri,

@@ -88,3 +88,12 @@ def test_the_extra_package_index_is_confined_to_the_packaging_env() -> None:
         doc = yaml.safe_load(workflow.read_text())
         envs = [doc.get("env", {})] + [j.get("env", {}) for j in doc.get("jobs", {}).values()]
         assert not any("UV_EXTRA_INDEX_URL" in e or "UV_INDEX_STRATEGY" in e for e in envs), workflow.name
+
+
+def test_the_release_deploys_the_pushed_image_by_digest() -> None:
+    release = yaml.safe_load((REPO / ".github" / "workflows" / "model-release.yml").read_text())
+    image_job = release["jobs"]["image"]
+    assert "digest" in image_job["outputs"]
+    (render,) = [s for s in release["jobs"]["rollout"]["steps"] if "mlp render k8s" in str(s.get("run", ""))]
+    assert '--image-digest "$DIGEST"' in render["run"]
+    assert render["env"]["DIGEST"] == "${{ needs.image.outputs.digest }}"

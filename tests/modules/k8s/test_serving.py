@@ -115,3 +115,22 @@ def test_quantity_mib_rejects_decimal_units():
         assert "binary quantity" in str(exc)
     else:
         raise AssertionError("2G must be rejected")
+
+
+def test_a_pushed_digest_pins_every_pod_to_that_image():
+    from modules.k8s import render_all
+    from tests.modules.k8s.conftest import props
+
+    digest = "sha256:" + "ab" * 32
+    base = props()
+    pinned = base.model_copy(update={"serving": base.serving.model_copy(update={"image_digest": digest})})
+    images = [
+        c["image"]
+        for ms in render_all(pinned).values()
+        for m in ms
+        if m["kind"] in {"Deployment", "CronJob"}
+        for c in (m["spec"].get("jobTemplate", {}).get("spec", m["spec"]))["template"]["spec"]["containers"]
+    ]
+    assert images and all(i.endswith("@" + digest) and ":0a1b2c3@" in i for i in images)
+    unpinned = [m for ms in render_all(base).values() for m in ms if m["kind"] == "Deployment"]
+    assert all("@" not in m["spec"]["template"]["spec"]["containers"][0]["image"] for m in unpinned)
