@@ -28,8 +28,8 @@ demo: bootstrap  ## the main job on the local environment, end to end
 images: bootstrap  ## build the cluster's images with podman (skipped when their content is unchanged)
 	$(MLP) images build
 
-rehearse: bootstrap  ## the cluster's model server pod, built and run with podman kube play against the local servers
-	$(PY) -m pytest -q -m integration tests/integration/test_rehearsal.py
+rehearse: bootstrap  ## the cluster's images built, its pods (model server, drift job, webhook receiver) run with podman kube play against the local servers
+	$(PY) -m pytest -q -m integration tests/integration/test_images.py tests/integration/test_rehearsal.py tests/integration/test_rehearsal_webhook.py
 
 lint:  ## ruff and mypy
 	$(PY) -m ruff check .
@@ -45,9 +45,10 @@ synth: bootstrap  ## synthesize every CDK Terrain stack for every environment
 plan: synth  ## offline terraform init/validate/plan of the AWS stacks
 	$(PY) -m infra.plan
 
-bench: bootstrap  ## benchmarks: raw ONNX Runtime, serving layers, synth time
+bench: bootstrap  ## benchmarks: raw ONNX Runtime, serving layers, images and the pod, synth time
 	$(PY) -m pipelines.bench.runtime_bench
 	$(PY) -m pipelines.bench.serving_bench
+	$(PY) -m pipelines.bench.images_bench
 	$(PY) -m infra.tools.bench_synth
 
 lock:  ## re-resolve requirements/main.lock and checkov.lock from their .in files (the packaging env: lock-pack)

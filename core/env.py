@@ -71,7 +71,9 @@ KEEP_ENV = EnvVar("MLP_KEEP_ENV", lambda t: t == "1", False, "1: the test sessio
 
 # ---------------------------------------------------------------- the model server
 
-MODEL_NAME = EnvVar[str | None]("MLP_MODEL_NAME", str, None, "Registered model the server serves (default: policy).")
+MODEL_NAME = EnvVar[str | None](
+    "MLP_MODEL_NAME", str, None, "Registered model a server serves or a job checks (default: policy)."
+)
 MODEL_VERSION = EnvVar("MLP_MODEL_VERSION", str, "", "Version the server serves: a number or an alias (`champion`).")
 MODEL_DIR = EnvVar[Path | None](
     "MLP_MODEL_DIR", _path, None, "Serve this packaged model folder, bypassing the registry (tests, benchmarks)."

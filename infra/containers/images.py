@@ -32,6 +32,7 @@ PIP_CONFIG_FILES = (Path("/etc/pip.conf"), Path("/etc/xdg/pip"), Path.home() / "
 class ImageSpec:
     name: str  # from `core.images`: the cluster's ECR repository is `<prefix>/<name>`, the local one `mlp/<name>`
     containerfile: str  # relative to the repository root, which is the build context
+    entry: str  # the module the image runs: its import closure is what the Containerfile must copy
 
     def copied(self) -> list[str]:
         """Repository paths the Containerfile copies (COPY lines that do not copy from another stage)."""
@@ -45,8 +46,12 @@ class ImageSpec:
         return sorted(set(sources))
 
 
-MODEL_SERVER = ImageSpec(images.MODEL_SERVER, "services/model_server/Containerfile")
-IMAGES = (MODEL_SERVER,)
+MODEL_SERVER = ImageSpec(
+    images.MODEL_SERVER, "services/model_server/Containerfile", entry="services.model_server.service"
+)
+DRIFT_JOB = ImageSpec(images.DRIFT_JOB, "pipelines/drift/Containerfile", entry="pipelines.drift.job")
+WEBHOOK_RECEIVER = ImageSpec(images.WEBHOOK_RECEIVER, "services/webhook/Containerfile", entry="services.webhook.app")
+IMAGES = (MODEL_SERVER, DRIFT_JOB, WEBHOOK_RECEIVER)
 
 
 @dataclass(frozen=True)

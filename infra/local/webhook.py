@@ -76,10 +76,12 @@ def find(name: str = WEBHOOK_NAME) -> Webhook | None:
             return None
 
 
-def register(url: str | None = None) -> Webhook:
+def register(url: str | None = None, secret: str | None = None) -> Webhook:
+    """The local receiver with the local secret store's secret by default; another receiver (the cluster's) with
+    the secret its Secret holds."""
     client = _client()
     url = url or receiver_url()
-    secret = get_secret(WEBHOOK_SECRET_NAME)
+    secret = secret or get_secret(WEBHOOK_SECRET_NAME)
     existing = find()
     if existing is None:
         return client.create_webhook(

@@ -47,3 +47,31 @@ def metadata(name: str, namespace: str | None, labels: dict[str, str], **extra: 
 
 def manifest(api_version: str, kind: str, meta: dict[str, Any], **body: Any) -> Manifest:
     return {"apiVersion": api_version, "kind": kind, "metadata": meta, **body}
+
+
+RUN_AS = 10001  # the non-root user every image of the repository creates (its Containerfiles)
+
+
+def container_security() -> dict[str, Any]:
+    """The restricted Pod Security profile for a container: non-root, read-only root, no capabilities."""
+    return {
+        "allowPrivilegeEscalation": False,
+        "privileged": False,
+        "readOnlyRootFilesystem": True,
+        "runAsNonRoot": True,
+        "runAsUser": RUN_AS,
+        "runAsGroup": RUN_AS,
+        "capabilities": {"drop": ["ALL"]},
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def pod_security() -> dict[str, Any]:
+    """The pod-level half: emptyDirs owned by the image's group."""
+    return {
+        "runAsNonRoot": True,
+        "runAsUser": RUN_AS,
+        "runAsGroup": RUN_AS,
+        "fsGroup": RUN_AS,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }

@@ -11,7 +11,7 @@ import json
 from typing import Any
 
 from core import dashboards as core_dashboards
-from core import env, rules
+from core import env, images, rules
 from core.policy import Policy
 from modules.k8s import common as c
 from modules.k8s import serving
@@ -19,6 +19,8 @@ from modules.k8s.props import MonitoringProps, ServingProps
 from modules.k8s.versions import MONITORING_API
 
 DRIFT_JOB = "mlp-drift-check"
+# The drift image's entry point (pipelines/drift/job.py): S3 through the pod's IRSA role, files in its /tmp.
+DRIFT_COMMAND = ("python", "-m", "pipelines.drift.job")
 DASHBOARD_LABEL = "grafana_dashboard"
 
 
@@ -52,16 +54,14 @@ def drift_service_account(props: ServingProps, mon: MonitoringProps, model_name:
 
 
 def drift_cronjob(props: ServingProps, mon: MonitoringProps, policy: Policy, model_name: str) -> c.Manifest:
-    image = mon.drift_image or props.image
     container = {
         "name": "drift-check",
-        "image": image,
+        "image": mon.drift_image or props.sibling_image(images.DRIFT_JOB),
         "imagePullPolicy": "Always",
-        "command": ["mlp", "drift", "check"],
+        "command": list(DRIFT_COMMAND),
         "env": [
             {"name": env.MODEL_NAME.name, "value": model_name},
             {"name": "MLFLOW_TRACKING_URI", "value": props.mlflow_tracking_uri},
-            {"name": env.S3.name, "value": "aws"},
             {"name": env.INFERENCE_LOG_BUCKET.name, "value": props.inference_log_bucket},
             {"name": env.PUSHGATEWAY_URL.name, "value": mon.pushgateway_url},
             {"name": "HOME", "value": "/tmp"},
@@ -69,29 +69,14 @@ def drift_cronjob(props: ServingProps, mon: MonitoringProps, policy: Policy, mod
         ],
         # Evidently over a day of logged texts: pandas frames of a few 10k rows.
         "resources": {"requests": {"cpu": "250m", "memory": "512Mi"}, "limits": {"cpu": "1", "memory": "1Gi"}},
-        "securityContext": {
-            "allowPrivilegeEscalation": False,
-            "privileged": False,
-            "readOnlyRootFilesystem": True,
-            "runAsNonRoot": True,
-            "runAsUser": serving.RUN_AS,
-            "runAsGroup": serving.RUN_AS,
-            "capabilities": {"drop": ["ALL"]},
-            "seccompProfile": {"type": "RuntimeDefault"},
-        },
+        "securityContext": c.container_security(),
         "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
     }
     pod_spec = {
         "serviceAccountName": DRIFT_SERVICE_ACCOUNT,  # its own IRSA role: read logs, write reports, nothing else
         "automountServiceAccountToken": False,
         "restartPolicy": "Never",
-        "securityContext": {
-            "runAsNonRoot": True,
-            "runAsUser": serving.RUN_AS,
-            "runAsGroup": serving.RUN_AS,
-            "fsGroup": serving.RUN_AS,
-            "seccompProfile": {"type": "RuntimeDefault"},
-        },
+        "securityContext": c.pod_security(),
         "nodeSelector": dict(serving.CPU_NODE_SELECTOR),
         "containers": [container],
         "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}}],

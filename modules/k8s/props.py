@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from core import images
 from core.promql import SERVING_NAMESPACE
 from modules import cluster_services
 
@@ -44,6 +45,14 @@ class ServingProps(Props):
         pinned = f"@{self.image_digest}" if self.image_digest else ""
         return f"{self.image_repository}:{self.image_tag}{pinned}"
 
+    def sibling_image(self, name: str) -> str:
+        """Another of the repository's images (`core.images`), built and pushed beside the model server's with the
+        same tag by the release workflow: same registry and prefix, the last path segment replaced."""
+        if name not in images.REPOSITORIES:
+            raise ValueError(f"unknown image {name!r}; declared: {', '.join(images.REPOSITORIES)}")
+        prefix, _, _ = self.image_repository.rpartition("/")
+        return f"{prefix}/{name}:{self.image_tag}" if prefix else f"{name}:{self.image_tag}"
+
 
 class GatewayProps(Props):
     """The Envoy Gateway entry point."""
@@ -59,7 +68,9 @@ class GatewayProps(Props):
 
 
 class MonitoringProps(Props):
-    drift_image: str = Field(default="", description="Image with the `mlp` CLI; empty = the model server image")
+    drift_image: str = Field(
+        default="", description="Drift-job image; empty = the `drift-job` image beside the model server's, same tag"
+    )
     drift_irsa_role_arn: str = Field(
         default="", description="IRSA role of the drift job (modules/workload_roles.py DRIFT_JOB); empty = none"
     )
@@ -71,6 +82,22 @@ class MonitoringProps(Props):
     prometheus_release_label: str = Field(
         default=cluster_services.PROMETHEUS_RELEASE, description="`release` label the stack selects"
     )
+
+
+class WebhookProps(Props):
+    """The registry-webhook receiver (platform-wide: one per cluster)."""
+
+    github_repository: str = Field(
+        pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$", description="owner/name the release workflow runs in"
+    )
+    image: str = Field(default="", description="empty = the `webhook-receiver` image beside the model server's")
+    secret_name: str = Field(
+        default="mlp-webhook-receiver",
+        description="Secret with `webhook-secret` (shared with MLflow's webhook) and `github-token` (repo scope)",
+    )
+    mlflow_namespace: str = Field(default="mlflow", description="Namespace of the MLflow chart: the only caller")
+    # The community MLflow chart's selector label (charts/mlflow/templates/_helpers.tpl `mlflow.selectorLabels`).
+    mlflow_pod_labels: dict[str, str] = {"app.kubernetes.io/name": "mlflow"}
 
 
 class RenderProps(Props):
@@ -86,6 +113,7 @@ class RenderProps(Props):
     serving: ServingProps
     gateway: GatewayProps = GatewayProps()
     monitoring: MonitoringProps = MonitoringProps()
+    webhook: WebhookProps | None = Field(default=None, description="Render the registry-webhook receiver too")
 
     @model_validator(mode="after")
     def _weights(self) -> RenderProps:

@@ -16,7 +16,7 @@ import yaml
 
 from core.policy import Policy, policy
 from modules.k8s import common as c
-from modules.k8s import gateway, monitoring, network, release, scaling, serving
+from modules.k8s import gateway, monitoring, network, release, scaling, serving, webhook
 from modules.k8s.props import RenderProps
 
 FIELD_MANAGER = "mlp-platform"  # the server-side apply field manager of every platform apply
@@ -87,6 +87,8 @@ def render_all(props: RenderProps, pol: Policy | None = None) -> dict[str, list[
     ]
     if s.gpu:
         out["monitoring"].append(monitoring.dcgm_service_monitor(m))
+    if props.webhook is not None:
+        out["webhook"] = webhook.manifests(s, props.webhook)
     return out
 
 

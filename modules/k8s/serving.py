@@ -13,7 +13,6 @@ from modules.k8s import common as c
 from modules.k8s.props import ServingProps
 from modules.k8s.versions import MONITORING_API
 
-RUN_AS = 10001  # the image's non-root user (services/model_server image); any non-zero id works with the emptyDirs
 MODEL_CACHE = "/var/cache/mlp-models"
 SERVICE_ACCOUNT = "model-server"
 GPU_RESOURCE = "nvidia.com/gpu"
@@ -50,7 +49,9 @@ def _resources(policy: Policy, gpu: bool) -> dict[str, Any]:
     requests: dict[str, Any] = {"cpu": s.cpu_request, "memory": s.memory_request}
     limits: dict[str, Any] = {"cpu": s.cpu_limit, "memory": s.memory_limit}
     if gpu:
-        # Extended resources: request must equal limit; one whole GPU per pod (no time-slicing configured).
+        # Extended resources: request must equal limit. One `nvidia.com/gpu` is one time slice: the device plugin
+        # advertises each GPU `cluster.gpu_time_slicing_replicas` times, and each pod caps its GPU memory
+        # (MLP_GPU_MEMORY_LIMIT_BYTES) so that many fit one card (tests/infra/test_gpu_scheduling.py).
         requests[GPU_RESOURCE] = 1
         limits[GPU_RESOURCE] = 1
     return {"requests": requests, "limits": limits}
@@ -98,16 +99,7 @@ def container(props: ServingProps, policy: Policy, model_name: str, version: int
         "livenessProbe": _probe("/livez", period=10, failures=3),
         # Keep serving while the endpoint removal propagates to the gateway, then stop.
         "lifecycle": {"preStop": {"sleep": {"seconds": min(policy.canary.drain_grace_seconds, 15)}}},
-        "securityContext": {
-            "allowPrivilegeEscalation": False,
-            "privileged": False,
-            "readOnlyRootFilesystem": True,
-            "runAsNonRoot": True,
-            "runAsUser": RUN_AS,
-            "runAsGroup": RUN_AS,
-            "capabilities": {"drop": ["ALL"]},
-            "seccompProfile": {"type": "RuntimeDefault"},
-        },
+        "securityContext": c.container_security(),
         "volumeMounts": [
             {"name": "tmp", "mountPath": "/tmp"},
             {"name": "model-cache", "mountPath": MODEL_CACHE},
@@ -142,13 +134,7 @@ def pod_template(props: ServingProps, policy: Policy, model_name: str, version: 
         "serviceAccountName": SERVICE_ACCOUNT,
         "automountServiceAccountToken": False,
         "terminationGracePeriodSeconds": policy.canary.drain_grace_seconds + 15,
-        "securityContext": {
-            "runAsNonRoot": True,
-            "runAsUser": RUN_AS,
-            "runAsGroup": RUN_AS,
-            "fsGroup": RUN_AS,
-            "seccompProfile": {"type": "RuntimeDefault"},
-        },
+        "securityContext": c.pod_security(),
         "containers": [container(props, policy, model_name, version)],
         "volumes": [
             {"name": "tmp", "emptyDir": {"sizeLimit": props.tmp_size_limit}},

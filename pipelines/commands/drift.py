@@ -6,6 +6,7 @@ Pushgateway unreachable, bad arguments), 3 too few logged inferences in the wind
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -15,6 +16,7 @@ import typer
 from core import contracts, env
 from core.policy import policy
 from pipelines.drift import check as drift_check
+from pipelines.drift import local as drift_local
 from pipelines.drift.logs import Window, parse_ts
 
 app = typer.Typer(no_args_is_help=True)
@@ -45,7 +47,7 @@ def check(
         str, typer.Option(envvar=env.INFERENCE_LOG_BUCKET.name, help="Inference-log bucket")
     ] = contracts.INFERENCE_LOG_BUCKET,
     s3: Annotated[
-        drift_check.S3Mode, typer.Option(envvar=env.S3.name, help="local S3 API, or AWS (IRSA/OIDC credentials)")
+        drift_local.S3Mode, typer.Option(envvar=env.S3.name, help="local S3 API, or AWS (IRSA/OIDC credentials)")
     ] = "local",
     push: Annotated[bool, typer.Option(help="Push the result to the Pushgateway")] = True,
     pushgateway: Annotated[
@@ -58,15 +60,18 @@ def check(
     ref = version or policy().release.champion_alias
     if model_dir is not None and not ref.isdigit():
         raise typer.BadParameter("with --model-dir, --version must be the number the logs are filed under")
+    workspace = drift_local.workspace()
+    if out_dir is not None:
+        workspace = dataclasses.replace(workspace, reports=out_dir)
     code = drift_check.check_version(
         ref,
         _window(hours, since, until),
+        s3=drift_local.s3_factory(s3),
+        workspace=workspace,
         model_dir=model_dir,
         bucket=bucket,
-        s3=s3,
         push=push,
         pushgateway=pushgateway,
-        out_dir=out_dir,
         reference_limit=reference_limit,
         say=typer.echo,
         warn=_error,

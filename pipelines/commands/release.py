@@ -15,6 +15,7 @@ import typer
 
 from core import env
 from core.policy import policy
+from modules.k8s import webhook as cluster_receiver
 from pipelines.release.state import Phase, ReleaseState, Trigger, who
 
 if TYPE_CHECKING:
@@ -229,11 +230,19 @@ def weights(
 
 
 @webhook_app.command("register")
-def webhook_register() -> None:
-    """Create (or update) the MLflow webhook that calls the local receiver on alias changes. Idempotent."""
+def webhook_register(
+    url: Annotated[
+        str | None,
+        typer.Option(
+            help=f"Receiver URL (default: the local one). The cluster's: {cluster_receiver.url()}, with the "
+            f"secret in {env.WEBHOOK_SECRET.name} (the value of the receiver's Secret)"
+        ),
+    ] = None,
+) -> None:
+    """Create (or update) the MLflow webhook that calls the receiver on alias changes. Idempotent."""
     from infra.local.webhook import register
 
-    hook = register()
+    hook = register(url, secret=env.WEBHOOK_SECRET.get() or None)
     typer.echo(f"webhook {hook.name} ({hook.webhook_id}) -> {hook.url}, events {[str(e) for e in hook.events]}")
 
 

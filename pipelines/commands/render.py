@@ -41,13 +41,16 @@ def k8s(
     ),
     mlflow_tracking_uri: str = typer.Option(DEFAULT_MLFLOW),
     hostname: str = typer.Option("models.example.com"),
+    github_repository: str = typer.Option(
+        "", help="owner/name: also render the registry-webhook receiver, which dispatches releases to this repository"
+    ),
     validate: bool = typer.Option(True, help="Schema-check every manifest before writing"),
 ) -> None:
     """Render the cluster manifests (serving, gateway, release, scaling, monitoring) from policy.yaml."""
     from pydantic import ValidationError
 
     from core.policy import policy
-    from modules.k8s import GatewayProps, RenderProps, ServingProps, render_all, write
+    from modules.k8s import GatewayProps, RenderProps, ServingProps, WebhookProps, render_all, write
     from modules.k8s.validate import ManifestInvalid, check
 
     try:
@@ -65,6 +68,7 @@ def k8s(
                 gpu=gpu,
             ),
             gateway=GatewayProps(hostname=hostname),
+            webhook=WebhookProps(github_repository=github_repository) if github_repository else None,
         )
     except ValidationError as exc:
         raise typer.BadParameter(str(exc)) from exc

@@ -1,7 +1,9 @@
 """`mlp drift check`: logged inferences of one version over a window against that version's reference.
 
 `check_version` is the whole scheduled check (resolve, read, score, report, push); `mlp drift check`, the drift
-demo and any other caller run it, so there is one implementation of the check.
+demo and the cluster's CronJob (`pipelines.drift.job`) run it, so there is one implementation of the check. Where it
+reads logs from and keeps files is the caller's: the local runtime's (`pipelines.drift.local`) or a pod's scratch
+folder. Nothing here imports the local runtime, so the drift-job image ships without it.
 """
 
 from __future__ import annotations
@@ -12,11 +14,10 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from core import contracts, endpoints
 from core.policy import policy
-from infra.local.paths import build_dir, model_cache
 from pipelines.drift import features, logs, reference
 from pipelines.drift.push import JOB, PushError, push_result
 from pipelines.drift.report import DriftResult, FeatureDrift, feature_results, run_report, write_outputs
@@ -28,9 +29,21 @@ EXIT_DRIFT = 1
 EXIT_ERROR = 2
 EXIT_INSUFFICIENT = 3
 SAMPLE_SEED = 0
-# Where the logs are read: the local S3 API, or AWS S3 (the scheduled job in the cluster and in GitHub Actions).
-S3Mode = Literal["local", "aws"]
 Say = Callable[[str], None]
+S3Factory = Callable[[], Any]  # a boto3 S3 client, made inside the check so a failure is reported like any other
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """Where a check keeps downloaded versions, cached references and its reports."""
+
+    models: Path
+    references: Path
+    reports: Path
+
+    @classmethod
+    def under(cls, root: Path) -> Workspace:
+        return cls(root / "models", root / "reference", root / "reports")
 
 
 @dataclass(frozen=True)
@@ -41,6 +54,7 @@ class CheckRequest:
     window: logs.Window
     bucket: str
     out_dir: Path
+    references: Path
     reference_limit: int | None = None
 
 
@@ -106,7 +120,7 @@ def run_check(request: CheckRequest, s3: Any, progress: Callable[[str], None] = 
         progress(f"scoring a uniform sample of {d.max_samples} of them (policy drift.max_samples)")
         records = random.Random(SAMPLE_SEED).sample(records, d.max_samples)
     classifier = OnnxTextClassifier.load(request.model_dir)
-    ref = reference.load_or_build(classifier, request.version, request.reference_limit, progress)
+    ref = reference.load_or_build(classifier, request.version, request.references, request.reference_limit, progress)
     served = [features.ServedPrediction(r.label, r.confidence) for r in records]
     share, per_feature, snapshot = score(classifier, ref, [r.text for r in records], served)
     drifted = share > d.threshold
@@ -129,22 +143,7 @@ def run_check(request: CheckRequest, s3: Any, progress: Callable[[str], None] = 
 # ---------------------------------------------------------------- the scheduled check, end to end
 
 
-def reports_dir() -> Path:
-    return build_dir() / "reports" / "drift"
-
-
-def s3_client(mode: S3Mode) -> Any:
-    """The local S3 API with the local keys, or AWS S3 with the default credential chain (IRSA, OIDC)."""
-    if mode == "aws":
-        import boto3
-
-        return boto3.client("s3")
-    from infra.local import s3 as local_s3
-
-    return local_s3.client()
-
-
-def resolve_model(version: str, model_dir: Path | None) -> tuple[int, Path]:
+def resolve_model(version: str, model_dir: Path | None, models: Path, model_name: str) -> tuple[int, Path]:
     """(version number, model directory): from the registry, or a local packaged model for a given number."""
     if model_dir is not None:
         if not version.isdigit():
@@ -152,8 +151,8 @@ def resolve_model(version: str, model_dir: Path | None) -> tuple[int, Path]:
         return int(version), model_dir
     from services.registry.client import download_version, resolve_version
 
-    number = resolve_version(version)
-    return number, download_version(number, cache_root=model_cache())
+    number = resolve_version(version, model_name)
+    return number, download_version(number, model_name, cache_root=models)
 
 
 def verdict_lines(outcome: CheckOutcome) -> list[str]:
@@ -175,29 +174,32 @@ def check_version(
     version: str,
     window: logs.Window,
     *,
+    s3: S3Factory,
+    workspace: Workspace,
+    model_name: str | None = None,
     model_dir: Path | None = None,
     bucket: str = contracts.INFERENCE_LOG_BUCKET,
-    s3: S3Mode = "local",
     push: bool = True,
     pushgateway: str | None = None,
-    out_dir: Path | None = None,
     reference_limit: int | None = None,
     say: Say = print,
     warn: Say = _stderr,
 ) -> int:
     """Check one version (number or alias) over the window, print the verdict, push it; return the exit code."""
     try:
-        number, directory = resolve_model(version, model_dir)
+        name = model_name or policy().release.model_name
+        number, directory = resolve_model(version, model_dir, workspace.models, name)
         request = CheckRequest(
-            model_name=policy().release.model_name,
+            model_name=name,
             version=number,
             model_dir=directory,
             window=window,
             bucket=bucket,
-            out_dir=out_dir or reports_dir(),
+            out_dir=workspace.reports,
+            references=workspace.references,
             reference_limit=reference_limit,
         )
-        outcome = run_check(request, s3_client(s3), progress=say)
+        outcome = run_check(request, s3(), progress=say)
     except Exception as exc:  # registry, S3, model files: name it and stop with the error code
         warn(f"drift check failed: {exc}")
         return EXIT_ERROR

@@ -18,7 +18,7 @@ from core import contracts, endpoints
 from core.policy import policy
 from infra.local import serving
 from pipelines.data import load_shifted, load_split
-from pipelines.drift import logs
+from pipelines.drift import local, logs
 from pipelines.drift.check import EXIT_DRIFT, EXIT_OK, check_version
 from pipelines.gateway_client import RetryClosedKeepAlive
 
@@ -112,7 +112,7 @@ def phase(title: str, texts: Sequence[str], version: int, api_key: str) -> int:
     expected = int(sent * policy().serving.inference_log_sample_rate)
     got = wait_for_logs(version, window, expected)
     print(f"{got}/{expected} expected inferences in the log", flush=True)
-    return check_version(str(version), window)
+    return check_version(str(version), window, s3=local.s3_factory("local"), workspace=local.workspace())
 
 
 def run(explicit_version: str | None, samples: int) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-from prometheus_client import CollectorRegistry, Gauge, push_to_gateway
+from prometheus_client import CollectorRegistry, Gauge, delete_from_gateway, push_to_gateway
 
 from core import promql as q
 from pipelines.drift.report import DriftResult
@@ -36,3 +36,27 @@ def push_result(result: DriftResult, gateway_url: str, timeout: float = 10) -> N
             f"could not push the drift result to the Pushgateway at {gateway_url} ({exc}); "
             "is it running (`mlp env status`)? The report files were written anyway."
         ) from exc
+
+
+def pushed(gateway_url: str, model_name: str, version: int, timeout: float = 10) -> dict[str, float]:
+    """Metric name -> value of one version's group on the Pushgateway (empty when nothing was pushed)."""
+    import urllib.request
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with urllib.request.urlopen(f"{gateway_url}/metrics", timeout=timeout) as resp:
+        text = resp.read().decode()
+    return {
+        sample.name: sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.labels.get("job") == JOB
+        and sample.labels.get("model_name") == model_name
+        and sample.labels.get("model_version") == str(version)
+    }
+
+
+def forget(gateway_url: str, model_name: str, version: int, timeout: float = 10) -> None:
+    """Delete one version's group (its drift alert resolves at the next scrape)."""
+    grouping = {"model_name": model_name, "model_version": str(version)}
+    delete_from_gateway(gateway_url, job=JOB, grouping_key=grouping, timeout=timeout)

@@ -1,8 +1,9 @@
 """The reference the drift check compares against: the training split, featurised by the served version's model.
 
 Embeddings and predictions depend on the model, so the reference is per version; it is cached under
-`<state>/drift/reference/<key>/` where the key joins the variant, a hash of the model files and the data set
-hash (the content hash, not the version number, so a local `--model-dir` that changes is never served stale).
+`<root>/<key>/` (the caller's folder; locally `<state>/drift/reference`) where the key joins the variant, a hash of
+the model files and the data set hash (the content hash, not the version number, so a local `--model-dir` that
+changes is never served stale).
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from pathlib import Path
 
 import pandas as pd
 
-from infra.local.paths import state_dir
 from pipelines.data import Split, dataset_sha256, load_split
 from pipelines.drift.features import (
     CATEGORICAL_COLUMNS,
@@ -42,10 +42,6 @@ class Reference:
     space: EmbeddingSpace
     meta: dict[str, object]
     path: Path
-
-
-def reference_root() -> Path:
-    return state_dir() / "drift" / "reference"
 
 
 def model_fingerprint(model_dir: Path) -> str:
@@ -83,11 +79,12 @@ def reference_texts(limit: int | None = None) -> list[str]:
 def load_or_build(
     classifier: OnnxTextClassifier,
     version: int | None,
+    root: Path,
     limit: int | None = None,
     progress: Callable[[str], None] = print,
 ) -> Reference:
     key = cache_key(classifier.variant, classifier.model_dir, limit)
-    path = reference_root() / key
+    path = root / key
     if (path / "meta.json").exists():
         return _load(path)
     texts = reference_texts(limit)

@@ -48,3 +48,71 @@ def for_this_machine(deployment: Manifest, *, port: int, s3_env: dict[str, str])
                           "role and AWS's S3 endpoint"))  # fmt: skip
     changes.append(Change("imagePullPolicy: Never", "the image was built on this machine; no registry is reachable"))
     return out, changes
+
+
+def drift_job_for_this_machine(
+    cronjob: Manifest, *, suffix: str, s3_env: dict[str, str], args: list[str]
+) -> tuple[Manifest, list[Change]]:
+    """The CronJob's job template as the Pod the rehearsal runs once, and what differs and why."""
+    job = cronjob["spec"]["jobTemplate"]["spec"]
+    pod_spec = copy.deepcopy(job["template"]["spec"])
+    meta = copy.deepcopy(job["template"]["metadata"])
+    meta["name"] = f"{cronjob['metadata']['name']}-{suffix}"
+    changes = [
+        Change("the job template run once as a Pod", "podman kube play runs Pods and Deployments, not CronJobs; the "
+               "schedule and the Job's retries are the cluster's controllers' (rendered and schema-checked)"),
+    ]  # fmt: skip
+    pod_spec["hostNetwork"] = True
+    changes.append(Change("hostNetwork: true", "the pod reaches the local MLflow, S3 and Pushgateway on loopback"))
+    for container in pod_spec["containers"]:
+        container["env"] += [{"name": k, "value": v} for k, v in sorted(s3_env.items())]
+        container["imagePullPolicy"] = "Never"
+        container["args"] = list(args)
+    changes.append(Change("AWS keys and the S3 endpoint of the local S3 API in env", "they stand in for the IRSA "
+                          "role and AWS's S3 endpoint"))  # fmt: skip
+    changes.append(Change("imagePullPolicy: Never", "the image was built on this machine; no registry is reachable"))
+    changes.append(Change(f"args {' '.join(args)}", "the rendered job checks the champion over the policy's window; "
+                          "the rehearsal names the version its model-server pod served and the start of the traffic "
+                          "it sent, since other tests' traffic to that version lies in the same window"))  # fmt: skip
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": pod_spec}
+    return pod, changes
+
+
+def webhook_receiver_for_this_machine(
+    deployment: Manifest, *, port: int, secrets: dict[str, str], github_api_url: str
+) -> tuple[Manifest, list[Change]]:
+    """The receiver's rendered Deployment as the rehearsal runs it, and what differs and why."""
+    out = copy.deepcopy(deployment)
+    pod = out["spec"]["template"]["spec"]
+    out["metadata"]["name"] = f"{out['metadata']['name']}-p{port}"
+    pod["hostNetwork"] = True
+    changes = [
+        Change(f"name suffixed with -p{port}", "the pods of two local environments must not share a name"),
+        Change("hostNetwork: true", "MLflow calls the receiver on loopback, as the cluster's MLflow calls its Service"),
+    ]
+    for container in pod["containers"]:
+        container.pop("ports", None)
+        container["imagePullPolicy"] = "Never"
+        args = container["args"]
+        args[args.index("--port") + 1] = str(port)
+        for probe in ("readinessProbe", "livenessProbe"):
+            container[probe]["httpGet"]["port"] = port
+        for variable in container["env"]:
+            ref = variable.pop("valueFrom", {}).get("secretKeyRef")
+            if ref is not None:
+                variable["value"] = secrets[ref["key"]]
+        container["env"].append({"name": env.GITHUB_API_URL.name, "value": github_api_url})
+    changes += [
+        Change("container ports dropped", "podman refuses port mappings on the host network"),
+        Change(f"--port {port}, probes on port {port}", "the host network shares the machine's ports"),
+        Change("imagePullPolicy: Never", "the image was built on this machine; no registry is reachable"),
+        Change(
+            "secretKeyRef values inline",
+            "a throwaway secret of the test stands in for the Secret that External Secrets fills from Secrets Manager",
+        ),
+        Change(
+            f"{env.GITHUB_API_URL.name}={github_api_url}",
+            "a recorder on loopback stands in for GitHub's API, which is unreachable from here",
+        ),
+    ]
+    return out, changes

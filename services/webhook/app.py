@@ -130,11 +130,14 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="The registry-webhook receiver.")
     parser.add_argument("--state-dir", type=Path, required=True, help="delivery ledger and events.jsonl")
     parser.add_argument("--logs-dir", type=Path, required=True, help="logs of the releases it starts")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (a pod: 0.0.0.0)")
+    parser.add_argument("--port", type=int, default=None, help="port (default: policy ports.webhook)")
     args = parser.parse_args(argv)
     cfg = receiver_config(args.state_dir, args.logs_dir)
     if not cfg.secret:
         raise SystemExit(f"{env.WEBHOOK_SECRET.name} is empty: start the receiver through `mlp env up` (secret store)")
-    uvicorn.run(create_app(cfg), host="127.0.0.1", port=policy().ports.webhook, log_level="warning")
+    port = args.port if args.port is not None else policy().ports.webhook
+    uvicorn.run(create_app(cfg), host=args.host, port=port, log_level="warning")
 
 
 if __name__ == "__main__":

@@ -55,3 +55,18 @@ def test_a_group_without_enough_gpu_memory_is_refused() -> None:
     group = load_env(ENVIRONMENTS[0]).cluster.gpu_inference
     small = group.model_copy(update={"labels": {**group.labels, "nvidia.com/gpu.memory": "1024"}})
     assert any("gpu.memory" in reason for reason in schedulable(gpu_pod(), small))
+
+
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+def test_the_pods_sharing_one_gpu_fit_its_memory(environment: str) -> None:
+    """Time-slicing advertises each GPU `gpu_time_slicing_replicas` times with no memory isolation: the pods that
+    can land on one GPU, each capped at `serving.gpu_memory_limit` (MLP_GPU_MEMORY_LIMIT_BYTES), must fit the card."""
+    from core.policy import policy
+    from modules.k8s.serving import quantity_mib
+
+    cluster = load_env(environment).cluster
+    card_mib = int(cluster.gpu_inference.labels["nvidia.com/gpu.memory"])
+    per_pod_mib = quantity_mib(policy().serving.gpu_memory_limit)
+    assert cluster.gpu_time_slicing_replicas * per_pod_mib <= card_mib, (
+        f"{environment}: {cluster.gpu_time_slicing_replicas} pods x {per_pod_mib} MiB > {card_mib} MiB on one GPU"
+    )

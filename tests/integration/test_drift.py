@@ -9,12 +9,10 @@ from __future__ import annotations
 import json
 import random
 import time
-import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from core import contracts, endpoints
 from core import promql as q
@@ -22,6 +20,7 @@ from core.policy import policy
 from pipelines.data import load_shifted, load_split
 from pipelines.drift.demo import DRIFT_ALERT
 from pipelines.drift.logs import write_records
+from pipelines.drift.push import pushed
 from services.model_runtime.classifier import OnnxTextClassifier
 from tests.integration.conftest import mlp
 
@@ -67,16 +66,7 @@ def _check(version: int, out_dir: Path, hours: str = "1"):  # type: ignore[no-un
 
 def _pushed(version: int) -> dict[str, float]:
     """Metric name -> value of the Pushgateway group of this version."""
-    with urllib.request.urlopen(f"{endpoints.pushgateway_url()}/metrics", timeout=10) as resp:
-        text = resp.read().decode()
-    found = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            labels = sample.labels
-            if labels.get("model_version") == str(version) and labels.get("job") == "mlp-drift":
-                assert labels["model_name"] == policy().release.model_name
-                found[sample.name] = sample.value
-    return found
+    return pushed(endpoints.pushgateway_url(), policy().release.model_name, version)
 
 
 def _report(out_dir: Path) -> dict[str, object]:

@@ -1,7 +1,6 @@
 """Every setting crosses the pod boundary on purpose: the `MLP_*` variables each rendered container sets against
 the ones the code it runs reads (`env.X.get()`, `.is_set()`, `.raw()`, or a CLI option's `envvar=env.X.name`,
-anywhere in its import closure). A name on one side only fails the test unless it is listed below with its reason;
-`KNOWN_GAPS` are open defects of issue 10, and the test also fails when one is fixed but still listed."""
+anywhere in its import closure). A name on one side only fails the test unless it is listed below with its reason."""
 
 from __future__ import annotations
 
@@ -12,7 +11,7 @@ from typing import Any
 import pytest
 
 from core import env
-from modules.k8s import RenderProps, ServingProps, render_all
+from modules.k8s import RenderProps, ServingProps, WebhookProps, render_all
 from tests.services.model_server.test_container_build import REPO, imported_closure
 
 READ_CALLS = {"get", "is_set", "raw"}
@@ -25,15 +24,14 @@ NOT_SET_ON_PURPOSE = {
     env.STATE_DIR.name: "local runtime state; a pod keeps nothing but the model cache",
     env.MODEL_DIR.name: "tests and benchmarks serve a folder without the registry",
     env.INFERENCE_LOG.name: "`off` only for bare-server benchmarks",
+    env.GITHUB_API_URL.name: "the default is GitHub's API; tests point it at a stand-in",
+    env.WEBHOOK_RELEASE_ARGS.name: "arguments of a locally started release; the cluster dispatches to GitHub",
 }
-# Open defects of issue 10, by container: (set but never read, read but never set).
-KNOWN_GAPS: dict[str, tuple[set[str], set[str]]] = {
-    "model-server": (set(), set()),
-    # `mlp drift check` takes the model by option, not MLP_MODEL_NAME; its closure reaches the build folder
-    # (default: in the checkout, read-only in a pod).
-    "drift-check": ({env.MODEL_NAME.name}, {env.BUILD_DIR.name}),
+ENTRY_POINTS = {
+    "model-server": "services.model_server.service",
+    "drift-check": "pipelines.drift.job",
+    "webhook-receiver": "services.webhook.app",
 }
-ENTRY_POINTS = {"model-server": "services.model_server.service", "drift-check": "pipelines.commands.drift"}
 
 
 def variables_read(module: str) -> set[str]:
@@ -86,6 +84,7 @@ def rendered_containers() -> dict[str, set[str]]:
                 mlflow_tracking_uri="http://mlflow",
                 gpu=gpu,
             ),
+            webhook=WebhookProps(github_repository="acme/platform"),
         )
         for manifest in (m for ms in render_all(props).values() for m in ms):
             for container in pod_containers(manifest):
@@ -110,7 +109,7 @@ def test_every_variable_a_container_sets_is_read_and_every_one_read_is_set(conta
     read = variables_read(ENTRY_POINTS[container])
     set_not_read = rendered - read
     read_not_set = read - rendered - set(NOT_SET_ON_PURPOSE)
-    assert (set_not_read, read_not_set) == KNOWN_GAPS.get(container, (set(), set())), (
+    assert (set_not_read, read_not_set) == (set(), set()), (
         f"{container}: set but never read {sorted(set_not_read)}; read but never set {sorted(read_not_set)}"
     )
 

@@ -30,7 +30,8 @@ def test_drift_cronjob_schedule_and_hardening(deployments, pol):
     assert job["spec"]["concurrencyPolicy"] == "Forbid"
     pod = job["spec"]["jobTemplate"]["spec"]["template"]["spec"]
     (c,) = pod["containers"]
-    assert c["command"] == ["mlp", "drift", "check"]
+    assert c["command"] == list(monitoring.DRIFT_COMMAND)
+    assert c["image"].rsplit(":", 1)[0].endswith("/drift-job"), "the drift job runs its own image, not the server's"
     assert c["securityContext"]["readOnlyRootFilesystem"] is True
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert c["resources"]["limits"] and c["resources"]["requests"]
@@ -61,5 +62,6 @@ def test_drift_job_runs_under_its_own_irsa_role_with_the_settings_its_cli_reads(
     assert pod["serviceAccountName"] == sa["metadata"]["name"] == "drift-job"
     assert sa["metadata"]["annotations"]["eks.amazonaws.com/role-arn"].endswith("role/mlp-drift-job")
     env = {e["name"]: e["value"] for e in pod["containers"][0]["env"]}
-    assert env[e.S3.name] == "aws" and env[e.INFERENCE_LOG_BUCKET.name] == serving.inference_log_bucket
+    assert env[e.INFERENCE_LOG_BUCKET.name] == serving.inference_log_bucket and env[e.MODEL_NAME.name] == "m"
+    assert pod["containers"][0]["image"] == "123456789012.dkr.ecr.us-east-1.amazonaws.com/drift-job:abc"
     assert env[e.PUSHGATEWAY_URL.name].startswith("http")

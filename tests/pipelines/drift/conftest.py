@@ -25,7 +25,5 @@ def classifier() -> OnnxTextClassifier:
 
 @pytest.fixture(scope="session")
 def small_reference(classifier: OnnxTextClassifier, tmp_path_factory: pytest.TempPathFactory) -> reference.Reference:
-    # Only while building: a session-long MLP_STATE_DIR would leak into every later test, the local env included.
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("MLP_STATE_DIR", str(tmp_path_factory.mktemp("drift-state")))
-        return reference.load_or_build(classifier, None, REFERENCE_LIMIT, progress=lambda _m: None)
+    root = tmp_path_factory.mktemp("drift-reference")
+    return reference.load_or_build(classifier, None, root, REFERENCE_LIMIT, progress=lambda _m: None)

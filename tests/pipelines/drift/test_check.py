@@ -31,11 +31,17 @@ def window() -> Window:
 
 
 def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **kw: Any) -> tuple[int, list[str], list[str]]:
-    monkeypatch.setattr(check, "s3_client", lambda _mode: EmptyBucket())
     said: list[str] = []
     warned: list[str] = []
     code = check.check_version(
-        "4", window(), model_dir=tmp_path, out_dir=tmp_path / "reports", say=said.append, warn=warned.append, **kw
+        "4",
+        window(),
+        s3=EmptyBucket,
+        workspace=check.Workspace.under(tmp_path),
+        model_dir=tmp_path,
+        say=said.append,
+        warn=warned.append,
+        **kw,
     )
     return code, said, warned
 
@@ -66,12 +72,20 @@ def test_the_verdict_is_pushed_and_a_push_failure_is_an_error(tmp_path: Path, mo
 
 
 def test_a_registry_error_is_named_with_the_error_code(monkeypatch: pytest.MonkeyPatch) -> None:
-    def unreachable(_version: str, _model_dir: Path | None) -> tuple[int, Path]:
+    def unreachable(_version: str, _model_dir: Path | None, _models: Path, _name: str) -> tuple[int, Path]:
         raise RuntimeError("MLflow server at http://127.0.0.1:5000 is not answering")
 
     monkeypatch.setattr(check, "resolve_model", unreachable)
     warned: list[str] = []
-    code = check.check_version("champion", window(), push=False, say=lambda _m: None, warn=warned.append)
+    code = check.check_version(
+        "champion",
+        window(),
+        s3=EmptyBucket,
+        workspace=check.Workspace.under(Path("/nonexistent")),
+        push=False,
+        say=lambda _m: None,
+        warn=warned.append,
+    )
     assert code == check.EXIT_ERROR
     assert warned == ["drift check failed: MLflow server at http://127.0.0.1:5000 is not answering"]
 

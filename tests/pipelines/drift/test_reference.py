@@ -11,14 +11,15 @@ from tests.pipelines.drift.conftest import REFERENCE_LIMIT
 
 
 def test_reference_is_cached_and_reloads_the_same(
-    classifier: OnnxTextClassifier, small_reference: reference.Reference, monkeypatch
-) -> None:  # type: ignore[no-untyped-def]
+    classifier: OnnxTextClassifier, small_reference: reference.Reference
+) -> None:
     assert list(small_reference.frame.columns) == FEATURE_COLUMNS
     assert len(small_reference.frame) == REFERENCE_LIMIT
     assert small_reference.meta["dataset_sha256"] and small_reference.meta["split"] == "train"
-    monkeypatch.setenv("MLP_STATE_DIR", str(small_reference.path.parents[2]))
     messages: list[str] = []
-    again = reference.load_or_build(classifier, 7, REFERENCE_LIMIT, progress=messages.append)
+    again = reference.load_or_build(
+        classifier, 7, small_reference.path.parent, REFERENCE_LIMIT, progress=messages.append
+    )
     assert messages == []  # served from the cache: nothing embedded
     assert again.path == small_reference.path
     pd.testing.assert_frame_equal(again.frame, small_reference.frame, check_exact=False, rtol=1e-5)

@@ -6,7 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 from modules.k8s import RenderProps, ServingProps, render_all
-from pipelines.rehearsal.changes import for_this_machine
+from pipelines.rehearsal.changes import (
+    drift_job_for_this_machine,
+    for_this_machine,
+    webhook_receiver_for_this_machine,
+)
 
 KEPT = ("securityContext", "volumeMounts", "resources", "command", "args", "lifecycle", "image")
 
@@ -49,3 +53,57 @@ def test_each_change_has_a_reason_and_nothing_else_is_edited() -> None:
     assert after["metadata"]["name"] == before["metadata"]["name"] + "-p13100"
     assert after["metadata"]["labels"] == before["metadata"]["labels"]
     assert before["spec"]["template"]["spec"]["containers"][0].get("ports"), "the input is not modified"
+
+
+def rendered_with_platform() -> dict[str, list[dict[str, Any]]]:
+    from modules.k8s import MonitoringProps, WebhookProps
+
+    props = RenderProps(
+        model_name="m",
+        weights={3: 100},
+        serving=ServingProps(
+            image_repository="localhost/mlp/model-server",
+            image_tag="abc",
+            irsa_role_arn="arn:aws:iam::123456789012:role/x",
+            inference_log_bucket="logs",
+            mlflow_tracking_uri="http://127.0.0.1:15000",
+        ),
+        monitoring=MonitoringProps(drift_image="localhost/mlp/drift-job:def", pushgateway_url="http://127.0.0.1:2"),
+        webhook=WebhookProps(github_repository="acme/platform"),
+    )
+    return render_all(props)
+
+
+def test_the_drift_job_runs_its_rendered_pod_spec_with_only_the_listed_changes() -> None:
+    (cronjob,) = [m for m in rendered_with_platform()["monitoring"] if m["kind"] == "CronJob"]
+    pod, changes = drift_job_for_this_machine(cronjob, suffix="p1", s3_env={"AWS_ACCESS_KEY_ID": "k"}, args=["--x"])
+    assert pod["kind"] == "Pod" and changes and all(c.why for c in changes)
+    spec_before = cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    spec_after = dict(pod["spec"])
+    assert spec_after.pop("hostNetwork") is True
+    assert spec_after == spec_before | {"containers": spec_after["containers"]}  # restartPolicy Never etc. kept
+    (c_before,), (c_after,) = spec_before["containers"], spec_after["containers"]
+    for key in ("securityContext", "volumeMounts", "resources", "command", "image"):
+        assert c_after.get(key) == c_before.get(key), key
+    assert c_after["args"] == ["--x"] and "args" not in c_before
+    assert c_after["env"][: len(c_before["env"])] == c_before["env"]
+    assert [e["name"] for e in c_after["env"][len(c_before["env"]) :]] == ["AWS_ACCESS_KEY_ID"]
+
+
+def test_the_webhook_receiver_gets_secrets_inline_and_a_stand_in_for_github_only() -> None:
+    (deployment,) = [m for m in rendered_with_platform()["webhook"] if m["kind"] == "Deployment"]
+    secrets = {"webhook-secret": "w", "github-token": "g"}
+    after, changes = webhook_receiver_for_this_machine(
+        deployment, port=13109, secrets=secrets, github_api_url="http://127.0.0.1:9"
+    )
+    assert changes and all(c.why for c in changes)
+    (c_before,) = deployment["spec"]["template"]["spec"]["containers"]
+    (c_after,) = after["spec"]["template"]["spec"]["containers"]
+    for key in ("securityContext", "volumeMounts", "resources", "command", "image"):
+        assert c_after.get(key) == c_before.get(key), key
+    assert c_after["args"][c_after["args"].index("--port") + 1] == "13109"
+    values = {e["name"]: e.get("value") for e in c_after["env"]}
+    assert values["MLP_WEBHOOK_SECRET"] == "w" and values["GITHUB_TOKEN"] == "g"
+    assert values["MLP_GITHUB_API_URL"] == "http://127.0.0.1:9"
+    assert not any("valueFrom" in e for e in c_after["env"])
+    assert any("valueFrom" in e for e in c_before["env"]), "the input is not modified"

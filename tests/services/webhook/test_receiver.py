@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import json
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
-from typing import Any, ClassVar
 
 import pytest
 from mlflow.webhooks.delivery import _generate_hmac_signature
 from starlette.testclient import TestClient
 
+from pipelines.rehearsal.github_standin import GitHubStandIn
 from services.webhook.app import ReceiverConfig, create_app
 from services.webhook.deliveries import DeliveryLedger
 from services.webhook.dispatch import DispatchError, GitHubDispatcher, LocalDispatcher, Promotion
@@ -170,49 +168,30 @@ def test_failed_dispatch_answers_502_and_the_retry_is_accepted(tmp_path: Path) -
 # ---------------------------------------------------------------- dispatch modes
 
 
-class _FakeGitHub(BaseHTTPRequestHandler):
-    requests: ClassVar[list[dict[str, Any]]] = []
-    status = 204
-
-    def do_POST(self) -> None:
-        length = int(self.headers["Content-Length"])
-        _FakeGitHub.requests.append(
-            {"path": self.path, "headers": dict(self.headers), "body": json.loads(self.rfile.read(length))}
-        )
-        self.send_response(_FakeGitHub.status)
-        self.end_headers()
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 @pytest.fixture()
-def fake_github() -> Iterator[str]:
-    _FakeGitHub.requests, _FakeGitHub.status = [], 204
-    server = HTTPServer(("127.0.0.1", 0), _FakeGitHub)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
+def fake_github() -> Iterator[GitHubStandIn]:
+    with GitHubStandIn() as standin:
+        yield standin
 
 
-def test_github_mode_sends_repository_dispatch(fake_github: str) -> None:
-    dispatcher = GitHubDispatcher(fake_github, "acme/ml-platform", "ghs_faketoken")
+def test_github_mode_sends_repository_dispatch(fake_github: GitHubStandIn) -> None:
+    dispatcher = GitHubDispatcher(fake_github.url, "acme/ml-platform", "ghs_faketoken")
     dispatcher.dispatch(Promotion(MODEL, 4, "candidate", "d-9"))
-    [req] = _FakeGitHub.requests
-    assert req["path"] == "/repos/acme/ml-platform/dispatches"
-    assert req["headers"]["Authorization"] == "Bearer ghs_faketoken"
-    assert req["body"] == {
+    [req] = fake_github.calls
+    assert req.path == "/repos/acme/ml-platform/dispatches"
+    assert req.authorization == "Bearer ghs_faketoken"
+    assert req.body == {
         "event_type": "model-promoted",
         "client_payload": {"model": MODEL, "version": "4", "alias": "candidate", "delivery_id": "d-9"},
     }
 
 
-def test_github_mode_reports_a_refusal(fake_github: str) -> None:
-    _FakeGitHub.status = 404
+def test_github_mode_reports_a_refusal(fake_github: GitHubStandIn) -> None:
+    fake_github.status = 404
     with pytest.raises(DispatchError, match="404"):
-        GitHubDispatcher(fake_github, "acme/ml-platform", "t").dispatch(Promotion(MODEL, 4, "candidate", "d"))
+        GitHubDispatcher(fake_github.url, "acme/ml-platform", "t").dispatch(Promotion(MODEL, 4, "candidate", "d"))
     with pytest.raises(DispatchError, match="owner/name"):
-        GitHubDispatcher(fake_github, "", "t")
+        GitHubDispatcher(fake_github.url, "", "t")
 
 
 class _EnvDumper(LocalDispatcher):

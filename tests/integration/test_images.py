@@ -1,0 +1,29 @@
+"""Every image of the cluster, built from the repository with podman: unprivileged, labelled with the commit, no
+build tools, its entry point importable on a read-only root without network, and an unchanged tree rebuilds
+nothing."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from infra.containers.images import IMAGES, ImageSpec, build
+from infra.containers.podman import podman
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.mark.parametrize("spec", IMAGES, ids=lambda s: s.name)
+def test_image_runs_its_entry_point_unprivileged_without_build_tools(spec: ImageSpec) -> None:
+    image = build(spec)
+    info = json.loads(podman("image", "inspect", image.ref))[0]
+    assert info["Config"]["User"] == "10001:10001"
+    assert re.fullmatch(r"[0-9a-f]{40}", info["Config"]["Labels"]["org.opencontainers.image.revision"])
+    run = ["run", "--rm", "--network", "none", "--read-only", "--entrypoint", "sh", image.ref, "-c"]
+    found = podman(*run, "for t in gcc cc make pip pip3; do command -v $t || true; done")
+    assert found.strip() == "", f"build tools in {spec.name}: {found}"
+    imported = podman(*run, f"python -c 'import {spec.entry}; print(\"ok\")'")
+    assert imported.strip().endswith("ok"), imported
+    assert build(spec).built is False, "an unchanged tree rebuilds nothing"
