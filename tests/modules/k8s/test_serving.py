@@ -117,7 +117,8 @@ def test_quantity_mib_rejects_decimal_units():
         raise AssertionError("2G must be rejected")
 
 
-def test_a_pushed_digest_pins_every_pod_to_that_image():
+def test_a_pushed_digest_pins_every_model_server_pod_to_that_image():
+    """The drift job's and the webhook receiver's images are other images: they keep the release's tag."""
     from modules.k8s import render_all
     from tests.modules.k8s.conftest import props
 
@@ -130,6 +131,7 @@ def test_a_pushed_digest_pins_every_pod_to_that_image():
         for m in ms
         if m["kind"] in {"Deployment", "CronJob"}
         for c in (m["spec"].get("jobTemplate", {}).get("spec", m["spec"]))["template"]["spec"]["containers"]
+        if c["name"] == "model-server"
     ]
     assert images and all(i.endswith("@" + digest) and ":0a1b2c3@" in i for i in images)
     unpinned = [m for ms in render_all(base).values() for m in ms if m["kind"] == "Deployment"]
