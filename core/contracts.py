@@ -12,6 +12,9 @@ from typing import Final
 # ---------------------------------------------------------------- HTTP routes
 
 PREDICT_ROUTE: Final = "/classify"  # the model server's and the gateway's prediction route
+# Where the gateway sends requests pinned to a version (internal keys only): the same prediction, counted apart by
+# the server's metrics (label `endpoint`), so canary analyses and SLOs, which select PREDICT_ROUTE, never see them.
+PINNED_PREDICT_ROUTE: Final = "/classify/pinned"
 LIVENESS_ROUTE: Final = "/livez"  # BentoML built-in: the process answers
 READINESS_ROUTE: Final = "/readyz"  # BentoML built-in: the model is loaded and warmed up
 HEALTH_ROUTE: Final = "/healthz"

@@ -164,6 +164,10 @@ class ApiKey(Strict):
     )
     rate_per_second: float = Field(gt=0, description="Sustained requests per second allowed")
     burst: int = Field(ge=0, description="Requests allowed above the rate before 429")
+    internal: bool = Field(
+        description="May pin a version with the pin header (operators, smoke tests, benchmarks); other keys' pin "
+        "headers are ignored and their requests follow the release's weights"
+    )
 
 
 class Gateway(Strict):
@@ -181,7 +185,13 @@ class Gateway(Strict):
         names = [k.name for k in self.api_keys]
         if len(names) != len(set(names)):
             raise ValueError("gateway.api_keys: names must be unique")
+        if not any(k.internal for k in self.api_keys):
+            raise ValueError("gateway.api_keys: mark one key `internal: true` (operators and smoke tests pin with it)")
         return self
+
+    def internal_key(self) -> str:
+        """The first key that may pin a version: what the platform's own tools pin with."""
+        return next(k.name for k in self.api_keys if k.internal)
 
 
 class Serving(Strict):

@@ -170,7 +170,10 @@ def program(live: Live) -> Program:
 
 def spec(weights: Mapping[int, int], stable: int | None, servers: Mapping[int, int]) -> GatewaySpec:
     p = policy()
-    keys = tuple(KeyLimit(k.name, sha256_hex(api_key(k.name)), k.rate_per_second, k.burst) for k in p.gateway.api_keys)
+    keys = tuple(
+        KeyLimit(k.name, sha256_hex(api_key(k.name)), k.rate_per_second, k.burst, k.internal)
+        for k in p.gateway.api_keys
+    )
     return GatewaySpec(
         port=p.ports.gateway,
         prefix=gateway_dir(),

@@ -4,8 +4,9 @@ What the rendered config does, in request order:
 1. `client_max_body_size` -> 413 for bodies over `gateway.max_request_bytes`.
 2. `X-API-Key`: missing -> 401; njs hashes the presented key (SHA-256) and a `map` looks the hash up among the
    hashes of the known keys -> unknown -> 403. Keys never appear in the config, only their hashes.
-3. Routing: the pin header (`gateway.pin_header`) names a live version -> that version's server only (unknown ->
-   404); otherwise `split_clients` on the request id picks a version by percent weight (weight 0: no traffic).
+3. Routing: the pin header (`gateway.pin_header`) of an internal key (`gateway.api_keys[].internal`) names a live
+   version -> that version's server only, on its pinned route (unknown -> 404); otherwise (no pin, or a key that
+   may not pin) `split_clients` on the request id picks a version by percent weight (weight 0: no traffic).
 4. Per-key rate limit: one `limit_req_zone` per key (rates differ per key), 429 + `Retry-After` when exceeded.
 5. Proxy with keep-alive to the version's server; if that server fails (refused, 502/503/504, timeout) the
    request is retried once on the stable version's server (`backup`), so clients see no error.
@@ -29,6 +30,7 @@ NJS_MODULE = "/usr/lib/nginx/modules/ngx_http_js_module.so"
 ACCESS_LOG = "gateway-access.log"
 ERROR_LOG = "gateway-error.log"
 PREDICT_PATH = contracts.PREDICT_ROUTE
+PINNED_PREDICT_PATH = contracts.PINNED_PREDICT_ROUTE
 HEALTH_PATH = "/healthz"
 
 
@@ -42,6 +44,7 @@ class KeyLimit:
     sha256: str
     rate_per_second: float
     burst: int
+    internal: bool = False  # may pin a version (policy gateway.api_keys[].internal)
 
 
 @dataclass(frozen=True)
@@ -161,10 +164,20 @@ def _split(spec: GatewaySpec) -> str:
 
 
 def _routing(spec: GatewaySpec) -> str:
+    """Only an internal key's pin header pins (other keys' requests follow the weights, as on the cluster's public
+    host); a pinned request goes to the server's pinned route, which the canary analysis does not count."""
     pin = header_variable(spec.pin_header)
-    lines = [f"    map {pin} $route_upstream {{", '        ""  "split_${split_version}";']
+    lines = ["    map $api_key_name $api_key_internal {"]
+    lines += [f'        "{k.name}" "1";' for k in spec.keys if k.internal]
+    lines += ['        default "";', "    }"]
+    # The ":" keeps a non-internal key's header ("12") from reading as internal ("1") + pin "2".
+    lines += [f'    map "$api_key_internal:{pin}" $requested_pin {{', '        "~^1:(?<pin>.+)$" $pin;']
+    lines += ['        default "";', "    }"]
+    lines += ["    map $requested_pin $route_upstream {", '        ""  "split_${split_version}";']
     lines += [f'        "{v}" "pin_{v}";' for v in sorted(spec.servers)]
     lines += ['        default "";', "    }"]
+    lines += ["    map $route_upstream $upstream_uri {", f'        "~^pin_" "{PINNED_PREDICT_PATH}";']
+    lines += [f'        default "{PREDICT_PATH}";', "    }"]
     return "\n".join(lines) + "\n"
 
 
@@ -233,7 +246,6 @@ LOG_FORMAT = (
 def render(spec: GatewaySpec) -> str:
     prefix, logs = spec.prefix, spec.logs_dir
     gen = generation(spec)
-    pin = header_variable(spec.pin_header)
     limits = "\n".join(f"            limit_req zone=key_{_ident(k.name)} burst={k.burst} nodelay;" for k in spec.keys)
     weights_json = json.dumps({str(v): w for v, w in sorted(spec.weights.items())})
     health = _json({"status": "ok", "generation": gen, "stable": spec.stable, "weights": json.loads(weights_json)})
@@ -280,8 +292,8 @@ http {{
 
 {_split(spec)}
 {_routing(spec)}
-    map {pin} $pinned_version {{
-        "~^[0-9]+$" {pin};
+    map $requested_pin $pinned_version {{
+        "~^[0-9]+$" $requested_pin;
         default "";
     }}
 
@@ -307,7 +319,7 @@ http {{
             if ($route_upstream = "split_") {{ return 503; }}
 {limits}
 
-            proxy_pass http://$route_upstream;
+            proxy_pass http://$route_upstream$upstream_uri;
             proxy_http_version 1.1;
             proxy_set_header Connection "";
             proxy_set_header Host $host;

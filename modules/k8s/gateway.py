@@ -74,13 +74,23 @@ def _backend(name: str, weight: int) -> dict[str, Any]:
     return {"group": "", "kind": "Service", "name": name, "port": c.HTTP_PORT, "weight": weight}
 
 
+def _predict_match(headers: list[dict[str, str]] | None = None) -> dict[str, Any]:
+    """Only the prediction route and method are routed; anything else (the servers' /metrics, /docs) is a 404."""
+    match: dict[str, Any] = {"path": {"type": "Exact", "value": contracts.PREDICT_ROUTE}, "method": "POST"}
+    if headers:
+        match["headers"] = headers
+    return match
+
+
 def _pin_rule(header: str, version: int, service: str) -> dict[str, Any]:
-    # A header match outranks the weighted rule for the same path (Gateway API match precedence).
+    """A pinned request reaches its version's Service on the server's pinned route, which the canary analysis and
+    the SLO rules (selecting the prediction route) do not count."""
     return {
-        "matches": [
+        "matches": [_predict_match([{"type": "Exact", "name": header, "value": str(version)}])],
+        "filters": [
             {
-                "path": {"type": "PathPrefix", "value": "/"},
-                "headers": [{"type": "Exact", "name": header, "value": str(version)}],
+                "type": "URLRewrite",
+                "urlRewrite": {"path": {"type": "ReplaceFullPath", "replaceFullPath": contracts.PINNED_PREDICT_ROUTE}},
             }
         ],
         "backendRefs": [_backend(service, 1)],
@@ -93,24 +103,21 @@ def http_route(
     model_name: str,
     namespace: str,
     weights: dict[str, int],
-    pins: dict[int, str],
 ) -> c.Manifest:
-    """`weights`: Service name -> weight of the default rule; `pins`: version -> Service that pins it."""
-    rules = [_pin_rule(contracts.PIN_HEADER, v, svc) for v, svc in sorted(pins.items())]
-    rules.append(
-        {
-            "matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
-            "backendRefs": [_backend(name, w) for name, w in weights.items()],
-            "timeouts": {"request": f"{policy.gateway.upstream_timeout_seconds:g}s"},
-        }
-    )
-    return _http_route(props, route_name(model_name), model_name, namespace, rules)
+    """The public route: `weights` (Service name -> weight). A pin header here is not a match: pins answer only on
+    the internal host (`pin_route`)."""
+    rule = {
+        "matches": [_predict_match()],
+        "backendRefs": [_backend(name, w) for name, w in weights.items()],
+        "timeouts": {"request": f"{policy.gateway.upstream_timeout_seconds:g}s"},
+    }
+    return _http_route(props, route_name(model_name), model_name, namespace, [rule], props.hostname)
 
 
 def _http_route(
-    props: GatewayProps, name: str, model_name: str, namespace: str, rules: list[dict[str, Any]]
+    props: GatewayProps, name: str, model_name: str, namespace: str, rules: list[dict[str, Any]], hostname: str
 ) -> c.Manifest:
-    """An HTTPRoute on the platform Gateway's host."""
+    """An HTTPRoute on the platform Gateway."""
     meta = c.metadata(name, namespace, c.labels(model_name, component="gateway"))
     return c.manifest(
         GATEWAY_API,
@@ -118,7 +125,7 @@ def _http_route(
         meta,
         spec={
             "parentRefs": [{"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": props.gateway_name}],
-            "hostnames": [props.hostname],
+            "hostnames": [hostname],
             "rules": rules,
         },
     )
@@ -128,12 +135,32 @@ def pin_route_name(model_name: str) -> str:
     return f"{model_name}-pins"
 
 
+def internal_host(props: GatewayProps) -> str:
+    return f"{props.internal_host_label}.{props.hostname}"
+
+
 def pin_route(props: GatewayProps, model_name: str, namespace: str, pins: dict[int, str]) -> c.Manifest:
-    """Rollout mode: the version pins in a route of their own, beside the weighted route the rollouts plugin owns.
-    A header match outranks the weighted route's path-only match across routes too (Gateway API precedence), and
-    the plugin never touches this route, so a pinned request always reaches its version's Service."""
+    """The version pins, on the internal host only, where `internal_security_policy` admits internal keys alone.
+    A route of its own in both modes: in rollout mode the plugin owns the weighted route and never touches this one."""
     rules = [_pin_rule(contracts.PIN_HEADER, v, svc) for v, svc in sorted(pins.items())]
-    return _http_route(props, pin_route_name(model_name), model_name, namespace, rules)
+    return _http_route(props, pin_route_name(model_name), model_name, namespace, rules, internal_host(props))
+
+
+def internal_security_policy(props: GatewayProps, model_name: str, namespace: str) -> c.Manifest:
+    """The pin route's own API-key check (a route-level policy overrides the Gateway's): only the keys in the
+    internal Secret (`gateway.api_keys[].internal`, created from the secret store like the other one)."""
+    meta = c.metadata(f"{pin_route_name(model_name)}-api-keys", namespace, {"app.kubernetes.io/part-of": c.PART_OF})
+    return c.manifest(
+        ENVOY_GATEWAY_API,
+        "SecurityPolicy",
+        meta,
+        spec={
+            "targetRefs": [
+                {"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "name": pin_route_name(model_name)}
+            ],
+            "apiKeyAuth": _api_key_auth(props, props.internal_api_key_secret),
+        },
+    )
 
 
 def security_policy(props: GatewayProps, namespace: str) -> c.Manifest:
@@ -146,16 +173,20 @@ def security_policy(props: GatewayProps, namespace: str) -> c.Manifest:
         meta,
         spec={
             "targetRefs": [{"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": props.gateway_name}],
-            "apiKeyAuth": {
-                "credentialRefs": [{"group": "", "kind": "Secret", "name": props.api_key_secret}],
-                "extractFrom": [{"headers": [contracts.API_KEY_HEADER]}],
-                # Envoy Gateway v1.7 API (`api/v1alpha1` at v1.7.3): the client id header and key stripping sit on
-                # apiKeyAuth itself; the per-source `extractFrom[].forwarding` block is newer than the pinned chart.
-                "forwardClientIDHeader": props.client_id_header,
-                "sanitize": True,
-            },
+            "apiKeyAuth": _api_key_auth(props, props.api_key_secret),
         },
     )
+
+
+def _api_key_auth(props: GatewayProps, secret: str) -> dict[str, Any]:
+    return {
+        "credentialRefs": [{"group": "", "kind": "Secret", "name": secret}],
+        "extractFrom": [{"headers": [contracts.API_KEY_HEADER]}],
+        # Envoy Gateway v1.7 API (`api/v1alpha1` at v1.7.3): the client id header and key stripping sit on
+        # apiKeyAuth itself; the per-source `extractFrom[].forwarding` block is newer than the pinned chart.
+        "forwardClientIDHeader": props.client_id_header,
+        "sanitize": True,
+    }
 
 
 def rate_limit(key: ApiKey) -> dict[str, Any]:

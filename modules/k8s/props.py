@@ -65,6 +65,12 @@ class GatewayProps(Props):
         default="mlp-api-keys", description="Opaque Secret: data key = client name, value = key"
     )
     client_id_header: str = Field(default="x-mlp-client", description="Header the gateway sets to the key's name")
+    internal_host_label: str = Field(
+        default="internal", description="Pins answer on `<label>.<hostname>` only, behind the internal keys"
+    )
+    internal_api_key_secret: str = Field(
+        default="mlp-api-keys-internal", description="Opaque Secret with the internal keys only (pins)"
+    )
 
 
 class MonitoringProps(Props):

@@ -60,7 +60,7 @@ def render_all(props: RenderProps, pol: Policy | None = None) -> dict[str, list[
         pins = {v: c.version_name(name, v) for v in props.versions}
         out["scaling"] = [scaling.deployment_scaler(s, p, name, v) for v in props.versions]
         # The platform sets these weights itself (`--versions`): applied every release.
-        out["gateway"].append(gateway.http_route(g, p, name, ns, weights, pins))
+        out["gateway"].append(gateway.http_route(g, p, name, ns, weights))
     else:
         canary, stable = props.canary_version, props.stable_version
         out["release"] = release.release_manifests(s, p, name, canary, stable, route)
@@ -71,9 +71,10 @@ def render_all(props: RenderProps, pol: Policy | None = None) -> dict[str, list[
         # The plugin owns the weighted route: created once with everything on stable, then moved only by it. The
         # version pins change every release, so they live in a route of their own the platform applies each time.
         weights = {release.stable_service_name(name): 100, release.canary_service_name(name): 0}
-        out["traffic"] = [gateway.http_route(g, p, name, ns, weights, {})]
-        out["gateway"].append(gateway.pin_route(g, name, ns, pins))
-        out["gateway"].append(gateway.backend_traffic_policy(g, p, name, ns, route=gateway.pin_route_name(name)))
+        out["traffic"] = [gateway.http_route(g, p, name, ns, weights)]
+    out["gateway"].append(gateway.pin_route(g, name, ns, pins))
+    out["gateway"].append(gateway.internal_security_policy(g, name, ns))
+    out["gateway"].append(gateway.backend_traffic_policy(g, p, name, ns, route=gateway.pin_route_name(name)))
     out["gateway"].append(gateway.backend_traffic_policy(g, p, name, ns))
     for endpoint in p.scaling.non_critical_endpoints:
         out["scaling"].extend(scaling.scale_to_zero_manifests(s, p, name, props.stable_version, endpoint, g.hostname))

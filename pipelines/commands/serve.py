@@ -120,16 +120,25 @@ def weights(pairs: list[str] = typer.Argument(None, help="VERSION=PERCENT pairs 
 @app.command()
 def request(
     text: list[str] = typer.Argument(..., help="One or more texts"),
-    key: str = typer.Option("demo", help="API key name (policy gateway.api_keys)"),
-    pin: int | None = typer.Option(None, help="Route to this version only (pin header)"),
+    key: str | None = typer.Option(
+        None, help="API key name (policy gateway.api_keys; default: demo, or the internal key with --pin)"
+    ),
+    pin: int | None = typer.Option(None, help="Route to this version only (pin header; internal keys only)"),
 ) -> None:
     """Send texts through the gateway; print the response and the version that answered."""
     import httpx
 
     from core import endpoints
+    from core.policy import policy
     from infra.local.secrets import api_key
 
-    headers = {contracts.API_KEY_HEADER: api_key(key)}
+    keys = {k.name: k for k in policy().gateway.api_keys}
+    name = key or (policy().gateway.internal_key() if pin is not None else "demo")
+    if name not in keys:
+        raise _fail(f"--key {name!r} is not a gateway key; policy gateway.api_keys has {', '.join(keys)}")
+    if pin is not None and not keys[name].internal:
+        raise _fail(f"--pin needs an internal key (policy gateway.api_keys[].internal); {name!r} is not one")
+    headers = {contracts.API_KEY_HEADER: api_key(name)}
     if pin is not None:
         headers[contracts.PIN_HEADER] = str(pin)
     url = f"{endpoints.gateway_url()}/classify"

@@ -123,7 +123,7 @@ def run(explicit_version: str | None, samples: int) -> int:
         rng = random.Random(SEED)
         validation = [e.text for e in load_split("validation")]
         shifted = load_shifted()
-        key = api_key(policy().gateway.api_keys[0].name)
+        key = api_key(policy().gateway.internal_key())  # it pins the version under test
         first = phase("Validation-split reviews (in distribution)", rng.sample(validation, samples), version, key)
         second = phase("Guardian news headlines (out of domain)", rng.sample(shifted, samples), version, key)
     except (DemoError, httpx.HTTPError) as exc:

@@ -55,7 +55,7 @@ class ModelHeaderMiddleware:
         if scope["type"] != "http" or _loaded is None:
             await self.app(scope, receive, send)
             return
-        is_predict = scope.get("path") == PREDICT_ROUTE
+        is_predict = scope.get("path") in (PREDICT_ROUTE, contracts.PINNED_PREDICT_ROUTE)
         header = (b"x-model-version", str(_loaded.version).encode())
 
         async def send_with_header(message: dict[str, Any]) -> None:
@@ -151,6 +151,14 @@ class ModelService:
     @bentoml.api(route=PREDICT_ROUTE, input_spec=ClassifyRequest, output_spec=ClassifyResponse)
     async def classify(self, texts: list[str], ctx: bentoml.Context) -> ClassifyResponse | JSONResponse:
         """Classify 1..max_batch_size texts (merged with concurrent requests into one model call)."""
+        return await self._classify(texts, ctx)
+
+    @bentoml.api(route=contracts.PINNED_PREDICT_ROUTE, input_spec=ClassifyRequest, output_spec=ClassifyResponse)
+    async def classify_pinned(self, texts: list[str], ctx: bentoml.Context) -> ClassifyResponse | JSONResponse:
+        """The same, for requests the gateway pinned to this version: counted under their own `endpoint` label."""
+        return await self._classify(texts, ctx)
+
+    async def _classify(self, texts: list[str], ctx: bentoml.Context) -> ClassifyResponse | JSONResponse:
         try:
             probabilities = await self.batcher.submit(texts)
         except Overloaded as exc:

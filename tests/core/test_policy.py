@@ -88,3 +88,15 @@ def test_missing_file_says_what_to_do(tmp_path: Path) -> None:
 def test_exported_schema_is_current() -> None:
     committed = json.loads((REPO_ROOT / "policy.schema.json").read_text())
     assert committed == json.loads(json.dumps(json_schema())), "run `mlp policy schema --write`"
+
+
+def test_a_gateway_without_an_internal_key_is_refused() -> None:
+    from pydantic import ValidationError
+
+    from core.policy import Gateway, policy
+
+    data = policy().gateway.model_dump()
+    data["api_keys"] = [{**k, "internal": False} for k in data["api_keys"]]
+    with pytest.raises(ValidationError, match="internal: true"):
+        Gateway.model_validate(data)
+    assert policy().gateway.internal_key() in {k.name for k in policy().gateway.api_keys if k.internal}

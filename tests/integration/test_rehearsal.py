@@ -101,7 +101,7 @@ def test_classify_through_the_local_gateway_pointed_at_the_pod_answers_like_the_
     gateway.refresh({**model_servers.live_ports(), version: pod_port})
     try:
         headers = {
-            contracts.API_KEY_HEADER: api_key(policy().gateway.api_keys[0].name),
+            contracts.API_KEY_HEADER: api_key(policy().gateway.internal_key()),  # it pins
             contracts.PIN_HEADER: str(version),
         }
         response = httpx.post(f"{endpoints.gateway_url()}/classify", json={"texts": TEXTS}, headers=headers, timeout=30)

@@ -23,6 +23,7 @@ import psutil
 import pytest
 
 from core import contracts, endpoints
+from core import promql as q
 from core.policy import policy
 from infra.local import serving as gateway
 from infra.local import serving as ms
@@ -60,6 +61,14 @@ def client() -> Iterator[httpx.Client]:
         yield c
 
 
+@pytest.fixture(scope="module")
+def internal() -> Iterator[httpx.Client]:
+    """A client with the key that may pin a version (policy gateway.api_keys[].internal)."""
+    key = api_key(policy().gateway.internal_key())
+    with httpx.Client(base_url=endpoints.gateway_url(), headers={"X-API-Key": key}, timeout=30) as c:
+        yield c
+
+
 def classify(client: httpx.Client, **kw: object) -> httpx.Response:
     return client.post("/classify", json=kw.pop("json", TEXT), **kw)  # type: ignore[arg-type]
 
@@ -79,20 +88,53 @@ def test_split_follows_the_weights(versions: tuple[int, int], client: httpx.Clie
     assert abs(answered[canary] - n * p) <= 4.5 * sigma, answered
 
 
-def test_pin_header_routes_to_that_version(versions: tuple[int, int], client: httpx.Client) -> None:
+def test_pin_header_routes_to_that_version(versions: tuple[int, int], internal: httpx.Client) -> None:
     for version in versions:
         for _ in range(5):
-            resp = classify(client, headers={PIN: str(version)})
+            resp = classify(internal, headers={PIN: str(version)})
             assert resp.status_code == 200 and resp.headers["X-Model-Version"] == str(version)
-    resp = classify(client, headers={PIN: "999"})
+    resp = classify(internal, headers={PIN: "999"})
     assert resp.status_code == 404
     assert "names no live model version" in resp.json()["error"]
 
 
-def test_each_server_exports_its_labelled_metrics(versions: tuple[int, int], client: httpx.Client) -> None:
+def test_a_pin_from_a_key_that_may_not_pin_follows_the_weights(versions: tuple[int, int], client: httpx.Client) -> None:
+    """The demo key is not internal: its pin header is ignored (80/20 split; 30 answers all from the canary would
+    have probability 0.2**30)."""
+    stable, canary = versions
+    answered = {classify(client, headers={PIN: str(canary)}).headers["X-Model-Version"] for _ in range(30)}
+    assert str(stable) in answered
+
+
+def _requests(server_url: str, endpoint: str) -> float:
+    text = httpx.get(f"{server_url}/metrics", timeout=10).text
+    prefix = "bentoml_service_request_total{"
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith(prefix) and f'endpoint="{endpoint}"' in line
+    )
+
+
+def test_pinned_requests_are_counted_apart_from_what_the_canary_analysis_reads(
+    versions: tuple[int, int], internal: httpx.Client
+) -> None:
+    """The analysis and the SLO rules select `endpoint="/classify"`; pinned requests arrive on the pinned route."""
+    assert q.PREDICT_ENDPOINT == contracts.PREDICT_ROUTE != contracts.PINNED_PREDICT_ROUTE
+    _, canary = versions
+    server = next(s for s in ms.live_model_servers() if s.version == canary)
+    before = {e: _requests(server.url, e) for e in (contracts.PREDICT_ROUTE, contracts.PINNED_PREDICT_ROUTE)}
+    for _ in range(5):
+        assert classify(internal, headers={PIN: str(canary)}).status_code == 200
+    after = {e: _requests(server.url, e) for e in before}
+    assert after[contracts.PINNED_PREDICT_ROUTE] - before[contracts.PINNED_PREDICT_ROUTE] == 5
+    assert after[contracts.PREDICT_ROUTE] == before[contracts.PREDICT_ROUTE]
+
+
+def test_each_server_exports_its_labelled_metrics(versions: tuple[int, int], internal: httpx.Client) -> None:
     name = policy().release.model_name
     for version in versions:
-        classify(client, headers={PIN: str(version)})
+        classify(internal, headers={PIN: str(version)})
         server = next(s for s in ms.live_model_servers() if s.version == version)
         text = httpx.get(f"{server.url}/metrics", timeout=10).text
         labels = f'model_name="{name}",model_version="{version}"'
@@ -101,7 +143,7 @@ def test_each_server_exports_its_labelled_metrics(versions: tuple[int, int], cli
                        "mlp_model_server_start_time_seconds"):  # fmt: skip
             lines = [ln for ln in text.splitlines() if ln.startswith(metric + "{") and labels in ln]
             assert lines and float(lines[0].rsplit(" ", 1)[1]) > 0, f"{metric} for v{version}"
-        assert 'bentoml_service_request_total{endpoint="/classify"' in text
+        assert 'bentoml_service_request_total{endpoint="/classify/pinned"' in text
         assert "bentoml_service_request_in_progress" in text
 
 
@@ -190,12 +232,12 @@ def test_rate_limit_answers_429_with_retry_after(versions: tuple[int, int]) -> N
     assert all(s in (200, 429) for s in statuses), statuses
 
 
-def test_inference_log_lands_in_s3_with_the_key_layout(versions: tuple[int, int], client: httpx.Client) -> None:
+def test_inference_log_lands_in_s3_with_the_key_layout(versions: tuple[int, int], internal: httpx.Client) -> None:
     from infra.local.s3 import client as s3_client
 
     stable, _ = versions
     marker = f"inference-log probe {time.time_ns()}"
-    assert classify(client, json={"texts": [marker]}, headers={PIN: str(stable)}).status_code == 200
+    assert classify(internal, json={"texts": [marker]}, headers={PIN: str(stable)}).status_code == 200
     name = policy().release.model_name
     prefix = f"model={name}/version={stable}/date={datetime.now(UTC):%Y-%m-%d}/"
     s3 = s3_client()

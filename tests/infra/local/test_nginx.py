@@ -25,7 +25,7 @@ def spec(tmp_path: Path, **overrides: object) -> c.GatewaySpec:
         logs_dir=tmp_path / "logs",
         js_dir=Path(c.__file__).parent / "njs",
         keys=(
-            c.KeyLimit("demo", hashlib.sha256(KEYS["demo"].encode()).hexdigest(), 200, 200),
+            c.KeyLimit("demo", hashlib.sha256(KEYS["demo"].encode()).hexdigest(), 200, 200, internal=True),
             c.KeyLimit("limited", hashlib.sha256(KEYS["limited"].encode()).hexdigest(), 2, 2),
         ),
         max_request_bytes=65536,
@@ -102,12 +102,25 @@ def test_no_weights_means_503_not_a_random_server(tmp_path: Path) -> None:
 
 def test_pin_routes_to_the_version_only_and_unknown_is_404(tmp_path: Path) -> None:
     conf = c.render(spec(tmp_path))
-    routing = conf.split("map $http_x_model_version $route_upstream {")[1].split("\n    }")[0]
+    routing = conf.split("map $requested_pin $route_upstream {")[1].split("\n    }")[0]
     assert '"3" "pin_3";' in routing and '"4" "pin_4";' in routing
     assert 'default "";' in routing
     assert "backup" not in upstream(conf, "pin_4")  # a pinned request never lands on another version
     assert "error_page 404 @unknown_version;" in conf
     assert "names no live model version (live versions: 3, 4)" in conf
+
+
+def test_only_internal_keys_pin_and_pinned_requests_go_to_the_pinned_route(tmp_path: Path) -> None:
+    conf = c.render(spec(tmp_path))
+    internal = conf.split("map $api_key_name $api_key_internal {")[1].split("\n    }")[0]
+    assert '"demo" "1";' in internal and "limited" not in internal
+    # The header counts only behind an internal key's "1:"; "12" from another key is ":12", not "1" + pin "2".
+    requested = conf.split('map "$api_key_internal:$http_x_model_version" $requested_pin {')[1].split("\n    }")[0]
+    assert '"~^1:(?<pin>.+)$" $pin;' in requested and 'default "";' in requested
+    uri = conf.split("map $route_upstream $upstream_uri {")[1].split("\n    }")[0]
+    assert f'"~^pin_" "{c.PINNED_PREDICT_PATH}";' in uri and f'default "{c.PREDICT_PATH}";' in uri
+    assert "proxy_pass http://$route_upstream$upstream_uri;" in conf
+    assert c.PINNED_PREDICT_PATH != c.PREDICT_PATH
 
 
 def test_retry_on_stable_is_a_backup_server(tmp_path: Path) -> None:

@@ -20,14 +20,39 @@ def test_weighted_rule_carries_the_given_weights(deployments):
     assert all(r["port"] == 3000 for r in refs)
 
 
-def test_pin_header_routes_each_version_to_its_own_service(deployments, pol):
-    route = named(by_kind(deployments, "HTTPRoute"), MODEL)
-    pins = [r for r in route["spec"]["rules"] if "headers" in r["matches"][0]]
-    assert len(pins) == len(WEIGHTS)
-    for rule in pins:
+@pytest.mark.parametrize("mode", ["deployments", "rollout"])
+def test_pins_answer_on_the_internal_host_only_on_the_pinned_route(mode, deployments, rollout):
+    rendered = {"deployments": deployments, "rollout": rollout}[mode]
+    public = named(by_kind(rendered, "HTTPRoute"), MODEL)
+    assert not [r for r in public["spec"]["rules"] if "headers" in r["matches"][0]], "no pin on the public host"
+    pins = named(by_kind(rendered, "HTTPRoute"), gateway.pin_route_name(MODEL))
+    (host,) = pins["spec"]["hostnames"]
+    assert host == f"internal.{public['spec']['hostnames'][0]}" != public["spec"]["hostnames"][0]
+    for rule in pins["spec"]["rules"]:
         (header,) = rule["matches"][0]["headers"]
         assert header["name"] == contracts.PIN_HEADER
-        assert rule["backendRefs"][0]["name"] == f"{MODEL}-v{header['value']}"
+        if mode == "deployments":
+            assert rule["backendRefs"][0]["name"] == f"{MODEL}-v{header['value']}"
+        (rewrite,) = rule["filters"]
+        assert rewrite["urlRewrite"]["path"]["replaceFullPath"] == contracts.PINNED_PREDICT_ROUTE
+    if mode == "deployments":
+        assert len(pins["spec"]["rules"]) == len(WEIGHTS)
+
+
+def test_only_the_prediction_route_and_method_are_routed(deployments):
+    for route in (named(by_kind(deployments, "HTTPRoute"), n) for n in (MODEL, gateway.pin_route_name(MODEL))):
+        for rule in route["spec"]["rules"]:
+            (match,) = rule["matches"]
+            assert match["path"] == {"type": "Exact", "value": contracts.PREDICT_ROUTE} and match["method"] == "POST"
+
+
+def test_the_pin_route_admits_internal_keys_only(deployments, pol):
+    assert any(k.internal for k in pol.gateway.api_keys) and not all(k.internal for k in pol.gateway.api_keys)
+    policies = {sp["spec"]["targetRefs"][0]["kind"]: sp for sp in by_kind(deployments, "SecurityPolicy")}
+    route_level, gateway_level = policies["HTTPRoute"], policies["Gateway"]
+    assert route_level["spec"]["targetRefs"][0]["name"] == gateway.pin_route_name(MODEL)
+    secrets = {sp["spec"]["apiKeyAuth"]["credentialRefs"][0]["name"] for sp in (route_level, gateway_level)}
+    assert secrets == {"mlp-api-keys-internal", "mlp-api-keys"}
 
 
 def test_rollout_mode_routes_stable_and_canary_services(rollout):
@@ -36,8 +61,13 @@ def test_rollout_mode_routes_stable_and_canary_services(rollout):
     assert refs == {f"{MODEL}-stable": 100, f"{MODEL}-canary": 0}
 
 
+def gateway_security_policy(rendered):
+    (sp,) = [p for p in by_kind(rendered, "SecurityPolicy") if p["spec"]["targetRefs"][0]["kind"] == "Gateway"]
+    return sp
+
+
 def test_security_policy_takes_keys_from_a_secret_and_the_x_api_key_header(deployments):
-    (sp,) = by_kind(deployments, "SecurityPolicy")
+    sp = gateway_security_policy(deployments)
     auth = sp["spec"]["apiKeyAuth"]
     assert auth["credentialRefs"][0]["kind"] == "Secret"
     assert auth["extractFrom"][0]["headers"] == ["X-API-Key"]
@@ -47,7 +77,7 @@ def test_security_policy_takes_keys_from_a_secret_and_the_x_api_key_header(deplo
 def test_rate_limit_rule_per_policy_key(deployments, pol):
     btp = named(by_kind(deployments, "BackendTrafficPolicy"), f"{MODEL}-traffic")
     rules = btp["spec"]["rateLimit"]["local"]["rules"]
-    (sp,) = by_kind(deployments, "SecurityPolicy")
+    sp = gateway_security_policy(deployments)
     header = sp["spec"]["apiKeyAuth"]["forwardClientIDHeader"]
     by_name = {r["clientSelectors"][0]["headers"][0]["value"]: r for r in rules}
     assert set(by_name) == {k.name for k in pol.gateway.api_keys}
@@ -69,7 +99,7 @@ def test_rate_limit_rule_per_policy_key(deployments, pol):
     ],
 )
 def test_fractional_rates_move_to_a_longer_unit(rate, expected):
-    assert gateway.rate_limit(ApiKey(name="k1", rate_per_second=rate, burst=1)) == expected
+    assert gateway.rate_limit(ApiKey(name="k1", rate_per_second=rate, burst=1, internal=False)) == expected
 
 
 def test_a_non_critical_endpoint_is_routed_to_the_keda_interceptor(deployments, pol):
@@ -99,7 +129,7 @@ def test_a_non_critical_endpoint_is_routed_to_the_keda_interceptor(deployments, 
     assert btp["spec"]["targetRefs"][0]["name"] == name
     assert btp["spec"]["rateLimit"] == main["spec"]["rateLimit"]
     assert btp["spec"]["timeout"]["http"]["requestTimeout"] == f"{cold:g}s"
-    (sp,) = by_kind(deployments, "SecurityPolicy")
+    sp = gateway_security_policy(deployments)
     assert sp["spec"]["targetRefs"][0]["kind"] == "Gateway"  # API keys cover every listener
 
 

@@ -44,7 +44,7 @@ def test_wrong_field_in_a_crd_fails_with_the_field_named(rollout):
 def test_security_policy_rejects_the_forwarding_block_the_pinned_envoy_gateway_lacks(deployments):
     # Envoy Gateway v1.7 (our chart) spells client-id forwarding `apiKeyAuth.forwardClientIDHeader`; the newer
     # `extractFrom[].forwarding` block would be rejected by a strict apply (or pruned, losing the rate-limit key).
-    (sp,) = by_kind(deployments, "SecurityPolicy")
+    sp = by_kind(deployments, "SecurityPolicy")[0]
     bad = copy.deepcopy(sp)
     auth = bad["spec"]["apiKeyAuth"]
     auth["extractFrom"][0]["forwarding"] = {"clientIdentityHeader": auth.pop("forwardClientIDHeader")}
