@@ -16,6 +16,7 @@ from cdktn_provider_helm.release import Release
 from constructs import Construct
 from pydantic import Field
 
+from modules import registry_auth
 from modules.cluster_services import PROMETHEUS_RELEASE, PUSHGATEWAY_PORT, PUSHGATEWAY_RELEASE
 from modules.common import Props
 from modules.node_autoscaling import SERVICE_ACCOUNT as CA_SERVICE_ACCOUNT
@@ -45,6 +46,7 @@ class AddonsProps(Props):
     mlflow_db_host: str
     mlflow_db_name: str
     mlflow_db_secret_arn: str
+    mlflow_registry_secret_name: str = Field(description="Secrets Manager secret of the registry users")
     artifact_bucket: str
     gpu_time_slicing_replicas: int = Field(ge=1)
 
@@ -173,6 +175,8 @@ class PlatformAddons(Construct):
                 "secretArn": p.mlflow_db_secret_arn,
                 "serviceAccount": MLFLOW.service_account,
                 "targetSecret": MLFLOW_DB_SECRET,
+                # The auth app's admin password and CSRF key (ExternalSecrets rendered by modules/registry_auth.py).
+                "manifests": self.registry_auth_manifests(),
             },
             depends_on=[eso],
         )
@@ -219,9 +223,16 @@ class PlatformAddons(Construct):
             "nodeSelector": SYSTEM_POOL,
         }
 
+    def registry_auth_manifests(self) -> list[dict[str, Any]]:
+        return registry_auth.auth_external_secrets(
+            self.props.mlflow_registry_secret_name, self.props.charts["mlflow"].namespace
+        )
+
     def mlflow_values(self) -> dict[str, Any]:
         p = self.props
         return {
+            # The basic-auth app: anonymous requests refused, users from Secrets Manager (docs/security-registry.md)
+            **registry_auth.auth_chart_values(db_host=p.mlflow_db_host, db_secret=MLFLOW_DB_SECRET),
             "serviceAccount": {
                 "create": True,
                 "name": MLFLOW.service_account,

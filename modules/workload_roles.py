@@ -35,6 +35,7 @@ class DataAccess(Props):
     inference_log_bucket_arn: str
     kms_key_arn: str
     db_secret_arn: str = Field(description="RDS-managed master secret")
+    registry_secret_arn: str = Field(description="MLflow registry users' passwords (modules/registry_auth.py)")
 
 
 def _list(bucket_arn: str, prefix: str) -> Statement:
@@ -69,7 +70,7 @@ def mlflow_statements(a: DataAccess) -> list[Statement]:
             "Sid": "DatabaseCredentials",
             "Effect": "Allow",
             "Action": ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
-            "Resource": a.db_secret_arn,
+            "Resource": [a.db_secret_arn, a.registry_secret_arn],
         },
         _kms(a.kms_key_arn),
     ]
