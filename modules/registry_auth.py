@@ -22,10 +22,11 @@ from modules.common import Props
 
 AUTH_DATABASE = "mlflow_auth"
 DEFAULT_PERMISSION = "READ"  # docs/decisions/0140-registry-default-permission-read.md
-AUTH_SECRET = "mlflow-auth"  # the Kubernetes Secret in the mlflow namespace the chart reads
+AUTH_SECRET = "mlflow-auth"  # the admin credential, in the mlflow namespace (auth.existingAdminSecret)
+AUTH_ENV_SECRET = "mlflow-auth-env"  # MLFLOW_FLASK_SERVER_SECRET_KEY, passed into the server's environment
 SECRET_STORE = "aws-secrets-manager"  # the SecretStore of the mlflow namespace (charts/mlflow-db-secret)
-FLASK_KEY_PROPERTY = "flask_secret_key"
-ADMIN_USERNAME_KEY, ADMIN_PASSWORD_KEY, FLASK_KEY = "admin-username", "admin-password", "flask-secret-key"
+FLASK_KEY_PROPERTY = "mlflow_flask_csrf_key"  # the same name as the local secret store's
+ADMIN_USERNAME_KEY, ADMIN_PASSWORD_KEY = "admin-username", "admin-password"
 # MLflow's image (the chart's appVersion); it has psycopg2, so it can create the auth database before MLflow starts.
 MLFLOW_IMAGE = "burakince/mlflow:3.14.0"
 
@@ -58,10 +59,19 @@ class RegistryUsersSecret(Construct):
 
 
 def external_secret(
-    *, name: str, namespace: str, remote_key: str, data: dict[str, str], refresh: str = "1h"
+    *,
+    name: str,
+    namespace: str,
+    remote_key: str,
+    data: dict[str, str],
+    fixed: dict[str, str] | None = None,
+    refresh: str = "1h",
 ) -> dict[str, Any]:
     """An ExternalSecret (external-secrets.io/v1) copying JSON properties of one Secrets Manager secret into the
-    Kubernetes Secret `name`: `data` maps Secret key -> property."""
+    Kubernetes Secret `name`: `data` maps Secret key -> property; `fixed` adds literal, non-secret keys."""
+    target: dict[str, Any] = {"name": name, "creationPolicy": "Owner"}
+    if fixed:
+        target["template"] = {"engineVersion": "v2", "mergePolicy": "Merge", "data": dict(fixed)}
     return {
         "apiVersion": "external-secrets.io/v1",
         "kind": "ExternalSecret",
@@ -69,16 +79,7 @@ def external_secret(
         "spec": {
             "refreshInterval": refresh,
             "secretStoreRef": {"name": SECRET_STORE, "kind": "SecretStore"},
-            "target": {
-                "name": name,
-                "creationPolicy": "Owner",
-                # A fixed username next to the synced password: one Secret holds the whole admin credential.
-                "template": {
-                    "engineVersion": "v2",
-                    "mergePolicy": "Merge",
-                    "data": {ADMIN_USERNAME_KEY: contracts.REGISTRY_ADMIN},
-                },
-            },
+            "target": target,
             "data": [
                 {"secretKey": key, "remoteRef": {"key": remote_key, "property": prop}}
                 for key, prop in sorted(data.items())
@@ -89,17 +90,22 @@ def external_secret(
 
 def auth_external_secrets(remote_key: str, namespace: str) -> list[dict[str, Any]]:
     """What the MLflow server needs from Secrets Manager (`remote_key`: the `RegistryUsersSecret`'s name): the
-    admin's password and the Flask CSRF key."""
+    admin credential (`mlflow-auth`, read by the chart's `auth.existingAdminSecret`) and the Flask CSRF key
+    (`mlflow-auth-env`, passed whole into the server's environment)."""
     return [
         external_secret(
             name=AUTH_SECRET,
             namespace=namespace,
             remote_key=remote_key,
-            data={
-                ADMIN_PASSWORD_KEY: contracts.REGISTRY_USERS[contracts.REGISTRY_ADMIN],
-                FLASK_KEY: FLASK_KEY_PROPERTY,
-            },
-        )
+            data={ADMIN_PASSWORD_KEY: contracts.REGISTRY_USERS[contracts.REGISTRY_ADMIN]},
+            fixed={ADMIN_USERNAME_KEY: contracts.REGISTRY_ADMIN},
+        ),
+        external_secret(
+            name=AUTH_ENV_SECRET,
+            namespace=namespace,
+            remote_key=remote_key,
+            data={contracts.MLFLOW_FLASK_SECRET_KEY_VAR: FLASK_KEY_PROPERTY},
+        ),
     ]
 
 
@@ -138,7 +144,7 @@ def auth_chart_values(*, db_host: str, db_secret: str) -> dict[str, Any]:
                 "existingSecret": {"name": db_secret, "usernameKey": "username", "passwordKey": "password"},
             },
         },
-        "flaskServerSecret": {"existingSecret": {"name": AUTH_SECRET, "key": FLASK_KEY}},
+        "extraSecretNamesForEnvFrom": [AUTH_ENV_SECRET],
         "initContainers": [
             {
                 "name": "create-auth-database",

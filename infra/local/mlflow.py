@@ -86,7 +86,7 @@ def program() -> Program:
             "MLFLOW_BACKEND_STORE_URI": endpoints.postgres_dsn(password="{postgres_password}"),
             "MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY": "{mlflow_fernet_key}",
             # The auth app's CSRF key for its Flask forms: static across restarts, so it is a stored secret.
-            contracts.MLFLOW_FLASK_SECRET_KEY_VAR: "{mlflow_flask_secret_key}",
+            contracts.MLFLOW_FLASK_SECRET_KEY_VAR: "{mlflow_flask_csrf_key}",
             # Used once, when the auth database has no admin yet; rotation goes through the API.
             contracts.MLFLOW_AUTH_ADMIN_PASSWORD_VAR: "{" + contracts.REGISTRY_USERS[contracts.REGISTRY_ADMIN] + "}",
         },
