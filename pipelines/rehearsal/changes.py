@@ -18,7 +18,9 @@ class Change:
     why: str
 
 
-def for_this_machine(deployment: Manifest, *, port: int, s3_env: dict[str, str]) -> tuple[Manifest, list[Change]]:
+def for_this_machine(
+    deployment: Manifest, *, port: int, s3_env: dict[str, str], registry_env: dict[str, str] | None = None
+) -> tuple[Manifest, list[Change]]:
     """The rendered Deployment as the rehearsal runs it, and the list of what differs and why."""
     out = copy.deepcopy(deployment)
     pod = out["spec"]["template"]["spec"]
@@ -39,12 +41,15 @@ def for_this_machine(deployment: Manifest, *, port: int, s3_env: dict[str, str])
         for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
             if "httpGet" in container.get(probe, {}):
                 container[probe]["httpGet"]["port"] = port
-        container["env"] += [{"name": k, "value": v} for k, v in sorted(s3_env.items())]
+        container["env"] += [{"name": k, "value": v} for k, v in sorted({**s3_env, **(registry_env or {})}.items())]
         container["imagePullPolicy"] = "Never"
     changes.append(Change("container ports dropped", "podman refuses port mappings on the host network"))
     changes.append(Change(f"BENTOML_PORT={port}, probes on port {port}", "the host network shares the machine's "
                           "ports: the server takes a free one of the rehearsal instead of 3000"))  # fmt: skip
     changes.append(Change("AWS keys and the S3 endpoint of the local S3 API in env", "they stand in for the IRSA "
                           "role and AWS's S3 endpoint"))  # fmt: skip
+    if registry_env:
+        changes.append(Change("the registry credential of the read-only model-server user in env", "the local MLflow "
+                              "refuses anonymous requests; it stands in for the cluster's Secret"))  # fmt: skip
     changes.append(Change("imagePullPolicy: Never", "the image was built on this machine; no registry is reachable"))
     return out, changes

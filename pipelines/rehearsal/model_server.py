@@ -23,8 +23,9 @@ from core import contracts, endpoints
 from core.policy import policy
 from infra.containers.images import BuiltImage
 from infra.containers.podman import PodmanError, podman
-from infra.local import s3
+from infra.local import registry_auth, s3
 from infra.local.paths import sub
+from infra.local.secrets import write_private
 from modules.k8s import RenderProps, ServingProps, render_all
 from pipelines.rehearsal.changes import Change, Manifest, for_this_machine
 
@@ -105,9 +106,11 @@ def play(version: int, image: BuiltImage) -> PodRun:
     port = rehearsal_port()
     access, secret = s3.credentials()
     s3_env = {**s3.client_env(), "AWS_ACCESS_KEY_ID": access, "AWS_SECRET_ACCESS_KEY": secret}
-    manifest, changes = for_this_machine(deployment, port=port, s3_env=s3_env)
+    user = contracts.REGISTRY_MODEL_SERVER
+    registry_env = {contracts.MLFLOW_USERNAME_VAR: user, contracts.MLFLOW_PASSWORD_VAR: registry_auth.password(user)}
+    manifest, changes = for_this_machine(deployment, port=port, s3_env=s3_env, registry_env=registry_env)
     kube_file = sub("rehearsal") / f"{manifest['metadata']['name']}.yaml"
-    kube_file.write_text(yaml.safe_dump(manifest, sort_keys=False))
+    write_private(kube_file, yaml.safe_dump(manifest, sort_keys=False))  # it holds keys: 0600, atomically
     down(kube_file)
     started = time.monotonic()
     cid = _container_id(podman("kube", "play", str(kube_file)))

@@ -149,3 +149,18 @@ def test_no_credential_in_logs_or_command_lines(registered_versions: dict[str, i
         for name, value in secrets.items():
             assert value not in args, f"secret {name} appears in the command line of {cmdline.parent.name}"
     assert seen >= 3, "the supervised programs were not found in /proc"
+
+
+def test_rotating_a_password_retires_the_old_one_at_once(local_env: None) -> None:
+    old = password(READER)
+    mlp("env", "rotate-registry-password", READER)
+    new = password(READER)
+    assert new != old and (secrets_dir() / contracts.REGISTRY_USERS[READER]).stat().st_mode & 0o777 == 0o600
+    route = "/api/2.0/mlflow/registered-models/search"
+    with httpx.Client(base_url=endpoints.mlflow_url(), auth=(READER, old), timeout=30) as stale:
+        assert stale.get(route).status_code == 401  # the server's credential cache is dropped on the change
+    with _api(READER) as fresh:
+        assert fresh.get(route).status_code == 200
+    assert mlp("model", "list").returncode == 0  # the CLI picks the new one up from the store
+    bad = mlp("env", "rotate-registry-password", "mallory", check=False)
+    assert bad.returncode != 0 and contracts.REGISTRY_READER in bad.stderr
