@@ -63,3 +63,25 @@ RUNBOOKS: Final[dict[str, str]] = {
     ALERT_GPU_IDLE: "gpu-underutilised",
 }
 """Alert name -> runbook file (`runbooks/<file>.md`)."""
+
+# ---------------------------------------------------------------- the registry's identities (MLflow basic auth)
+
+# MLflow's own client variables: every client authenticates through these (docs/security-registry.md).
+MLFLOW_USERNAME_VAR: Final = "MLFLOW_TRACKING_USERNAME"
+MLFLOW_PASSWORD_VAR: Final = "MLFLOW_TRACKING_PASSWORD"
+MLFLOW_AUTH_CONFIG_VAR: Final = "MLFLOW_AUTH_CONFIG_PATH"  # the server's auth ini
+MLFLOW_AUTH_ADMIN_PASSWORD_VAR: Final = "MLFLOW_AUTH_ADMIN_PASSWORD"  # the server's first-start admin password
+MLFLOW_FLASK_SECRET_KEY_VAR: Final = "MLFLOW_FLASK_SERVER_SECRET_KEY"  # the auth app's CSRF key
+
+REGISTRY_ADMIN: Final = "mlp-admin"  # users and permissions, webhooks; nothing else uses it
+REGISTRY_RELEASE_BOT: Final = "mlp-release-bot"  # registers versions, sets aliases, tags: MANAGE on the model
+REGISTRY_MODEL_SERVER: Final = "mlp-model-server"  # model servers: READ
+REGISTRY_READER: Final = "mlp-reader"  # drift check, dashboards, `mlp model list`: READ
+
+REGISTRY_USERS: Final[dict[str, str]] = {
+    REGISTRY_ADMIN: "mlflow_admin_password",
+    REGISTRY_RELEASE_BOT: "mlflow_release_bot_password",
+    REGISTRY_MODEL_SERVER: "mlflow_model_server_password",
+    REGISTRY_READER: "mlflow_reader_password",
+}
+"""Registry user -> the name of its password in the secret store (local) and in Secrets Manager (cluster)."""

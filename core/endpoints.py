@@ -35,9 +35,10 @@ def webhook_url(p: Policy | None = None) -> str:
     return f"http://{HOST}:{_p(p).ports.webhook}"
 
 
-def postgres_dsn(password: str, p: Policy | None = None) -> str:
-    """SQLAlchemy URI of the MLflow database; pass the password (or a secret template) explicitly."""
-    return f"postgresql+psycopg2://mlflow:{password}@{HOST}:{_p(p).ports.postgres}/mlflow"
+def postgres_dsn(password: str, p: Policy | None = None, database: str = "mlflow") -> str:
+    """SQLAlchemy URI of an MLflow database (the store, or `mlflow_auth`: the auth app's users and permissions);
+    pass the password (or a secret template) explicitly."""
+    return f"postgresql+psycopg2://mlflow:{password}@{HOST}:{_p(p).ports.postgres}/{database}"
 
 
 def model_server_port(slot: int, p: Policy | None = None) -> int:

@@ -21,6 +21,7 @@ from constructs import Construct
 from pydantic import Field
 
 from core.promql import SERVING_NAMESPACE
+from modules import registry_auth
 from modules.cluster_services import PROMETHEUS_RELEASE, PUSHGATEWAY_PORT, PUSHGATEWAY_RELEASE
 from modules.common import Props
 from modules.k8s import common as k8s_common
@@ -54,6 +55,7 @@ class AddonsProps(Props):
     mlflow_db_host: str
     mlflow_db_name: str
     mlflow_db_secret_arn: str
+    mlflow_registry_secret_name: str = Field(description="Secrets Manager secret of the registry users")
     artifact_bucket: str
     gpu_time_slicing_replicas: int = Field(ge=1)
     vpc_cidr: str = Field(description="The VPC's CIDR: the EKS control plane's ENIs, nodes and RDS live in it")
@@ -199,6 +201,8 @@ class PlatformAddons(Construct):
                 "secretArn": p.mlflow_db_secret_arn,
                 "serviceAccount": MLFLOW.service_account,
                 "targetSecret": MLFLOW_DB_SECRET,
+                # The auth app's admin password and CSRF key (ExternalSecrets rendered by modules/registry_auth.py).
+                "manifests": self.registry_auth_manifests(),
             },
             depends_on=[eso, self.guardrails],
         )
@@ -245,9 +249,16 @@ class PlatformAddons(Construct):
             "nodeSelector": SYSTEM_POOL,
         }
 
+    def registry_auth_manifests(self) -> list[dict[str, Any]]:
+        return registry_auth.auth_external_secrets(
+            self.props.mlflow_registry_secret_name, self.props.charts["mlflow"].namespace
+        )
+
     def mlflow_values(self) -> dict[str, Any]:
         p = self.props
         return {
+            # The basic-auth app: anonymous requests refused, users from Secrets Manager (docs/security-registry.md)
+            **registry_auth.auth_chart_values(db_host=p.mlflow_db_host, db_secret=MLFLOW_DB_SECRET),
             "serviceAccount": {
                 "create": True,
                 "name": MLFLOW.service_account,

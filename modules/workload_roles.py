@@ -38,6 +38,7 @@ class DataAccess(Props):
     inference_log_key_arn: str = Field(description="The inference-log bucket's own KMS key")
     db_secret_arn: str = Field(description="The secret MLflow's database credentials are read from")
     secret_key_arn: str = Field(description="The KMS key of the platform's secrets in Secrets Manager")
+    registry_secret_arn: str = Field(description="MLflow registry users' passwords (modules/registry_auth.py)")
 
 
 def _list(bucket_arn: str, prefix: str) -> Statement:
@@ -87,7 +88,7 @@ def mlflow_statements(a: DataAccess) -> list[Statement]:
             "Sid": "DatabaseCredentials",
             "Effect": "Allow",
             "Action": ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
-            "Resource": a.db_secret_arn,
+            "Resource": [a.db_secret_arn, a.registry_secret_arn],
         },
         _artifact_key(a, WRITE),
         _kms("SecretKeyThroughSecretsManager", a.secret_key_arn, "secretsmanager", a.region, READ),

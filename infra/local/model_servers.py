@@ -15,9 +15,9 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from core import endpoints, env, promql
+from core import contracts, endpoints, env, promql
 from core.policy import policy
-from infra.local import s3
+from infra.local import registry_auth, s3
 from infra.local.files import atomic_write_text, locked
 from infra.local.paths import REPO_ROOT, model_cache, state_dir, sub
 from infra.local.supervisor import VENV_BIN, Program, ensure_program, remove_program, wait_healthy
@@ -106,11 +106,14 @@ def model_server_program(version: int, port: int) -> Program:
     }
     if env.POLICY.is_set():
         server_env[env.POLICY.name] = str(env.POLICY.get())
+    # Read-only registry identity; its password is resolved from the secret store inside the process only.
+    auth_env, auth_secret_env = registry_auth.program_env(contracts.REGISTRY_MODEL_SERVER)
+    server_env.update(auth_env)
     return Program(
         name=program_name(version),
         command=[str(VENV_BIN / "bentoml"), "serve", SERVICE_REF, "--port", str(port), "--host", endpoints.HOST],
         env=server_env,
-        secret_env=s3.SECRET_ENV,
+        secret_env={**s3.SECRET_ENV, **auth_secret_env},
         cwd=REPO_ROOT,
         priority=40,
         stopsignal="TERM",  # BentoML finishes in-flight requests and flushes the inference log

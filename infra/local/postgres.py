@@ -16,6 +16,9 @@ from infra.local.supervisor import EnvironmentError_, Program
 
 PG_VERSION = "15"
 PG_BIN = Path(f"/usr/lib/postgresql/{PG_VERSION}/bin")
+MLFLOW_DATABASE = "mlflow"  # the tracking and registry store
+AUTH_DATABASE = "mlflow_auth"  # MLflow's basic-auth app: users and permissions (its own database)
+DATABASES = (MLFLOW_DATABASE, AUTH_DATABASE)
 
 
 def _pg_dirs() -> tuple[Path, Path]:
@@ -87,7 +90,7 @@ def program() -> Program:
 
 
 def provision_database() -> None:
-    """Create the `mlflow` role and database (idempotent); the password comes from the secret store."""
+    """Create the `mlflow` role and its databases (idempotent); the password comes from the secret store."""
     _, sock = _pg_dirs()
     port = str(policy().ports.postgres)
     password = get_secret("postgres_password").replace("'", "''")
@@ -104,6 +107,11 @@ def provision_database() -> None:
     res = _as_postgres("psql", "-h", str(sock), "-p", port, "-v", "ON_ERROR_STOP=1", "-q", "-d", "postgres", stdin=sql)
     if res.returncode != 0:
         raise EnvironmentError_(f"could not create the mlflow role: {res.stderr.strip()}")
+    for database in DATABASES:
+        _create_database(sock, port, database)
+
+
+def _create_database(sock: Path, port: str, database: str) -> None:
     exists = _as_postgres(
         "psql",
         "-h",
@@ -114,9 +122,9 @@ def provision_database() -> None:
         "-d",
         "postgres",
         "-c",
-        "SELECT 1 FROM pg_database WHERE datname = 'mlflow'",
+        f"SELECT 1 FROM pg_database WHERE datname = '{database}'",
     )
     if exists.stdout.strip() != "1":
-        res = _as_postgres("createdb", "-h", str(sock), "-p", port, "-O", "mlflow", "mlflow")
+        res = _as_postgres("createdb", "-h", str(sock), "-p", port, "-O", "mlflow", database)
         if res.returncode != 0:
-            raise EnvironmentError_(f"could not create the mlflow database: {res.stderr.strip()}")
+            raise EnvironmentError_(f"could not create the {database} database: {res.stderr.strip()}")

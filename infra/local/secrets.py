@@ -1,16 +1,27 @@
-"""Local secret store: random values generated on first use, kept 0600 under `.state/secrets/`.
+"""Local secret store: random values generated on first use, kept 0600 under `.state/secrets/` (folder 0700).
 
 Secrets never enter the repository or the logs. In the cluster the same names live in
 AWS Secrets Manager; here a file per secret is enough and survives restarts.
+
+A secret file is created atomically: the value is written to a temporary file that is 0600 from its first byte
+(`mkstemp`), synced, then hard-linked to its name, which fails if another process created the secret meanwhile;
+the loser reads the winner's value. A reader never sees an empty or half-written secret, and two processes asking
+for a new secret at once agree on one value.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
 import secrets as _random
+import tempfile
 from collections.abc import Callable
+from pathlib import Path
 
 from infra.local.paths import secrets_dir
+
+SECRET_FILE_MODE = 0o600
 
 
 def _fernet_key() -> str:
@@ -24,14 +35,58 @@ GENERATORS: dict[str, Callable[[], str]] = {
 }
 
 
+def _write_new(path: Path, value: str) -> bool:
+    """Create `path` holding `value`, mode 0600, atomically; False when it already exists (nothing written)."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")  # 0600 from creation
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(value)
+            fh.flush()
+            os.fsync(fh.fileno())
+        try:
+            os.link(tmp, path)  # atomic, and unlike rename it never replaces an existing secret
+        except FileExistsError:
+            return False
+        return True
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+
+
 def get_secret(name: str) -> str:
     """Return the secret `name`, creating it the first time it is asked for."""
     path = secrets_dir() / name
-    if path.exists():
-        return path.read_text().strip()
+    if not path.exists():
+        _write_new(path, GENERATORS.get(name, lambda: _random.token_urlsafe(24))())
+    return path.read_text().strip()
+
+
+def write_private(path: Path, text: str) -> Path:
+    """Write (or replace) a secret-bearing file atomically, mode 0600 from its first byte."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def put_secret_file(name: str, text: str) -> Path:
+    """Write (or replace) the file `name` in the secret store, atomically and 0600."""
+    return write_private(secrets_dir() / name, text)
+
+
+def rotate_secret(name: str) -> str:
+    """Replace the secret `name` with a new random value (atomically, 0600) and return it."""
     value = GENERATORS.get(name, lambda: _random.token_urlsafe(24))()
-    path.touch(mode=0o600)
-    path.write_text(value)
+    put_secret_file(name, value)
     return value
 
 

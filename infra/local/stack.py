@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from infra.local import mlflow, model_servers, postgres, prometheus, s3, serving, webhook
+from infra.local import mlflow, model_servers, postgres, prometheus, registry_auth, s3, serving, webhook
 from infra.local.supervisor import Program, check_health, ensure_program, program_state, wait_healthy
 
 
@@ -42,6 +42,10 @@ def _start(program: Program, timeout: float = 90) -> None:
     wait_healthy(program, timeout=timeout)
 
 
+def _provision_registry() -> None:
+    registry_auth.provision()
+
+
 def up_steps() -> list[Step]:
     """The ordered start-up; each step is idempotent, so `up` may run any number of times."""
     pg, store, registry = postgres.program(), s3.program(), mlflow.program()
@@ -52,6 +56,7 @@ def up_steps() -> list[Step]:
         Step("start the S3 API", lambda: _start(store)),
         Step("create buckets", s3.ensure_buckets),
         Step("start MLflow (migrates the schema on first start)", lambda: _start(registry, timeout=180)),
+        Step("registry users and the release bot's grants", _provision_registry),
     ]
     for program in later_programs():
         steps.append(Step(f"start {program.name}", lambda p=program: _start(p)))  # type: ignore[misc]

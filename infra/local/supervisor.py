@@ -7,6 +7,8 @@ Health is checked over HTTP or TCP, never by PID.
 
 from __future__ import annotations
 
+import hashlib
+import os
 import socket
 import subprocess
 import sys
@@ -17,10 +19,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from core import contracts
 from core.policy import policy
 from infra.local.paths import REPO_ROOT, logs_dir, state_dir, sub
 
 VENV_BIN = Path(sys.executable).parent
+INHERITED_CREDENTIALS = (contracts.MLFLOW_USERNAME_VAR, contracts.MLFLOW_PASSWORD_VAR)
 
 
 @dataclass(frozen=True)
@@ -100,35 +104,49 @@ def main_conf() -> Path:
     return state_dir() / "supervisor" / "supervisord.conf"
 
 
-def _write_main_conf() -> Path:
-    port = policy().ports.supervisor
-    conf = main_conf()
-    conf.parent.mkdir(parents=True, exist_ok=True)
-    conf.write_text(
-        "\n".join(
-            [
-                "[unix_http_server]",
-                f"file={state_dir() / 'supervisor' / 'supervisor.sock'}",
-                "chmod=0700",
-                "[inet_http_server]",
-                f"port=127.0.0.1:{port}",
-                "[supervisord]",
-                f"logfile={logs_dir() / 'supervisord.log'}",
-                f"pidfile={state_dir() / 'supervisor' / 'supervisord.pid'}",
-                "logfile_maxbytes=10MB",
-                "nodaemon=false",
-                "minfds=4096",
-                "[rpcinterface:supervisor]",
-                "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface",
-                "[supervisorctl]",
-                f"serverurl=unix://{state_dir() / 'supervisor' / 'supervisor.sock'}",
-                "[include]",
-                f"files = {conf_dir()}/*.conf",
-                "",
-            ]
-        )
+SUPERVISOR_USER = "mlp"
+SUPERVISOR_SECRET = "supervisor_password"
+
+
+def main_conf_text(password: str) -> str:
+    """supervisord's config: both control interfaces (the 0700 unix socket and the loopback HTTP port) ask for a
+    username and password; the servers hold only its SHA-1 (supervisor's `{SHA}` form), supervisorctl the password."""
+    sock = state_dir() / "supervisor" / "supervisor.sock"
+    hashed = "{SHA}" + hashlib.sha1(password.encode()).hexdigest()  # supervisor's own format
+    auth = [f"username={SUPERVISOR_USER}", f"password={hashed}"]
+    return "\n".join(
+        [
+            "[unix_http_server]",
+            f"file={sock}",
+            "chmod=0700",
+            *auth,
+            "[inet_http_server]",
+            f"port=127.0.0.1:{policy().ports.supervisor}",
+            *auth,
+            "[supervisord]",
+            f"logfile={logs_dir() / 'supervisord.log'}",
+            f"pidfile={state_dir() / 'supervisor' / 'supervisord.pid'}",
+            "logfile_maxbytes=10MB",
+            "nodaemon=false",
+            "minfds=4096",
+            "[rpcinterface:supervisor]",
+            "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface",
+            "[supervisorctl]",
+            f"serverurl=unix://{sock}",
+            f"username={SUPERVISOR_USER}",
+            f"password={password}",
+            "[include]",
+            f"files = {conf_dir()}/*.conf",
+            "",
+        ]
     )
-    return conf
+
+
+def _write_main_conf() -> Path:
+    from infra.local.secrets import get_secret, write_private
+
+    # It holds the control password: written atomically, 0600 from its first byte.
+    return write_private(main_conf(), main_conf_text(get_secret(SUPERVISOR_SECRET)))
 
 
 def ctl(*args: str, check: bool = True) -> str:
@@ -161,7 +179,10 @@ def start_supervisord() -> None:
     conf = _write_main_conf()
     if is_running():
         return
-    subprocess.run([str(VENV_BIN / "supervisord"), "-c", str(conf)], check=True, timeout=60)
+    # Programs inherit supervisord's environment: a registry credential of the caller (a test, an operator) must not
+    # reach them; each program that talks to the registry gets its own identity (infra.local.registry_auth).
+    clean = {k: v for k, v in os.environ.items() if k not in INHERITED_CREDENTIALS}
+    subprocess.run([str(VENV_BIN / "supervisord"), "-c", str(conf)], check=True, timeout=60, env=clean)
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         if is_running():

@@ -50,6 +50,7 @@ class AddonsStack(LayerStack):
                 mlflow_db_host=data.db_host,
                 mlflow_db_name=data.db_name,
                 mlflow_db_secret_arn=data.db_secret_arn,
+                mlflow_registry_secret_name=data.registry_secret_name,
                 artifact_bucket=data.artifact_bucket,
                 gpu_time_slicing_replicas=env.cluster.gpu_time_slicing_replicas,
                 vpc_cidr=env.network.cidr,

@@ -17,6 +17,7 @@ from modules.common import kms_key
 from modules.database import Database, DatabaseProps
 from modules.irsa import IrsaProps, IrsaRole
 from modules.registry import Registry, RegistryProps
+from modules.registry_auth import RegistryUsersSecret, RegistryUsersSecretProps
 from modules.workload_roles import (
     DRIFT_JOB,
     MLFLOW,
@@ -46,6 +47,7 @@ class DataOutputs:
     db_host: str
     db_name: str
     db_secret_arn: str
+    registry_secret_name: str
     artifact_bucket: str
     inference_log_bucket: str
     mlflow_role_arn: str
@@ -126,6 +128,9 @@ class DataStack(LayerStack):
                 master_username=db.master_username,
             ),
         )
+        self.registry_users = RegistryUsersSecret(
+            self, "registry-users", RegistryUsersSecretProps(prefix=p, kms_key_arn=self.keys["secrets"].arn)
+        )
         access = DataAccess(
             region=env.region,
             artifact_bucket_arn=self.artifacts.arn,
@@ -134,6 +139,7 @@ class DataStack(LayerStack):
             inference_log_key_arn=self.keys["inference-logs"].arn,
             db_secret_arn=self.database.master_secret_arn,
             secret_key_arn=self.keys["secrets"].arn,
+            registry_secret_arn=self.registry_users.arn,
         )
 
         def role(who: WorkloadIdentity, statements: list[dict[str, object]]) -> str:
@@ -154,6 +160,7 @@ class DataStack(LayerStack):
             db_host=self.database.endpoint_address,
             db_name=db.database_name,
             db_secret_arn=self.database.master_secret_arn,
+            registry_secret_name=self.registry_users.secret.name,
             artifact_bucket=self.artifacts.name,
             inference_log_bucket=self.inference_logs.name,
             mlflow_role_arn=role(MLFLOW, mlflow_statements(access)),

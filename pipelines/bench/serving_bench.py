@@ -227,8 +227,12 @@ def ensure_env() -> None:
 
 
 def int8_version() -> int:
+    from core import contracts
+    from infra.local.registry_auth import use_identity
     from pipelines.registry.register import register
 
+    # It registers and starts servers in this process: the release bot's identity (docs/security-registry.md).
+    use_identity(contracts.REGISTRY_RELEASE_BOT)
     return register(build_dir() / "models" / VARIANT, alias=None, progress=lambda _m: None).version
 
 

@@ -15,11 +15,18 @@ import typer
 
 from core import contracts, env
 from core.policy import policy
+from infra.local.registry_auth import use_identity
 from pipelines.drift import check as drift_check
 from pipelines.drift import local as drift_local
 from pipelines.drift.logs import Window, parse_ts
 
 app = typer.Typer(no_args_is_help=True)
+
+
+@app.callback()
+def _registry_identity() -> None:
+    """Fetching and resolving versions only reads the registry."""
+    use_identity(contracts.REGISTRY_READER)
 
 
 def _window(hours: float | None, since: str | None, until: str | None) -> Window:

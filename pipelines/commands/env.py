@@ -62,3 +62,32 @@ def status() -> None:
     if not all(row.healthy for row in rows):
         console.print(f"Some servers are unhealthy: `mlp env up` restarts what is missing; logs in {logs_dir()}")
         raise typer.Exit(1)
+
+
+@app.command("rotate-registry-password")
+def rotate_registry_password(
+    user: str = typer.Argument(..., help="Registry user: mlp-admin, mlp-release-bot, mlp-model-server, mlp-reader"),
+) -> None:
+    """Give a registry user a new password: set in MLflow first (as the admin), then stored in the secret store;
+    the supervised programs that use it are restarted (runbooks/registry-credential-rotation.md)."""
+    from core import contracts
+    from infra.local import model_servers, registry_auth
+    from infra.local.supervisor import ctl, wait_healthy
+
+    if user not in contracts.REGISTRY_USERS:
+        raise typer.BadParameter(f"unknown registry user {user!r}; choose from {', '.join(contracts.REGISTRY_USERS)}")
+    try:
+        registry_auth.rotate(user)
+    except registry_auth.RegistryAuthError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from exc
+    restarted = []
+    if user == contracts.REGISTRY_MODEL_SERVER:  # the only supervised programs holding a registry password
+        for program in model_servers.model_server_programs():
+            ctl("restart", program.name, check=False)
+            wait_healthy(program, timeout=180)
+            restarted.append(program.name)
+    console.print(
+        f"{user}: new password set in MLflow and stored as secret `{contracts.REGISTRY_USERS[user]}`"
+        + (f"; restarted {', '.join(restarted)}" if restarted else "; no supervised program holds it")
+    )

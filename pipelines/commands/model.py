@@ -13,7 +13,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from core import contracts
 from infra.local.paths import build_dir
+from infra.local.registry_auth import use_identity
 from pipelines.packaging.variants import VARIANTS
 from services.registry.client import RegistryError
 
@@ -62,6 +64,7 @@ def register(
     """Register a packaged variant as a new version: all or nothing. Stdout: the version number (or --json)."""
     from pipelines.registry.register import register as do_register
 
+    use_identity(contracts.REGISTRY_RELEASE_BOT)
     console.print(f"Registering {variant} ...")
     try:
         # Stdout carries the result only: MLflow writes its "View run" line there, so send that to stderr.
@@ -85,6 +88,7 @@ def alias_set(
     """Point an alias at a version, as the model owner does to promote it."""
     from pipelines.registry.register import point_alias
 
+    use_identity(contracts.REGISTRY_RELEASE_BOT)
     try:
         done = point_alias(alias, version)
     except RegistryError as exc:
@@ -102,6 +106,7 @@ def gate(
     """Compare a candidate against the champion and the baseline; exit 1 if any criterion fails."""
     from pipelines.gate import run_gate
 
+    use_identity(contracts.REGISTRY_RELEASE_BOT)  # the gate records its result as tags and a run artifact
     console.print(f"Gating {version} against {champion} and the baseline (measuring on the validation split) ...")
     try:
         report = run_gate(version, champion_alias=champion)
@@ -136,6 +141,7 @@ def list_versions() -> None:
     """Registered versions with aliases, variant and validation accuracy."""
     from pipelines.registry.register import versions
 
+    use_identity(contracts.REGISTRY_READER)
     try:
         rows = versions()
     except RegistryError as exc:

@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
-from core import env
+from core import contracts, env
 from core.policy import policy
+from infra.local.registry_auth import use_identity
 from modules.k8s import webhook as cluster_receiver
 from pipelines.release.state import Phase, ReleaseState, Trigger, who
 
@@ -65,6 +66,19 @@ def _finish(state: ReleaseState, traffic: dict[str, object] | None) -> None:
 def _fail(exc: Exception) -> NoReturn:
     typer.secho(str(exc), fg="red", err=True)
     raise typer.Exit(2)
+
+
+@app.callback()
+def _registry_identity(ctx: typer.Context) -> None:
+    """Releases set aliases and tags: the release bot (the webhook commands: the admin, see `_webhook_identity`)."""
+    if ctx.invoked_subcommand != "webhook":
+        use_identity(contracts.REGISTRY_RELEASE_BOT)
+
+
+@webhook_app.callback()
+def _webhook_identity() -> None:
+    """MLflow lets only an admin create, read or test webhooks."""
+    use_identity(contracts.REGISTRY_ADMIN)
 
 
 @app.command()

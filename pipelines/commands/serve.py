@@ -18,9 +18,18 @@ from rich.console import Console
 from rich.table import Table
 
 from core import contracts
+from infra.local.registry_auth import use_identity
 from pipelines.release.weights import parse_weights
 
 app = typer.Typer(no_args_is_help=True)
+
+
+@app.callback()
+def _registry_identity() -> None:
+    """Fetching and resolving versions only reads the registry."""
+    use_identity(contracts.REGISTRY_READER)
+
+
 err = Console(stderr=True)
 
 

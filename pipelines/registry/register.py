@@ -23,6 +23,7 @@ from core.clock import utcnow
 from core.policy import REPO_ROOT, policy
 from services.registry.client import (
     RegistryError,
+    auth_refusal,
     check_mlflow,
     list_versions,
     mlflow_client,
@@ -209,6 +210,9 @@ def register(artifact_dir: Path, alias: str | None = None, progress: Progress = 
     except RegistryError:
         raise
     except (MlflowException, OSError, Exception) as exc:
+        refused = auth_refusal(exc, f"register {variant} (log its run and artifacts)", write=True)
+        if refused is not None:
+            raise refused from exc
         raise RegistryError(
             f"registration of {variant} failed before any version was created: {exc!s:.300}\n"
             f"Failing server: {_failed_server()}. Nothing was registered; run the command again once it is fixed."
@@ -222,6 +226,9 @@ def register(artifact_dir: Path, alias: str | None = None, progress: Progress = 
         # Tags go in with the creation request, so a version never exists without its lineage.
         mv = mlflow.register_model(model_uri, name, tags=tags, await_registration_for=60)
     except MlflowException as exc:
+        refused = auth_refusal(exc, f"create a version of {name}", write=True)
+        if refused is not None:
+            raise refused from exc
         raise RegistryError(f"could not create the version: {exc}. Failing server: {_failed_server()}") from exc
     version = int(mv.version)
     try:

@@ -18,7 +18,9 @@ class Change:
     why: str
 
 
-def for_this_machine(deployment: Manifest, *, port: int, s3_env: dict[str, str]) -> tuple[Manifest, list[Change]]:
+def for_this_machine(
+    deployment: Manifest, *, port: int, s3_env: dict[str, str], registry_env: dict[str, str] | None = None
+) -> tuple[Manifest, list[Change]]:
     """The rendered Deployment as the rehearsal runs it, and the list of what differs and why."""
     out = copy.deepcopy(deployment)
     pod = out["spec"]["template"]["spec"]
@@ -39,19 +41,22 @@ def for_this_machine(deployment: Manifest, *, port: int, s3_env: dict[str, str])
         for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
             if "httpGet" in container.get(probe, {}):
                 container[probe]["httpGet"]["port"] = port
-        container["env"] += [{"name": k, "value": v} for k, v in sorted(s3_env.items())]
+        container["env"] += [{"name": k, "value": v} for k, v in sorted({**s3_env, **(registry_env or {})}.items())]
         container["imagePullPolicy"] = "Never"
     changes.append(Change("container ports dropped", "podman refuses port mappings on the host network"))
     changes.append(Change(f"BENTOML_PORT={port}, probes on port {port}", "the host network shares the machine's "
                           "ports: the server takes a free one of the rehearsal instead of 3000"))  # fmt: skip
     changes.append(Change("AWS keys and the S3 endpoint of the local S3 API in env", "they stand in for the IRSA "
                           "role and AWS's S3 endpoint"))  # fmt: skip
+    if registry_env:
+        changes.append(Change("the registry credential of the read-only model-server user in env", "the local MLflow "
+                              "refuses anonymous requests; it stands in for the cluster's Secret"))  # fmt: skip
     changes.append(Change("imagePullPolicy: Never", "the image was built on this machine; no registry is reachable"))
     return out, changes
 
 
 def drift_job_for_this_machine(
-    cronjob: Manifest, *, suffix: str, s3_env: dict[str, str], args: list[str]
+    cronjob: Manifest, *, suffix: str, s3_env: dict[str, str], args: list[str], registry_env: dict[str, str]
 ) -> tuple[Manifest, list[Change]]:
     """The CronJob's job template as the Pod the rehearsal runs once, and what differs and why."""
     job = cronjob["spec"]["jobTemplate"]["spec"]
@@ -65,9 +70,11 @@ def drift_job_for_this_machine(
     pod_spec["hostNetwork"] = True
     changes.append(Change("hostNetwork: true", "the pod reaches the local MLflow, S3 and Pushgateway on loopback"))
     for container in pod_spec["containers"]:
-        container["env"] += [{"name": k, "value": v} for k, v in sorted(s3_env.items())]
+        container["env"] += [{"name": k, "value": v} for k, v in sorted({**s3_env, **registry_env}.items())]
         container["imagePullPolicy"] = "Never"
         container["args"] = list(args)
+    changes.append(Change("the registry credential of the read-only reader user in env", "the local MLflow "
+                          "refuses anonymous requests; it stands in for the cluster's Secret"))  # fmt: skip
     changes.append(Change("AWS keys and the S3 endpoint of the local S3 API in env", "they stand in for the IRSA "
                           "role and AWS's S3 endpoint"))  # fmt: skip
     changes.append(Change("imagePullPolicy: Never", "the image was built on this machine; no registry is reachable"))

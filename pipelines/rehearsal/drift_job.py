@@ -13,13 +13,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from core import endpoints
+from core import contracts, endpoints
 from infra.containers.images import BuiltImage
 from modules.k8s import MonitoringProps, render_all
 from pipelines.rehearsal import pods
 from pipelines.rehearsal.changes import Change, Manifest, drift_job_for_this_machine
 from pipelines.rehearsal.load import memory_bytes
-from pipelines.rehearsal.model_server import rehearsal_port, render_props, s3_env
+from pipelines.rehearsal.model_server import registry_env, rehearsal_port, render_props, s3_env
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,13 @@ def run(version: int, since: datetime, server: BuiltImage, job: BuiltImage) -> J
     """Run the job once over the logs of `version` since `since`; return when its container exits."""
     cronjob = rendered_cronjob(version, server, job)
     args = ["--version", str(version), "--since", since.isoformat(timespec="seconds")]
-    pod, changes = drift_job_for_this_machine(cronjob, suffix=f"p{rehearsal_port()}", s3_env=s3_env(), args=args)
+    pod, changes = drift_job_for_this_machine(
+        cronjob,
+        suffix=f"p{rehearsal_port()}",
+        s3_env=s3_env(),
+        args=args,
+        registry_env=registry_env(contracts.REGISTRY_READER),
+    )
     deadline = cronjob["spec"]["jobTemplate"]["spec"]["activeDeadlineSeconds"]
     path = pods.kube_file(pod)
     started = time.monotonic()

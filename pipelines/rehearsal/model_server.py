@@ -18,7 +18,7 @@ from typing import Any
 from core import contracts, endpoints
 from core.policy import policy
 from infra.containers.images import BuiltImage
-from infra.local import s3
+from infra.local import registry_auth, s3
 from modules.k8s import RenderProps, ServingProps, render_all
 from pipelines.rehearsal import pods
 from pipelines.rehearsal.changes import Change, Manifest, for_this_machine
@@ -64,6 +64,12 @@ def rendered_deployment(version: int, image: BuiltImage) -> Manifest:
     return deployment
 
 
+def registry_env(user: str) -> dict[str, str]:
+    """MLflow's credential variables for one of the local registry's users (the cluster's pods get theirs from a
+    Secret): the local MLflow refuses anonymous requests."""
+    return {contracts.MLFLOW_USERNAME_VAR: user, contracts.MLFLOW_PASSWORD_VAR: registry_auth.password(user)}
+
+
 def s3_env() -> dict[str, str]:
     """The local S3 API's endpoint and keys: what IRSA and AWS's endpoint give a pod in the cluster."""
     access, secret = s3.credentials()
@@ -80,7 +86,8 @@ def play(version: int, image: BuiltImage) -> PodRun:
     deployment = rendered_deployment(version, image)
     budget = startup_budget(deployment)
     port = rehearsal_port()
-    manifest, changes = for_this_machine(deployment, port=port, s3_env=s3_env())
+    registry = registry_env(contracts.REGISTRY_MODEL_SERVER)
+    manifest, changes = for_this_machine(deployment, port=port, s3_env=s3_env(), registry_env=registry)
     path = pods.kube_file(manifest)
     started = time.monotonic()
     cid = pods.play(path)

@@ -12,6 +12,7 @@ import yaml
 
 from infra.containers.podman import PodmanError, podman
 from infra.local.paths import sub
+from infra.local.secrets import write_private
 from pipelines.rehearsal.changes import Manifest
 
 
@@ -20,8 +21,9 @@ class RehearsalError(RuntimeError):
 
 
 def kube_file(manifest: Manifest) -> Path:
+    """The object as a kube file: 0600 and written atomically, since it holds keys (S3, registry, secrets)."""
     path = sub("rehearsal") / f"{manifest['metadata']['name']}.yaml"
-    path.write_text(yaml.safe_dump(manifest, sort_keys=False))
+    write_private(path, yaml.safe_dump(manifest, sort_keys=False))
     return path
 
 

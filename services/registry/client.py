@@ -12,13 +12,14 @@ import os
 import shutil
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException, RestException
 from mlflow.tracking import MlflowClient
 
-from core import endpoints
+from core import contracts, endpoints
 from core.policy import policy
 
 MODEL_CONFIG_FILE = "model_config.json"
@@ -32,6 +33,46 @@ os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 class RegistryError(RuntimeError):
     """The registry could not do what was asked; the message says which server and what next."""
+
+
+def auth_refusal(exc: BaseException, action: str, write: bool) -> RegistryError | None:
+    """When MLflow refused the credential (401) or the permission (403), the error saying which credential to use;
+    None for any other failure. `write`: the action changes the registry (only the release bot may)."""
+    code = getattr(exc, "error_code", None)
+    user = os.environ.get(contracts.MLFLOW_USERNAME_VAR) or None
+    bot, bot_secret = contracts.REGISTRY_RELEASE_BOT, contracts.REGISTRY_USERS[contracts.REGISTRY_RELEASE_BOT]
+    where = "docs/security-registry.md"
+    if code == "PERMISSION_DENIED":
+        need = (
+            f"writing the model needs the release bot's credential: {contracts.MLFLOW_USERNAME_VAR}={bot} with "
+            f"{contracts.MLFLOW_PASSWORD_VAR} from the secret `{bot_secret}` (locally: unset both and `mlp` takes "
+            f"it from the secret store)"
+            if write
+            else "ask the registry admin for READ on this model"
+        )
+        return RegistryError(
+            f"MLflow at {tracking_uri()} refused to {action} as user {user!r} (403): {need}. See {where}."
+        )
+    if code == "UNAUTHENTICATED":
+        why = f"the password of user {user!r} is wrong or was rotated" if user else "no credential was sent"
+        return RegistryError(
+            f"MLflow at {tracking_uri()} refused to {action} (401, {why}). Set {contracts.MLFLOW_USERNAME_VAR} and "
+            f"{contracts.MLFLOW_PASSWORD_VAR} (locally `mlp` reads them from the secret store); see {where} and "
+            "runbooks/registry-credential-rotation.md."
+        )
+    return None
+
+
+@contextlib.contextmanager
+def _refusals(action: str, write: bool) -> Iterator[None]:
+    """Turn MLflow's 401/403 into a RegistryError naming the credential to use; other errors pass unchanged."""
+    try:
+        yield
+    except MlflowException as exc:
+        refused = auth_refusal(exc, action, write)
+        if refused is not None:
+            raise refused from exc
+        raise
 
 
 def tracking_uri() -> str:
@@ -68,40 +109,58 @@ def resolve_version(ref: str | int, name: str | None = None) -> int:
     text = str(ref)
     client = mlflow_client()
     try:
-        if text.isdigit():
-            return int(client.get_model_version(name, text).version)
-        return int(client.get_model_version_by_alias(name, text).version)
+        with _refusals(f"read {name} {text}", write=False):
+            if text.isdigit():
+                return int(client.get_model_version(name, text).version)
+            return int(client.get_model_version_by_alias(name, text).version)
     except RestException as exc:
         raise RegistryError(f"{name}: no version or alias {text!r} in the registry ({exc.error_code})") from exc
 
 
 def get_version(version: int, name: str | None = None) -> ModelVersion:
-    return mlflow_client().get_model_version(name or model_name(), str(version))
+    name = name or model_name()
+    with _refusals(f"read {name} v{version}", write=False):
+        return mlflow_client().get_model_version(name, str(version))
 
 
 def get_alias(alias: str, name: str | None = None) -> int | None:
+    """The version `alias` points at, None when it points nowhere (a refused credential is an error, not None)."""
+    name = name or model_name()
     try:
-        return int(mlflow_client().get_model_version_by_alias(name or model_name(), alias).version)
-    except (RestException, MlflowException):
+        return int(mlflow_client().get_model_version_by_alias(name, alias).version)
+    except (RestException, MlflowException) as exc:
+        refused = auth_refusal(exc, f"read alias {alias} of {name}", write=False)
+        if refused is not None:
+            raise refused from exc
         return None
 
 
 def set_alias(alias: str, version: int, name: str | None = None) -> None:
-    mlflow_client().set_registered_model_alias(name or model_name(), alias, str(version))
+    name = name or model_name()
+    with _refusals(f"set alias {alias} of {name} to v{version}", write=True):
+        mlflow_client().set_registered_model_alias(name, alias, str(version))
 
 
 def delete_alias(alias: str, name: str | None = None) -> None:
-    with contextlib.suppress(RestException, MlflowException):  # already absent is fine
-        mlflow_client().delete_registered_model_alias(name or model_name(), alias)
+    name = name or model_name()
+    try:
+        mlflow_client().delete_registered_model_alias(name, alias)
+    except (RestException, MlflowException) as exc:  # already absent is fine; a refusal is not
+        refused = auth_refusal(exc, f"delete alias {alias} of {name}", write=True)
+        if refused is not None:
+            raise refused from exc
 
 
 def tag_version(version: int, key: str, value: str, name: str | None = None) -> None:
-    mlflow_client().set_model_version_tag(name or model_name(), str(version), key, value)
+    name = name or model_name()
+    with _refusals(f"tag {name} v{version} with {key}", write=True):
+        mlflow_client().set_model_version_tag(name, str(version), key, value)
 
 
 def list_versions(name: str | None = None) -> list[ModelVersion]:
     name = name or model_name()
-    found = mlflow_client().search_model_versions(f"name = '{name}'")
+    with _refusals(f"list the versions of {name}", write=False):
+        found = mlflow_client().search_model_versions(f"name = '{name}'")
     return sorted(found, key=lambda v: int(v.version))
 
 
@@ -130,6 +189,9 @@ def download_version(version: int | str, name: str | None = None, *, cache_root:
             mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{name}/{number}", dst_path=str(tmp))
         except MlflowException as exc:
             shutil.rmtree(tmp, ignore_errors=True)
+            refused = auth_refusal(exc, f"download {name} v{number}", write=False)
+            if refused is not None:
+                raise refused from exc
             raise RegistryError(
                 f"could not download {name} v{number} from {tracking_uri()}: {exc}. "
                 "See runbooks/artifact-store-errors.md."

@@ -193,6 +193,7 @@ def test_workload_roles_are_scoped(synth: Synth, env: EnvConfig) -> None:
     _, mlflow = _role_policy(synth, env, "mlflow")
     secret = [s for s in mlflow if "secretsmanager:GetSecretValue" in s["Action"]]
     assert secret and "master_user_secret" in str(secret[0]["Resource"])
+    assert "aws_secretsmanager_secret.registry-users" in str(secret[0]["Resource"])  # syncs the registry users
     _, server = _role_policy(synth, env, "model-server")
     assert not any("secretsmanager" in str(s["Action"]) for s in server)
 
@@ -213,6 +214,27 @@ def test_addons_are_pinned_and_wired(synth: Synth, env: EnvConfig) -> None:
     local = [r for r in releases.values() if "repository" not in r]
     assert {r["name"] for r in local} == {"mlflow-db-secret", "platform-guardrails"}
     assert all(r["chart"].startswith("assets/") for r in local)
+
+
+def test_registry_runs_the_basic_auth_app_with_users_from_secrets_manager(synth: Synth, env: EnvConfig) -> None:
+    """docs/security-registry.md: MLflow's auth app on, its own database on RDS, the admin credential and the CSRF
+    key synced by ExternalSecrets from a KMS-encrypted Secrets Manager secret whose value Terraform never holds."""
+    (secret,) = synth.resources(env.name, "data", "aws_secretsmanager_secret").values()
+    assert secret["name"] == f"{env.prefix}/mlflow/registry-users"
+    assert "aws_kms_key" in str(secret["kms_key_id"])
+    assert not synth.resources(env.name, "data", "aws_secretsmanager_secret_version")  # no value in state
+    releases = synth.resources(env.name, "addons", "helm_release").values()
+    mlflow = yaml.safe_load(next(r for r in releases if r["chart"] == "mlflow")["values"][0])
+    assert mlflow["auth"]["enabled"] is True and mlflow["auth"]["defaultPermission"] == "READ"
+    assert mlflow["auth"]["postgres"]["database"] == "mlflow_auth"
+    assert "aws_db_instance" in mlflow["auth"]["postgres"]["host"]
+    assert "adminPassword" not in mlflow["auth"]
+    local = yaml.safe_load(next(r for r in releases if "repository" not in r)["values"][0])
+    names = {m["metadata"]["name"] for m in local["manifests"]}
+    assert names == {mlflow["auth"]["existingAdminSecret"]["name"], *mlflow["extraSecretNamesForEnvFrom"]}
+    for manifest in local["manifests"]:
+        assert manifest["metadata"]["namespace"] == "mlflow"
+        assert all("registry-users" in str(d["remoteRef"]["key"]) for d in manifest["spec"]["data"])
 
 
 def test_pushgateway_is_installed_where_the_drift_job_pushes(synth: Synth, env: EnvConfig) -> None:

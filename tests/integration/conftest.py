@@ -2,23 +2,38 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
 
-from core import env
+from core import contracts, env
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MLP = [sys.executable, "-m", "pipelines.cli"]
 VARIANT_ALIASES = {"fp32": "champion", "int8": "challenger", "weak": None, "heavy": None}
 
 
-def mlp(*args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+CREDENTIAL_VARS = (contracts.MLFLOW_USERNAME_VAR, contracts.MLFLOW_PASSWORD_VAR)
+
+
+def cli_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The test environment without this process's registry credential (the CLI picks the identity each command
+    needs), plus `extra` (a test acting as another user passes its credential here)."""
+    base = {k: v for k, v in os.environ.items() if k not in CREDENTIAL_VARS}
+    return {**base, **(extra or {})}
+
+
+def mlp(
+    *args: str, check: bool = True, timeout: float = 600, extra_env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run the CLI as a user would, in the test environment; on failure show its output."""
-    result = subprocess.run([*MLP, *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout)
+    result = subprocess.run(
+        [*MLP, *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout, env=cli_env(extra_env)
+    )
     if check and result.returncode != 0:
         pytest.fail(f"mlp {' '.join(args)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}")
     return result
@@ -26,8 +41,14 @@ def mlp(*args: str, check: bool = True, timeout: float = 600) -> subprocess.Comp
 
 @pytest.fixture(scope="session")
 def local_env() -> Iterator[None]:
-    """Every local server up (idempotent). Torn down at the end unless MLP_KEEP_ENV=1."""
+    """Every local server up (idempotent). Torn down at the end unless MLP_KEEP_ENV=1.
+
+    The test process itself then acts as the release bot (it registers versions and moves aliases in-process, as
+    the model owner's tooling does); CLI runs through `mlp()` choose their own identity."""
+    from infra.local.registry_auth import use_identity
+
     mlp("env", "up")
+    use_identity(contracts.REGISTRY_RELEASE_BOT)
     yield
     if not env.KEEP_ENV.get():
         mlp("env", "down", check=False)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+import httpx
 import pytest
 
 from core import contracts, endpoints
@@ -59,3 +60,44 @@ def test_secrets_stay_out_of_configs_and_process_lists(local_env: None) -> None:
         assert secret not in configs
         assert secret not in processes
     assert oct((state_dir() / "secrets").stat().st_mode & 0o777) == "0o700"
+
+
+def test_every_secret_file_is_private_and_complete(local_env: None) -> None:
+    from infra.local.paths import secrets_dir
+    from infra.local.supervisor import main_conf
+
+    files = sorted(secrets_dir().iterdir())
+    names = {f.name for f in files}
+    assert {"postgres_password", "s3_secret_key", "supervisor_password", *contracts.REGISTRY_USERS.values()} <= names
+    for f in files:
+        assert f.is_file() and not f.name.startswith("."), f"{f}: a leftover temporary file or a folder"
+        assert f.stat().st_mode & 0o777 == 0o600, f"{f.name} is {oct(f.stat().st_mode & 0o777)}"
+        assert f.read_text().strip(), f"{f.name} is empty"
+    assert main_conf().stat().st_mode & 0o777 == 0o600  # it holds the supervisor control password
+
+
+def _rpc(client: httpx.Client, url: str) -> httpx.Response:
+    body = "<?xml version='1.0'?><methodCall><methodName>supervisor.getState</methodName></methodCall>"
+    return client.post(url, content=body, headers={"Content-Type": "text/xml"})
+
+
+def test_supervisor_control_interfaces_refuse_unauthenticated_requests(local_env: None) -> None:
+    from core.policy import policy
+    from infra.local.secrets import get_secret
+    from infra.local.supervisor import SUPERVISOR_SECRET, SUPERVISOR_USER
+
+    url = f"http://127.0.0.1:{policy().ports.supervisor}/RPC2"
+    good = (SUPERVISOR_USER, get_secret(SUPERVISOR_SECRET))
+    with httpx.Client(timeout=10) as client:
+        assert _rpc(client, url).status_code == 401
+    with httpx.Client(timeout=10, auth=(SUPERVISOR_USER, "wrong")) as client:
+        assert _rpc(client, url).status_code == 401
+    with httpx.Client(timeout=10, auth=good) as client:
+        ok = _rpc(client, url)
+        assert ok.status_code == 200 and "RUNNING" in ok.text
+    sock = state_dir() / "supervisor" / "supervisor.sock"
+    assert sock.stat().st_mode & 0o777 == 0o700
+    with httpx.Client(transport=httpx.HTTPTransport(uds=str(sock)), timeout=10) as client:
+        assert _rpc(client, "http://localhost/RPC2").status_code == 401
+    with httpx.Client(transport=httpx.HTTPTransport(uds=str(sock)), timeout=10, auth=good) as client:
+        assert _rpc(client, "http://localhost/RPC2").status_code == 200

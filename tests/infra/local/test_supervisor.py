@@ -42,3 +42,19 @@ def test_wrapper_rejects_malformed_options() -> None:
     out = subprocess.run([sys.executable, "-m", "infra.local.exec_with_secrets", "--env", "NOEQUALS", "--", "true"],
                          capture_output=True, text=True)  # fmt: skip
     assert out.returncode != 0 and "NAME=TEMPLATE" in out.stderr
+
+
+def test_supervisord_config_asks_for_a_password_and_is_private(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import hashlib
+
+    monkeypatch.setenv("MLP_STATE_DIR", str(tmp_path))
+
+    from infra.local.secrets import get_secret
+    from infra.local.supervisor import SUPERVISOR_SECRET, _write_main_conf
+
+    conf = _write_main_conf()
+    text = conf.read_text()
+    secret = get_secret(SUPERVISOR_SECRET)
+    assert conf.stat().st_mode & 0o777 == 0o600
+    assert text.count("password={SHA}" + hashlib.sha1(secret.encode()).hexdigest()) == 2  # both servers
+    assert "chmod=0700" in text and "[inet_http_server]" in text and "port=127.0.0.1:" in text

@@ -1,0 +1,40 @@
+"""Which registry identity a process uses: an explicit credential wins; otherwise the one asked for, from the store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from core import contracts
+
+
+@pytest.fixture(autouse=True)
+def state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("MLP_STATE_DIR", str(tmp_path))
+    return tmp_path
+
+
+def test_the_identity_asked_for_comes_from_the_secret_store() -> None:
+    from infra.local.registry_auth import password, use_identity
+
+    environ: dict[str, str] = {}
+    assert use_identity(contracts.REGISTRY_RELEASE_BOT, environ) == contracts.REGISTRY_RELEASE_BOT
+    assert environ[contracts.MLFLOW_USERNAME_VAR] == contracts.REGISTRY_RELEASE_BOT
+    assert environ[contracts.MLFLOW_PASSWORD_VAR] == password(contracts.REGISTRY_RELEASE_BOT)
+    assert password(contracts.REGISTRY_RELEASE_BOT) != password(contracts.REGISTRY_READER)
+
+
+def test_an_explicit_credential_is_never_replaced() -> None:
+    from infra.local.registry_auth import use_identity
+
+    environ = {contracts.MLFLOW_USERNAME_VAR: "someone", contracts.MLFLOW_PASSWORD_VAR: "theirs"}
+    assert use_identity(contracts.REGISTRY_RELEASE_BOT, environ) == "someone"
+    assert environ[contracts.MLFLOW_PASSWORD_VAR] == "theirs"
+
+
+def test_an_unknown_user_is_refused_with_the_known_ones_named() -> None:
+    from infra.local.registry_auth import RegistryAuthError, password
+
+    with pytest.raises(RegistryAuthError, match=contracts.REGISTRY_READER):
+        password("mallory")
