@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from core import contracts
+
 Manifest = dict[str, Any]
 
 PART_OF = "ml-platform"
@@ -75,3 +77,21 @@ def pod_security() -> dict[str, Any]:
         "fsGroup": RUN_AS,
         "seccompProfile": {"type": "RuntimeDefault"},
     }
+
+
+REGISTRY_PASSWORD_KEY = "password"
+
+
+def registry_secret_name(user: str) -> str:
+    """The Secret holding one registry user's password (filled from Secrets Manager by External Secrets)."""
+    return f"registry-{user}"
+
+
+def registry_credential_env(user: str) -> list[dict[str, Any]]:
+    """MLflow's own credential variables for a pod that reads the registry as `user` (core.contracts.REGISTRY_*):
+    the name in clear, the password by reference only."""
+    ref = {"secretKeyRef": {"name": registry_secret_name(user), "key": REGISTRY_PASSWORD_KEY}}
+    return [
+        {"name": contracts.MLFLOW_USERNAME_VAR, "value": user},
+        {"name": contracts.MLFLOW_PASSWORD_VAR, "valueFrom": ref},
+    ]

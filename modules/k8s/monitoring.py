@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from core import contracts, env, images, rules
 from core import dashboards as core_dashboards
-from core import env, images, rules
 from core.policy import Policy
 from modules.k8s import common as c
 from modules.k8s import serving
@@ -66,6 +66,7 @@ def drift_cronjob(props: ServingProps, mon: MonitoringProps, policy: Policy, mod
             {"name": env.PUSHGATEWAY_URL.name, "value": mon.pushgateway_url},
             {"name": "HOME", "value": "/tmp"},
             {"name": "TMPDIR", "value": "/tmp"},
+            *c.registry_credential_env(contracts.REGISTRY_READER),
         ],
         # Evidently over a day of logged texts: pandas frames of a few 10k rows.
         "resources": {"requests": {"cpu": "250m", "memory": "512Mi"}, "limits": {"cpu": "1", "memory": "1Gi"}},

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from core import contracts, promql
 from core import env as env_vars
-from core import promql
 from core.policy import Policy
 from modules.k8s import common as c
 from modules.k8s.props import ServingProps
@@ -82,7 +82,8 @@ def _env(props: ServingProps, policy: Policy, model_name: str, version: int) -> 
     }
     if props.gpu:
         env[env_vars.GPU_MEMORY_LIMIT_BYTES.name] = str(quantity_mib(policy.serving.gpu_memory_limit) * 1024 * 1024)
-    return [{"name": k, "value": v} for k, v in env.items()]
+    rendered = [{"name": k, "value": v} for k, v in env.items()]
+    return rendered + c.registry_credential_env(contracts.REGISTRY_MODEL_SERVER)
 
 
 def container(props: ServingProps, policy: Policy, model_name: str, version: int) -> dict[str, Any]:

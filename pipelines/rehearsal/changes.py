@@ -4,6 +4,7 @@ securityContext, env, volumes, probes, resources and command are the rendered on
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,8 +19,22 @@ class Change:
     why: str
 
 
+# (Secret name, key) -> value: what the cluster's Secrets hold, for the `secretKeyRef`s a rendered pod names.
+SecretValues = Mapping[tuple[str, str], str]
+SECRETS_INLINE = Change("secretKeyRef values inline", "a local secret stands in for the Secret that External Secrets "
+                        "fills from Secrets Manager; podman kube play reads no Kubernetes Secret")  # fmt: skip
+
+
+def _inline_secrets(container: dict[str, Any], secrets: SecretValues) -> None:
+    for variable in container.get("env", []):
+        ref = variable.get("valueFrom", {}).get("secretKeyRef")
+        if ref is not None:
+            variable.pop("valueFrom")
+            variable["value"] = secrets[(ref["name"], ref["key"])]
+
+
 def for_this_machine(
-    deployment: Manifest, *, port: int, s3_env: dict[str, str], registry_env: dict[str, str] | None = None
+    deployment: Manifest, *, port: int, s3_env: dict[str, str], secrets: SecretValues
 ) -> tuple[Manifest, list[Change]]:
     """The rendered Deployment as the rehearsal runs it, and the list of what differs and why."""
     out = copy.deepcopy(deployment)
@@ -41,22 +56,21 @@ def for_this_machine(
         for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
             if "httpGet" in container.get(probe, {}):
                 container[probe]["httpGet"]["port"] = port
-        container["env"] += [{"name": k, "value": v} for k, v in sorted({**s3_env, **(registry_env or {})}.items())]
+        container["env"] += [{"name": k, "value": v} for k, v in sorted(s3_env.items())]
+        _inline_secrets(container, secrets)
         container["imagePullPolicy"] = "Never"
     changes.append(Change("container ports dropped", "podman refuses port mappings on the host network"))
     changes.append(Change(f"BENTOML_PORT={port}, probes on port {port}", "the host network shares the machine's "
                           "ports: the server takes a free one of the rehearsal instead of 3000"))  # fmt: skip
     changes.append(Change("AWS keys and the S3 endpoint of the local S3 API in env", "they stand in for the IRSA "
                           "role and AWS's S3 endpoint"))  # fmt: skip
-    if registry_env:
-        changes.append(Change("the registry credential of the read-only model-server user in env", "the local MLflow "
-                              "refuses anonymous requests; it stands in for the cluster's Secret"))  # fmt: skip
+    changes.append(SECRETS_INLINE)
     changes.append(Change("imagePullPolicy: Never", "the image was built on this machine; no registry is reachable"))
     return out, changes
 
 
 def drift_job_for_this_machine(
-    cronjob: Manifest, *, suffix: str, s3_env: dict[str, str], args: list[str], registry_env: dict[str, str]
+    cronjob: Manifest, *, suffix: str, s3_env: dict[str, str], args: list[str], secrets: SecretValues
 ) -> tuple[Manifest, list[Change]]:
     """The CronJob's job template as the Pod the rehearsal runs once, and what differs and why."""
     job = cronjob["spec"]["jobTemplate"]["spec"]
@@ -70,11 +84,11 @@ def drift_job_for_this_machine(
     pod_spec["hostNetwork"] = True
     changes.append(Change("hostNetwork: true", "the pod reaches the local MLflow, S3 and Pushgateway on loopback"))
     for container in pod_spec["containers"]:
-        container["env"] += [{"name": k, "value": v} for k, v in sorted({**s3_env, **registry_env}.items())]
+        container["env"] += [{"name": k, "value": v} for k, v in sorted(s3_env.items())]
+        _inline_secrets(container, secrets)
         container["imagePullPolicy"] = "Never"
         container["args"] = list(args)
-    changes.append(Change("the registry credential of the read-only reader user in env", "the local MLflow "
-                          "refuses anonymous requests; it stands in for the cluster's Secret"))  # fmt: skip
+    changes.append(SECRETS_INLINE)
     changes.append(Change("AWS keys and the S3 endpoint of the local S3 API in env", "they stand in for the IRSA "
                           "role and AWS's S3 endpoint"))  # fmt: skip
     changes.append(Change("imagePullPolicy: Never", "the image was built on this machine; no registry is reachable"))
@@ -86,7 +100,7 @@ def drift_job_for_this_machine(
 
 
 def webhook_receiver_for_this_machine(
-    deployment: Manifest, *, port: int, secrets: dict[str, str], github_api_url: str
+    deployment: Manifest, *, port: int, secrets: SecretValues, github_api_url: str
 ) -> tuple[Manifest, list[Change]]:
     """The receiver's rendered Deployment as the rehearsal runs it, and what differs and why."""
     out = copy.deepcopy(deployment)
@@ -104,10 +118,7 @@ def webhook_receiver_for_this_machine(
         args[args.index("--port") + 1] = str(port)
         for probe in ("readinessProbe", "livenessProbe"):
             container[probe]["httpGet"]["port"] = port
-        for variable in container["env"]:
-            ref = variable.pop("valueFrom", {}).get("secretKeyRef")
-            if ref is not None:
-                variable["value"] = secrets[ref["key"]]
+        _inline_secrets(container, secrets)
         container["env"].append({"name": env.GITHUB_API_URL.name, "value": github_api_url})
     changes += [
         Change("container ports dropped", "podman refuses port mappings on the host network"),

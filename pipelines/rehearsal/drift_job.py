@@ -19,7 +19,7 @@ from modules.k8s import MonitoringProps, render_all
 from pipelines.rehearsal import pods
 from pipelines.rehearsal.changes import Change, Manifest, drift_job_for_this_machine
 from pipelines.rehearsal.load import memory_bytes
-from pipelines.rehearsal.model_server import registry_env, rehearsal_port, render_props, s3_env
+from pipelines.rehearsal.model_server import registry_secrets, rehearsal_port, render_props, s3_env
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ def run(version: int, since: datetime, server: BuiltImage, job: BuiltImage) -> J
         suffix=f"p{rehearsal_port()}",
         s3_env=s3_env(),
         args=args,
-        registry_env=registry_env(contracts.REGISTRY_READER),
+        secrets=registry_secrets(contracts.REGISTRY_READER),
     )
     deadline = cronjob["spec"]["jobTemplate"]["spec"]["activeDeadlineSeconds"]
     path = pods.kube_file(pod)

@@ -20,8 +20,9 @@ from core.policy import policy
 from infra.containers.images import BuiltImage
 from infra.local import registry_auth, s3
 from modules.k8s import RenderProps, ServingProps, render_all
+from modules.k8s import common as k8s_common
 from pipelines.rehearsal import pods
-from pipelines.rehearsal.changes import Change, Manifest, for_this_machine
+from pipelines.rehearsal.changes import Change, Manifest, SecretValues, for_this_machine
 
 EXAMPLE_ROLE_ARN = "arn:aws:iam::123456789012:role/mlp-model-server"  # rendered into the ServiceAccount only
 
@@ -64,10 +65,9 @@ def rendered_deployment(version: int, image: BuiltImage) -> Manifest:
     return deployment
 
 
-def registry_env(user: str) -> dict[str, str]:
-    """MLflow's credential variables for one of the local registry's users (the cluster's pods get theirs from a
-    Secret): the local MLflow refuses anonymous requests."""
-    return {contracts.MLFLOW_USERNAME_VAR: user, contracts.MLFLOW_PASSWORD_VAR: registry_auth.password(user)}
+def registry_secrets(user: str) -> SecretValues:
+    """The value of the Secret a rendered pod reads its registry password from: the local registry user's."""
+    return {(k8s_common.registry_secret_name(user), k8s_common.REGISTRY_PASSWORD_KEY): registry_auth.password(user)}
 
 
 def s3_env() -> dict[str, str]:
@@ -86,8 +86,8 @@ def play(version: int, image: BuiltImage) -> PodRun:
     deployment = rendered_deployment(version, image)
     budget = startup_budget(deployment)
     port = rehearsal_port()
-    registry = registry_env(contracts.REGISTRY_MODEL_SERVER)
-    manifest, changes = for_this_machine(deployment, port=port, s3_env=s3_env(), registry_env=registry)
+    secrets = registry_secrets(contracts.REGISTRY_MODEL_SERVER)
+    manifest, changes = for_this_machine(deployment, port=port, s3_env=s3_env(), secrets=secrets)
     path = pods.kube_file(manifest)
     started = time.monotonic()
     cid = pods.play(path)

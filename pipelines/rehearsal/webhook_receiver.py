@@ -50,7 +50,11 @@ def port() -> int:
 def play(version: int, server: BuiltImage, image: BuiltImage, webhook_secret: str, github_api_url: str) -> ReceiverRun:
     """Run the receiver; return once its readiness path answers 200, or raise with the log."""
     deployment = rendered_deployment(version, server, image)
-    secrets = {receiver.SECRET_KEY_WEBHOOK: webhook_secret, receiver.SECRET_KEY_GITHUB: "rehearsal-token"}
+    secret = WebhookProps.model_fields["secret_name"].default
+    secrets = {
+        (secret, receiver.SECRET_KEY_WEBHOOK): webhook_secret,
+        (secret, receiver.SECRET_KEY_GITHUB): "rehearsal-token",
+    }
     manifest, changes = webhook_receiver_for_this_machine(
         deployment, port=port(), secrets=secrets, github_api_url=github_api_url
     )

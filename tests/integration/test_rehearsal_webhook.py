@@ -63,12 +63,19 @@ def test_ready_as_the_probes_expect(receiver: ReceiverRun) -> None:
     assert all(change.why for change in receiver.changes)
 
 
-def test_mlflow_delivers_to_the_pod_and_only_the_shared_secret_verifies(receiver: ReceiverRun) -> None:
+def test_mlflow_delivers_to_the_pod_and_only_the_shared_secret_verifies(
+    receiver: ReceiverRun, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """MLflow's own test delivery (an example alias event of another model): signed with the shared secret it is
     acknowledged (200, ignored); signed with another secret it is refused (401)."""
     from mlflow.entities.webhook import WebhookAction, WebhookEntity, WebhookEvent
 
+    from infra.local import registry_auth
     from services.registry.client import mlflow_client
+
+    # MLflow lets only its admin manage webhooks.
+    monkeypatch.setenv(contracts.MLFLOW_USERNAME_VAR, contracts.REGISTRY_ADMIN)
+    monkeypatch.setenv(contracts.MLFLOW_PASSWORD_VAR, registry_auth.password(contracts.REGISTRY_ADMIN))
 
     client = mlflow_client()
     events = [WebhookEvent(WebhookEntity.MODEL_VERSION_ALIAS, WebhookAction.CREATED)]

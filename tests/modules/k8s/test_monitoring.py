@@ -61,7 +61,7 @@ def test_drift_job_runs_under_its_own_irsa_role_with_the_settings_its_cli_reads(
     pod = job["spec"]["jobTemplate"]["spec"]["template"]["spec"]
     assert pod["serviceAccountName"] == sa["metadata"]["name"] == "drift-job"
     assert sa["metadata"]["annotations"]["eks.amazonaws.com/role-arn"].endswith("role/mlp-drift-job")
-    env = {e["name"]: e["value"] for e in pod["containers"][0]["env"]}
+    env = {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
     assert env[e.INFERENCE_LOG_BUCKET.name] == serving.inference_log_bucket and env[e.MODEL_NAME.name] == "m"
     assert pod["containers"][0]["image"] == "123456789012.dkr.ecr.us-east-1.amazonaws.com/drift-job:abc"
     assert env[e.PUSHGATEWAY_URL.name].startswith("http")

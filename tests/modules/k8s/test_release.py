@@ -21,7 +21,7 @@ def test_rollout_steps_follow_policy(rollout, pol):
     assert "analysis" not in steps[-1]
     args = {a["name"]: a["value"] for a in steps[1]["analysis"]["args"]}
     assert args == {"canary-version": "4", "stable-version": "3"}
-    env = {e["name"]: e["value"] for e in ro["spec"]["template"]["spec"]["containers"][0]["env"]}
+    env = {e["name"]: e.get("value") for e in ro["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert env["MLP_MODEL_VERSION"] == "4"
 
 

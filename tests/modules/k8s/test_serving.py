@@ -36,7 +36,7 @@ def test_container_probes_port_env_and_resources_from_policy(deployments, pol):
         assert c["startupProbe"]["httpGet"]["path"] == "/readyz"
         assert c["readinessProbe"]["httpGet"]["path"] == "/readyz"
         assert c["livenessProbe"]["httpGet"]["path"] == "/livez"
-        env = {e["name"]: e["value"] for e in c["env"]}
+        env = {e["name"]: e.get("value") for e in c["env"]}
         assert env["MLP_MODEL_VERSION"] == version
         assert env["MLFLOW_TRACKING_URI"] == "http://mlflow.mlflow.svc:5000"
         assert c["resources"] == {
@@ -136,3 +136,21 @@ def test_a_pushed_digest_pins_every_model_server_pod_to_that_image():
     assert images and all(i.endswith("@" + digest) and ":0a1b2c3@" in i for i in images)
     unpinned = [m for ms in render_all(base).values() for m in ms if m["kind"] == "Deployment"]
     assert all("@" not in m["spec"]["template"]["spec"]["containers"][0]["image"] for m in unpinned)
+
+
+def test_pods_read_the_registry_as_their_least_privileged_user_with_the_password_by_reference(deployments):
+    from core import contracts
+    from modules.k8s import common as k8s_common
+
+    expected = {"model-server": contracts.REGISTRY_MODEL_SERVER, "drift-check": contracts.REGISTRY_READER}
+    seen = {}
+    for m in (m for ms in deployments.values() for m in ms if m["kind"] in {"Deployment", "CronJob"}):
+        spec = m["spec"].get("jobTemplate", {}).get("spec", m["spec"])
+        for c in spec["template"]["spec"]["containers"]:
+            if c["name"] in expected:
+                env = {e["name"]: e for e in c["env"]}
+                seen[c["name"]] = env[contracts.MLFLOW_USERNAME_VAR]["value"]
+                ref = env[contracts.MLFLOW_PASSWORD_VAR]["valueFrom"]["secretKeyRef"]
+                assert ref == {"name": k8s_common.registry_secret_name(seen[c["name"]]), "key": "password"}
+                assert "value" not in env[contracts.MLFLOW_PASSWORD_VAR]
+    assert seen == expected

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from core import contracts
 from modules.k8s import RenderProps, ServingProps, render_all
+from modules.k8s import common as k8s_common
 from pipelines.rehearsal.changes import (
     drift_job_for_this_machine,
     for_this_machine,
@@ -31,9 +33,25 @@ def rendered() -> dict[str, Any]:
     return deployment
 
 
+def registry_secret(user: str) -> dict[tuple[str, str], str]:
+    return {(k8s_common.registry_secret_name(user), k8s_common.REGISTRY_PASSWORD_KEY): f"password-of-{user}"}
+
+
+def inlined(env: list[dict[str, Any]], secrets: dict[tuple[str, str], str]) -> list[dict[str, Any]]:
+    """The rendered env with each secretKeyRef replaced by the secret's value, nothing else."""
+    out = []
+    for e in env:
+        ref = e.get("valueFrom", {}).get("secretKeyRef")
+        out.append({"name": e["name"], "value": secrets[(ref["name"], ref["key"])]} if ref else e)
+    return out
+
+
 def test_each_change_has_a_reason_and_nothing_else_is_edited() -> None:
     before = rendered()
-    after, changes = for_this_machine(before, port=13100, s3_env={"AWS_ENDPOINT_URL_S3": "http://127.0.0.1:1"})
+    secrets = registry_secret(contracts.REGISTRY_MODEL_SERVER)
+    after, changes = for_this_machine(
+        before, port=13100, s3_env={"AWS_ENDPOINT_URL_S3": "http://127.0.0.1:1"}, secrets=secrets
+    )
     assert changes and all(c.why for c in changes)
     pod_before, pod_after = before["spec"]["template"]["spec"], after["spec"]["template"]["spec"]
     assert pod_after.pop("hostNetwork") is True
@@ -42,7 +60,9 @@ def test_each_change_has_a_reason_and_nothing_else_is_edited() -> None:
     for key in KEPT:
         assert c_after.get(key) == c_before.get(key), key
     assert "ports" not in c_after and c_after["imagePullPolicy"] == "Never"
-    assert c_after["env"][: len(c_before["env"])] == c_before["env"], "rendered env kept, in order, first"
+    kept = c_after["env"][: len(c_before["env"])]
+    assert kept == inlined(c_before["env"], secrets), "rendered env kept, in order, first; secrets inlined only"
+    assert any("valueFrom" in e for e in c_before["env"]), "the registry password is rendered by reference"
     added = {e["name"] for e in c_after["env"][len(c_before["env"]) :]}
     assert added == {"BENTOML_PORT", "AWS_ENDPOINT_URL_S3"}
     for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
@@ -76,7 +96,10 @@ def rendered_with_platform() -> dict[str, list[dict[str, Any]]]:
 
 def test_the_drift_job_runs_its_rendered_pod_spec_with_only_the_listed_changes() -> None:
     (cronjob,) = [m for m in rendered_with_platform()["monitoring"] if m["kind"] == "CronJob"]
-    pod, changes = drift_job_for_this_machine(cronjob, suffix="p1", s3_env={"AWS_ACCESS_KEY_ID": "k"}, args=["--x"])
+    secrets = registry_secret(contracts.REGISTRY_READER)
+    pod, changes = drift_job_for_this_machine(
+        cronjob, suffix="p1", s3_env={"AWS_ACCESS_KEY_ID": "k"}, args=["--x"], secrets=secrets
+    )
     assert pod["kind"] == "Pod" and changes and all(c.why for c in changes)
     spec_before = cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]
     spec_after = dict(pod["spec"])
@@ -86,13 +109,13 @@ def test_the_drift_job_runs_its_rendered_pod_spec_with_only_the_listed_changes()
     for key in ("securityContext", "volumeMounts", "resources", "command", "image"):
         assert c_after.get(key) == c_before.get(key), key
     assert c_after["args"] == ["--x"] and "args" not in c_before
-    assert c_after["env"][: len(c_before["env"])] == c_before["env"]
+    assert c_after["env"][: len(c_before["env"])] == inlined(c_before["env"], secrets)
     assert [e["name"] for e in c_after["env"][len(c_before["env"]) :]] == ["AWS_ACCESS_KEY_ID"]
 
 
 def test_the_webhook_receiver_gets_secrets_inline_and_a_stand_in_for_github_only() -> None:
     (deployment,) = [m for m in rendered_with_platform()["webhook"] if m["kind"] == "Deployment"]
-    secrets = {"webhook-secret": "w", "github-token": "g"}
+    secrets = {("mlp-webhook-receiver", "webhook-secret"): "w", ("mlp-webhook-receiver", "github-token"): "g"}
     after, changes = webhook_receiver_for_this_machine(
         deployment, port=13109, secrets=secrets, github_api_url="http://127.0.0.1:9"
     )
