@@ -16,8 +16,10 @@ from pathlib import Path
 from typing import IO
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    """Replace `path` with `text`: a reader sees the old or the new content, never a mix, even after a crash."""
+def atomic_write_text(path: Path, text: str, mode: int = 0o644) -> None:
+    """Replace `path` with `text`: a reader sees the old or the new content, never a mix, even after a crash.
+    State files are 0644 (the servers read them); pass 0o600 for a file that holds a secret: the temporary file is
+    0600 from its first byte (mkstemp), so the secret is never readable by others, not even briefly."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -25,7 +27,8 @@ def atomic_write_text(path: Path, text: str) -> None:
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; state files are read by the servers too
+        if mode != 0o600:
+            os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

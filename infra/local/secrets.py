@@ -19,6 +19,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from infra.local.files import atomic_write_text
 from infra.local.paths import secrets_dir
 
 SECRET_FILE_MODE = 0o600
@@ -63,18 +64,7 @@ def get_secret(name: str) -> str:
 
 def write_private(path: Path, text: str) -> Path:
     """Write (or replace) a secret-bearing file atomically, mode 0600 from its first byte."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    atomic_write_text(path, text, mode=0o600)
     return path
 
 

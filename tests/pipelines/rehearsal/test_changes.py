@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from core import contracts
-from modules.k8s import RenderProps, ServingProps, render_all
+from modules.k8s import MonitoringProps, RenderProps, ServingProps, WebhookProps, render_all
 from modules.k8s import common as k8s_common
 from pipelines.rehearsal.changes import (
     drift_job_for_this_machine,
@@ -17,7 +17,8 @@ from pipelines.rehearsal.changes import (
 KEPT = ("securityContext", "volumeMounts", "resources", "command", "args", "lifecycle", "image")
 
 
-def rendered() -> dict[str, Any]:
+def rendered_with_platform() -> dict[str, list[dict[str, Any]]]:
+    """Every concern as the rehearsal renders it: the images built here, the local servers, the receiver too."""
     props = RenderProps(
         model_name="m",
         weights={3: 100},
@@ -28,8 +29,14 @@ def rendered() -> dict[str, Any]:
             inference_log_bucket="logs",
             mlflow_tracking_uri="http://127.0.0.1:15000",
         ),
+        monitoring=MonitoringProps(drift_image="localhost/mlp/drift-job:def", pushgateway_url="http://127.0.0.1:2"),
+        webhook=WebhookProps(github_repository="acme/platform"),
     )
-    (deployment,) = [m for m in render_all(props)["serving"] if m["kind"] == "Deployment"]
+    return render_all(props)
+
+
+def rendered() -> dict[str, Any]:
+    (deployment,) = [m for m in rendered_with_platform()["serving"] if m["kind"] == "Deployment"]
     return deployment
 
 
@@ -73,25 +80,6 @@ def test_each_change_has_a_reason_and_nothing_else_is_edited() -> None:
     assert after["metadata"]["name"] == before["metadata"]["name"] + "-p13100"
     assert after["metadata"]["labels"] == before["metadata"]["labels"]
     assert before["spec"]["template"]["spec"]["containers"][0].get("ports"), "the input is not modified"
-
-
-def rendered_with_platform() -> dict[str, list[dict[str, Any]]]:
-    from modules.k8s import MonitoringProps, WebhookProps
-
-    props = RenderProps(
-        model_name="m",
-        weights={3: 100},
-        serving=ServingProps(
-            image_repository="localhost/mlp/model-server",
-            image_tag="abc",
-            irsa_role_arn="arn:aws:iam::123456789012:role/x",
-            inference_log_bucket="logs",
-            mlflow_tracking_uri="http://127.0.0.1:15000",
-        ),
-        monitoring=MonitoringProps(drift_image="localhost/mlp/drift-job:def", pushgateway_url="http://127.0.0.1:2"),
-        webhook=WebhookProps(github_repository="acme/platform"),
-    )
-    return render_all(props)
 
 
 def test_the_drift_job_runs_its_rendered_pod_spec_with_only_the_listed_changes() -> None:
