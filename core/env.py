@@ -81,6 +81,13 @@ MODEL_DIR = EnvVar[Path | None](
 MODEL_CACHE = EnvVar[Path | None](
     "MLP_MODEL_CACHE", _path, None, "Where downloaded versions are kept (default: <state dir>/models)."
 )
+ARTIFACT_PUBLIC_KEY = EnvVar(
+    "MLP_ARTIFACT_PUBLIC_KEY",
+    str,
+    "",
+    "Key that verifies a version's signed artifact manifest: base64 DER public key (Ed25519, or ECDSA P-256 from KMS). "
+    "Not a secret. Unset: no version is downloaded (never served unverified).",
+)
 DEVICE = EnvVar("MLP_DEVICE", str, "cpu", "Execution device the pod was scheduled for: `cpu` or `cuda`.")
 GPU_MEMORY_LIMIT_BYTES = EnvVar[int | None](
     "MLP_GPU_MEMORY_LIMIT_BYTES", int, None, "GPU memory the runtime may allocate (GPU pods only)."

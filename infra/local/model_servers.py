@@ -20,6 +20,7 @@ from core.policy import policy
 from infra.local import registry_auth, s3
 from infra.local.files import atomic_write_text, locked
 from infra.local.paths import REPO_ROOT, model_cache, state_dir, sub
+from infra.local.secrets import artifact_public_key
 from infra.local.supervisor import VENV_BIN, Program, ensure_program, remove_program, wait_healthy
 
 SERVICE_REF = "services.model_server.service:ModelService"
@@ -101,6 +102,7 @@ def model_server_program(version: int, port: int) -> Program:
         "BENTOML_HOME": str(serving_dir() / "bentoml" / f"v{version}"),
         "BENTOML_DO_NOT_TRACK": "True",  # no usage reporting (and no internet here)
         env.MODEL_CACHE.name: str(model_cache()),  # the cache `infra.local.serving` fetched the version into
+        env.ARTIFACT_PUBLIC_KEY.name: artifact_public_key(),  # verifies the version before it is loaded (not secret)
         env.STATE_DIR.name: str(state_dir()),
         env.PORT_OFFSET.name: str(env.PORT_OFFSET.get()),
     }

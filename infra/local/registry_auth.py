@@ -20,9 +20,9 @@ from collections.abc import Mapping
 
 import httpx
 
-from core import contracts, endpoints
+from core import contracts, endpoints, env
 from core.policy import policy
-from infra.local.secrets import get_secret, put_secret_file
+from infra.local.secrets import artifact_public_key, get_secret, put_secret_file
 from infra.local.supervisor import EnvironmentError_
 
 READ_ONLY_USERS = (contracts.REGISTRY_MODEL_SERVER, contracts.REGISTRY_READER)
@@ -55,8 +55,11 @@ def program_env(user: str) -> tuple[dict[str, str], dict[str, str]]:
 
 def use_identity(user: str, environ: os._Environ[str] | dict[str, str] | None = None) -> str:
     """Authenticate this process to the registry as `user`, unless a credential is set already; returns the user
-    the process now acts as."""
+    the process now acts as. Also gives the process the key that verifies what it downloads from the registry
+    (`MLP_ARTIFACT_PUBLIC_KEY`, unless set), so every `mlp` command that fetches a version verifies it."""
     target = os.environ if environ is None else environ
+    if not target.get(env.ARTIFACT_PUBLIC_KEY.name, "").strip():
+        target[env.ARTIFACT_PUBLIC_KEY.name] = artifact_public_key()
     current = target.get(contracts.MLFLOW_USERNAME_VAR, "").strip()
     if current:
         return current

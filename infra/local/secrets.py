@@ -31,9 +31,25 @@ def _fernet_key() -> str:
     return base64.urlsafe_b64encode(_random.token_bytes(32)).decode()
 
 
+def _artifact_signing_key() -> str:
+    from services.registry.manifest import new_private_key_pem
+
+    return new_private_key_pem()
+
+
+ARTIFACT_SIGNING_KEY = "artifact_signing_key"  # Ed25519, PKCS#8 PEM: signs registered versions' manifests
+
 GENERATORS: dict[str, Callable[[], str]] = {
     "mlflow_fernet_key": _fernet_key,
+    ARTIFACT_SIGNING_KEY: _artifact_signing_key,
 }
+
+
+def artifact_public_key() -> str:
+    """The public half of the artifact signing key (not secret): what every verifier is given."""
+    from services.registry.manifest import public_key_text
+
+    return public_key_text(get_secret(ARTIFACT_SIGNING_KEY))
 
 
 def _write_new(path: Path, value: str) -> bool:

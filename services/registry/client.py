@@ -19,7 +19,7 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException, RestException
 from mlflow.tracking import MlflowClient
 
-from core import contracts, endpoints
+from core import contracts, endpoints, env
 from core.policy import policy
 
 MODEL_CONFIG_FILE = "model_config.json"
@@ -164,15 +164,28 @@ def list_versions(name: str | None = None) -> list[ModelVersion]:
     return sorted(found, key=lambda v: int(v.version))
 
 
-def download_version(version: int | str, name: str | None = None, *, cache_root: Path) -> Path:
-    """The version's model directory (model.onnx, tokenizer.json, model_config.json, ...) on local disk.
+def download_version(
+    version: int | str, name: str | None = None, *, cache_root: Path, public_key: str | None = None
+) -> Path:
+    """The version's model directory (model.onnx, tokenizer.json, model_config.json, ...) on local disk, verified.
 
     Cached under `<cache_root>/<name>/<version>/` (complete once `.complete` exists): a version's artifacts never
     change, so a cached version is never fetched again, and a version given by number costs no registry call when
-    it is cached (an alias is always resolved: it may have moved).
+    it is cached (an alias is always resolved: it may have moved). Every call verifies the whole download against
+    its signed manifest (`services.registry.manifest`) with `public_key` (default `MLP_ARTIFACT_PUBLIC_KEY`), the
+    cached copy too, and refuses a version that does not match: a fresh download is deleted again.
     """
     import mlflow.artifacts
 
+    from services.registry.manifest import ArtifactVerificationError, verify_dir
+
+    key = public_key or env.ARTIFACT_PUBLIC_KEY.get()
+    if not key:
+        raise RegistryError(
+            f"{env.ARTIFACT_PUBLIC_KEY.name} is not set, so no downloaded version can be verified and none is used: "
+            "set it to the artifact signing key's public key (locally `mlp` sets it from the secret store; in the "
+            "cluster the ConfigMap mlp-artifact-signing)"
+        )
     name = name or model_name()
     number = version if isinstance(version, int) else resolve_version(version, name)
     cache = cache_root / name / str(number)
@@ -196,8 +209,18 @@ def download_version(version: int | str, name: str | None = None, *, cache_root:
                 f"could not download {name} v{number} from {tracking_uri()}: {exc}. "
                 "See runbooks/artifact-store-errors.md."
             ) from exc
+        try:
+            verify_dir(tmp, key, f"{name} v{number}")
+        except ArtifactVerificationError as exc:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise RegistryError(str(exc)) from exc
         tmp.rename(cache)
         done.touch()
+    else:
+        try:
+            verify_dir(cache, key, f"{name} v{number} (cached in {cache})")
+        except ArtifactVerificationError as exc:
+            raise RegistryError(f"{exc} The cached copy is left in place for inspection; delete {cache}.") from exc
     return model_dir_in(cache)
 
 

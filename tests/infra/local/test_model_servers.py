@@ -48,3 +48,13 @@ def test_program_runs_bentoml_with_the_version_and_no_secret_in_clear(state: Pat
     assert program.health_url == "http://127.0.0.1:13005/readyz"
     assert program.secret_env["AWS_SECRET_ACCESS_KEY"] == "{s3_secret_key}"  # a template, resolved at exec
     assert "AWS_SECRET_ACCESS_KEY" not in program.env
+
+
+def test_the_server_gets_the_artifact_public_key_and_never_the_signing_key(state: Path) -> None:
+    from core import env
+    from infra.local.secrets import ARTIFACT_SIGNING_KEY, artifact_public_key, get_secret
+
+    program = ms.model_server_program(3, 13005)
+    assert program.env[env.ARTIFACT_PUBLIC_KEY.name] == artifact_public_key()
+    private = get_secret(ARTIFACT_SIGNING_KEY)
+    assert all(private not in str(v) for v in [*program.env.values(), *program.secret_env.values()])

@@ -58,3 +58,17 @@ def test_secret_files_replaced_atomically_stay_private(store: Path) -> None:
     new = rotate_secret("token")
     assert new != old and get_secret("token") == new
     assert (store / "token").stat().st_mode & 0o777 == 0o600
+
+
+def test_the_artifact_signing_key_is_a_private_ed25519_key_and_only_its_public_half_leaves(store: Path) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    from infra.local.secrets import ARTIFACT_SIGNING_KEY, artifact_public_key, get_secret
+
+    public = artifact_public_key()
+    path = next(store.rglob(ARTIFACT_SIGNING_KEY))
+    assert path.stat().st_mode & 0o777 == 0o600
+    key = serialization.load_pem_private_key(get_secret(ARTIFACT_SIGNING_KEY).encode(), None)
+    assert isinstance(key, ed25519.Ed25519PrivateKey)
+    assert "PRIVATE" not in public and artifact_public_key() == public  # stable, and not the private key

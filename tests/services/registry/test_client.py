@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import PERMISSION_DENIED, UNAUTHENTICATED
@@ -31,3 +33,12 @@ def test_a_refused_credential_says_what_to_set(monkeypatch: pytest.MonkeyPatch) 
 def test_other_failures_are_left_alone() -> None:
     assert auth_refusal(MlflowException("boom"), "read", write=False) is None
     assert auth_refusal(OSError("down"), "read", write=False) is None
+
+
+def test_no_version_is_downloaded_without_a_key_to_verify_it(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from core import env
+    from services.registry.client import RegistryError, download_version
+
+    monkeypatch.delenv(env.ARTIFACT_PUBLIC_KEY.name, raising=False)
+    with pytest.raises(RegistryError, match=env.ARTIFACT_PUBLIC_KEY.name):
+        download_version(3, "m", cache_root=tmp_path)
