@@ -32,6 +32,7 @@ from services.registry.client import (
     set_alias,
     tracking_uri,
 )
+from services.registry.manifest import MANIFEST_FILE, SIGNATURE_FILE
 
 REQUIRED_FILES = (
     "model.onnx",
@@ -42,6 +43,7 @@ REQUIRED_FILES = (
     "input_example.json",
     "requirements.txt",
 )
+PYFUNC_CODE = REPO_ROOT / "services" / "model_runtime" / "pyfunc_model.py"
 LINEAGE_TAGS = ("dataset_sha256", "git_commit", "base_model", "base_model_package", "quantisation", "input_hash")
 
 Progress = Callable[[str], None]
@@ -140,7 +142,7 @@ def _log_run(
     from mlflow.models import infer_signature
 
     from services.model_runtime.classifier import OnnxTextClassifier
-    from services.model_runtime.pyfunc import OnnxClassifierPyfunc
+    from services.model_runtime.pyfunc import OnnxClassifierPyfunc  # for the signature's output frame only
 
     variant = str(config.get("variant", artifact_dir.name))
     example = _read_json(artifact_dir / "input_example.json")
@@ -164,7 +166,8 @@ def _log_run(
             progress("uploading model artifacts (through MLflow's artifact proxy to S3)")
             info = mlflow.pyfunc.log_model(
                 name="model",
-                python_model=OnnxClassifierPyfunc(),
+                # Models-from-code: the wrapper is stored as this source file, not as a cloudpickle (decision 0150).
+                python_model=str(PYFUNC_CODE),
                 artifacts={"model_dir": str(artifact_dir)},
                 code_paths=[str(REPO_ROOT / "services")],
                 signature=signature,
@@ -172,23 +175,47 @@ def _log_run(
                 pip_requirements=str(artifact_dir / "requirements.txt"),
                 metadata={"variant": variant, "quantisation": lineage["quantisation"]},
             )
-            progress("verifying the stored artifacts")
-            _verify_stored(info.model_id, artifact_dir)
+            progress("verifying the stored artifacts and signing their manifest")
+            took = _verify_and_sign(info.model_id, info.model_uri, artifact_dir)
+            mlflow.log_metric("artifact_manifest_seconds", took)
         except Exception:
             mlflow.set_tag("registration", "failed")
             raise
     return run.info.run_id, info.model_uri
 
 
-def _verify_stored(model_id: str, artifact_dir: Path) -> None:
-    """The ONNX file really is in the artifact store, at its full size, before a version points at it."""
-    expected = (artifact_dir / "model.onnx").stat().st_size
-    stored = mlflow_client().list_logged_model_artifacts(model_id, f"artifacts/{artifact_dir.name}")
-    sizes = {Path(item.path).name: item.file_size for item in stored}
-    if sizes.get("model.onnx") != expected:
-        raise RegistryError(
-            f"stored model.onnx is {sizes.get('model.onnx')} bytes, expected {expected}: the upload did not complete"
-        )
+def _verify_and_sign(model_id: str, model_uri: str, artifact_dir: Path) -> float:
+    """Read back what the store holds, check every packaged file arrived byte for byte, then sign the manifest of
+    the whole logged model (MLmodel, code, the package) and store `manifest.json` + `manifest.sig` beside it.
+
+    The digests are taken from the stored copy, so they describe exactly what a loader will download; the comparison
+    with the local package first makes sure that copy is the one this command uploaded. Returns the seconds taken.
+    """
+    import tempfile
+
+    import mlflow.artifacts
+
+    from infra.local.secrets import ARTIFACT_SIGNING_KEY, get_secret
+    from services.registry.manifest import sha256_file, sign_dir
+
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="mlp-register-") as tmp:
+        stored = Path(mlflow.artifacts.download_artifacts(artifact_uri=model_uri, dst_path=tmp))
+        package = stored / "artifacts" / artifact_dir.name
+        for local in sorted(p for p in artifact_dir.rglob("*") if p.is_file()):
+            rel = local.relative_to(artifact_dir)
+            remote = package / rel
+            if not remote.is_file():
+                raise RegistryError(f"stored model lacks {rel}: the upload did not complete")
+            if remote.stat().st_size != local.stat().st_size or sha256_file(remote) != sha256_file(local):
+                raise RegistryError(f"stored {rel} differs from {local}: the upload was changed or did not complete")
+        sign_dir(stored, get_secret(ARTIFACT_SIGNING_KEY))
+        pair = Path(tmp) / "manifest-pair"
+        pair.mkdir()
+        for name in (MANIFEST_FILE, SIGNATURE_FILE):
+            (pair / name).write_bytes((stored / name).read_bytes())
+        mlflow_client().log_model_artifacts(model_id, str(pair))
+    return time.monotonic() - started
 
 
 def register(artifact_dir: Path, alias: str | None = None, progress: Progress = print) -> Registered:
