@@ -12,6 +12,11 @@ from cdktn_provider_aws.s3_bucket_lifecycle_configuration import (
     S3BucketLifecycleConfigurationRuleNoncurrentVersionExpiration,
     S3BucketLifecycleConfigurationRuleTransition,
 )
+from cdktn_provider_aws.s3_bucket_object_lock_configuration import (
+    S3BucketObjectLockConfigurationA,
+    S3BucketObjectLockConfigurationRuleA,
+    S3BucketObjectLockConfigurationRuleDefaultRetentionA,
+)
 from cdktn_provider_aws.s3_bucket_ownership_controls import S3BucketOwnershipControls, S3BucketOwnershipControlsRule
 from cdktn_provider_aws.s3_bucket_policy import S3BucketPolicy
 from cdktn_provider_aws.s3_bucket_public_access_block import S3BucketPublicAccessBlock
@@ -34,12 +39,30 @@ class BucketProps(Props):
     transition_ia_days: int | None = Field(default=None, ge=30)
     expire_days: int | None = Field(default=None, ge=1)
     force_destroy: bool = False
+    object_lock_days: int | None = Field(
+        default=None,
+        ge=1,
+        description="S3 Object Lock, COMPLIANCE mode, default retention in days: no object version can be deleted "
+        "or overwritten in place by anyone (root included) until it expires; an overwrite only adds a newer version",
+    )
+    write_once_prefix: str | None = Field(
+        default=None, description="Key prefix (e.g. `mlflow/`) whose objects only `writer_role_arns` may create"
+    )
+    writer_role_arns: list[str] = Field(
+        default_factory=list, description="The only principals that may put objects under `write_once_prefix`"
+    )
 
 
 class Bucket(Construct):
     def __init__(self, scope: Construct, id_: str, props: BucketProps) -> None:
         super().__init__(scope, id_)
-        self.bucket = S3Bucket(self, "bucket", bucket=props.bucket_name, force_destroy=props.force_destroy)
+        self.bucket = S3Bucket(
+            self,
+            "bucket",
+            bucket=props.bucket_name,
+            force_destroy=props.force_destroy,
+            object_lock_enabled=True if props.object_lock_days else None,
+        )
         b = self.bucket.id
         S3BucketPublicAccessBlock(
             self,
@@ -72,23 +95,58 @@ class Bucket(Construct):
                 )
             ],
         )
-        S3BucketPolicy(
-            self,
-            "tls-only",
-            bucket=b,
-            policy=policy_json(
-                [
-                    {
-                        "Sid": "DenyInsecureTransport",
-                        "Effect": "Deny",
-                        "Principal": "*",
-                        "Action": "s3:*",
-                        "Resource": [self.bucket.arn, f"{self.bucket.arn}/*"],
-                        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-                    }
-                ]
-            ),
-        )
+        if props.object_lock_days:
+            S3BucketObjectLockConfigurationA(
+                self,
+                "object-lock",
+                bucket=b,
+                rule=S3BucketObjectLockConfigurationRuleA(
+                    default_retention=S3BucketObjectLockConfigurationRuleDefaultRetentionA(
+                        mode="COMPLIANCE", days=props.object_lock_days
+                    )
+                ),
+            )
+        statements: list[dict[str, object]] = [
+            {
+                "Sid": "DenyInsecureTransport",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "s3:*",
+                "Resource": [self.bucket.arn, f"{self.bucket.arn}/*"],
+                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+            }
+        ]
+        if props.write_once_prefix:
+            if not props.writer_role_arns:
+                raise ValueError(f"{props.bucket_name}: write_once_prefix needs writer_role_arns (the only writers)")
+            prefix = f"{self.bucket.arn}/{props.write_once_prefix}*"
+            statements += [
+                {
+                    # Only the registry's own server writes model artifacts; any other role, however broad its IAM
+                    # policy (an admin's, CI's), is refused by the bucket itself.
+                    "Sid": "WriteOnceOnlyTheRegistryWrites",
+                    "Effect": "Deny",
+                    "Principal": "*",
+                    "Action": ["s3:PutObject", "s3:PutObjectAcl"],
+                    "Resource": prefix,
+                    "Condition": {"ArnNotEquals": {"aws:PrincipalArn": props.writer_role_arns}},
+                },
+                {
+                    # Nobody deletes a stored artifact or shortens its lock: a registered version stays what it was.
+                    "Sid": "WriteOnceNoDeleteNoUnlock",
+                    "Effect": "Deny",
+                    "Principal": "*",
+                    "Action": [
+                        "s3:DeleteObject",
+                        "s3:DeleteObjectVersion",
+                        "s3:PutObjectRetention",
+                        "s3:PutObjectLegalHold",
+                        "s3:BypassGovernanceRetention",
+                    ],
+                    "Resource": prefix,
+                },
+            ]
+        S3BucketPolicy(self, "tls-only", bucket=b, policy=policy_json(statements))
         rule = S3BucketLifecycleConfigurationRule(
             id="retention",
             status="Enabled",

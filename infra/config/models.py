@@ -147,6 +147,9 @@ class StorageConfig(Strict):
     the release workflow pushes to the same names in every environment, so they are not per-environment settings."""
 
     artifact_noncurrent_expire_days: int = Field(default=90, ge=1)
+    artifact_lock_days: int = Field(
+        default=30, ge=1, description="Object Lock (COMPLIANCE) retention of every artifact version, in days"
+    )
     inference_log_ia_days: int = Field(default=30, ge=30)  # S3 minimum for STANDARD_IA transitions
     inference_log_expire_days: int = Field(default=365, ge=31)
     ecr_keep_untagged_days: int = Field(default=14, ge=1)

@@ -19,6 +19,7 @@ from modules.irsa import IrsaProps, IrsaRole
 from modules.registry import Registry, RegistryProps
 from modules.registry_auth import RegistryUsersSecret, RegistryUsersSecretProps
 from modules.workload_roles import (
+    ARTIFACT_PREFIX,
     DRIFT_JOB,
     MLFLOW,
     MODEL_SERVER,
@@ -83,6 +84,10 @@ class DataStack(LayerStack):
                 bucket_name=f"{p}-artifacts-{network.account_id}",
                 kms_key_arn=self.keys["artifacts"].arn,
                 noncurrent_expire_days=st.artifact_noncurrent_expire_days,
+                # Registered versions are write-once: locked versions, and only MLflow's role writes under mlflow/.
+                object_lock_days=st.artifact_lock_days,
+                write_once_prefix=ARTIFACT_PREFIX,
+                writer_role_arns=[f"arn:aws:iam::{network.account_id}:role/{p}-{MLFLOW.role_suffix}"],
             ),
         )
         self.inference_logs = Bucket(

@@ -260,3 +260,27 @@ def test_pushgateway_is_installed_where_the_drift_job_pushes(synth: Synth, env: 
 def test_registry_creates_one_repository_per_declared_image(synth: Synth, env: EnvConfig) -> None:
     names = {r["name"] for r in synth.resources(env.name, "data", "aws_ecr_repository").values()}
     assert names == {images.repository(env.prefix, image) for image in images.REPOSITORIES}
+
+
+def test_registered_artifacts_are_write_once(synth: Synth, env: EnvConfig) -> None:
+    """The artifact bucket locks every object version (COMPLIANCE) and its policy lets only MLflow's role write under
+    `mlflow/` and nobody delete or unlock there; the inference-log bucket is not locked (it expires by design)."""
+    buckets = synth.resources(env.name, "data", "aws_s3_bucket")
+    locked = {k for k, b in buckets.items() if b.get("object_lock_enabled") is True}
+    assert len(locked) == 1 and "artifacts" in next(iter(locked))
+    (lock,) = synth.resources(env.name, "data", "aws_s3_bucket_object_lock_configuration").values()
+    assert lock["rule"]["default_retention"] == {"mode": "COMPLIANCE", "days": env.storage.artifact_lock_days}
+    assert next(iter(locked)) in lock["bucket"]
+    statements = {
+        s.get("Sid"): s
+        for pol in synth.resources(env.name, "data", "aws_s3_bucket_policy").values()
+        for s in policy(pol["policy"])["Statement"]
+    }
+    writers = statements["WriteOnceOnlyTheRegistryWrites"]
+    assert writers["Effect"] == "Deny" and "s3:PutObject" in writers["Action"]
+    assert str(writers["Resource"]).endswith("/mlflow/*")
+    (writer,) = writers["Condition"]["ArnNotEquals"]["aws:PrincipalArn"]
+    assert writer.startswith("arn:aws:iam::") and writer.endswith(f":role/{env.prefix}-mlflow")
+    nodelete = statements["WriteOnceNoDeleteNoUnlock"]
+    assert nodelete["Effect"] == "Deny" and "Condition" not in nodelete
+    assert {"s3:DeleteObject", "s3:DeleteObjectVersion", "s3:BypassGovernanceRetention"} <= set(nodelete["Action"])
