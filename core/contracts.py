@@ -78,6 +78,11 @@ REGISTRY_RELEASE_BOT: Final = "mlp-release-bot"  # registers versions, sets alia
 REGISTRY_MODEL_SERVER: Final = "mlp-model-server"  # model servers: READ
 REGISTRY_READER: Final = "mlp-reader"  # drift check, dashboards, `mlp model list`: READ
 
+# The artifact verification key in the cluster: a ConfigMap in the serving namespace holding the public key (base64
+# DER, from KMS GetPublicKey) under this key; the model server reads it into `MLP_ARTIFACT_PUBLIC_KEY`.
+ARTIFACT_KEY_CONFIGMAP: Final = "mlp-artifact-signing"
+ARTIFACT_KEY_CONFIGMAP_KEY: Final = "public-key"
+
 REGISTRY_USERS: Final[dict[str, str]] = {
     REGISTRY_ADMIN: "mlflow_admin_password",
     REGISTRY_RELEASE_BOT: "mlflow_release_bot_password",

@@ -21,13 +21,16 @@ class Change:
 
 # (Secret name, key) -> value: what the cluster's Secrets hold, for the `secretKeyRef`s a rendered pod names.
 SecretValues = Mapping[tuple[str, str], str]
-SECRETS_INLINE = Change("secretKeyRef values inline", "a local secret stands in for the Secret that External Secrets "
-                        "fills from Secrets Manager; podman kube play reads no Kubernetes Secret")  # fmt: skip
+SECRETS_INLINE = Change("secretKeyRef and configMapKeyRef values inline", "a local secret stands in for the Secret "
+                        "that External Secrets fills from Secrets Manager, the local artifact public key for the "
+                        "ConfigMap holding KMS's; podman kube play reads no Kubernetes Secret")  # fmt: skip
 
 
 def _inline_secrets(container: dict[str, Any], secrets: SecretValues) -> None:
+    """Replace each `secretKeyRef` (and `configMapKeyRef`: the artifact public key) by the local value."""
     for variable in container.get("env", []):
-        ref = variable.get("valueFrom", {}).get("secretKeyRef")
+        source = variable.get("valueFrom", {})
+        ref = source.get("secretKeyRef") or source.get("configMapKeyRef")
         if ref is not None:
             variable.pop("valueFrom")
             variable["value"] = secrets[(ref["name"], ref["key"])]

@@ -19,6 +19,7 @@ from core import contracts, endpoints
 from core.policy import policy
 from infra.containers.images import BuiltImage
 from infra.local import registry_auth, s3
+from infra.local.secrets import artifact_public_key
 from modules.k8s import RenderProps, ServingProps, render_all
 from modules.k8s import common as k8s_common
 from pipelines.rehearsal import pods
@@ -66,8 +67,12 @@ def rendered_deployment(version: int, image: BuiltImage) -> Manifest:
 
 
 def registry_secrets(user: str) -> SecretValues:
-    """The value of the Secret a rendered pod reads its registry password from: the local registry user's."""
-    return {(k8s_common.registry_secret_name(user), k8s_common.REGISTRY_PASSWORD_KEY): registry_auth.password(user)}
+    """The value of the Secret a rendered pod reads its registry password from: the local registry user's; and of
+    the ConfigMap holding the artifact public key: the local signing key's public half."""
+    return {
+        (k8s_common.registry_secret_name(user), k8s_common.REGISTRY_PASSWORD_KEY): registry_auth.password(user),
+        (contracts.ARTIFACT_KEY_CONFIGMAP, contracts.ARTIFACT_KEY_CONFIGMAP_KEY): artifact_public_key(),
+    }
 
 
 def s3_env() -> dict[str, str]:

@@ -184,7 +184,7 @@ def download_version(
         raise RegistryError(
             f"{env.ARTIFACT_PUBLIC_KEY.name} is not set, so no downloaded version can be verified and none is used: "
             "set it to the artifact signing key's public key (locally `mlp` sets it from the secret store; in the "
-            "cluster the ConfigMap mlp-artifact-signing)"
+            f"cluster the ConfigMap {contracts.ARTIFACT_KEY_CONFIGMAP})"
         )
     name = name or model_name()
     number = version if isinstance(version, int) else resolve_version(version, name)

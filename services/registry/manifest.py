@@ -26,6 +26,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
+from core import contracts
+
 MANIFEST_FILE = "manifest.json"
 SIGNATURE_FILE = "manifest.sig"
 FORMAT = "mlp-artifact-manifest/1"
@@ -126,7 +128,8 @@ def _verify_signature(public_key: str, signature: bytes, data: bytes) -> None:
     except (binascii.Error, ValueError) as exc:
         raise ArtifactVerificationError(
             f"the artifact public key is not base64 DER of a public key ({exc}); set it from the signing key "
-            "(locally `mlp` does that from the secret store; in the cluster the ConfigMap mlp-artifact-signing)"
+            "(locally `mlp` does that from the secret store; in the cluster the ConfigMap "
+            f"{contracts.ARTIFACT_KEY_CONFIGMAP})"
         ) from exc
     if isinstance(key, ed25519.Ed25519PublicKey):
         key.verify(signature, data)

@@ -154,3 +154,28 @@ def test_pods_read_the_registry_as_their_least_privileged_user_with_the_password
                 assert ref == {"name": k8s_common.registry_secret_name(seen[c["name"]]), "key": "password"}
                 assert "value" not in env[contracts.MLFLOW_PASSWORD_VAR]
     assert seen == expected
+
+
+def test_model_servers_read_the_artifact_public_key_from_its_configmap(deployments):
+    from core import contracts, env
+
+    servers = [
+        c
+        for ms in deployments.values()
+        for m in ms
+        if m["kind"] == "Deployment"
+        for c in m["spec"]["template"]["spec"]["containers"]
+        if c["name"] == "model-server"
+    ]
+    assert servers
+    for c in servers:
+        variables = {e["name"]: e for e in c["env"]}
+        assert variables[env.ARTIFACT_PUBLIC_KEY.name] == {
+            "name": env.ARTIFACT_PUBLIC_KEY.name,
+            "valueFrom": {
+                "configMapKeyRef": {
+                    "name": contracts.ARTIFACT_KEY_CONFIGMAP,
+                    "key": contracts.ARTIFACT_KEY_CONFIGMAP_KEY,
+                }
+            },
+        }

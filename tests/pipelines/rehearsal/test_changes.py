@@ -41,14 +41,17 @@ def rendered() -> dict[str, Any]:
 
 
 def registry_secret(user: str) -> dict[tuple[str, str], str]:
-    return {(k8s_common.registry_secret_name(user), k8s_common.REGISTRY_PASSWORD_KEY): f"password-of-{user}"}
+    return {
+        (k8s_common.registry_secret_name(user), k8s_common.REGISTRY_PASSWORD_KEY): f"password-of-{user}",
+        (contracts.ARTIFACT_KEY_CONFIGMAP, contracts.ARTIFACT_KEY_CONFIGMAP_KEY): "public-key-b64",
+    }
 
 
 def inlined(env: list[dict[str, Any]], secrets: dict[tuple[str, str], str]) -> list[dict[str, Any]]:
-    """The rendered env with each secretKeyRef replaced by the secret's value, nothing else."""
+    """The rendered env with each secretKeyRef / configMapKeyRef replaced by its value, nothing else."""
     out = []
     for e in env:
-        ref = e.get("valueFrom", {}).get("secretKeyRef")
+        ref = e.get("valueFrom", {}).get("secretKeyRef") or e.get("valueFrom", {}).get("configMapKeyRef")
         out.append({"name": e["name"], "value": secrets[(ref["name"], ref["key"])]} if ref else e)
     return out
 
