@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from core import contracts
+from core import contracts, env
 
 Manifest = dict[str, Any]
 
@@ -85,6 +85,13 @@ REGISTRY_PASSWORD_KEY = "password"
 def registry_secret_name(user: str) -> str:
     """The Secret holding one registry user's password (filled from Secrets Manager by External Secrets)."""
     return f"registry-{user}"
+
+
+def artifact_key_env() -> dict[str, Any]:
+    """The variable holding the key that verifies a version's signed manifest before it is used (not a secret): by
+    reference to the ConfigMap the operator fills from KMS's public key (docs/security.md, Verified artifacts)."""
+    ref = {"name": contracts.ARTIFACT_KEY_CONFIGMAP, "key": contracts.ARTIFACT_KEY_CONFIGMAP_KEY}
+    return {"name": env.ARTIFACT_PUBLIC_KEY.name, "valueFrom": {"configMapKeyRef": ref}}
 
 
 def registry_credential_env(user: str) -> list[dict[str, Any]]:

@@ -66,6 +66,7 @@ def drift_cronjob(props: ServingProps, mon: MonitoringProps, policy: Policy, mod
             {"name": env.PUSHGATEWAY_URL.name, "value": mon.pushgateway_url},
             {"name": "HOME", "value": "/tmp"},
             {"name": "TMPDIR", "value": "/tmp"},
+            c.artifact_key_env(),  # the job downloads the champion: verified like a model server's
             *c.registry_credential_env(contracts.REGISTRY_READER),
         ],
         # Evidently over a day of logged texts: pandas frames of a few 10k rows.

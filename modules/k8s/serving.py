@@ -83,10 +83,7 @@ def _env(props: ServingProps, policy: Policy, model_name: str, version: int) -> 
     if props.gpu:
         env[env_vars.GPU_MEMORY_LIMIT_BYTES.name] = str(quantity_mib(policy.serving.gpu_memory_limit) * 1024 * 1024)
     rendered = [{"name": k, "value": v} for k, v in env.items()]
-    # The key that verifies a version's signed manifest before it is loaded (not a secret; docs/security.md).
-    key_ref = {"name": contracts.ARTIFACT_KEY_CONFIGMAP, "key": contracts.ARTIFACT_KEY_CONFIGMAP_KEY}
-    rendered.append({"name": env_vars.ARTIFACT_PUBLIC_KEY.name, "valueFrom": {"configMapKeyRef": key_ref}})
-    return rendered + c.registry_credential_env(contracts.REGISTRY_MODEL_SERVER)
+    return [*rendered, c.artifact_key_env(), *c.registry_credential_env(contracts.REGISTRY_MODEL_SERVER)]
 
 
 def container(props: ServingProps, policy: Policy, model_name: str, version: int) -> dict[str, Any]:

@@ -156,18 +156,18 @@ def test_pods_read_the_registry_as_their_least_privileged_user_with_the_password
     assert seen == expected
 
 
-def test_model_servers_read_the_artifact_public_key_from_its_configmap(deployments):
+def test_model_servers_and_the_drift_job_read_the_artifact_public_key_from_its_configmap(deployments):
     from core import contracts, env
 
     servers = [
         c
         for ms in deployments.values()
         for m in ms
-        if m["kind"] == "Deployment"
-        for c in m["spec"]["template"]["spec"]["containers"]
-        if c["name"] == "model-server"
+        if m["kind"] in {"Deployment", "CronJob"}
+        for c in m["spec"].get("jobTemplate", {}).get("spec", m["spec"])["template"]["spec"]["containers"]
+        if c["name"] in {"model-server", "drift-check"}
     ]
-    assert servers
+    assert {c["name"] for c in servers} == {"model-server", "drift-check"}
     for c in servers:
         variables = {e["name"]: e for e in c["env"]}
         assert variables[env.ARTIFACT_PUBLIC_KEY.name] == {
