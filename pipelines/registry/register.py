@@ -43,6 +43,7 @@ REQUIRED_FILES = (
     "input_example.json",
     "requirements.txt",
 )
+MANIFEST_TAG = "artifact_manifest_sha256"  # SHA-256 of the version's signed manifest.json
 PYFUNC_CODE = REPO_ROOT / "services" / "model_runtime" / "pyfunc_model.py"
 LINEAGE_TAGS = ("dataset_sha256", "git_commit", "base_model", "base_model_package", "quantisation", "input_hash")
 
@@ -130,14 +131,15 @@ def _failed_server() -> str:
 
 def find_existing(input_hash: str) -> int | None:
     for v in list_versions():
-        if v.tags.get("input_hash") == input_hash and v.status == "READY":
+        # A version registered before signed manifests (no manifest tag) would be refused at load: not reused.
+        if v.tags.get("input_hash") == input_hash and v.status == "READY" and v.tags.get(MANIFEST_TAG):
             return int(v.version)
     return None
 
 
 def _log_run(
     artifact_dir: Path, config: dict[str, Any], metrics: dict[str, Any], lineage: dict[str, Any], progress: Progress
-) -> tuple[str, str]:
+) -> tuple[str, str, str]:
     import pandas as pd
     from mlflow.models import infer_signature
 
@@ -176,17 +178,19 @@ def _log_run(
                 metadata={"variant": variant, "quantisation": lineage["quantisation"]},
             )
             progress("verifying the stored artifacts and signing their manifest")
-            took = _verify_and_sign(info.model_id, info.model_uri, artifact_dir)
+            took, manifest_sha256 = _verify_and_sign(info.model_id, info.model_uri, artifact_dir)
             mlflow.log_metric("artifact_manifest_seconds", took)
+            mlflow.set_tag(MANIFEST_TAG, manifest_sha256)
         except Exception:
             mlflow.set_tag("registration", "failed")
             raise
-    return run.info.run_id, info.model_uri
+    return run.info.run_id, info.model_uri, manifest_sha256
 
 
-def _verify_and_sign(model_id: str, model_uri: str, artifact_dir: Path) -> float:
+def _verify_and_sign(model_id: str, model_uri: str, artifact_dir: Path) -> tuple[float, str]:
     """Read back what the store holds, check every packaged file arrived byte for byte, then sign the manifest of
     the whole logged model (MLmodel, code, the package) and store `manifest.json` + `manifest.sig` beside it.
+    Returns the seconds taken and the manifest's SHA-256 (a version tag: the registry records which manifest it got).
 
     The digests are taken from the stored copy, so they describe exactly what a loader will download; the comparison
     with the local package first makes sure that copy is the one this command uploaded. Returns the seconds taken.
@@ -215,7 +219,8 @@ def _verify_and_sign(model_id: str, model_uri: str, artifact_dir: Path) -> float
         for name in (MANIFEST_FILE, SIGNATURE_FILE):
             (pair / name).write_bytes((stored / name).read_bytes())
         mlflow_client().log_model_artifacts(model_id, str(pair))
-    return time.monotonic() - started
+        manifest_sha256 = sha256_file(stored / MANIFEST_FILE)
+    return time.monotonic() - started, manifest_sha256
 
 
 def register(artifact_dir: Path, alias: str | None = None, progress: Progress = print) -> Registered:
@@ -233,7 +238,7 @@ def register(artifact_dir: Path, alias: str | None = None, progress: Progress = 
         return Registered(name, existing, run_id, variant, True)
 
     try:
-        run_id, model_uri = _log_run(artifact_dir, config, metrics, lineage, progress)
+        run_id, model_uri, manifest_sha256 = _log_run(artifact_dir, config, metrics, lineage, progress)
     except RegistryError:
         raise
     except (MlflowException, OSError, Exception) as exc:
@@ -249,6 +254,7 @@ def register(artifact_dir: Path, alias: str | None = None, progress: Progress = 
     client = mlflow_client()
     tags = {k: str(lineage[k]) for k in LINEAGE_TAGS}
     tags.update({"variant": variant, "validation_accuracy": str(metrics.get("validation", {}).get("accuracy"))})
+    tags[MANIFEST_TAG] = manifest_sha256
     try:
         # Tags go in with the creation request, so a version never exists without its lineage.
         mv = mlflow.register_model(model_uri, name, tags=tags, await_registration_for=60)
