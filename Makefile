@@ -25,7 +25,7 @@ models: bootstrap  ## package every model variant to ONNX (PyTorch runs only her
 demo: bootstrap  ## the main job on the local environment, end to end
 	$(PY) -m pipelines.demo
 
-images: bootstrap  ## build the cluster's images with podman (skipped when their content is unchanged)
+images: bootstrap  ## build the cluster's images with podman, the GPU one included (skipped when unchanged)
 	$(MLP) images build
 
 rehearse: bootstrap  ## the cluster's images built, its pods (model server, drift job, webhook receiver) run with podman kube play against the local servers
@@ -51,8 +51,9 @@ bench: bootstrap  ## benchmarks: raw ONNX Runtime, serving layers, images and th
 	$(PY) -m pipelines.bench.images_bench
 	$(PY) -m infra.tools.bench_synth
 
-lock:  ## re-resolve requirements/main.lock and checkov.lock from their .in files (the packaging env: lock-pack)
+lock:  ## re-resolve requirements/main.lock, gpu.lock and checkov.lock from their .in files (the packaging env: lock-pack)
 	uv pip compile -q --python-version 3.11 requirements/main.in -o requirements/main.lock
+	uv pip compile -q --python-version 3.11 --python-platform x86_64-manylinux_2_28 requirements/gpu.in -o requirements/gpu.lock
 	uv pip compile -q --python-version 3.11 requirements/checkov.in -o requirements/checkov.lock
 
 lock-pack:  ## re-freeze requirements/pack.lock from a fresh .venv-pack built from requirements/pack.in

@@ -8,10 +8,16 @@ when the two differ. Declared here once, so no side can add, rename or drop an i
 from __future__ import annotations
 
 MODEL_SERVER = "model-server"
+MODEL_SERVER_GPU = "model-server-gpu"  # the same server on ONNX Runtime's CUDA build, for GPU pods
 DRIFT_JOB = "drift-job"
 WEBHOOK_RECEIVER = "webhook-receiver"
 
-REPOSITORIES: tuple[str, ...] = (MODEL_SERVER, DRIFT_JOB, WEBHOOK_RECEIVER)
+REPOSITORIES: tuple[str, ...] = (MODEL_SERVER, MODEL_SERVER_GPU, DRIFT_JOB, WEBHOOK_RECEIVER)
+
+
+def model_server(gpu: bool) -> str:
+    """The model server's image for a pod on a GPU node (`gpu`) or a CPU node."""
+    return MODEL_SERVER_GPU if gpu else MODEL_SERVER
 
 
 def repository(prefix: str, image: str) -> str:

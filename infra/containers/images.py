@@ -33,10 +33,11 @@ class ImageSpec:
     name: str  # from `core.images`: the cluster's ECR repository is `<prefix>/<name>`, the local one `mlp/<name>`
     containerfile: str  # relative to the repository root, which is the build context
     entry: str  # the module the image runs: its import closure is what the Containerfile must copy
+    build_args: tuple[tuple[str, str], ...] = ()  # ARGs that make this image from a shared Containerfile
 
     def copied(self) -> list[str]:
         """Repository paths the Containerfile copies (COPY lines that do not copy from another stage)."""
-        text = (REPO_ROOT / self.containerfile).read_text()
+        text = (REPO_ROOT / self.containerfile).read_text().replace("\\\n", " ")  # join continued lines
         sources: list[str] = []
         for line in re.findall(r"^COPY\s+(.+)$", text, re.M):
             words = line.split()
@@ -50,8 +51,16 @@ MODEL_SERVER = ImageSpec(
     images.MODEL_SERVER, "services/model_server/Containerfile", entry="services.model_server.service"
 )
 DRIFT_JOB = ImageSpec(images.DRIFT_JOB, "pipelines/drift/Containerfile", entry="pipelines.drift.job")
+MODEL_SERVER_GPU = ImageSpec(
+    images.MODEL_SERVER_GPU,
+    MODEL_SERVER.containerfile,
+    entry=MODEL_SERVER.entry,
+    build_args=(("RUNTIME", "gpu"),),  # ONNX Runtime's CUDA build (requirements/gpu.lock): ~3 GB of CUDA libraries
+)
 WEBHOOK_RECEIVER = ImageSpec(images.WEBHOOK_RECEIVER, "services/webhook/Containerfile", entry="services.webhook.app")
-IMAGES = (MODEL_SERVER, DRIFT_JOB, WEBHOOK_RECEIVER)
+IMAGES = (MODEL_SERVER, DRIFT_JOB, WEBHOOK_RECEIVER, MODEL_SERVER_GPU)
+# What the rehearsal runs here (no GPU on this machine): every image but the CUDA build. `make images` builds all.
+REHEARSED = (MODEL_SERVER, DRIFT_JOB, WEBHOOK_RECEIVER)
 
 
 @dataclass(frozen=True)
@@ -76,6 +85,8 @@ def _files(source: Path) -> list[Path]:
 def content_hash(spec: ImageSpec, base_id: str) -> str:
     digest = hashlib.sha256()
     digest.update(f"base {base_id}\n".encode())
+    for name, value in spec.build_args:
+        digest.update(f"arg {name}={value}\n".encode())
     for rel in [spec.containerfile, *spec.copied()]:
         for path in _files(REPO_ROOT / rel):
             digest.update(f"file {path.relative_to(REPO_ROOT).as_posix()}\n".encode())
@@ -140,6 +151,8 @@ def build(spec: ImageSpec, base: str = BASE_IMAGE, force: bool = False) -> Built
             return BuiltImage(ref, digest, False, time.monotonic() - started, image_size(ref))
     args = ["build", "--network", "host", "--file", spec.containerfile]
     args += ["--build-arg", f"BASE_IMAGE={base}", "--build-arg", f"REVISION={git_revision()}"]
+    for name, value in spec.build_args:
+        args += ["--build-arg", f"{name}={value}"]
     args += ["--label", f"{CONTENT_LABEL}={digest}", "--tag", ref, "--tag", f"{local_repository(spec)}:latest"]
     for mount in pip_mounts():
         args += ["--volume", mount]
@@ -147,5 +160,5 @@ def build(spec: ImageSpec, base: str = BASE_IMAGE, force: bool = False) -> Built
     return BuiltImage(ref, digest, True, time.monotonic() - started, image_size(ref))
 
 
-def build_all(force: bool = False) -> list[BuiltImage]:
-    return [build(spec, force=force) for spec in IMAGES]
+def build_all(specs: tuple[ImageSpec, ...] | list[ImageSpec] = IMAGES, force: bool = False) -> list[BuiltImage]:
+    return [build(spec, force=force) for spec in specs]

@@ -39,6 +39,17 @@ class ServingProps(Props):
     model_cache_size_limit: str = "2Gi"
     tmp_size_limit: str = "256Mi"
 
+    @model_validator(mode="after")
+    def _image_matches_the_device(self) -> ServingProps:
+        # The CPU image has no CUDA build of ONNX Runtime: a GPU pod running it would pay for a GPU and use none.
+        wanted = images.model_server(self.gpu)
+        if self.image_repository.rpartition("/")[2] != wanted:
+            raise ValueError(
+                f"image_repository {self.image_repository!r}: {'GPU' if self.gpu else 'CPU'} pods run the "
+                f"`{wanted}` image; pass its repository (`.../{wanted}`)"
+            )
+        return self
+
     @property
     def image(self) -> str:
         # With a digest the kubelet pulls by content; the tag stays for people reading the manifest.

@@ -1,6 +1,7 @@
 """The cluster's images and the model server's pod, measured: image sizes, build time cold and cached, the pod's
 time to ready, its latency and memory at 100 requests/s for 30 s (the rendered Deployment run with podman), and the
-drift CronJob's pod over shifted traffic (time, memory).
+drift CronJob's pod over shifted traffic (time, memory), and the GPU image on this GPU-less machine (where its
+session runs, and whether the server says so).
 
 `--cold` rebuilds every image from its Containerfile (minutes, network to the package index); without it, an image
 missing here is built anyway and its time is reported as cold. Needs the local environment for the pod (started if
@@ -20,9 +21,10 @@ from datetime import UTC, datetime, timedelta
 from rich.console import Console
 from rich.table import Table
 
-from core import endpoints
+from core import endpoints, env
 from core.policy import policy
-from infra.containers.images import DRIFT_JOB, IMAGES, MODEL_SERVER, BuiltImage, build
+from infra.containers.images import DRIFT_JOB, IMAGES, MODEL_SERVER, MODEL_SERVER_GPU, BuiltImage, build
+from infra.containers.podman import podman
 from infra.local.paths import build_dir
 from pipelines.bench.serving_bench import VARIANT, ensure_env, int8_version
 from pipelines.data import load_shifted
@@ -78,6 +80,35 @@ def measure_images(cold: bool) -> list[ImageFigures]:
         again = build(spec)
         out.append(ImageFigures(spec.name, first.size_bytes / 1e6, first.seconds, first.built, again.seconds))
     return out
+
+
+GPU_PROBE = """
+import json, logging
+class Keep(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.messages = []
+    def emit(self, record):
+        self.messages.append(record.getMessage())
+kept = Keep()
+logging.getLogger().addHandler(kept)
+from services.model_server.loading import load_from_env
+m = load_from_env()
+print(json.dumps({"provider": m.classifier.provider, "warnings": kept.messages}))
+"""
+
+
+def measure_gpu_image_without_gpu() -> dict[str, object]:
+    """The GPU image serving a packaged model on this machine (no GPU): the provider its session came up on and the
+    server's warnings, read from the image's own loader."""
+    ref = build(MODEL_SERVER_GPU).ref
+    model = build_dir() / "models" / VARIANT
+    run = ["run", "--rm", "--network", "none", "--read-only", "-v", f"{model}:/models:ro"]
+    settings = {env.DEVICE.name: "cuda", env.MODEL_DIR.name: "/models", env.MODEL_VERSION.name: "1"}
+    env_args = [a for name, value in settings.items() for a in ("-e", f"{name}={value}")]
+    out = podman(*run, *env_args, ref, "python", "-c", GPU_PROBE)
+    result: dict[str, object] = json.loads(out.strip().splitlines()[-1])
+    return result
 
 
 def measure_pod() -> PodFigures:
@@ -155,11 +186,18 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     console.print(f"load average now {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (other work skews the figures)")
     images = measure_images(args.cold)
+    gpu_image = measure_gpu_image_without_gpu()
     pod = None if args.no_pod else measure_pod()
     print_tables(images, pod)
+    console.print(f"GPU image without a GPU: session on {gpu_image['provider']}; warnings: {gpu_image['warnings']}")
     report = build_dir() / "reports" / "bench-images.json"
     report.parent.mkdir(parents=True, exist_ok=True)
-    report.write_text(json.dumps({"images": [asdict(i) for i in images], "pod": pod and asdict(pod)}, indent=2))
+    report.write_text(
+        json.dumps(
+            {"images": [asdict(i) for i in images], "gpu_image_without_gpu": gpu_image, "pod": pod and asdict(pod)},
+            indent=2,
+        )
+    )
     console.print(f"written: {report}")
 
 

@@ -12,7 +12,7 @@ from pipelines.release.weights import WeightsError, parse_weights
 app = typer.Typer(no_args_is_help=True)
 
 # Example inputs: a fork sets its real image, role and URIs (infra outputs) on the command line or in CI.
-DEFAULT_IMAGE_REPO = f"123456789012.dkr.ecr.us-east-1.amazonaws.com/{images.repository('mlp-dev', images.MODEL_SERVER)}"
+DEFAULT_REGISTRY = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
 DEFAULT_ROLE_ARN = "arn:aws:iam::123456789012:role/mlp-model-server"
 DEFAULT_MLFLOW = "http://mlflow.mlflow.svc.cluster.local:5000"
 DEFAULT_INFERENCE_LOG_BUCKET = "mlp-dev-inference-logs-123456789012"  # infra/stacks/data.py names it per account
@@ -32,7 +32,9 @@ def k8s(
     versions: str = typer.Option("1=100", help="Live versions and weights, e.g. 3=90,4=10"),
     gpu: bool = typer.Option(False, "--gpu", help="GPU node group variant of the model servers"),
     mode: str = typer.Option("deployments", help="deployments | rollout (Argo Rollouts canary)"),
-    image_repository: str = typer.Option(DEFAULT_IMAGE_REPO),
+    image_repository: str | None = typer.Option(
+        None, help="The model server's repository (`.../model-server`, with --gpu `.../model-server-gpu`)"
+    ),
     image_tag: str = typer.Option("dev", help="Immutable tag (CI uses the git SHA)"),
     image_digest: str | None = typer.Option(None, help="sha256:<hex> of the pushed image: pods run it by digest"),
     irsa_role_arn: str = typer.Option(DEFAULT_ROLE_ARN),
@@ -59,7 +61,8 @@ def k8s(
             weights=parse_versions(versions),
             mode=mode,  # pydantic checks the literal
             serving=ServingProps(
-                image_repository=image_repository,
+                image_repository=image_repository
+                or f"{DEFAULT_REGISTRY}/{images.repository('mlp-dev', images.model_server(gpu))}",
                 image_tag=image_tag,
                 image_digest=image_digest,
                 irsa_role_arn=irsa_role_arn,

@@ -99,6 +99,33 @@ def execution_providers(
     return [(CUDA_PROVIDER, options), CPU_PROVIDER], None
 
 
+def provider_fallback(device: str, running: str) -> str | None:
+    """A warning when a session asked to run on the GPU came up on another provider.
+
+    The CUDA build of ONNX Runtime offers its CUDA provider on any machine; without a visible GPU or driver the
+    session falls back to the CPU when it is created, so only the session says where the model really runs.
+    """
+    if device != "cuda" or running == CUDA_PROVIDER:
+        return None
+    return (
+        f"device cuda requested but the session runs on {running}: no usable GPU. Check that the pod requests "
+        "nvidia.com/gpu and that `nvidia-smi` works on its node; serving on the CPU meanwhile."
+    )
+
+
+def preload_cuda_libraries() -> str | None:
+    """Load the CUDA and cuDNN libraries that the GPU image installs from PyPI (requirements/gpu.lock), which are
+    outside the dynamic loader's search path; a warning when they cannot be loaded."""
+    preload = getattr(ort, "preload_dlls", None)
+    if preload is None:
+        return None
+    try:
+        preload()
+    except OSError as exc:
+        return f"CUDA libraries could not be loaded ({exc}): the CUDA provider will not start"
+    return None
+
+
 class OnnxTextClassifier:
     """Texts in, labels and scores out. Thread-safe for `predict` (ONNX Runtime sessions are)."""
 

@@ -19,7 +19,12 @@ import onnxruntime as ort
 
 from core import env
 from core.policy import policy
-from services.model_runtime.classifier import OnnxTextClassifier, execution_providers
+from services.model_runtime.classifier import (
+    OnnxTextClassifier,
+    execution_providers,
+    preload_cuda_libraries,
+    provider_fallback,
+)
 
 logger = logging.getLogger("mlp.model_server")
 
@@ -58,9 +63,12 @@ def load_from_env() -> LoadedModel:
             raise ModelLoadError(f"cannot serve {name} {ref!r}: {exc}") from exc
     serving = policy().serving
     try:
+        device = env.DEVICE.get()
         providers, warning = execution_providers(
-            env.DEVICE.get(), env.GPU_MEMORY_LIMIT_BYTES.get(), ort.get_available_providers()
+            device, env.GPU_MEMORY_LIMIT_BYTES.get(), ort.get_available_providers()
         )
+        if warning is None and device == "cuda":
+            warning = preload_cuda_libraries()
         if warning:
             logger.warning(warning)
         classifier = OnnxTextClassifier.load(
@@ -69,6 +77,9 @@ def load_from_env() -> LoadedModel:
             inter_op_threads=serving.ort_inter_op_threads,
             providers=providers,
         )
+        fallback = provider_fallback(device, classifier.provider)
+        if fallback and not warning:
+            logger.warning(fallback)
     except (ValueError, OSError) as exc:
         raise ModelLoadError(f"cannot load {name} v{version} from {model_dir}: {exc}") from exc
     warm_up(classifier, model_dir)

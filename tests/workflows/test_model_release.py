@@ -120,11 +120,28 @@ def declared_args(containerfile: Path) -> set[str]:
 
 def test_the_release_workflow_builds_and_pushes_every_image_from_its_containerfile() -> None:
     built = {
-        (s.env["REPOSITORY"].rsplit("/", 1)[1], s.env["CONTAINERFILE"])
+        (s.env["REPOSITORY"].rsplit("/", 1)[1], s.env["CONTAINERFILE"], tuple(s.env["BUILD_ARGS"].split()))
         for s in build_steps()
         if s.workflow == RELEASE.name
     }
-    assert built == {(spec.name, spec.containerfile) for spec in IMAGES}, "the workflow and `mlp images build` differ"
+    expected = {(spec.name, spec.containerfile, tuple(f"{k}={v}" for k, v in spec.build_args)) for spec in IMAGES}
+    assert built == expected, "the workflow and `mlp images build` differ"
+    for _, containerfile, args in built:
+        undeclared = {a.split("=", 1)[0] for a in args} - declared_args(REPO / containerfile)
+        assert not undeclared, f"the matrix passes {sorted(undeclared)}, not ARGs of {containerfile}"
+
+
+def test_the_rollout_deploys_the_model_server_image_the_environment_serves_on() -> None:
+    # One variable picks the device: the build leg of the other server image stops early, the render gets --gpu.
+    doc = load(RELEASE)
+    assert doc["env"]["DEVICE"] == "${{ vars.MODEL_SERVER_DEVICE || 'cpu' }}"
+    (build,) = {s.run for s in build_steps() if s.workflow == RELEASE.name}
+    (rollout,) = [s for s in steps(RELEASE) if kubectl(s, "apply")]
+    for gpu in (False, True):
+        server = images.model_server(gpu)
+        assert f"{server}" in build and f"{server}" in rollout.run
+    assert '[[ "$DEVICE" == gpu ]] && { server=model-server-gpu; device=(--gpu); }' in rollout.run
+    assert '"${device[@]}"' in rollout.run and 'IMAGE="${REGISTRY}/mlp-${TARGET_ENV}/${server}:${TAG}"' in rollout.run
 
 
 @pytest.mark.parametrize("step", build_steps(), ids=lambda s: f"{s.workflow}:{s.name}")

@@ -98,4 +98,4 @@ def test_the_release_deploys_the_pushed_image_by_digest() -> None:
     lookup = render["run"].split(".venv/bin/mlp render k8s", 1)[0]
     assert "aws ecr describe-images" in lookup and "imageDigest" in lookup
     assert "sha256:[0-9a-f]{64}" in lookup and "exit 1" in lookup
-    assert "needs.image.outputs.tag" in render["env"]["IMAGE"]
+    assert "needs.image.outputs.tag" in render["env"]["TAG"] and "${TAG}" in lookup

@@ -14,10 +14,14 @@ from core import images as names
 from infra.containers.images import IMAGES, REPO_ROOT, ImageSpec
 from tests.services.model_server.test_container_build import imported_closure
 
-LOCK = {
-    m.group(1).lower(): m.group(2)
-    for m in re.finditer(r"^([A-Za-z0-9_.-]+)==([^\s;]+)", (REPO_ROOT / "requirements" / "main.lock").read_text(), re.M)
-}
+
+def pins(lock: str) -> dict[str, str]:
+    text = (REPO_ROOT / "requirements" / lock).read_text()
+    return {m.group(1).lower(): m.group(2) for m in re.finditer(r"^([A-Za-z0-9_.-]+)==([^\s;]+)", text, re.M)}
+
+
+LOCK = pins("main.lock")
+GPU_LOCK = pins("gpu.lock")  # the CUDA build of ONNX Runtime and its libraries, main.lock's pins for the rest
 
 
 def copied_files(spec: ImageSpec) -> set[str]:
@@ -31,9 +35,13 @@ def copied_files(spec: ImageSpec) -> set[str]:
 
 
 def requirements(spec: ImageSpec) -> list[str]:
+    """What the image's pip install takes: requirements.txt, and the ONNX Runtime build its RUNTIME picks."""
     (source,) = [s for s in spec.copied() if s.endswith("requirements.txt")]
-    text = (REPO_ROOT / source).read_text()
-    return [ln for ln in text.splitlines() if ln and not ln.startswith("#")]
+    sources = [source]
+    if any(s.endswith("runtime-cpu.txt") for s in spec.copied()):
+        sources.append(source.replace("requirements.txt", f"runtime-{dict(spec.build_args).get('RUNTIME', 'cpu')}.txt"))
+    lines = [ln for s in sources for ln in (REPO_ROOT / s).read_text().splitlines()]
+    return [ln for ln in lines if ln and not ln.startswith("#")]
 
 
 def test_every_image_of_the_cluster_has_a_containerfile() -> None:
@@ -52,9 +60,12 @@ def test_the_entry_points_import_closure_is_copied(spec: ImageSpec) -> None:
 
 @pytest.mark.parametrize("spec", IMAGES, ids=lambda s: s.name)
 def test_requirements_are_pinned_as_in_the_lock_and_exclude_torch(spec: ImageSpec) -> None:
+    lock = {**LOCK, **GPU_LOCK} if dict(spec.build_args).get("RUNTIME") == "gpu" else LOCK
     for line in requirements(spec):
         name, version = line.split("==")
-        assert LOCK.get(name.lower()) == version, f"{spec.name}: {line} differs from requirements/main.lock"
+        name = name.split("[")[0].lower()  # extras: onnxruntime-gpu[cuda,cudnn]
+        assert lock.get(name) == version, f"{spec.name}: {line} differs from its lock"
+    assert sum(r.startswith("onnxruntime") for r in requirements(spec)) <= 1, "one ONNX Runtime build per image"
     assert not any(r.lower().startswith(("torch", "sentence-transformers")) for r in requirements(spec))
 
 
@@ -76,8 +87,24 @@ def test_model_server_image_copies_the_code_the_policy_and_the_pins() -> None:
     assert spec.copied() == [
         "core/",
         "policy.yaml",
+        "requirements/gpu.lock",
         "requirements/main.lock",
         "services/",
         "services/model_server/requirements.txt",
+        "services/model_server/runtime-cpu.txt",
+        "services/model_server/runtime-gpu.txt",
     ]
     assert Path(spec.containerfile).parent.as_posix() == "services/model_server"
+
+
+def test_the_gpu_image_is_the_model_servers_containerfile_on_onnx_runtimes_cuda_build() -> None:
+    cpu, gpu = (next(s for s in IMAGES if s.name == n) for n in (names.MODEL_SERVER, names.MODEL_SERVER_GPU))
+    assert gpu.containerfile == cpu.containerfile and gpu.entry == cpu.entry
+    assert [r for r in requirements(cpu) if r.startswith("onnxruntime")] == [f"onnxruntime=={LOCK['onnxruntime']}"]
+    (runtime,) = [r for r in requirements(gpu) if r.startswith("onnxruntime")]
+    assert runtime.startswith("onnxruntime-gpu[cuda,cudnn]==")
+    assert any(name.startswith("nvidia-cudnn") for name in GPU_LOCK), "cuDNN comes from the lock, not the node"
+    shared = set(LOCK) & set(GPU_LOCK)
+    assert shared and all(LOCK[n] == GPU_LOCK[n] for n in shared), "shared packages keep main.lock's pins"
+    text = (REPO_ROOT / cpu.containerfile).read_text()
+    assert 'gpu) locks="-c /build/main.lock -c /build/gpu.lock"' in text and "choose cpu or gpu" in text

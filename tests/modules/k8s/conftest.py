@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from core import images
 from core.policy import Policy, policy
 from modules.k8s import RenderProps, ServingProps, render_all
 
@@ -19,7 +20,7 @@ def props(mode: str = "deployments", gpu: bool = False, weights: dict[int, int] 
         weights=weights or WEIGHTS,
         mode=mode,  # type: ignore[arg-type]
         serving=ServingProps(
-            image_repository="123456789012.dkr.ecr.us-east-1.amazonaws.com/mlp-dev/model-server",
+            image_repository=f"123456789012.dkr.ecr.us-east-1.amazonaws.com/mlp-dev/{images.model_server(gpu)}",
             image_tag="0a1b2c3",
             mlflow_tracking_uri="http://mlflow.mlflow.svc:5000",
             irsa_role_arn="arn:aws:iam::123456789012:role/mlp-model-server",

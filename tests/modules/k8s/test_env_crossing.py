@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from core import env
+from core import env, images
 from modules.k8s import RenderProps, ServingProps, WebhookProps, render_all
 from tests.services.model_server.test_container_build import REPO, imported_closure
 
@@ -77,7 +77,7 @@ def rendered_containers() -> dict[str, set[str]]:
             model_name="m",
             weights={1: 100},
             serving=ServingProps(
-                image_repository="r",
+                image_repository=f"registry/{images.model_server(gpu)}",
                 image_tag="t",
                 irsa_role_arn="arn:aws:iam::123456789012:role/x",
                 inference_log_bucket="logs",

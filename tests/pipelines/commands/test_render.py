@@ -15,7 +15,16 @@ def test_render_writes_one_yaml_per_concern(tmp_path):
     assert {"serving.yaml", "gateway.yaml", "scaling.yaml", "monitoring.yaml", "namespace.yaml"} <= files
     docs = list(yaml.safe_load_all((tmp_path / "serving.yaml").read_text()))
     images = {d["spec"]["template"]["spec"]["containers"][0]["image"] for d in docs if d["kind"] == "Deployment"}
-    assert images == {"123456789012.dkr.ecr.us-east-1.amazonaws.com/mlp-dev/model-server:abc1234"}
+    assert images == {"123456789012.dkr.ecr.us-east-1.amazonaws.com/mlp-dev/model-server-gpu:abc1234"}
+
+
+def test_a_gpu_render_of_the_cpu_image_is_refused_naming_the_image_to_use(tmp_path):
+    # The CPU image has no CUDA build of ONNX Runtime: its pods would hold a GPU and serve on the CPU.
+    cpu_repo = "123456789012.dkr.ecr.us-east-1.amazonaws.com/mlp-dev/model-server"
+    result = CliRunner().invoke(app, ["--out", str(tmp_path), "--gpu", "--image-repository", cpu_repo])
+    assert result.exit_code != 0
+    assert "`model-server-gpu` image" in result.output
+    assert not list(tmp_path.glob("*.yaml")), "nothing is written"
 
 
 def test_bad_weights_are_refused_with_a_hint(tmp_path):
