@@ -51,10 +51,12 @@ bench: bootstrap  ## benchmarks: raw ONNX Runtime, serving layers, images and th
 	$(PY) -m pipelines.bench.images_bench
 	$(PY) -m infra.tools.bench_synth
 
-lock:  ## re-resolve requirements/main.lock, gpu.lock and checkov.lock from their .in files (the packaging env: lock-pack)
-	uv pip compile -q --python-version 3.11 requirements/main.in -o requirements/main.lock
-	uv pip compile -q --python-version 3.11 --python-platform x86_64-manylinux_2_28 requirements/gpu.in -o requirements/gpu.lock
-	uv pip compile -q --python-version 3.11 requirements/checkov.in -o requirements/checkov.lock
+lock:  ## re-resolve the hash-locked requirements: main, gpu, checkov, then each image's (the packaging env: lock-pack)
+	uv pip compile -q --python-version 3.11 --generate-hashes requirements/main.in -o requirements/main.lock
+	uv pip compile -q --python-version 3.11 --python-platform x86_64-manylinux_2_28 --generate-hashes requirements/gpu.in -o requirements/gpu.lock
+	uv pip compile -q --python-version 3.11 --generate-hashes requirements/checkov.in -o requirements/checkov.lock
+	uv pip compile -q --python-version 3.11 --generate-hashes requirements/uv.in -o requirements/uv.lock
+	$(PY) -m infra.containers.locks
 
 lock-pack:  ## re-freeze requirements/pack.lock from a fresh .venv-pack built from requirements/pack.in
 	rm -rf .venv-pack && python3.11 -m venv .venv-pack

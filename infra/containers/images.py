@@ -33,7 +33,14 @@ class ImageSpec:
     name: str  # from `core.images`: the cluster's ECR repository is `<prefix>/<name>`, the local one `mlp/<name>`
     containerfile: str  # relative to the repository root, which is the build context
     entry: str  # the module the image runs: its import closure is what the Containerfile must copy
+    requirements: tuple[str, ...]  # what the image needs (the `.txt` lists), locked into `lock` by `make lock`
     build_args: tuple[tuple[str, str], ...] = ()  # ARGs that make this image from a shared Containerfile
+    platform_lock: str | None = None  # a second constraint file (the GPU runtime's pins)
+
+    @property
+    def lock(self) -> str:
+        """The image's own hash-locked requirements (`pip install --require-hashes`), within main.lock's pins."""
+        return f"requirements/images/{self.name}.lock"
 
     def copied(self) -> list[str]:
         """Repository paths the Containerfile copies (COPY lines that do not copy from another stage)."""
@@ -48,16 +55,31 @@ class ImageSpec:
 
 
 MODEL_SERVER = ImageSpec(
-    images.MODEL_SERVER, "services/model_server/Containerfile", entry="services.model_server.service"
+    images.MODEL_SERVER,
+    "services/model_server/Containerfile",
+    entry="services.model_server.service",
+    requirements=("services/model_server/requirements.txt", "services/model_server/runtime-cpu.txt"),
 )
-DRIFT_JOB = ImageSpec(images.DRIFT_JOB, "pipelines/drift/Containerfile", entry="pipelines.drift.job")
+DRIFT_JOB = ImageSpec(
+    images.DRIFT_JOB,
+    "pipelines/drift/Containerfile",
+    entry="pipelines.drift.job",
+    requirements=("pipelines/drift/requirements.txt",),
+)
 MODEL_SERVER_GPU = ImageSpec(
     images.MODEL_SERVER_GPU,
     MODEL_SERVER.containerfile,
     entry=MODEL_SERVER.entry,
+    requirements=("services/model_server/requirements.txt", "services/model_server/runtime-gpu.txt"),
     build_args=(("RUNTIME", "gpu"),),  # ONNX Runtime's CUDA build (requirements/gpu.lock): ~3 GB of CUDA libraries
+    platform_lock="requirements/gpu.lock",
 )
-WEBHOOK_RECEIVER = ImageSpec(images.WEBHOOK_RECEIVER, "services/webhook/Containerfile", entry="services.webhook.app")
+WEBHOOK_RECEIVER = ImageSpec(
+    images.WEBHOOK_RECEIVER,
+    "services/webhook/Containerfile",
+    entry="services.webhook.app",
+    requirements=("services/webhook/requirements.txt",),
+)
 IMAGES = (MODEL_SERVER, DRIFT_JOB, WEBHOOK_RECEIVER, MODEL_SERVER_GPU)
 # What the rehearsal runs here (no GPU on this machine): every image but the CUDA build. `make images` builds all.
 REHEARSED = (MODEL_SERVER, DRIFT_JOB, WEBHOOK_RECEIVER)

@@ -26,7 +26,7 @@ install_apt() {
 }
 
 ensure_uv() {
-  command -v uv >/dev/null 2>&1 || { step "installing uv"; python3 -m pip install -q uv; }
+  command -v uv >/dev/null 2>&1 || { step "installing uv"; python3 -m pip install -q --require-hashes -r requirements/uv.lock; }
 }
 
 install_runtime_venv() {
@@ -37,7 +37,7 @@ install_runtime_venv() {
   if [[ -f $stamp && "$(cat $stamp)" == "$want_sha" ]]; then return; fi
   step "Python env .venv from requirements/main.lock"
   [[ -d .venv ]] || uv venv -q -p python3.11 .venv
-  VIRTUAL_ENV=.venv uv pip sync -q requirements/main.lock
+  VIRTUAL_ENV=.venv uv pip sync -q --require-hashes requirements/main.lock
   VIRTUAL_ENV=.venv uv pip install -q --no-deps -e .
   echo "$want_sha" > "$stamp"
 }

@@ -99,3 +99,46 @@ def test_the_release_deploys_the_pushed_image_by_digest() -> None:
     assert "aws ecr describe-images" in lookup and "imageDigest" in lookup
     assert "sha256:[0-9a-f]{64}" in lookup and "exit 1" in lookup
     assert "needs.image.outputs.tag" in render["env"]["TAG"] and "${TAG}" in lookup
+
+
+# Every lock an install reads, hash-locked; the packaging env's is a `pip freeze` of a CPU torch wheel from the
+# machine's own disk (docs/security.md, supply chain), the one exception.
+HASHED_LOCKS = sorted(
+    [*(REPO / "requirements").glob("*.lock"), *(REPO / "requirements" / "images").glob("*.lock")],
+)
+UNHASHED = {REPO / "requirements" / "pack.lock"}
+
+
+def unhashed_pins(text: str) -> list[str]:
+    """Pinned requirements of a lock that carry no `--hash=sha256:` (a continued line counts as one entry)."""
+    entries = text.replace("\\\n", " ").splitlines()
+    return [e.split()[0] for e in entries if re.match(r"^[A-Za-z0-9_.-]+==", e) and "--hash=sha256:" not in e]
+
+
+def test_the_hash_check_refuses_a_pin_without_a_hash() -> None:
+    assert unhashed_pins("a==1 \\\n    --hash=sha256:00\nb==2\n    # via a\n") == ["b==2"]
+
+
+@pytest.mark.parametrize("lock", [p for p in HASHED_LOCKS if p not in UNHASHED], ids=lambda p: p.name)
+def test_every_pin_of_every_lock_carries_its_hashes(lock: Path) -> None:
+    text = lock.read_text()
+    assert re.search(r"^[A-Za-z0-9_.-]+==", text, re.M), f"{lock.name}: no pins"
+    assert unhashed_pins(text) == [], f"{lock.name}: pins without hashes; rerun `make lock`"
+
+
+def installers() -> list[tuple[str, str]]:
+    """(where, command) of every line that installs from a lock: workflows, bootstrap and tool scripts."""
+    sources = [*WORKFLOWS, REPO / "infra/local/bootstrap.sh", REPO / "infra/tools/install-checkov.sh"]
+    found = []
+    for path in sources:
+        for line in path.read_text().splitlines():
+            if re.search(r"\bpip (sync|install)\b.*(\.lock|-r )", line):
+                found.append((path.name, line.strip()))
+    return found
+
+
+def test_every_install_from_a_lock_requires_hashes() -> None:
+    found = installers()
+    assert {where for where, _ in found} >= {"bootstrap.sh", "install-checkov.sh", "ci.yml", "model-release.yml"}
+    missing = [(where, line) for where, line in found if "--require-hashes" not in line]
+    assert not missing, f"installs that would accept an unhashed file: {missing}"

@@ -35,13 +35,13 @@ def copied_files(spec: ImageSpec) -> set[str]:
 
 
 def requirements(spec: ImageSpec) -> list[str]:
-    """What the image's pip install takes: requirements.txt, and the ONNX Runtime build its RUNTIME picks."""
-    (source,) = [s for s in spec.copied() if s.endswith("requirements.txt")]
-    sources = [source]
-    if any(s.endswith("runtime-cpu.txt") for s in spec.copied()):
-        sources.append(source.replace("requirements.txt", f"runtime-{dict(spec.build_args).get('RUNTIME', 'cpu')}.txt"))
-    lines = [ln for s in sources for ln in (REPO_ROOT / s).read_text().splitlines()]
+    """The image's requirement lists (what `make lock` locks into its hash-locked `spec.lock`)."""
+    lines = [ln for source in spec.requirements for ln in (REPO_ROOT / source).read_text().splitlines()]
     return [ln for ln in lines if ln and not ln.startswith("#")]
+
+
+def locked(spec: ImageSpec) -> dict[str, str]:
+    return pins(spec.lock.removeprefix("requirements/"))
 
 
 def test_every_image_of_the_cluster_has_a_containerfile() -> None:
@@ -59,14 +59,19 @@ def test_the_entry_points_import_closure_is_copied(spec: ImageSpec) -> None:
 
 
 @pytest.mark.parametrize("spec", IMAGES, ids=lambda s: s.name)
-def test_requirements_are_pinned_as_in_the_lock_and_exclude_torch(spec: ImageSpec) -> None:
-    lock = {**LOCK, **GPU_LOCK} if dict(spec.build_args).get("RUNTIME") == "gpu" else LOCK
+def test_the_image_lock_holds_its_requirements_at_the_repositorys_pins_and_no_torch(spec: ImageSpec) -> None:
+    repository = {**LOCK, **GPU_LOCK} if spec.platform_lock else LOCK
+    image = locked(spec)
     for line in requirements(spec):
         name, version = line.split("==")
         name = name.split("[")[0].lower()  # extras: onnxruntime-gpu[cuda,cudnn]
-        assert lock.get(name) == version, f"{spec.name}: {line} differs from its lock"
-    assert sum(r.startswith("onnxruntime") for r in requirements(spec)) <= 1, "one ONNX Runtime build per image"
-    assert not any(r.lower().startswith(("torch", "sentence-transformers")) for r in requirements(spec))
+        assert repository.get(name) == version, f"{spec.name}: {line} differs from the repository's lock"
+        assert image.get(name) == version, f"{spec.name}: {line} is not in {spec.lock}; run `make lock`"
+    differing = {n: v for n, v in image.items() if repository.get(n) != v}
+    assert not differing, f"{spec.lock} pins differ from the repository's locks: {differing}; run `make lock`"
+    assert not any(n.startswith(("torch", "sentence-transformers")) for n in image)
+    assert sum(n.startswith("onnxruntime") for n in image) <= 1, "one ONNX Runtime build per image"
+    assert spec.lock in spec.copied(), "the Containerfile installs the image's own lock"
 
 
 @pytest.mark.parametrize("spec", IMAGES, ids=lambda s: s.name)
@@ -76,7 +81,8 @@ def test_two_stages_unprivileged_labelled_base_as_argument(spec: ImageSpec) -> N
     assert re.search(r"^ARG BASE_IMAGE=", text, re.M), "the base image is a build argument"
     assert "org.opencontainers.image.revision=${REVISION}" in text
     assert len(re.findall(r"^FROM ", text, re.M)) == 2 and "COPY --from=builder /opt/venv /opt/venv" in text
-    assert "-c /build/main.lock" in text, "transitive pins come from the lock"
+    assert "pip install --require-hashes --no-deps --only-binary=:all: -r" in text, "only hashed, locked files"
+    assert "pip check" in text, "the lock is complete: nothing installed lacks a dependency"
     assert spec.entry.replace(".", "/") + ".py" in imported_closure(spec.entry)
     command = re.search(r"^CMD (.+)$", text, re.M)
     assert command and (spec.entry in command.group(1) or spec.entry.rsplit(".", 1)[0] in command.group(1))
@@ -87,12 +93,9 @@ def test_model_server_image_copies_the_code_the_policy_and_the_pins() -> None:
     assert spec.copied() == [
         "core/",
         "policy.yaml",
-        "requirements/gpu.lock",
-        "requirements/main.lock",
+        "requirements/images/model-server-gpu.lock",
+        "requirements/images/model-server.lock",
         "services/",
-        "services/model_server/requirements.txt",
-        "services/model_server/runtime-cpu.txt",
-        "services/model_server/runtime-gpu.txt",
     ]
     assert Path(spec.containerfile).parent.as_posix() == "services/model_server"
 
@@ -107,4 +110,5 @@ def test_the_gpu_image_is_the_model_servers_containerfile_on_onnx_runtimes_cuda_
     shared = set(LOCK) & set(GPU_LOCK)
     assert shared and all(LOCK[n] == GPU_LOCK[n] for n in shared), "shared packages keep main.lock's pins"
     text = (REPO_ROOT / cpu.containerfile).read_text()
-    assert 'gpu) locks="-c /build/main.lock -c /build/gpu.lock"' in text and "choose cpu or gpu" in text
+    assert "gpu) lock=model-server-gpu.lock" in text and "choose cpu or gpu" in text
+    assert gpu.platform_lock == "requirements/gpu.lock" and "nvidia-cudnn-cu13" in locked(gpu)
