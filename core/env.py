@@ -81,6 +81,13 @@ MODEL_DIR = EnvVar[Path | None](
 MODEL_CACHE = EnvVar[Path | None](
     "MLP_MODEL_CACHE", _path, None, "Where downloaded versions are kept (default: <state dir>/models)."
 )
+ARTIFACT_SIGNING_KMS_KEY = EnvVar[str | None](
+    "MLP_ARTIFACT_SIGNING_KMS_KEY",
+    str,
+    None,
+    "Registration signs manifests with this AWS KMS key (ARN or alias; ECC_NIST_P256, the cluster's). "
+    "Unset: with the local secret store's Ed25519 key.",
+)
 ARTIFACT_PUBLIC_KEY = EnvVar(
     "MLP_ARTIFACT_PUBLIC_KEY",
     str,

@@ -12,6 +12,7 @@ from infra.config import EnvConfig
 from infra.stacks.base import LayerStack
 from infra.stacks.cluster import ClusterOutputs
 from infra.stacks.network import NetworkOutputs
+from modules.artifact_signing import ArtifactSigningKey, ArtifactSigningKeyProps
 from modules.buckets import Bucket, BucketProps
 from modules.common import kms_key
 from modules.database import Database, DatabaseProps
@@ -54,6 +55,7 @@ class DataOutputs:
     mlflow_role_arn: str
     model_server_role_arn: str
     drift_job_role_arn: str
+    artifact_signing_key_arn: str
 
 
 class DataStack(LayerStack):
@@ -161,6 +163,14 @@ class DataStack(LayerStack):
                 ),
             ).arn
 
+        # Registrations for this environment sign under the release role (pipelines/registry/signers.py).
+        signing = ArtifactSigningKey(
+            self,
+            "artifact-signing",
+            ArtifactSigningKeyProps(
+                prefix=p, account_id=network.account_id, signer_role_arns=[network.release_role_arn]
+            ),
+        )
         self.outputs = DataOutputs(
             db_host=self.database.endpoint_address,
             db_name=db.database_name,
@@ -171,6 +181,8 @@ class DataStack(LayerStack):
             mlflow_role_arn=role(MLFLOW, mlflow_statements(access)),
             model_server_role_arn=role(MODEL_SERVER, model_server_statements(access)),
             drift_job_role_arn=role(DRIFT_JOB, drift_job_statements(access)),
+            artifact_signing_key_arn=signing.arn,
         )
-        for name in ("artifact_bucket", "inference_log_bucket", "model_server_role_arn", "drift_job_role_arn"):
+        outputs = ("artifact_bucket", "inference_log_bucket", "model_server_role_arn", "drift_job_role_arn")
+        for name in (*outputs, "artifact_signing_key_arn"):
             TerraformOutput(self, name, value=getattr(self.outputs, name))

@@ -94,6 +94,12 @@ def artifact_key_env() -> dict[str, Any]:
     return {"name": env.ARTIFACT_PUBLIC_KEY.name, "valueFrom": {"configMapKeyRef": ref}}
 
 
+def artifact_key_config_map(namespace: str, public_key: str) -> Manifest:
+    """The ConfigMap `artifact_key_env` reads: the signing key's public half, not a secret."""
+    meta = metadata(contracts.ARTIFACT_KEY_CONFIGMAP, namespace, {"app.kubernetes.io/part-of": PART_OF})
+    return manifest("v1", "ConfigMap", meta, data={contracts.ARTIFACT_KEY_CONFIGMAP_KEY: public_key})
+
+
 def registry_credential_env(user: str) -> list[dict[str, Any]]:
     """MLflow's own credential variables for a pod that reads the registry as `user` (core.contracts.REGISTRY_*):
     the name in clear, the password by reference only."""

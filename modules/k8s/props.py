@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from core import images
 from core.promql import SERVING_NAMESPACE
@@ -34,10 +38,32 @@ class ServingProps(Props):
         description="S3 bucket the servers write the inference log to and the drift job reads (the data stack's "
         "`inference_log_bucket` output)",
     )
+    artifact_public_key: str | None = Field(
+        default=None,
+        description="Verifies registered versions (base64 DER of the KMS signing key's public key, `aws kms "
+        "get-public-key --query PublicKey`; two comma-separated during a rotation): rendered into the "
+        "`mlp-artifact-signing` ConfigMap the pods read. None: that ConfigMap is not rendered",
+    )
     namespace: str = SERVING_NAMESPACE
     gpu: bool = False
     model_cache_size_limit: str = "2Gi"
     tmp_size_limit: str = "256Mi"
+
+    @field_validator("artifact_public_key")
+    @classmethod
+    def _a_verification_key(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        for text in (k.strip() for k in value.split(",")):
+            try:
+                key = serialization.load_der_public_key(base64.b64decode(text, validate=True))
+            except (binascii.Error, ValueError) as exc:
+                raise ValueError(f"artifact_public_key: {text[:24]!r}… is not base64 DER of a public key") from exc
+            if not isinstance(key, ed25519.Ed25519PublicKey) and not (
+                isinstance(key, ec.EllipticCurvePublicKey) and isinstance(key.curve, ec.SECP256R1)
+            ):
+                raise ValueError(f"artifact_public_key: a {type(key).__name__}; Ed25519 or ECDSA P-256 (KMS) only")
+        return value
 
     @model_validator(mode="after")
     def _image_matches_the_device(self) -> ServingProps:

@@ -49,13 +49,13 @@ def render_all(props: RenderProps, pol: Policy | None = None) -> dict[str, list[
             serving.service_account(s, name),
             *network.serving_network_policies(s, g, p, name),
         ],
-        "serving": [],
+        "serving": [c.artifact_key_config_map(ns, s.artifact_public_key)] if s.artifact_public_key else [],
         "gateway": gateway.gateway_manifests(g, ns),
         "scaling": [],
         "monitoring": [],
     }
     if props.mode == "deployments":
-        out["serving"] = serving.serving_manifests(s, p, name, props.versions)
+        out["serving"] += serving.serving_manifests(s, p, name, props.versions)
         weights = {c.version_name(name, v): w for v, w in sorted(props.weights.items())}
         pins = {v: c.version_name(name, v) for v in props.versions}
         out["scaling"] = [scaling.deployment_scaler(s, p, name, v) for v in props.versions]

@@ -38,6 +38,11 @@ def k8s(
     image_tag: str = typer.Option("dev", help="Immutable tag (CI uses the git SHA)"),
     image_digest: str | None = typer.Option(None, help="sha256:<hex> of the pushed image: pods run it by digest"),
     irsa_role_arn: str = typer.Option(DEFAULT_ROLE_ARN),
+    artifact_public_key: str | None = typer.Option(
+        None,
+        help="The artifact-signing key's public half (`aws kms get-public-key --key-id <data stack output "
+        "artifact_signing_key_arn> --query PublicKey --output text`): rendered into the ConfigMap the pods verify with",
+    ),
     inference_log_bucket: str = typer.Option(
         DEFAULT_INFERENCE_LOG_BUCKET, help="The environment's inference-log bucket (data stack output)"
     ),
@@ -66,6 +71,7 @@ def k8s(
                 image_tag=image_tag,
                 image_digest=image_digest,
                 irsa_role_arn=irsa_role_arn,
+                artifact_public_key=artifact_public_key,
                 inference_log_bucket=inference_log_bucket,
                 mlflow_tracking_uri=mlflow_tracking_uri,
                 gpu=gpu,

@@ -18,7 +18,7 @@ from typing import Any
 import mlflow
 from mlflow.exceptions import MlflowException
 
-from core import endpoints
+from core import endpoints, env
 from core.clock import utcnow
 from core.policy import REPO_ROOT, policy
 from services.registry.client import (
@@ -199,8 +199,8 @@ def _verify_and_sign(model_id: str, model_uri: str, artifact_dir: Path) -> tuple
 
     import mlflow.artifacts
 
-    from infra.local.secrets import ARTIFACT_SIGNING_KEY, get_secret
-    from services.registry.manifest import sha256_file, sign_dir
+    from pipelines.registry.signers import SigningError, signer_from_env
+    from services.registry.manifest import ArtifactVerificationError, sha256_file, sign_dir, verify_dir
 
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="mlp-register-") as tmp:
@@ -213,7 +213,16 @@ def _verify_and_sign(model_id: str, model_uri: str, artifact_dir: Path) -> tuple
                 raise RegistryError(f"stored model lacks {rel}: the upload did not complete")
             if remote.stat().st_size != local.stat().st_size or sha256_file(remote) != sha256_file(local):
                 raise RegistryError(f"stored {rel} differs from {local}: the upload was changed or did not complete")
-        sign_dir(stored, get_secret(ARTIFACT_SIGNING_KEY))
+        signer = signer_from_env()
+        try:
+            sign_dir(stored, signer.sign)
+            # Before the version exists: a signature the servers' key refuses would register an unservable version.
+            verify_dir(stored, env.ARTIFACT_PUBLIC_KEY.get() or signer.public_key(), "the signed upload")
+        except (SigningError, ArtifactVerificationError) as exc:
+            raise RegistryError(
+                f"signing with {signer.name} failed: {exc}. If the key was rotated, set "
+                f"{env.ARTIFACT_PUBLIC_KEY.name} to the new and the old key (runbooks/artifact-signing-key-rotation.md)"
+            ) from exc
         pair = Path(tmp) / "manifest-pair"
         pair.mkdir()
         for name in (MANIFEST_FILE, SIGNATURE_FILE):

@@ -7,8 +7,9 @@ verifies the signature first, then every digest, and refuses a missing, extra or
 
 One verification interface, two key types: the public key is base64 of its DER SubjectPublicKeyInfo, either Ed25519
 (locally: the private key lives in the local secret store) or ECDSA P-256 with SHA-256 (the cluster design: an AWS KMS
-asymmetric key `ECC_NIST_P256` signing `ECDSA_SHA_256`, whose `GetPublicKey` returns exactly this DER). Signing here
-is Ed25519 only; the KMS signer is a documented design (docs/decisions/0150).
+asymmetric key `ECC_NIST_P256` signing `ECDSA_SHA_256`, whose `GetPublicKey` returns exactly this DER). The
+signers are in `pipelines/registry/signers.py`. During a key rotation the variable holds both keys, comma-separated:
+a manifest verifies when any of them verifies it (runbooks/artifact-signing-key-rotation.md).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import binascii
 import hashlib
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -114,14 +116,31 @@ def public_key_text(private_pem: str) -> str:
 
 
 def key_fingerprint(public_key: str) -> str:
-    """A short, stable name for a public key in messages (SHA-256 of its DER, 16 hex digits)."""
-    try:
-        return hashlib.sha256(base64.b64decode(public_key, validate=True)).hexdigest()[:16]
-    except (binascii.Error, ValueError):
-        return "unreadable"
+    """A short, stable name for a public key in messages (SHA-256 of its DER, 16 hex digits; `/` between keys)."""
+    prints = []
+    for key in (k.strip() for k in public_key.split(",") if k.strip()):
+        try:
+            prints.append(hashlib.sha256(base64.b64decode(key, validate=True)).hexdigest()[:16])
+        except (binascii.Error, ValueError):
+            prints.append("unreadable")
+    return "/".join(prints) or "none"
 
 
-def _verify_signature(public_key: str, signature: bytes, data: bytes) -> None:
+def _verify_signature(public_keys: str, signature: bytes, data: bytes) -> None:
+    """Raise InvalidSignature unless `signature` signs `data` under one of the comma-separated `public_keys`."""
+    keys = [k.strip() for k in public_keys.split(",") if k.strip()]
+    if not keys:
+        raise ArtifactVerificationError("no artifact public key given")
+    for key in keys[:-1]:
+        try:
+            _verify_with(key, signature, data)
+            return
+        except InvalidSignature:
+            continue
+    _verify_with(keys[-1], signature, data)
+
+
+def _verify_with(public_key: str, signature: bytes, data: bytes) -> None:
     """Raise InvalidSignature unless `signature` signs `data` under `public_key` (Ed25519 or ECDSA P-256)."""
     try:
         key = serialization.load_der_public_key(base64.b64decode(public_key, validate=True))
@@ -144,12 +163,16 @@ def _verify_signature(public_key: str, signature: bytes, data: bytes) -> None:
 # ---------------------------------------------------------------- sign and verify
 
 
-def sign_dir(root: Path, private_pem: str) -> dict[str, Any]:
-    """Write `manifest.json` and `manifest.sig` (base64 Ed25519 signature of the manifest's bytes) into `root`."""
+def sign_ed25519(private_pem: str, data: bytes) -> bytes:
+    return _private_key(private_pem).sign(data)
+
+
+def sign_dir(root: Path, sign: Callable[[bytes], bytes]) -> dict[str, Any]:
+    """Write `manifest.json` and `manifest.sig` (base64 of `sign(manifest bytes)`) into `root`."""
     manifest = build_manifest(root)
     data = manifest_bytes(manifest)
     (root / MANIFEST_FILE).write_bytes(data)
-    (root / SIGNATURE_FILE).write_text(base64.b64encode(_private_key(private_pem).sign(data)).decode() + "\n")
+    (root / SIGNATURE_FILE).write_text(base64.b64encode(sign(data)).decode() + "\n")
     return manifest
 
 

@@ -284,3 +284,22 @@ def test_registered_artifacts_are_write_once(synth: Synth, env: EnvConfig) -> No
     nodelete = statements["WriteOnceNoDeleteNoUnlock"]
     assert nodelete["Effect"] == "Deny" and "Condition" not in nodelete
     assert {"s3:DeleteObject", "s3:DeleteObjectVersion", "s3:BypassGovernanceRetention"} <= set(nodelete["Action"])
+
+
+def test_the_artifact_signing_key_signs_for_the_release_role_only(synth: Synth, env: EnvConfig) -> None:
+    """An asymmetric P-256 key (what the verifier accepts as KMS's); kms:Sign allowed to the release role and denied
+    to every other principal, so no IAM policy can widen it; the account only administers it."""
+    keys = synth.resources(env.name, "data", "aws_kms_key")
+    (signing,) = [k for k in keys.values() if k.get("key_usage") == "SIGN_VERIFY"]
+    assert signing["customer_master_key_spec"] == "ECC_NIST_P256"
+    statements = {s["Sid"]: s for s in policy(signing["policy"])["Statement"]}
+    signers = statements["SignersSign"]
+    assert signers["Effect"] == "Allow" and "kms:Sign" in signers["Action"]
+    deny = statements["NobodyElseSigns"]
+    assert deny["Effect"] == "Deny" and deny["Principal"] == {"AWS": "*"} and deny["Action"] == "kms:Sign"
+    assert deny["Condition"]["ArnNotEquals"]["aws:PrincipalArn"] == signers["Principal"]["AWS"]
+    (signer,) = signers["Principal"]["AWS"]
+    assert "release" in signer, f"the release role, by cross-stack reference: {signer}"
+    admin = statements["AccountAdministersThroughIam"]
+    assert not any(a in ("kms:*", "kms:Sign") or a.startswith("kms:Sign") for a in admin["Action"])
+    assert {"artifact_signing_key_arn"} <= set(synth.stack(env.name, "data").get("output", {}))

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from modules.k8s import serving
 from tests.modules.k8s.conftest import MODEL, WEIGHTS, by_kind
 
@@ -179,3 +181,56 @@ def test_model_servers_and_the_drift_job_read_the_artifact_public_key_from_its_c
                 }
             },
         }
+
+
+def _p256_public_key() -> str:
+    import base64
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    der = (
+        ec.generate_private_key(ec.SECP256R1())
+        .public_key()
+        .public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    return base64.b64encode(der).decode()
+
+
+@pytest.mark.parametrize("mode", ["deployments", "rollout"])
+def test_the_signing_keys_public_half_is_rendered_where_every_pod_that_reads_it_runs(mode):
+    from core import contracts
+    from modules.k8s import render_all
+    from tests.modules.k8s.conftest import props
+
+    key = _p256_public_key()
+    base = props(mode)
+    keyed = base.model_copy(update={"serving": base.serving.model_copy(update={"artifact_public_key": key})})
+    manifests = [m for ms in render_all(keyed).values() for m in ms]
+    maps = {(m["metadata"]["namespace"], m["metadata"]["name"]): m for m in manifests if m["kind"] == "ConfigMap"}
+    readers = set()
+    for m in manifests:
+        spec = m.get("spec", {})
+        pod = spec.get("jobTemplate", {}).get("spec", spec).get("template", {}).get("spec", {})
+        for c in pod.get("containers", []):
+            for e in c.get("env", []):
+                ref = e.get("valueFrom", {}).get("configMapKeyRef")
+                if ref and ref["name"] == contracts.ARTIFACT_KEY_CONFIGMAP:
+                    readers.add(m["metadata"]["namespace"])
+                    data = maps[(m["metadata"]["namespace"], ref["name"])]["data"]
+                    assert data[ref["key"]] == key
+    assert readers, "the model servers and the drift job read the key"
+
+
+def test_a_public_key_that_is_not_one_is_refused_by_name():
+    from pydantic import ValidationError
+
+    from tests.modules.k8s.conftest import props
+
+    serving = props().serving
+    rsa_like = "MAwGCCqGSM49BAMCBQA="  # base64, but not a public key
+    for bad in ("not base64!", rsa_like):
+        with pytest.raises(ValidationError, match="artifact_public_key"):
+            serving.model_validate({**serving.model_dump(), "artifact_public_key": bad})
+    two = f"{_p256_public_key()},{_p256_public_key()}"  # a rotation: both keys verify
+    assert serving.model_validate({**serving.model_dump(), "artifact_public_key": two}).artifact_public_key == two

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -29,7 +30,7 @@ def _model(root: Path) -> Path:
 
 def test_manifest_lists_every_file_sorted_with_its_sha256(tmp_path: Path, key: str) -> None:
     root = _model(tmp_path)
-    written = m.sign_dir(root, key)
+    written = m.sign_dir(root, partial(m.sign_ed25519, key))
     on_disk = json.loads((root / m.MANIFEST_FILE).read_text())
     assert on_disk == written
     assert list(on_disk["files"]) == ["MLmodel", "artifacts/int8/model.onnx", "artifacts/int8/model_config.json"]
@@ -40,7 +41,7 @@ def test_manifest_lists_every_file_sorted_with_its_sha256(tmp_path: Path, key: s
 
 def test_the_local_cache_mark_is_not_content(tmp_path: Path, key: str) -> None:
     root = _model(tmp_path)
-    m.sign_dir(root, key)
+    m.sign_dir(root, partial(m.sign_ed25519, key))
     (root / ".complete").touch()
     assert m.verify_dir(root, m.public_key_text(key), "v1").files == 3
 
@@ -81,7 +82,7 @@ def test_a_directory_that_differs_from_its_manifest_is_refused_by_name(
     tmp_path: Path, key: str, tamper: Callable[[Path], None], said: str
 ) -> None:
     root = _model(tmp_path)
-    m.sign_dir(root, key)
+    m.sign_dir(root, partial(m.sign_ed25519, key))
     tamper(root)
     with pytest.raises(m.ArtifactVerificationError) as err:
         m.verify_dir(root, m.public_key_text(key), "review-polarity-classifier v3")
@@ -91,7 +92,7 @@ def test_a_directory_that_differs_from_its_manifest_is_refused_by_name(
 
 def test_a_manifest_rewritten_to_match_changed_files_fails_the_signature(tmp_path: Path, key: str) -> None:
     root = _model(tmp_path)
-    m.sign_dir(root, key)
+    m.sign_dir(root, partial(m.sign_ed25519, key))
     (root / "MLmodel").write_text("flavors: {evil: true}\n")
     (root / m.MANIFEST_FILE).write_bytes(m.manifest_bytes(m.build_manifest(root)))  # digests now match, signature not
     with pytest.raises(m.ArtifactVerificationError, match=r"does not verify manifest\.json"):
@@ -100,15 +101,28 @@ def test_a_manifest_rewritten_to_match_changed_files_fails_the_signature(tmp_pat
 
 def test_a_manifest_signed_with_another_key_is_refused(tmp_path: Path, key: str) -> None:
     root = _model(tmp_path)
-    m.sign_dir(root, m.new_private_key_pem())
+    m.sign_dir(root, partial(m.sign_ed25519, m.new_private_key_pem()))
     with pytest.raises(m.ArtifactVerificationError, match="signed with another key") as err:
         m.verify_dir(root, m.public_key_text(key), "v1")
     assert m.key_fingerprint(m.public_key_text(key)) in str(err.value)
 
 
+def test_during_a_key_rotation_either_key_verifies_and_a_third_is_refused(tmp_path: Path, key: str) -> None:
+    old, new = key, m.new_private_key_pem()
+    both = f"{m.public_key_text(new)}, {m.public_key_text(old)}"
+    for i, signer in enumerate((old, new)):
+        root = _model(tmp_path / f"signed-by-{i}")
+        m.sign_dir(root, partial(m.sign_ed25519, signer))
+        assert m.verify_dir(root, both, "v1").files == 3
+    with pytest.raises(m.ArtifactVerificationError, match="signed with another key") as err:
+        m.verify_dir(root, m.public_key_text(m.new_private_key_pem()), "v1")
+    assert "/" not in m.key_fingerprint(m.public_key_text(old)) and "/" in m.key_fingerprint(both)
+    assert "fingerprint" in str(err.value)
+
+
 def test_an_unreadable_public_key_is_a_clear_error(tmp_path: Path, key: str) -> None:
     root = _model(tmp_path)
-    m.sign_dir(root, key)
+    m.sign_dir(root, partial(m.sign_ed25519, key))
     with pytest.raises(m.ArtifactVerificationError, match="not base64 DER"):
         m.verify_dir(root, "not a key!", "v1")
 
