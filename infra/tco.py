@@ -16,7 +16,8 @@ from infra.config import ENVIRONMENTS, EnvConfig, NodeGroupConfig, load_env
 from infra.stacks import LAYERS
 
 PROMETHEUS_VOLUME_GIB = 50  # modules/addons.py storageSpec
-KMS_KEYS = {"network": 1, "cluster": 1, "data": 6}  # data: one per store (infra/stacks/data.py KEY_STORES) + the signing key
+# data: one per store (infra/stacks/data.py KEY_STORES) and the artifact-signing key
+KMS_KEYS = {"network": 1, "cluster": 1, "data": 6}
 RDS_HOURLY_KEY = {"db.t4g.medium": "rds_db_t4g_medium_per_hour", "db.m7g.large": "rds_db_m7g_large_per_hour"}
 
 
