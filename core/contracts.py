@@ -64,6 +64,10 @@ RECEIVER_TICKET: Final = "mlp-ticket"  # everything else: looked at in working h
 # The bearer token Alertmanager presents to the platform's receiver: the secret store's (local) and Secrets
 # Manager's (cluster) name for it.
 ALERT_WEBHOOK_TOKEN_SECRET: Final = "alertmanager_webhook_token"
+# The cluster's paging and chat destinations: properties of the Secrets Manager secret `<prefix>/alertmanager/
+# receivers`, set by the operator (runbooks/alerts-not-delivered.md), synced into Alertmanager by an ExternalSecret.
+PAGERDUTY_ROUTING_KEY_SECRET: Final = "pagerduty_routing_key"
+SLACK_WEBHOOK_URL_SECRET: Final = "slack_webhook_url"
 
 RUNBOOKS: Final[dict[str, str]] = {
     ALERT_LATENCY_BURN: "model-latency-slo-burn-rate",
