@@ -14,7 +14,7 @@ from cdktn_provider_aws.secretsmanager_secret import SecretsmanagerSecret
 from constructs import Construct
 
 from core import alertmanager, contracts
-from modules.cluster_services import MONITORING_NAMESPACE
+from modules.cluster_services import ALERTMANAGER_LIMITS, ALERTMANAGER_REQUESTS, MONITORING_NAMESPACE
 from modules.common import Props, Statement
 from modules.registry_auth import external_secret
 
@@ -97,7 +97,11 @@ def alertmanager_values(node_selector: dict[str, str]) -> dict[str, Any]:
     """kube-prometheus-stack's `alertmanager` values: the config and the receivers' Secret mounted."""
     return {
         "config": {**alertmanager_config(), "templates": []},  # no template files: the chart's default glob is unused
-        "alertmanagerSpec": {"secrets": [RECEIVERS_SECRET], "nodeSelector": node_selector},
+        "alertmanagerSpec": {
+            "secrets": [RECEIVERS_SECRET],
+            "nodeSelector": node_selector,
+            "resources": {"requests": dict(ALERTMANAGER_REQUESTS), "limits": dict(ALERTMANAGER_LIMITS)},
+        },
     }
 
 
