@@ -2,8 +2,9 @@
 
 `config()` is the one source: the local Alertmanager (infra/local/alertmanager.py) and kube-prometheus-stack's
 (modules/alerting.py) get the same route tree, grouping, intervals and inhibition; only the receivers' destinations
-differ, and each runtime passes its own. Severity `page` goes to `contracts.RECEIVER_PAGE`, every other alert
-(`ticket`, `info`) to `contracts.RECEIVER_TICKET`, so no alert can go nowhere.
+differ, and each runtime passes its own. Severity `page` (and `critical`, kube-prometheus-stack's) goes to
+`contracts.RECEIVER_PAGE`, every other alert (`ticket`, `info`, `warning`, none) to `contracts.RECEIVER_TICKET`, so no
+alert can go nowhere.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from core import promql as q
 from core.policy import Policy, policy
 
 SEVERITY = "severity"
-PAGE = "page"
+# Our rules page with `page`; kube-prometheus-stack's own rules (cluster) mark page-worthy alerts `critical`.
+PAGE_SEVERITIES = ("page", "critical")
 # One notification per model version: its alerts of one severity arrive together (decision 0160).
 GROUP_BY = ["model_name", "model_version"]
 # A model server down answers nothing, so its latency and error SLO alerts are symptoms of the same cause.
@@ -39,7 +41,7 @@ def route(p: Policy | None = None) -> dict[str, Any]:
         "routes": [
             {
                 "receiver": contracts.RECEIVER_PAGE,
-                "matchers": [f'{SEVERITY}="{PAGE}"'],
+                "matchers": [f'{SEVERITY}=~"{"|".join(PAGE_SEVERITIES)}"'],
                 "repeat_interval": _duration(r.page_repeat_interval_seconds),
             }
         ],

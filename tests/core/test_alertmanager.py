@@ -60,7 +60,11 @@ def test_page_and_ticket_reach_different_receivers(config_file: Path) -> None:
     page = routed_to(config_file, {"alertname": contracts.ALERT_SERVER_DOWN, "severity": "page", **VERSION})
     ticket = routed_to(config_file, {"alertname": contracts.ALERT_DRIFT, "severity": "ticket", **VERSION})
     unlabelled = routed_to(config_file, {"alertname": "SomethingNew"})
-    assert page == [contracts.RECEIVER_PAGE]
+    # kube-prometheus-stack's own rules in the cluster: `critical` pages, `warning` is a ticket.
+    critical = routed_to(config_file, {"alertname": "KubeAPIDown", "severity": "critical"})
+    warning = routed_to(config_file, {"alertname": "KubePodCrashLooping", "severity": "warning"})
+    assert page == critical == [contracts.RECEIVER_PAGE]
+    assert warning == [contracts.RECEIVER_TICKET]
     assert ticket == [contracts.RECEIVER_TICKET]
     assert unlabelled == [contracts.RECEIVER_TICKET], "an alert without a severity must still reach someone"
 
