@@ -2,8 +2,9 @@
 
 The receiver itself (`services/webhook/app.py`) ships in an image; here it runs under supervisord with its state
 and logs in this environment's folders, its HMAC secret and Alertmanager's bearer token from the secret store.
-Alertmanager (`infra/local/alertmanager.py`) delivers to `alerts_url()`; `notifications_log()` is what it logged. `register()` (for
-`mlp release webhook register`) creates or updates the MLflow webhook that calls the receiver when an alias is set.
+Alertmanager (`infra/local/alertmanager.py`) delivers to `alerts_url()`; `notifications_log()` is what it logged.
+`register()` (for `mlp release webhook register`) creates or updates the MLflow webhook that calls the receiver when
+an alias is set.
 Idempotent: an existing webhook of the same name is updated (URL, events, secret, status) instead of duplicated.
 """
 
