@@ -20,6 +20,9 @@ READINESS_ROUTE: Final = "/readyz"  # BentoML built-in: the model is loaded and 
 HEALTH_ROUTE: Final = "/healthz"
 METRICS_ROUTE: Final = "/metrics"
 WEBHOOK_ROUTE: Final = "/mlflow"  # the registry-webhook receiver's delivery route
+ALERTMANAGER_ROUTE: Final = "/alertmanager"  # the same receiver's route for Alertmanager's webhook deliveries
+ALERTMANAGER_API_ALERTS: Final = "/api/v2/alerts"  # Alertmanager's own API: post and list alerts
+ALERTMANAGER_API_GROUPS: Final = "/api/v2/alerts/groups"
 
 # ---------------------------------------------------------------- HTTP headers
 
@@ -30,6 +33,10 @@ REQUEST_ID_HEADER: Final = "X-Request-ID"  # set by the gateway, logged by the m
 MLFLOW_SIGNATURE_HEADER: Final = "X-MLflow-Signature"  # `v1,<base64 HMAC-SHA256>` of `<delivery id>.<ts>.<body>`
 MLFLOW_TIMESTAMP_HEADER: Final = "X-MLflow-Timestamp"
 MLFLOW_DELIVERY_ID_HEADER: Final = "X-MLflow-Delivery-Id"
+# Alertmanager authenticates its webhook deliveries with `Authorization: Bearer <token>` (its http_config
+# `authorization.credentials_file`); the receiver compares the token with its own copy.
+AUTHORIZATION_HEADER: Final = "Authorization"
+BEARER_SCHEME: Final = "Bearer"
 
 # ---------------------------------------------------------------- object store
 
@@ -50,6 +57,17 @@ ALERT_SCALE_FROM_ZERO_SLOW: Final = "ModelScaleFromZeroSlow"
 ALERT_LOG_DROPPED: Final = "InferenceLogSamplesDropped"
 ALERT_GPU_MEMORY: Final = "GpuMemoryNearlyFull"
 ALERT_GPU_IDLE: Final = "GpuUnderutilised"
+
+# Alertmanager receivers (core/alertmanager.py routes to them; the webhook receiver logs which one delivered).
+RECEIVER_PAGE: Final = "mlp-page"  # severity=page: wakes someone up
+RECEIVER_TICKET: Final = "mlp-ticket"  # everything else: looked at in working hours
+# The bearer token Alertmanager presents to the platform's receiver: the secret store's (local) and Secrets
+# Manager's (cluster) name for it.
+ALERT_WEBHOOK_TOKEN_SECRET: Final = "alertmanager_webhook_token"
+# The cluster's paging and chat destinations: properties of the Secrets Manager secret `<prefix>/alertmanager/
+# receivers`, set by the operator (runbooks/alerts-not-delivered.md), synced into Alertmanager by an ExternalSecret.
+PAGERDUTY_ROUTING_KEY_SECRET: Final = "pagerduty_routing_key"
+SLACK_WEBHOOK_URL_SECRET: Final = "slack_webhook_url"
 
 RUNBOOKS: Final[dict[str, str]] = {
     ALERT_LATENCY_BURN: "model-latency-slo-burn-rate",

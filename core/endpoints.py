@@ -35,6 +35,10 @@ def webhook_url(p: Policy | None = None) -> str:
     return f"http://{HOST}:{_p(p).ports.webhook}"
 
 
+def alertmanager_url(p: Policy | None = None) -> str:
+    return f"http://{HOST}:{_p(p).ports.alertmanager}"
+
+
 def postgres_dsn(password: str, p: Policy | None = None, database: str = "mlflow") -> str:
     """SQLAlchemy URI of an MLflow database (the store, or `mlflow_auth`: the auth app's users and permissions);
     pass the password (or a secret template) explicitly."""

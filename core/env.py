@@ -112,6 +112,9 @@ PUSHGATEWAY_URL = EnvVar[str | None]("MLP_PUSHGATEWAY_URL", str, None, "Pushgate
 # ---------------------------------------------------------------- the webhook receiver and releases
 
 WEBHOOK_SECRET = EnvVar("MLP_WEBHOOK_SECRET", str, "", "HMAC secret shared with MLflow's webhook (a secret).")
+ALERTMANAGER_TOKEN = EnvVar(
+    "MLP_ALERTMANAGER_TOKEN", str, "", "Bearer token Alertmanager's deliveries must present to the receiver (a secret)."
+)
 WEBHOOK_DISPATCH = EnvVar("MLP_WEBHOOK_DISPATCH", str, "local", "What an accepted promotion does: `local` or `github`.")
 WEBHOOK_RELEASE_ARGS = EnvVar[list[str]](
     "MLP_WEBHOOK_RELEASE_ARGS", _words, [], "Extra `mlp release start` arguments for a locally dispatched release."

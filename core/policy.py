@@ -53,6 +53,7 @@ class Ports(Strict):
     supervisor: Port = Field(description="supervisord's HTTP interface (starts and stops the local programs)")
     nginx_exporter: Port = Field(description="Gateway metrics exporter")
     process_exporter: Port = Field(description="Process exporter (CPU and memory per model server)")
+    alertmanager: Port = Field(description="Alertmanager (routes Prometheus alerts to the receivers)")
     model_server_base: Port = Field(description="First model server port: slot `i` listens on base + i")
     model_server_slots: int = Field(ge=2, le=64, description="How many model servers may run at once")
 
@@ -70,6 +71,7 @@ class Ports(Strict):
             self.supervisor,
             self.nginx_exporter,
             self.process_exporter,
+            self.alertmanager,
         ]
         if len(set(fixed)) != len(fixed):
             raise ValueError("ports: every service needs its own port")
@@ -274,6 +276,19 @@ class Alerting(Strict):
     )
 
 
+class AlertRouting(Strict):
+    """How Alertmanager groups and repeats notifications, in both runtimes (core/alertmanager.py renders the
+    routes: `page` and `ticket` to their own receivers, grouped by model version)."""
+
+    group_wait_seconds: int = Field(ge=0, description="Wait this long for more alerts of a new group before notifying")
+    group_interval_seconds: int = Field(ge=1, description="Wait this long before notifying a group's new alerts")
+    page_repeat_interval_seconds: int = Field(ge=60, description="A still-firing page is sent again this often")
+    ticket_repeat_interval_seconds: int = Field(ge=60, description="A still-firing ticket is sent again this often")
+    resolve_timeout_seconds: int = Field(
+        ge=1, description="An alert not re-sent by Prometheus for this long is resolved (API-posted alerts)"
+    )
+
+
 class InstancePrice(Strict):
     """One EC2 instance type's on-demand price and size."""
 
@@ -341,6 +356,7 @@ class Policy(Strict):
     scaling: Scaling = Field(description="Autoscaling")
     drift: Drift = Field(description="Drift checks")
     alerting: Alerting = Field(description="Alert thresholds beyond the SLOs")
+    alert_routing: AlertRouting = Field(description="Alert delivery: Alertmanager grouping and repeat intervals")
     prices: Prices = Field(description="Prices the cost model uses")
     release: Release = Field(description="The registered model and its aliases")
 

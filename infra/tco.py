@@ -130,8 +130,8 @@ def items(env: EnvConfig, prices: Prices | None = None) -> list[Item]:
         Item("data", "ECR images", st.expected_ecr_gib, "GB-month", _other(p, "ecr_storage_per_gb_month")),
         Item(
             "data",
-            "Secrets Manager (RDS master secret, registry users)",
-            2,
+            "Secrets Manager (RDS master secret, registry users, alert receivers)",
+            3,
             "secret-month",
             _other(p, "secrets_manager_secret_per_month"),
         ),

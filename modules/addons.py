@@ -21,14 +21,14 @@ from constructs import Construct
 from pydantic import Field
 
 from core.promql import SERVING_NAMESPACE
-from modules import registry_auth
+from modules import alerting, registry_auth
 from modules.cluster_services import PROMETHEUS_RELEASE, PUSHGATEWAY_PORT, PUSHGATEWAY_RELEASE
 from modules.common import Props
 from modules.k8s import common as k8s_common
 from modules.k8s import platform
 from modules.k8s.props import GatewayProps
 from modules.node_autoscaling import SERVICE_ACCOUNT as CA_SERVICE_ACCOUNT
-from modules.workload_roles import ARTIFACT_PREFIX, MLFLOW
+from modules.workload_roles import ALERT_SECRETS, ARTIFACT_PREFIX, MLFLOW
 
 CHARTS_DIR = Path(__file__).resolve().parent / "charts"
 GPU_NODE_LABEL = {"nvidia.com/gpu.present": "true"}
@@ -56,6 +56,8 @@ class AddonsProps(Props):
     mlflow_db_name: str
     mlflow_db_secret_arn: str
     mlflow_registry_secret_name: str = Field(description="Secrets Manager secret of the registry users")
+    alert_receivers_secret_name: str = Field(description="Secrets Manager secret of Alertmanager's receivers")
+    alert_secrets_role_arn: str = Field(description="IRSA role the monitoring namespace's SecretStore reads it as")
     artifact_bucket: str
     gpu_time_slicing_replicas: int = Field(ge=1)
     vpc_cidr: str = Field(description="The VPC's CIDR: the EKS control plane's ENIs, nodes and RDS live in it")
@@ -105,6 +107,23 @@ class PlatformAddons(Construct):
                 "nodeSelector": SYSTEM_POOL,
             },
         )
+        eso = self._release("external_secrets", {"installCRDs": True, "nodeSelector": SYSTEM_POOL})
+        # Alertmanager mounts the receivers' Secret: it is synced before the monitoring release installs.
+        alert_secrets = self._local_chart(
+            "alertmanager-secrets",
+            namespace=p.charts["kube_prometheus_stack"].namespace,
+            values={
+                "region": p.region,
+                "serviceAccount": ALERT_SECRETS.service_account,
+                "roleArn": p.alert_secrets_role_arn,
+                "manifests": [
+                    alerting.receivers_external_secret(
+                        p.alert_receivers_secret_name, p.charts["kube_prometheus_stack"].namespace
+                    )
+                ],
+            },
+            depends_on=[eso, self.guardrails],
+        )
         monitoring = self._release(
             "kube_prometheus_stack",
             {
@@ -127,8 +146,11 @@ class PlatformAddons(Construct):
                 },
                 # Admin credentials come from a pre-created Secret (docs/platform-addons.md), never the default.
                 "grafana": {"admin": {"existingSecret": "grafana-admin"}, "nodeSelector": SYSTEM_POOL},
+                # The routes of core/alertmanager.py; PagerDuty and Slack credentials from Secrets Manager.
+                "alertmanager": alerting.alertmanager_values(SYSTEM_POOL),
             },
             release_name=PROMETHEUS_RELEASE,
+            depends_on=[alert_secrets],
         )
         # The drift job pushes its score here (modules/k8s/monitoring.py): without it the drift alert cannot fire.
         self._release(
@@ -192,7 +214,6 @@ class PlatformAddons(Construct):
             },
             depends_on=[monitoring],
         )
-        eso = self._release("external_secrets", {"installCRDs": True, "nodeSelector": SYSTEM_POOL})
         db_secret = self._local_chart(
             "mlflow-db-secret",
             namespace=p.charts["mlflow"].namespace,

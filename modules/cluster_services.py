@@ -12,6 +12,10 @@ PROMETHEUS_RELEASE = "kube-prometheus-stack"
 # Release, Service (the chart's fullnameOverride) and port of the Pushgateway batch jobs push to.
 PUSHGATEWAY_RELEASE = "prometheus-pushgateway"
 PUSHGATEWAY_PORT = 9091
+# What kube-prometheus-stack's Alertmanager pod reserves (modules/alerting.py sets it; the cost report prices it).
+# Locally the same binary idles at ~32 MB resident (docs/observability.md): 128Mi leaves room for many alert groups.
+ALERTMANAGER_REQUESTS = {"cpu": "50m", "memory": "128Mi"}
+ALERTMANAGER_LIMITS = {"memory": "256Mi"}
 
 
 def pushgateway_url(namespace: str = MONITORING_NAMESPACE) -> str:

@@ -5,6 +5,7 @@
 | MLflow server | mlflow/mlflow | read/write artifacts under `mlflow/`, read the RDS master secret |
 | model servers | model-serving/model-server | read models under `mlflow/`, write inference logs under `model=` |
 | drift job | model-serving/drift-job | read inference logs under `model=`, read `mlflow/`, write `reports/drift/` |
+| Alertmanager's SecretStore | monitoring/alertmanager-secrets | read the receivers' secret (modules/alerting.py) |
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from core.promql import SERVING_NAMESPACE
+from modules.cluster_services import MONITORING_NAMESPACE
 from modules.common import Props, Statement
 
 ARTIFACT_PREFIX = "mlflow/"
@@ -28,6 +30,10 @@ class WorkloadIdentity(Props):
 MLFLOW = WorkloadIdentity(role_suffix="mlflow", namespace="mlflow", service_account="mlflow")
 MODEL_SERVER = WorkloadIdentity(role_suffix="model-server", namespace=SERVING_NAMESPACE, service_account="model-server")
 DRIFT_JOB = WorkloadIdentity(role_suffix="drift-job", namespace=SERVING_NAMESPACE, service_account="drift-job")
+# External Secrets reads the Alertmanager receivers' secret as this identity (charts/alertmanager-secrets).
+ALERT_SECRETS = WorkloadIdentity(
+    role_suffix="alertmanager-secrets", namespace=MONITORING_NAMESPACE, service_account="alertmanager-secrets"
+)
 
 
 class DataAccess(Props):

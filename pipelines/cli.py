@@ -10,7 +10,7 @@ import sys
 import typer
 
 from core.policy import PolicyError
-from pipelines.commands import cost, drift, env, images, model, obs, policy_cmd, release, render, serve
+from pipelines.commands import alerts, cost, drift, env, images, model, obs, policy_cmd, release, render, serve
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 app.add_typer(env.app, name="env", help="Local environment: up, down, status.")
@@ -18,6 +18,7 @@ app.add_typer(model.app, name="model", help="Package, register and gate model ve
 app.add_typer(serve.app, name="serve", help="Model servers and the gateway (local runtime).")
 app.add_typer(release.app, name="release", help="Canary releases: start, status, abort, weights.")
 app.add_typer(obs.app, name="obs", help="Prometheus rules and Grafana dashboards.")
+app.add_typer(alerts.app, name="alerts", help="Active alerts and recent notifications, with runbooks.")
 app.add_typer(drift.app, name="drift", help="Drift checks on logged inferences.")
 app.add_typer(cost.app, name="cost", help="Cost per 1,000 inferences.")
 app.add_typer(render.app, name="render", help="Render cluster manifests from the policy.")

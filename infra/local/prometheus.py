@@ -65,6 +65,10 @@ def prometheus_config() -> dict[str, Any]:
     return {
         "global": {"scrape_interval": interval, "evaluation_interval": interval, "scrape_timeout": interval},
         "rule_files": [str(rules_dir() / "*.yml")],
+        # Firing alerts go to the local Alertmanager (infra/local/alertmanager.py), which routes and delivers them.
+        "alerting": {
+            "alertmanagers": [{"api_version": "v2", "static_configs": [{"targets": [f"{HOST}:{ports.alertmanager}"]}]}]
+        },
         "scrape_configs": [
             _static("prometheus", ports.prometheus),
             _static("node", ports.node_exporter),

@@ -2,7 +2,8 @@
 
 One module per program: `postgres` (MLflow's metadata), `s3` (the artifact store and the inference log), `mlflow`
 (the registry), `gateway` (nginx; rendered for the live model servers by `serving`), `prometheus` (Prometheus,
-its exporters and the Pushgateway) and `webhook` (the registry-webhook receiver). Model servers are added and
+its exporters and the Pushgateway), `alertmanager` (routes the alerts) and `webhook` (the registry-webhook receiver,
+also Alertmanager's). Model servers are added and
 removed at run time by `infra.local.serving`, not here.
 """
 
@@ -11,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from infra.local import mlflow, model_servers, postgres, prometheus, registry_auth, s3, serving, webhook
+from infra.local import alertmanager, mlflow, model_servers, postgres, prometheus, registry_auth, s3, serving, webhook
 from infra.local.supervisor import Program, check_health, ensure_program, program_state, wait_healthy
 
 
@@ -23,7 +24,7 @@ class Step:
 
 def later_programs() -> list[Program]:
     """The programs started after the registry, in start order (each renders its config when asked for)."""
-    return [serving.gateway_program(), *prometheus.programs(), webhook.program()]
+    return [serving.gateway_program(), *prometheus.programs(), alertmanager.program(), webhook.program()]
 
 
 def all_programs() -> list[Program]:

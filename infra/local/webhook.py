@@ -1,19 +1,23 @@
 """The registry-webhook receiver as a program of the local stack, and the MLflow webhook that calls it.
 
 The receiver itself (`services/webhook/app.py`) ships in an image; here it runs under supervisord with its state
-and logs in this environment's folders and its HMAC secret from the secret store. `register()` (for
-`mlp release webhook register`) creates or updates the MLflow webhook that calls the receiver when an alias is set.
+and logs in this environment's folders, its HMAC secret and Alertmanager's bearer token from the secret store.
+Alertmanager (`infra/local/alertmanager.py`) delivers to `alerts_url()`; `notifications_log()` is what it logged.
+`register()` (for `mlp release webhook register`) creates or updates the MLflow webhook that calls the receiver when
+an alias is set.
 Idempotent: an existing webhook of the same name is updated (URL, events, secret, status) instead of duplicated.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from core import contracts, endpoints, env
 from infra.local.paths import logs_dir, sub
 from infra.local.secrets import get_secret
 from infra.local.supervisor import VENV_BIN, Program
+from services.webhook.alerts import NOTIFICATION_LOG
 
 if TYPE_CHECKING:
     from mlflow.entities.webhook import Webhook
@@ -25,6 +29,16 @@ WEBHOOK_NAME = "mlp-release-on-promotion"
 
 def receiver_url() -> str:
     return f"{endpoints.webhook_url()}{contracts.WEBHOOK_ROUTE}"
+
+
+def alerts_url() -> str:
+    """Where the local Alertmanager delivers its notifications."""
+    return f"{endpoints.webhook_url()}{contracts.ALERTMANAGER_ROUTE}"
+
+
+def notifications_log() -> Path:
+    """The notification log the receiver appends Alertmanager's deliveries to (read by `mlp alerts`)."""
+    return sub("webhook") / NOTIFICATION_LOG
 
 
 def program() -> Program:
@@ -39,8 +53,11 @@ def program() -> Program:
             "--logs-dir",
             str(logs_dir()),
         ],
-        # The HMAC secret is resolved from the secret store inside the process only.
-        secret_env={env.WEBHOOK_SECRET.name: "{" + WEBHOOK_SECRET_NAME + "}"},
+        # The HMAC secret and Alertmanager's token are resolved from the secret store inside the process only.
+        secret_env={
+            env.WEBHOOK_SECRET.name: "{" + WEBHOOK_SECRET_NAME + "}",
+            env.ALERTMANAGER_TOKEN.name: "{" + contracts.ALERT_WEBHOOK_TOKEN_SECRET + "}",
+        },
         priority=40,
         health_url=f"{endpoints.webhook_url()}{contracts.HEALTH_ROUTE}",
         stopwaitsecs=10,

@@ -51,6 +51,8 @@ class AddonsStack(LayerStack):
                 mlflow_db_name=data.db_name,
                 mlflow_db_secret_arn=data.db_secret_arn,
                 mlflow_registry_secret_name=data.registry_secret_name,
+                alert_receivers_secret_name=data.alert_receivers_secret_name,
+                alert_secrets_role_arn=data.alert_secrets_role_arn,
                 artifact_bucket=data.artifact_bucket,
                 gpu_time_slicing_replicas=env.cluster.gpu_time_slicing_replicas,
                 vpc_cidr=env.network.cidr,

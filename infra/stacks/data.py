@@ -12,6 +12,7 @@ from infra.config import EnvConfig
 from infra.stacks.base import LayerStack
 from infra.stacks.cluster import ClusterOutputs
 from infra.stacks.network import NetworkOutputs
+from modules.alerting import AlertReceiversSecret, AlertReceiversSecretProps, reader_statements
 from modules.artifact_signing import ArtifactSigningKey, ArtifactSigningKeyProps
 from modules.buckets import Bucket, BucketProps
 from modules.common import kms_key
@@ -20,6 +21,7 @@ from modules.irsa import IrsaProps, IrsaRole
 from modules.registry import Registry, RegistryProps
 from modules.registry_auth import RegistryUsersSecret, RegistryUsersSecretProps
 from modules.workload_roles import (
+    ALERT_SECRETS,
     ARTIFACT_PREFIX,
     DRIFT_JOB,
     MLFLOW,
@@ -56,6 +58,8 @@ class DataOutputs:
     model_server_role_arn: str
     drift_job_role_arn: str
     artifact_signing_key_arn: str
+    alert_receivers_secret_name: str
+    alert_secrets_role_arn: str
 
 
 class DataStack(LayerStack):
@@ -138,6 +142,9 @@ class DataStack(LayerStack):
         self.registry_users = RegistryUsersSecret(
             self, "registry-users", RegistryUsersSecretProps(prefix=p, kms_key_arn=self.keys["secrets"].arn)
         )
+        self.alert_receivers = AlertReceiversSecret(
+            self, "alert-receivers", AlertReceiversSecretProps(prefix=p, kms_key_arn=self.keys["secrets"].arn)
+        )
         access = DataAccess(
             region=env.region,
             artifact_bucket_arn=self.artifacts.arn,
@@ -182,6 +189,10 @@ class DataStack(LayerStack):
             model_server_role_arn=role(MODEL_SERVER, model_server_statements(access)),
             drift_job_role_arn=role(DRIFT_JOB, drift_job_statements(access)),
             artifact_signing_key_arn=signing.arn,
+            alert_receivers_secret_name=self.alert_receivers.secret.name,
+            alert_secrets_role_arn=role(
+                ALERT_SECRETS, reader_statements(self.alert_receivers.arn, self.keys["secrets"].arn, env.region)
+            ),
         )
         outputs = ("artifact_bucket", "inference_log_bucket", "model_server_role_arn", "drift_job_role_arn")
         for name in (*outputs, "artifact_signing_key_arn"):

@@ -17,6 +17,7 @@ from typing import Any
 from core import cost as m
 from core.policy import Policy
 from core.units import cpu_cores, memory_gib
+from modules.cluster_services import ALERTMANAGER_REQUESTS
 from pipelines.cost import measure
 from pipelines.cost.measure import CpuThroughput
 
@@ -29,7 +30,7 @@ HELDOUT_TEXTS = 500
 MONITORING_REQUESTS: tuple[tuple[str, str, str, int], ...] = (
     # component, cpu request, memory request, replicas (per node for DaemonSets: see nodes below)
     ("prometheus", "500m", "2Gi", 1),
-    ("alertmanager", "50m", "128Mi", 1),
+    ("alertmanager", ALERTMANAGER_REQUESTS["cpu"], ALERTMANAGER_REQUESTS["memory"], 1),  # modules/alerting.py
     ("grafana", "100m", "256Mi", 1),
     ("kube-state-metrics", "50m", "128Mi", 1),
     ("prometheus-operator", "100m", "128Mi", 1),

@@ -1,5 +1,8 @@
 """The registry-webhook receiver: a tiny ASGI app (Starlette, served by uvicorn).
 
+`POST /alertmanager` takes Alertmanager's notifications (bearer token, `services/webhook/alerts.py`) and appends
+them to the notification log `<state>/webhook/notifications.jsonl`; it starts nothing.
+
 `POST /mlflow` takes MLflow registry deliveries. Setting the candidate alias
 (`model_version_alias.created` with alias = policy.release.candidate_alias) on the platform's model starts a
 release through the dispatcher; every other event is acknowledged and ignored. Decisions are appended as JSON
@@ -24,6 +27,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from core import contracts, env
+from services.webhook import alerts
 from services.webhook.deliveries import DeliveryLedger
 from services.webhook.dispatch import Dispatcher, DispatchError, Promotion
 from services.webhook.verify import Rejected, verify
@@ -42,6 +46,12 @@ class ReceiverConfig:
     dispatcher: Dispatcher
     events_log: Path
     clock: Callable[[], float] = time.time
+    alert_token: str = ""  # Alertmanager's bearer token; empty: every alert delivery is refused
+    notifications_log: Path | None = None  # default: notifications.jsonl beside events_log
+
+    @property
+    def notifications(self) -> Path:
+        return self.notifications_log or self.events_log.parent / alerts.NOTIFICATION_LOG
 
 
 def _record(cfg: ReceiverConfig, **fields: Any) -> None:
@@ -90,11 +100,28 @@ def create_app(cfg: ReceiverConfig) -> Starlette:
         _record(cfg, decision="dispatched", delivery_id=did, action=done)
         return JSONResponse({"status": "accepted", "action": done}, status_code=202)
 
+    async def receive_alerts(request: Request) -> JSONResponse:
+        try:
+            alerts.authenticate(request.headers, cfg.alert_token)  # before the body is read: a stranger costs nothing
+            notification = alerts.parse(await request.body())
+        except Rejected as exc:
+            _record(cfg, decision="rejected", route=contracts.ALERTMANAGER_ROUTE, status=exc.status, reason=exc.reason)
+            return JSONResponse({"error": exc.reason}, status_code=exc.status)
+        record = {"ts": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **notification.record()}
+        alerts.append(cfg.notifications, record)
+        names = sorted({a.get("alertname", "?") for a in notification.alerts})
+        _record(cfg, decision="notified", receiver=notification.receiver, status=notification.status, alerts=names)
+        return JSONResponse({"status": "logged", "alerts": len(notification.alerts)})
+
     async def health(_: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
 
     return Starlette(
-        routes=[Route(contracts.WEBHOOK_ROUTE, receive, methods=["POST"]), Route(contracts.HEALTH_ROUTE, health)]
+        routes=[
+            Route(contracts.WEBHOOK_ROUTE, receive, methods=["POST"]),
+            Route(contracts.ALERTMANAGER_ROUTE, receive_alerts, methods=["POST"]),
+            Route(contracts.HEALTH_ROUTE, health),
+        ]
     )
 
 
@@ -117,6 +144,8 @@ def receiver_config(state_dir: Path, logs_dir: Path) -> ReceiverConfig:
         ledger=DeliveryLedger(state_dir / "deliveries.sqlite"),
         dispatcher=dispatch.from_env(logs_dir),
         events_log=state_dir / "events.jsonl",
+        alert_token=env.ALERTMANAGER_TOKEN.get(),
+        notifications_log=state_dir / alerts.NOTIFICATION_LOG,
     )
 
 

@@ -9,10 +9,13 @@ from urllib.parse import urlsplit
 import yaml
 from cdktn import Testing as Matchers  # "Test*" names would be collected by pytest
 
+from core import alertmanager as core_alertmanager
 from core import images
 from infra.config import EnvConfig, load_versions
 from infra.stacks.base import AWS_LAYERS, LAYERS
+from modules import alerting
 from modules.k8s.props import MonitoringProps
+from modules.workload_roles import ALERT_SECRETS
 from tests.infra.conftest import Synth, only, policy
 
 
@@ -212,15 +215,15 @@ def test_addons_are_pinned_and_wired(synth: Synth, env: EnvConfig) -> None:
     assert "awsAccessKeyId" not in mlflow
     assert "aws_db_instance" in mlflow and "aws_s3_bucket" in mlflow  # cross-stack references, not literals
     local = [r for r in releases.values() if "repository" not in r]
-    assert {r["name"] for r in local} == {"mlflow-db-secret", "platform-guardrails"}
+    assert {r["name"] for r in local} == {"alertmanager-secrets", "mlflow-db-secret", "platform-guardrails"}
     assert all(r["chart"].startswith("assets/") for r in local)
 
 
 def test_registry_runs_the_basic_auth_app_with_users_from_secrets_manager(synth: Synth, env: EnvConfig) -> None:
     """docs/security-registry.md: MLflow's auth app on, its own database on RDS, the admin credential and the CSRF
     key synced by ExternalSecrets from a KMS-encrypted Secrets Manager secret whose value Terraform never holds."""
-    (secret,) = synth.resources(env.name, "data", "aws_secretsmanager_secret").values()
-    assert secret["name"] == f"{env.prefix}/mlflow/registry-users"
+    secrets = synth.resources(env.name, "data", "aws_secretsmanager_secret").values()
+    (secret,) = [s for s in secrets if s["name"] == f"{env.prefix}/mlflow/registry-users"]
     assert "aws_kms_key" in str(secret["kms_key_id"])
     assert not synth.resources(env.name, "data", "aws_secretsmanager_secret_version")  # no value in state
     releases = synth.resources(env.name, "addons", "helm_release").values()
@@ -229,7 +232,7 @@ def test_registry_runs_the_basic_auth_app_with_users_from_secrets_manager(synth:
     assert mlflow["auth"]["postgres"]["database"] == "mlflow_auth"
     assert "aws_db_instance" in mlflow["auth"]["postgres"]["host"]
     assert "adminPassword" not in mlflow["auth"]
-    local = yaml.safe_load(next(r for r in releases if "repository" not in r)["values"][0])
+    local = yaml.safe_load(next(r for r in releases if r["name"] == "mlflow-db-secret")["values"][0])
     names = {m["metadata"]["name"] for m in local["manifests"]}
     assert names == {mlflow["auth"]["existingAdminSecret"]["name"], *mlflow["extraSecretNamesForEnvFrom"]}
     for manifest in local["manifests"]:
@@ -303,3 +306,36 @@ def test_the_artifact_signing_key_signs_for_the_release_role_only(synth: Synth, 
     admin = statements["AccountAdministersThroughIam"]
     assert not any(a in ("kms:*", "kms:Sign") or a.startswith("kms:Sign") for a in admin["Action"])
     assert {"artifact_signing_key_arn"} <= set(synth.stack(env.name, "data").get("output", {}))
+
+
+def test_alertmanager_pages_and_tickets_with_credentials_from_secrets_manager(synth: Synth, env: EnvConfig) -> None:
+    """docs/observability.md, alert delivery: the routes of core/alertmanager.py in kube-prometheus-stack's
+    Alertmanager, the receivers' credentials mounted from a Secret that an ExternalSecret syncs from a KMS-encrypted
+    Secrets Manager secret (no value in state), read by a role that may read only that secret."""
+    secrets = synth.resources(env.name, "data", "aws_secretsmanager_secret").values()
+    (secret,) = [s for s in secrets if s["name"] == alerting.secret_name(env.prefix)]
+    assert "aws_kms_key" in str(secret["kms_key_id"])
+    assert not synth.resources(env.name, "data", "aws_secretsmanager_secret_version")
+    trust, statements = _role_policy(synth, env, ALERT_SECRETS.role_suffix)
+    assert f"system:serviceaccount:{ALERT_SECRETS.namespace}:{ALERT_SECRETS.service_account}" in json.dumps(trust)
+    reads = [s for s in statements if "secretsmanager:GetSecretValue" in s["Action"]]
+    assert len(reads) == 1 and "aws_secretsmanager_secret.alert-receivers" in str(reads[0]["Resource"])
+    assert "registry-users" not in json.dumps(statements) and "master_user_secret" not in json.dumps(statements)
+
+    releases = list(synth.resources(env.name, "addons", "helm_release").values())
+    stack = next(r for r in releases if r["chart"] == "kube-prometheus-stack")
+    values = yaml.safe_load(stack["values"][0])["alertmanager"]
+    assert values["config"]["route"] == core_alertmanager.route()
+    assert values["config"]["inhibit_rules"] == core_alertmanager.inhibit_rules()
+    mounted = values["alertmanagerSpec"]["secrets"]
+    files = [c for r in values["config"]["receivers"] for k, v in r.items() if k.endswith("_configs") for c in v]
+    for c in files:
+        path = c.get("routing_key_file") or c.get("api_url_file")
+        _, secret_dir, key = path.rsplit("/", 2)
+        assert secret_dir in mounted, path
+        chart = next(r for r in releases if r["name"] == "alertmanager-secrets")
+        [external] = yaml.safe_load(chart["values"][0])["manifests"]
+        assert external["spec"]["target"]["name"] == secret_dir
+        assert key in {d["secretKey"] for d in external["spec"]["data"]}
+    assert any("alertmanager-secrets" in d for d in stack["depends_on"])
+    assert "routing_key:" not in stack["values"][0] and "api_url:" not in stack["values"][0]

@@ -26,6 +26,8 @@ NOT_SET_ON_PURPOSE = {
     env.INFERENCE_LOG.name: "`off` only for bare-server benchmarks",
     env.GITHUB_API_URL.name: "the default is GitHub's API; tests point it at a stand-in",
     env.WEBHOOK_RELEASE_ARGS.name: "arguments of a locally started release; the cluster dispatches to GitHub",
+    env.ALERTMANAGER_TOKEN.name: "the cluster's Alertmanager delivers to PagerDuty and Slack, not to this receiver; "
+    "without a token the receiver refuses every alert delivery",
 }
 ENTRY_POINTS = {
     "model-server": "services.model_server.service",
