@@ -66,6 +66,8 @@ def external_secret(
     data: dict[str, str],
     fixed: dict[str, str] | None = None,
     refresh: str = "1h",
+    store: str = SECRET_STORE,
+    store_kind: str = "SecretStore",
 ) -> dict[str, Any]:
     """An ExternalSecret (external-secrets.io/v1) copying JSON properties of one Secrets Manager secret into the
     Kubernetes Secret `name`: `data` maps Secret key -> property; `fixed` adds literal, non-secret keys."""
@@ -78,7 +80,7 @@ def external_secret(
         "metadata": {"name": name, "namespace": namespace},
         "spec": {
             "refreshInterval": refresh,
-            "secretStoreRef": {"name": SECRET_STORE, "kind": "SecretStore"},
+            "secretStoreRef": {"name": store, "kind": store_kind},
             "target": target,
             "data": [
                 {"secretKey": key, "remoteRef": {"key": remote_key, "property": prop}}

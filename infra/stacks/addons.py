@@ -54,5 +54,13 @@ class AddonsStack(LayerStack):
                 artifact_bucket=data.artifact_bucket,
                 gpu_time_slicing_replicas=env.cluster.gpu_time_slicing_replicas,
                 vpc_cidr=env.network.cidr,
+                environment=env.name,
+                github_repository=env.github.repository,
+                arc_runner_image=versions.arc_runner_image,
+                release_runner_role_arn=data.release_runner_role_arn,
+                drift_runner_role_arn=data.drift_runner_role_arn,
+                platform_secrets_role_arn=data.platform_secrets_role_arn,
+                github_app_secret_name=data.github_app_secret_name,
+                webhook_secret_name=data.webhook_secret_name,
             ),
         )

@@ -16,18 +16,24 @@ from modules.buckets import Bucket, BucketProps
 from modules.common import kms_key
 from modules.database import Database, DatabaseProps
 from modules.irsa import IrsaProps, IrsaRole
+from modules.operator_secrets import OperatorSecret, OperatorSecretProps, github_app_secret_name, webhook_secret_name
 from modules.registry import Registry, RegistryProps
 from modules.registry_auth import RegistryUsersSecret, RegistryUsersSecretProps
 from modules.workload_roles import (
     ARTIFACT_PREFIX,
     DRIFT_JOB,
+    DRIFT_RUNNER,
     MLFLOW,
     MODEL_SERVER,
+    PLATFORM_SECRETS,
+    RELEASE_RUNNER,
     DataAccess,
     WorkloadIdentity,
     drift_job_statements,
     mlflow_statements,
     model_server_statements,
+    platform_secrets_statements,
+    release_runner_statements,
 )
 
 # Data store -> what its own KMS key encrypts.
@@ -54,6 +60,11 @@ class DataOutputs:
     mlflow_role_arn: str
     model_server_role_arn: str
     drift_job_role_arn: str
+    release_runner_role_arn: str
+    drift_runner_role_arn: str
+    platform_secrets_role_arn: str
+    github_app_secret_name: str
+    webhook_secret_name: str
 
 
 class DataStack(LayerStack):
@@ -136,6 +147,25 @@ class DataStack(LayerStack):
         self.registry_users = RegistryUsersSecret(
             self, "registry-users", RegistryUsersSecretProps(prefix=p, kms_key_arn=self.keys["secrets"].arn)
         )
+        # Values put by the operator (docs/platform-addons.md), like the registry users' secret.
+        self.github_app = OperatorSecret(
+            self,
+            "github-app",
+            OperatorSecretProps(
+                name=github_app_secret_name(p),
+                description="GitHub App the in-cluster runner scale sets register with (id, installation id, key)",
+                kms_key_arn=self.keys["secrets"].arn,
+            ),
+        )
+        self.webhook_secret = OperatorSecret(
+            self,
+            "webhook-receiver",
+            OperatorSecretProps(
+                name=webhook_secret_name(p),
+                description="Registry-webhook receiver: MLflow webhook HMAC secret and the dispatch token",
+                kms_key_arn=self.keys["secrets"].arn,
+            ),
+        )
         access = DataAccess(
             region=env.region,
             artifact_bucket_arn=self.artifacts.arn,
@@ -145,6 +175,11 @@ class DataStack(LayerStack):
             db_secret_arn=self.database.master_secret_arn,
             secret_key_arn=self.keys["secrets"].arn,
             registry_secret_arn=self.registry_users.arn,
+            operator_secret_arns=[self.github_app.arn, self.webhook_secret.arn],
+            model_server_repository_arns=[
+                f"arn:aws:ecr:{env.region}:{network.account_id}:repository/{images.repository(p, name)}"
+                for name in (images.model_server(False), images.model_server(True))
+            ],
         )
 
         def role(who: WorkloadIdentity, statements: list[dict[str, object]]) -> str:
@@ -171,6 +206,11 @@ class DataStack(LayerStack):
             mlflow_role_arn=role(MLFLOW, mlflow_statements(access)),
             model_server_role_arn=role(MODEL_SERVER, model_server_statements(access)),
             drift_job_role_arn=role(DRIFT_JOB, drift_job_statements(access)),
+            release_runner_role_arn=role(RELEASE_RUNNER, release_runner_statements(access)),
+            drift_runner_role_arn=role(DRIFT_RUNNER, drift_job_statements(access)),
+            platform_secrets_role_arn=role(PLATFORM_SECRETS, platform_secrets_statements(access)),
+            github_app_secret_name=self.github_app.secret.name,
+            webhook_secret_name=self.webhook_secret.secret.name,
         )
         for name in ("artifact_bucket", "inference_log_bucket", "model_server_role_arn", "drift_job_role_arn"):
             TerraformOutput(self, name, value=getattr(self.outputs, name))

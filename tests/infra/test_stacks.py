@@ -212,15 +212,15 @@ def test_addons_are_pinned_and_wired(synth: Synth, env: EnvConfig) -> None:
     assert "awsAccessKeyId" not in mlflow
     assert "aws_db_instance" in mlflow and "aws_s3_bucket" in mlflow  # cross-stack references, not literals
     local = [r for r in releases.values() if "repository" not in r]
-    assert {r["name"] for r in local} == {"mlflow-db-secret", "platform-guardrails"}
+    assert {r["name"] for r in local} == {"mlflow-db-secret", "platform-guardrails", "platform-access"}
     assert all(r["chart"].startswith("assets/") for r in local)
 
 
 def test_registry_runs_the_basic_auth_app_with_users_from_secrets_manager(synth: Synth, env: EnvConfig) -> None:
     """docs/security-registry.md: MLflow's auth app on, its own database on RDS, the admin credential and the CSRF
     key synced by ExternalSecrets from a KMS-encrypted Secrets Manager secret whose value Terraform never holds."""
-    (secret,) = synth.resources(env.name, "data", "aws_secretsmanager_secret").values()
-    assert secret["name"] == f"{env.prefix}/mlflow/registry-users"
+    secrets = synth.resources(env.name, "data", "aws_secretsmanager_secret").values()
+    (secret,) = [s for s in secrets if s["name"] == f"{env.prefix}/mlflow/registry-users"]
     assert "aws_kms_key" in str(secret["kms_key_id"])
     assert not synth.resources(env.name, "data", "aws_secretsmanager_secret_version")  # no value in state
     releases = synth.resources(env.name, "addons", "helm_release").values()
@@ -229,7 +229,7 @@ def test_registry_runs_the_basic_auth_app_with_users_from_secrets_manager(synth:
     assert mlflow["auth"]["postgres"]["database"] == "mlflow_auth"
     assert "aws_db_instance" in mlflow["auth"]["postgres"]["host"]
     assert "adminPassword" not in mlflow["auth"]
-    local = yaml.safe_load(next(r for r in releases if "repository" not in r)["values"][0])
+    local = yaml.safe_load(next(r for r in releases if r["name"] == "mlflow-db-secret")["values"][0])
     names = {m["metadata"]["name"] for m in local["manifests"]}
     assert names == {mlflow["auth"]["existingAdminSecret"]["name"], *mlflow["extraSecretNamesForEnvFrom"]}
     for manifest in local["manifests"]:
