@@ -134,7 +134,13 @@ def scale_set_values(rk: RunnerKind, *, environment: str, github_repository: str
         "listenerTemplate": {
             "spec": {
                 "nodeSelector": SYSTEM_POOL,
-                "containers": [{"name": "listener", "securityContext": _restricted_container()}],
+                "containers": [
+                    {
+                        "name": "listener",
+                        "securityContext": _restricted_container(),
+                        "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "128Mi"}},
+                    }
+                ],
             }
         },
     }
