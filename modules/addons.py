@@ -22,7 +22,7 @@ from constructs import Construct
 from pydantic import Field
 
 from core.promql import SERVING_NAMESPACE
-from modules import registry_auth, runners
+from modules import database_bootstrap, registry_auth, runners
 from modules.cluster_services import MLFLOW_PORT, PROMETHEUS_RELEASE, PUSHGATEWAY_PORT, PUSHGATEWAY_RELEASE
 from modules.common import Props
 from modules.k8s import common as k8s_common
@@ -56,7 +56,9 @@ class AddonsProps(Props):
     mlflow_role_arn: str
     mlflow_db_host: str
     mlflow_db_name: str
-    mlflow_db_secret_arn: str
+    mlflow_db_secret_arn: str = Field(description="MLflow's own database role's secret (not the master)")
+    mlflow_db_master_secret_arn: str = Field(description="The RDS-managed master secret: the bootstrap Job only")
+    db_bootstrap_role_arn: str
     mlflow_registry_secret_name: str = Field(description="Secrets Manager secret of the registry users")
     artifact_bucket: str
     gpu_time_slicing_replicas: int = Field(ge=1)
@@ -211,8 +213,9 @@ class PlatformAddons(Construct):
                 "secretArn": p.mlflow_db_secret_arn,
                 "serviceAccount": MLFLOW.service_account,
                 "targetSecret": MLFLOW_DB_SECRET,
-                # The auth app's admin password and CSRF key (ExternalSecrets rendered by modules/registry_auth.py).
-                "manifests": self.registry_auth_manifests(),
+                # The auth app's admin password and CSRF key (ExternalSecrets rendered by modules/registry_auth.py),
+                # and the Job that creates MLflow's own database role (modules/database_bootstrap.py).
+                "manifests": self.registry_auth_manifests() + self.db_bootstrap_manifests(),
             },
             depends_on=[eso, self.guardrails],
         )
@@ -304,6 +307,19 @@ class PlatformAddons(Construct):
             ),
         ]
 
+    def db_bootstrap_manifests(self) -> list[dict[str, Any]]:
+        p = self.props
+        return database_bootstrap.manifests(
+            namespace=p.charts["mlflow"].namespace,
+            region=p.region,
+            image=registry_auth.MLFLOW_IMAGE,
+            db_host=p.mlflow_db_host,
+            master_secret_arn=p.mlflow_db_master_secret_arn,
+            app_secret=MLFLOW_DB_SECRET,
+            role_arn=p.db_bootstrap_role_arn,
+            databases=[p.mlflow_db_name, registry_auth.AUTH_DATABASE],
+        )
+
     def registry_auth_manifests(self) -> list[dict[str, Any]]:
         return registry_auth.auth_external_secrets(
             self.props.mlflow_registry_secret_name, self.props.charts["mlflow"].namespace
@@ -342,7 +358,14 @@ class PlatformAddons(Construct):
             "extraEnvVars": {
                 "AWS_DEFAULT_REGION": p.region,
                 "MLFLOW_S3_UPLOAD_EXTRA_ARGS": '{"ServerSideEncryption": "aws:kms"}',
+                # Every connection to RDS verifies its certificate and host name (decision 0144).
+                **database_bootstrap.tls_env(),
             },
+            "initContainers": [database_bootstrap.fetch_ca_container(registry_auth.MLFLOW_IMAGE)],
+            "extraVolumes": [{"name": database_bootstrap.CA_VOLUME, "emptyDir": {"sizeLimit": "1Mi"}}],
+            "extraVolumeMounts": [
+                {"name": database_bootstrap.CA_VOLUME, "mountPath": database_bootstrap.CA_DIR, "readOnly": True}
+            ],
             "serviceMonitor": {"enabled": True, "labels": {"release": PROMETHEUS_RELEASE}},
             # Reachable inside the cluster only (decision 0143): the release and drift jobs run on in-cluster
             # runners, so nothing outside the VPC needs MLflow. No Ingress, no load balancer.

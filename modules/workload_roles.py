@@ -2,7 +2,8 @@
 
 | workload | service account | may |
 |---|---|---|
-| MLflow server | mlflow/mlflow | read/write artifacts under `mlflow/`, read the RDS master secret |
+| MLflow server | mlflow/mlflow | read/write artifacts under `mlflow/`, read its own database role's secret |
+| database bootstrap Job | mlflow/mlflow-db-bootstrap | read the RDS master secret (nothing else) |
 | model servers | model-serving/model-server | read models under `mlflow/`, write inference logs under `model=` |
 | drift job | model-serving/drift-job | read inference logs under `model=`, read `mlflow/`, write `reports/drift/` |
 | release runners | arc-runners/mlp-release-runner | read the model server images' digests in ECR (nothing else) |
@@ -39,6 +40,9 @@ DRIFT_RUNNER = WorkloadIdentity(
     role_suffix="drift-runner", namespace=RUNNER_NAMESPACE, service_account="mlp-drift-runner"
 )
 # The identity External Secrets uses for the platform's ClusterSecretStore (modules/runners.py); no pod runs as it.
+DB_BOOTSTRAP = WorkloadIdentity(
+    role_suffix="mlflow-db-bootstrap", namespace="mlflow", service_account="mlflow-db-bootstrap"
+)
 PLATFORM_SECRETS = WorkloadIdentity(
     role_suffix="platform-secrets", namespace="external-secrets", service_account="platform-secrets"
 )
@@ -50,7 +54,8 @@ class DataAccess(Props):
     artifact_key_arn: str = Field(description="The artifact bucket's own KMS key")
     inference_log_bucket_arn: str
     inference_log_key_arn: str = Field(description="The inference-log bucket's own KMS key")
-    db_secret_arn: str = Field(description="The secret MLflow's database credentials are read from")
+    db_secret_arn: str = Field(description="The RDS-managed master secret: only the bootstrap Job reads it")
+    db_app_secret_arn: str = Field(description="MLflow's own database role's password (modules/database_bootstrap.py)")
     secret_key_arn: str = Field(description="The KMS key of the platform's secrets in Secrets Manager")
     registry_secret_arn: str = Field(description="MLflow registry users' passwords (modules/registry_auth.py)")
     operator_secret_arns: list[str] = Field(
@@ -108,7 +113,7 @@ def mlflow_statements(a: DataAccess) -> list[Statement]:
             "Sid": "DatabaseCredentials",
             "Effect": "Allow",
             "Action": ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
-            "Resource": [a.db_secret_arn, a.registry_secret_arn],
+            "Resource": [a.db_app_secret_arn, a.registry_secret_arn],
         },
         _artifact_key(a, WRITE),
         _kms("SecretKeyThroughSecretsManager", a.secret_key_arn, "secretsmanager", a.region, READ),
@@ -182,6 +187,19 @@ def platform_secrets_statements(a: DataAccess) -> list[Statement]:
             "Effect": "Allow",
             "Action": ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
             "Resource": [a.registry_secret_arn, *a.operator_secret_arns],
+        },
+        _kms("SecretKeyThroughSecretsManager", a.secret_key_arn, "secretsmanager", a.region, READ),
+    ]
+
+
+def db_bootstrap_statements(a: DataAccess) -> list[Statement]:
+    """The one workload that holds the RDS master credential: it creates MLflow's own role and nothing else."""
+    return [
+        {
+            "Sid": "MasterCredential",
+            "Effect": "Allow",
+            "Action": ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
+            "Resource": a.db_secret_arn,
         },
         _kms("SecretKeyThroughSecretsManager", a.secret_key_arn, "secretsmanager", a.region, READ),
     ]

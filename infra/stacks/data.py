@@ -15,12 +15,14 @@ from infra.stacks.network import NetworkOutputs
 from modules.buckets import Bucket, BucketProps
 from modules.common import kms_key
 from modules.database import Database, DatabaseProps
+from modules.database_bootstrap import APP_ROLE
 from modules.irsa import IrsaProps, IrsaRole
 from modules.operator_secrets import OperatorSecret, OperatorSecretProps, github_app_secret_name, webhook_secret_name
 from modules.registry import Registry, RegistryProps
 from modules.registry_auth import RegistryUsersSecret, RegistryUsersSecretProps
 from modules.workload_roles import (
     ARTIFACT_PREFIX,
+    DB_BOOTSTRAP,
     DRIFT_JOB,
     DRIFT_RUNNER,
     MLFLOW,
@@ -29,6 +31,7 @@ from modules.workload_roles import (
     RELEASE_RUNNER,
     DataAccess,
     WorkloadIdentity,
+    db_bootstrap_statements,
     drift_job_statements,
     mlflow_statements,
     model_server_statements,
@@ -54,6 +57,8 @@ class DataOutputs:
     db_host: str
     db_name: str
     db_secret_arn: str
+    db_app_secret_arn: str
+    db_bootstrap_role_arn: str
     registry_secret_name: str
     artifact_bucket: str
     inference_log_bucket: str
@@ -157,6 +162,16 @@ class DataStack(LayerStack):
                 kms_key_arn=self.keys["secrets"].arn,
             ),
         )
+        # MLflow's own database role's password (the role is created by the bootstrap Job, decision 0144).
+        self.db_app_secret = OperatorSecret(
+            self,
+            "mlflow-db-app",
+            OperatorSecretProps(
+                name=f"{p}/mlflow/db-app",
+                description=f"MLflow's database role: username {APP_ROLE} and its password",
+                kms_key_arn=self.keys["secrets"].arn,
+            ),
+        )
         self.webhook_secret = OperatorSecret(
             self,
             "webhook-receiver",
@@ -173,6 +188,7 @@ class DataStack(LayerStack):
             inference_log_bucket_arn=self.inference_logs.arn,
             inference_log_key_arn=self.keys["inference-logs"].arn,
             db_secret_arn=self.database.master_secret_arn,
+            db_app_secret_arn=self.db_app_secret.arn,
             secret_key_arn=self.keys["secrets"].arn,
             registry_secret_arn=self.registry_users.arn,
             operator_secret_arns=[self.github_app.arn, self.webhook_secret.arn],
@@ -200,6 +216,8 @@ class DataStack(LayerStack):
             db_host=self.database.endpoint_address,
             db_name=db.database_name,
             db_secret_arn=self.database.master_secret_arn,
+            db_app_secret_arn=self.db_app_secret.arn,
+            db_bootstrap_role_arn=role(DB_BOOTSTRAP, db_bootstrap_statements(access)),
             registry_secret_name=self.registry_users.secret.name,
             artifact_bucket=self.artifacts.name,
             inference_log_bucket=self.inference_logs.name,

@@ -17,6 +17,8 @@ from modules.cluster_services import MLFLOW_NAMESPACE, MLFLOW_PODS, MLFLOW_PORT,
 from modules.k8s import RenderProps, render_all
 from modules.k8s.platform import RUNNER_NAMESPACE
 from modules.k8s.props import WebhookProps
+from modules.operator_secrets import github_app_secret_name, webhook_secret_name
+from modules.registry_auth import secret_name as registry_secret_name
 from tests.infra.conftest import Synth, policy
 from tests.modules.k8s.conftest import props as render_props
 
@@ -86,7 +88,9 @@ def test_the_platform_store_reads_exactly_the_secrets_it_copies(synth: Synth, en
     (doc,) = [p for k, p in policies.items() if "platform-secrets" in k]
     (read,) = [s for s in policy(doc["policy"])["Statement"] if "secretsmanager:GetSecretValue" in s["Action"]]
     secrets = synth.resources(env.name, "data", "aws_secretsmanager_secret")
-    wanted = {k for k, s in secrets.items() if s["name"].startswith(f"{env.prefix}/")}
+    copied = {registry_secret_name(env.prefix), github_app_secret_name(env.prefix), webhook_secret_name(env.prefix)}
+    wanted = {k for k, s in secrets.items() if s["name"] in copied}
+    assert len(wanted) == len(copied)
     assert {r.split(".")[1] for r in read["Resource"]} == wanted
     # ...and the ExternalSecrets of the serving and runner namespaces use that store, and only those namespaces.
     access = _local(synth, env, "platform-access")["manifests"]
@@ -138,7 +142,14 @@ def test_every_secret_a_pod_reads_is_rendered_or_created_by_an_external_secret(s
             provided.add((m["metadata"]["namespace"], m["metadata"]["name"]))
 
     wanted: set[tuple[str, str]] = set()
-    for pod_owner in _rendered_pods():
+    local_workloads = [
+        m
+        for name in ("mlflow-db-secret", "platform-access", "platform-guardrails")
+        for m in _local(synth, env, name)["manifests"]
+        if m["kind"] in {"Job", "Deployment", "CronJob"}
+    ]
+    assert local_workloads, "the database bootstrap Job is a pod of the platform's own charts"
+    for pod_owner in [*_rendered_pods(), *local_workloads]:
         wanted |= {(pod_owner["metadata"]["namespace"], name) for name in _secret_refs(pod_owner)}
     for r in _releases(synth, env):
         if r["chart"] == load_versions().charts["arc_runner_set"].chart:
