@@ -55,11 +55,16 @@ def _security() -> dict[str, Any]:
     }
 
 
+RESOURCES = {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"cpu": "500m", "memory": "256Mi"}}
+
+
 def fetch_ca_container(image: str) -> dict[str, Any]:
     return {
         "name": "fetch-rds-ca",
         "image": image,
+        "imagePullPolicy": "Always",
         "command": ["python", "-c", _FETCH],
+        "resources": RESOURCES,
         "securityContext": _security(),
         "volumeMounts": [{"name": CA_VOLUME, "mountPath": CA_DIR}],
     }
@@ -96,6 +101,8 @@ def job(*, namespace: str, image: str, db_host: str, app_secret: str, databases:
         "metadata": {"labels": labels},
         "spec": {
             "serviceAccountName": NAME,
+            # No Kubernetes API call: only IRSA's projected token, which the EKS webhook mounts on its own.
+            "automountServiceAccountToken": False,
             "restartPolicy": "Never",
             "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
             "initContainers": [fetch_ca_container(image)],
@@ -103,7 +110,9 @@ def job(*, namespace: str, image: str, db_host: str, app_secret: str, databases:
                 {
                     "name": "bootstrap",
                     "image": image,
+                    "imagePullPolicy": "Always",
                     "command": ["python", "/bootstrap/db_bootstrap.py"],
+                    "resources": RESOURCES,
                     "env": env,
                     "securityContext": _security(),
                     "volumeMounts": [

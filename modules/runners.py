@@ -101,6 +101,7 @@ def runner_template(rk: RunnerKind, *, image: str) -> dict[str, Any]:
                 {
                     "name": "runner",
                     "image": image,
+                    "imagePullPolicy": "Always",
                     "command": ["/home/runner/run.sh"],
                     "env": [
                         {"name": "MLFLOW_TRACKING_URI", "value": mlflow_service_url()},
@@ -109,7 +110,7 @@ def runner_template(rk: RunnerKind, *, image: str) -> dict[str, Any]:
                     ],
                     "resources": {
                         "requests": {"cpu": rk.cpu, "memory": rk.memory},
-                        "limits": {"memory": rk.memory},
+                        "limits": {"cpu": rk.cpu, "memory": rk.memory},
                     },
                     "securityContext": _restricted_container(),
                     "volumeMounts": [{"name": "work", "mountPath": WORK_DIR}],
