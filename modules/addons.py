@@ -22,7 +22,7 @@ from constructs import Construct
 from pydantic import Field
 
 from core.promql import SERVING_NAMESPACE
-from modules import database_bootstrap, registry_auth, runners
+from modules import database_bootstrap, registry_auth, registry_users, runners
 from modules.cluster_services import MLFLOW_PORT, PROMETHEUS_RELEASE, PUSHGATEWAY_PORT, PUSHGATEWAY_RELEASE
 from modules.common import Props
 from modules.k8s import common as k8s_common
@@ -219,7 +219,20 @@ class PlatformAddons(Construct):
             },
             depends_on=[eso, self.guardrails],
         )
-        self._release("mlflow", self.mlflow_values(), depends_on=[db_secret, monitoring])
+        mlflow = self._release("mlflow", self.mlflow_values(), depends_on=[db_secret, monitoring])
+        # Then the registry's users and the bot's grants, through MLflow's API (docs/security-registry.md).
+        self._local_chart(
+            registry_users.NAME,
+            namespace=p.charts["mlflow"].namespace,
+            values={
+                "manifests": registry_users.manifests(
+                    namespace=p.charts["mlflow"].namespace,
+                    image=registry_auth.MLFLOW_IMAGE,
+                    remote_key=p.mlflow_registry_secret_name,
+                )
+            },
+            depends_on=[mlflow, db_secret, self.guardrails],
+        )
         # The runners the release and drift jobs run on (decision 0143): their identities, rights and secrets
         # first, then the controller, then one scale set per kind.
         access = self._local_chart(

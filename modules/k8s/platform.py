@@ -60,6 +60,8 @@ RUNNER_NAMESPACE = "arc-runners"
 ARC_CONTROLLER_NAMESPACE = "arc-systems"
 RUNNER_LABEL = "mlp.io/runner"
 RUNNER_KINDS = (contracts.RELEASE_RUNNERS, contracts.DRIFT_RUNNERS)
+# The Job that creates the registry's users through MLflow's API (modules/registry_users.py).
+REGISTRY_USERS_JOB_PODS = {"app.kubernetes.io/name": "mlflow-registry-users", "app.kubernetes.io/part-of": c.PART_OF}
 
 
 def runner_pods(kind: str) -> dict[str, Any]:
@@ -177,7 +179,12 @@ def owned_namespaces(
                 # The in-VPC release and drift jobs (modules/runners.py): MLflow has no other client outside the
                 # serving namespace, and no public endpoint.
                 np.rule(
-                    [model_servers, drift_jobs, *(runner_pods(k) for k in RUNNER_KINDS)],
+                    [
+                        model_servers,
+                        drift_jobs,
+                        *(runner_pods(k) for k in RUNNER_KINDS),
+                        np.pods(cs.MLFLOW_NAMESPACE, REGISTRY_USERS_JOB_PODS),
+                    ],
                     np.tcp(cs.MLFLOW_PORT),
                 ),
                 _scraped_on(cs.MLFLOW_PORT),
@@ -185,6 +192,14 @@ def owned_namespaces(
             egress=[
                 np.rule([np.cidr(vpc_cidr)], np.tcp(POSTGRES)),  # RDS in the private subnets
                 https_out,  # S3 artifacts (gateway endpoint), STS
+            ],
+            pod_allows=[
+                (
+                    "allow-registry-users-job",
+                    REGISTRY_USERS_JOB_PODS,
+                    [],
+                    [np.rule([np.pods(cs.MLFLOW_NAMESPACE, cs.MLFLOW_PODS)], np.tcp(cs.MLFLOW_PORT))],
+                )
             ],
         ),
         OwnedNamespace(

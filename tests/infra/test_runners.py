@@ -129,13 +129,27 @@ def _rendered_pods() -> list[dict[str, Any]]:
     return [m for m in out if m["kind"] in {"Deployment", "Rollout", "CronJob", "Job", "StatefulSet", "DaemonSet"}]
 
 
+def _users(synth: Synth, env: EnvConfig) -> list[dict[str, Any]]:
+    manifests: list[dict[str, Any]] = _local(synth, env, "mlflow-registry-users")["manifests"]
+    return manifests
+
+
+def test_the_registry_users_are_provisioned_after_mlflow(synth: Synth, env: EnvConfig) -> None:
+    (release,) = [r for r in _releases(synth, env) if r["name"] == "mlflow-registry-users"]
+    assert any("helm_release.platform_mlflow" in d for d in release["depends_on"]), release["depends_on"]
+    (job,) = [m for m in _users(synth, env) if m["kind"] == "Job"]
+    assert job["metadata"]["annotations"]["helm.sh/hook"] == "post-install,post-upgrade"
+    (secret,) = [m for m in _users(synth, env) if m["kind"] == "ExternalSecret"]
+    assert all("registry-users" in str(d["remoteRef"]["key"]) for d in secret["spec"]["data"])
+
+
 def test_every_secret_a_pod_reads_is_rendered_or_created_by_an_external_secret(synth: Synth, env: EnvConfig) -> None:
     """Serving pods, the runners and MLflow: each Secret they name exists in their namespace, made by an
     ExternalSecret (from Secrets Manager) or rendered by the platform, so no pod waits on a hand-made Secret."""
     provided: set[tuple[str, str]] = set()
     db = _local(synth, env, "mlflow-db-secret")
     provided.add((MLFLOW_NAMESPACE, db["targetSecret"]))  # the chart's own ExternalSecret of the RDS secret
-    for m in db["manifests"] + _local(synth, env, "platform-access")["manifests"]:
+    for m in db["manifests"] + _local(synth, env, "platform-access")["manifests"] + _users(synth, env):
         if m["kind"] == "ExternalSecret":
             provided.add((m["metadata"]["namespace"], m["spec"]["target"]["name"]))
         if m["kind"] == "Secret":
@@ -144,7 +158,7 @@ def test_every_secret_a_pod_reads_is_rendered_or_created_by_an_external_secret(s
     wanted: set[tuple[str, str]] = set()
     local_workloads = [
         m
-        for name in ("mlflow-db-secret", "platform-access", "platform-guardrails")
+        for name in ("mlflow-db-secret", "platform-access", "platform-guardrails", "mlflow-registry-users")
         for m in _local(synth, env, name)["manifests"]
         if m["kind"] in {"Job", "Deployment", "CronJob"}
     ]

@@ -225,7 +225,12 @@ def test_addons_are_pinned_and_wired(synth: Synth, env: EnvConfig) -> None:
     assert "awsAccessKeyId" not in mlflow
     assert "aws_db_instance" in mlflow and "aws_s3_bucket" in mlflow  # cross-stack references, not literals
     local = [r for r in releases.values() if "repository" not in r]
-    assert {r["name"] for r in local} == {"mlflow-db-secret", "platform-guardrails", "platform-access"}
+    assert {r["name"] for r in local} == {
+        "mlflow-db-secret",
+        "platform-guardrails",
+        "platform-access",
+        "mlflow-registry-users",
+    }
     assert all(r["chart"].startswith("assets/") for r in local)
 
 

@@ -1,6 +1,6 @@
 """checkov --framework kubernetes over the objects of the release path that are not `mlp render k8s` output: the
 runner pods as ARC creates them from the scale sets' template (with their namespace's NetworkPolicies), the release
-runner's RBAC and the database bootstrap Job (with MLflow's namespace policies). Zero failed checks; skips with
+runner's RBAC, the database bootstrap Job and the registry users' Job (with MLflow's namespace policies). Zero failed checks; skips with
 their reasons in modules/.checkov-runners.yaml."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from core.promql import SERVING_NAMESPACE
-from modules import database_bootstrap, runners
+from modules import database_bootstrap, registry_users, runners
 from modules.k8s import platform
 
 REPO = Path(__file__).resolve().parents[2]
@@ -38,6 +38,7 @@ def _objects() -> list[dict[str, Any]]:
         role_arn="arn:aws:iam::123456789012:role/mlp-dev-mlflow-db-bootstrap",
         databases=["mlflow", "mlflow_auth"],
     )
+    out += registry_users.manifests(namespace="mlflow", image="burakince/mlflow:3.14.0", remote_key="mlp-dev/x")
     out += runners.serving_rbac(runners.release_shapes())
     owned = platform.owned_namespaces(
         vpc_cidr="10.10.0.0/16",
