@@ -1,7 +1,7 @@
 """checkov --framework kubernetes over the objects of the release path that are not `mlp render k8s` output: the
 runner pods as ARC creates them from the scale sets' template (with their namespace's NetworkPolicies), the release
-runner's RBAC, the database bootstrap Job and the registry users' Job (with MLflow's namespace policies). Zero failed checks; skips with
-their reasons in modules/.checkov-runners.yaml."""
+runner's RBAC, the database bootstrap Job and the registry users' Job (with MLflow's namespace policies). Zero
+failed checks; skips with their reasons in modules/.checkov-runners.yaml."""
 
 from __future__ import annotations
 
