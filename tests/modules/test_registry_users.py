@@ -4,6 +4,7 @@ server with its basic-auth app (sqlite stores, a free loopback port), as the Job
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -74,6 +75,7 @@ def mlflow_url() -> Iterator[str]:
         proc.terminate()
         proc.wait(timeout=30)
         log.close()
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def _run(url: str, admin_pw: str = ADMIN_PW, passwords: dict[str, str] = PASSWORDS) -> subprocess.CompletedProcess[str]:
