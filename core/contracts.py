@@ -108,3 +108,19 @@ REGISTRY_USERS: Final[dict[str, str]] = {
     REGISTRY_READER: "mlflow_reader_password",
 }
 """Registry user -> the name of its password in the secret store (local) and in Secrets Manager (cluster)."""
+
+# ---------------------------------------------------------------- where the workflows that reach MLflow run
+
+# Runner scale sets of actions-runner-controller in each environment's cluster (modules/runners.py): a workflow
+# job that talks to MLflow says `runs-on: <kind>-<environment>`, so MLflow needs no public endpoint
+# (docs/decisions/0143-release-jobs-on-in-cluster-runners.md). One scale set per environment: each cluster
+# registers its own, and a job for `prod` can only be picked up by prod's runners.
+RELEASE_RUNNERS: Final = "mlp-release"  # the gate, the rollout, the registry record (the release bot's identity)
+DRIFT_RUNNERS: Final = "mlp-drift"  # the scheduled drift check (the reader's identity)
+
+
+def runner_scale_set(kind: str, environment: str) -> str:
+    """The scale set name the runners register with and the workflows' `runs-on` names: `mlp-release-prod`."""
+    if kind not in (RELEASE_RUNNERS, DRIFT_RUNNERS):
+        raise ValueError(f"unknown runner kind {kind!r}; declared: {RELEASE_RUNNERS}, {DRIFT_RUNNERS}")
+    return f"{kind}-{environment}"

@@ -2,7 +2,8 @@
 
 Cluster Autoscaler, KEDA + its HTTP add-on, Argo Rollouts (with the Gateway API traffic-router plugin), Envoy
 Gateway, kube-prometheus-stack with a Pushgateway for batch jobs, the NVIDIA device plugin (time-slicing), the DCGM
-exporter, External Secrets and MLflow wired to RDS (password synced from Secrets Manager) and S3 (IRSA, no static keys).
+exporter, External Secrets and MLflow wired to RDS (password synced from Secrets Manager) and S3 (IRSA, no static keys),
+and the in-cluster GitHub runners the release and drift jobs run on (actions-runner-controller, modules/runners.py).
 
 Before any of them, the `platform-guardrails` chart creates the add-on namespaces the platform owns with their Pod
 Security labels, default-deny NetworkPolicies and precise allows (modules/k8s/platform.py); every release into one
@@ -21,14 +22,22 @@ from constructs import Construct
 from pydantic import Field
 
 from core.promql import SERVING_NAMESPACE
-from modules import alerting, registry_auth
-from modules.cluster_services import PROMETHEUS_RELEASE, PUSHGATEWAY_PORT, PUSHGATEWAY_RELEASE
+from modules import alerting, database_bootstrap, registry_auth, registry_users, runners
+from modules.cluster_services import MLFLOW_PORT, PROMETHEUS_RELEASE, PUSHGATEWAY_PORT, PUSHGATEWAY_RELEASE
 from modules.common import Props
 from modules.k8s import common as k8s_common
 from modules.k8s import platform
-from modules.k8s.props import GatewayProps
+from modules.k8s.props import GatewayProps, WebhookProps
+from modules.k8s.render import namespace as serving_namespace
 from modules.node_autoscaling import SERVICE_ACCOUNT as CA_SERVICE_ACCOUNT
-from modules.workload_roles import ALERT_SECRETS, ARTIFACT_PREFIX, MLFLOW
+from modules.workload_roles import (
+    ALERT_SECRETS,
+    ARTIFACT_PREFIX,
+    DRIFT_RUNNER,
+    MLFLOW,
+    PLATFORM_SECRETS,
+    RELEASE_RUNNER,
+)
 
 CHARTS_DIR = Path(__file__).resolve().parent / "charts"
 GPU_NODE_LABEL = {"nvidia.com/gpu.present": "true"}
@@ -54,13 +63,23 @@ class AddonsProps(Props):
     mlflow_role_arn: str
     mlflow_db_host: str
     mlflow_db_name: str
-    mlflow_db_secret_arn: str
+    mlflow_db_secret_arn: str = Field(description="MLflow's own database role's secret (not the master)")
+    mlflow_db_master_secret_arn: str = Field(description="The RDS-managed master secret: the bootstrap Job only")
+    db_bootstrap_role_arn: str
     mlflow_registry_secret_name: str = Field(description="Secrets Manager secret of the registry users")
     alert_receivers_secret_name: str = Field(description="Secrets Manager secret of Alertmanager's receivers")
     alert_secrets_role_arn: str = Field(description="IRSA role the monitoring namespace's SecretStore reads it as")
     artifact_bucket: str
     gpu_time_slicing_replicas: int = Field(ge=1)
     vpc_cidr: str = Field(description="The VPC's CIDR: the EKS control plane's ENIs, nodes and RDS live in it")
+    environment: str = Field(description="dev, staging or prod: part of the runner scale sets' names")
+    github_repository: str = Field(pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
+    arc_runner_image: str
+    release_runner_role_arn: str
+    drift_runner_role_arn: str
+    platform_secrets_role_arn: str
+    github_app_secret_name: str = Field(description="Secrets Manager secret of the runners' GitHub App")
+    webhook_secret_name: str = Field(description="Secrets Manager secret of the registry-webhook receiver")
 
 
 def _yaml(values: dict[str, Any]) -> str:
@@ -85,7 +104,7 @@ class PlatformAddons(Construct):
         self.guardrails = self._local_chart(
             "platform-guardrails",
             namespace="kube-system",  # where Helm keeps this release's record; the objects name their namespaces
-            values={"manifests": [m for ns in self.owned_namespaces for m in platform.namespace_manifests(ns)]},
+            values={"manifests": self.guardrail_manifests()},
             depends_on=[],
         )
         ca = self._release(
@@ -222,12 +241,45 @@ class PlatformAddons(Construct):
                 "secretArn": p.mlflow_db_secret_arn,
                 "serviceAccount": MLFLOW.service_account,
                 "targetSecret": MLFLOW_DB_SECRET,
-                # The auth app's admin password and CSRF key (ExternalSecrets rendered by modules/registry_auth.py).
-                "manifests": self.registry_auth_manifests(),
+                # The auth app's admin password and CSRF key (ExternalSecrets rendered by modules/registry_auth.py),
+                # and the Job that creates MLflow's own database role (modules/database_bootstrap.py).
+                "manifests": self.registry_auth_manifests() + self.db_bootstrap_manifests(),
             },
             depends_on=[eso, self.guardrails],
         )
-        self._release("mlflow", self.mlflow_values(), depends_on=[db_secret, monitoring])
+        mlflow = self._release("mlflow", self.mlflow_values(), depends_on=[db_secret, monitoring])
+        # Then the registry's users and the bot's grants, through MLflow's API (docs/security-registry.md).
+        self._local_chart(
+            registry_users.NAME,
+            namespace=p.charts["mlflow"].namespace,
+            values={
+                "manifests": registry_users.manifests(
+                    namespace=p.charts["mlflow"].namespace,
+                    image=registry_auth.MLFLOW_IMAGE,
+                    remote_key=p.mlflow_registry_secret_name,
+                )
+            },
+            depends_on=[mlflow, db_secret, self.guardrails],
+        )
+        # The runners the release and drift jobs run on (decision 0143): their identities, rights and secrets
+        # first, then the controller, then one scale set per kind.
+        access = self._local_chart(
+            "platform-access",
+            namespace=p.charts["external_secrets"].namespace,
+            values={"manifests": self.access_manifests()},
+            depends_on=[eso, self.guardrails],
+        )
+        controller = self._release("arc_controller", runners.controller_values())
+        for rk in runners.KINDS:
+            self._release(
+                "arc_runner_set",
+                runners.scale_set_values(
+                    rk, environment=p.environment, github_repository=p.github_repository, image=p.arc_runner_image
+                ),
+                release_name=rk.kind,
+                construct_id=f"{rk.kind}-runners",
+                depends_on=[controller, access],
+            )
         self.cluster_autoscaler = ca
 
     @staticmethod
@@ -270,6 +322,45 @@ class PlatformAddons(Construct):
             "nodeSelector": SYSTEM_POOL,
         }
 
+    def guardrail_manifests(self) -> list[dict[str, Any]]:
+        """Every owned add-on namespace with its policies, and the serving namespace itself (Pod Security
+        `restricted`, the same object `mlp render k8s` applies): its ExternalSecrets are created before the first
+        release, and the release runner only patches it."""
+        serving = serving_namespace(SERVING_NAMESPACE)
+        serving["metadata"]["annotations"] = {"helm.sh/resource-policy": "keep"}
+        return [m for ns in self.owned_namespaces for m in platform.namespace_manifests(ns)] + [serving]
+
+    def access_manifests(self) -> list[dict[str, Any]]:
+        """The runners' ServiceAccounts (IRSA), the release runner's Kubernetes rights, the platform secret store
+        and every ExternalSecret of the serving and runner namespaces."""
+        p = self.props
+        return [
+            runners.service_account(RELEASE_RUNNER, p.release_runner_role_arn),
+            runners.service_account(DRIFT_RUNNER, p.drift_runner_role_arn),
+            runners.service_account(PLATFORM_SECRETS, p.platform_secrets_role_arn),
+            *runners.serving_rbac(runners.release_shapes()),
+            runners.platform_store(p.region),
+            *runners.external_secrets(
+                registry_key=p.mlflow_registry_secret_name,
+                github_app_key=p.github_app_secret_name,
+                webhook_key=p.webhook_secret_name,
+                webhook_secret=WebhookProps.model_fields["secret_name"].default,
+            ),
+        ]
+
+    def db_bootstrap_manifests(self) -> list[dict[str, Any]]:
+        p = self.props
+        return database_bootstrap.manifests(
+            namespace=p.charts["mlflow"].namespace,
+            region=p.region,
+            image=registry_auth.MLFLOW_IMAGE,
+            db_host=p.mlflow_db_host,
+            master_secret_arn=p.mlflow_db_master_secret_arn,
+            app_secret=MLFLOW_DB_SECRET,
+            role_arn=p.db_bootstrap_role_arn,
+            databases=[p.mlflow_db_name, registry_auth.AUTH_DATABASE],
+        )
+
     def registry_auth_manifests(self) -> list[dict[str, Any]]:
         return registry_auth.auth_external_secrets(
             self.props.mlflow_registry_secret_name, self.props.charts["mlflow"].namespace
@@ -308,8 +399,19 @@ class PlatformAddons(Construct):
             "extraEnvVars": {
                 "AWS_DEFAULT_REGION": p.region,
                 "MLFLOW_S3_UPLOAD_EXTRA_ARGS": '{"ServerSideEncryption": "aws:kms"}',
+                # Every connection to RDS verifies its certificate and host name (decision 0144).
+                **database_bootstrap.tls_env(),
             },
+            "initContainers": [database_bootstrap.fetch_ca_container(registry_auth.MLFLOW_IMAGE)],
+            "extraVolumes": [{"name": database_bootstrap.CA_VOLUME, "emptyDir": {"sizeLimit": "1Mi"}}],
+            "extraVolumeMounts": [
+                {"name": database_bootstrap.CA_VOLUME, "mountPath": database_bootstrap.CA_DIR, "readOnly": True}
+            ],
             "serviceMonitor": {"enabled": True, "labels": {"release": PROMETHEUS_RELEASE}},
+            # Reachable inside the cluster only (decision 0143): the release and drift jobs run on in-cluster
+            # runners, so nothing outside the VPC needs MLflow. No Ingress, no load balancer.
+            "service": {"type": "ClusterIP", "port": MLFLOW_PORT},
+            "ingress": {"enabled": False},
             "nodeSelector": SYSTEM_POOL,
         }
 
@@ -319,13 +421,14 @@ class PlatformAddons(Construct):
         values: dict[str, Any],
         *,
         release_name: str | None = None,
+        construct_id: str | None = None,
         depends_on: list[Release] | None = None,
     ) -> Release:
         c = self.props.charts[key]
         owned = c.namespace in {ns.name for ns in self.owned_namespaces}
         release = Release(
             self,
-            key.replace("_", "-"),
+            construct_id or key.replace("_", "-"),
             name=release_name or key.replace("_", "-"),
             repository=c.repository,
             chart=c.chart,
@@ -339,7 +442,7 @@ class PlatformAddons(Construct):
             values=[_yaml(values)] if values else None,
             depends_on=[*(depends_on or []), *([self.guardrails] if owned else [])],
         )
-        self.releases[key] = release
+        self.releases[construct_id or key] = release
         return release
 
     def _local_chart(self, name: str, *, namespace: str, values: dict[str, Any], depends_on: list[Release]) -> Release:

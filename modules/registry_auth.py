@@ -3,11 +3,11 @@ Secrets Manager through External Secrets (docs/security-registry.md).
 
 Same model as the local runtime (`infra/local/mlflow.py`): authenticated users READ by default, the release bot
 MANAGEs the model, the admin manages users and webhooks, anonymous requests get 401. The auth app keeps its users and
-permissions in its own database (`mlflow_auth`) on the same RDS instance, created by an init container before
-MLflow starts. The Secrets Manager secret (`RegistryUsersSecret`, one JSON property per user plus the Flask CSRF key)
-is synced by an `ExternalSecret` into the Kubernetes Secret the chart reads; no password is in a value, a manifest,
-Terraform state or the repository. Values are put into Secrets Manager by the operator
-(runbooks/registry-credential-rotation.md).
+permissions in its own database (`mlflow_auth`) on the same RDS instance, created (and owned by MLflow's own role)
+by the database bootstrap Job before MLflow starts (modules/database_bootstrap.py). The Secrets Manager secret
+(`RegistryUsersSecret`, one JSON property per user plus the Flask CSRF key) is synced by an `ExternalSecret` into
+the Kubernetes Secret the chart reads; no password is in a value, a manifest, Terraform state or the repository.
+Values are put into Secrets Manager by the operator (runbooks/registry-credential-rotation.md).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ AUTH_ENV_SECRET = "mlflow-auth-env"  # MLFLOW_FLASK_SERVER_SECRET_KEY, passed in
 SECRET_STORE = "aws-secrets-manager"  # the SecretStore of the mlflow namespace (charts/mlflow-db-secret)
 FLASK_KEY_PROPERTY = "mlflow_flask_csrf_key"  # the same name as the local secret store's
 ADMIN_USERNAME_KEY, ADMIN_PASSWORD_KEY = "admin-username", "admin-password"
-# MLflow's image (the chart's appVersion); it has psycopg2, so it can create the auth database before MLflow starts.
+# MLflow's image (the chart's appVersion); it has psycopg2, so the database bootstrap Job runs in it.
 MLFLOW_IMAGE = "burakince/mlflow:3.14.0"
 
 
@@ -66,6 +66,8 @@ def external_secret(
     data: dict[str, str],
     fixed: dict[str, str] | None = None,
     refresh: str = "1h",
+    store: str = SECRET_STORE,
+    store_kind: str = "SecretStore",
 ) -> dict[str, Any]:
     """An ExternalSecret (external-secrets.io/v1) copying JSON properties of one Secrets Manager secret into the
     Kubernetes Secret `name`: `data` maps Secret key -> property; `fixed` adds literal, non-secret keys."""
@@ -78,7 +80,7 @@ def external_secret(
         "metadata": {"name": name, "namespace": namespace},
         "spec": {
             "refreshInterval": refresh,
-            "secretStoreRef": {"name": SECRET_STORE, "kind": "SecretStore"},
+            "secretStoreRef": {"name": store, "kind": store_kind},
             "target": target,
             "data": [
                 {"secretKey": key, "remoteRef": {"key": remote_key, "property": prop}}
@@ -111,19 +113,6 @@ def auth_external_secrets(remote_key: str, namespace: str) -> list[dict[str, Any
 
 def auth_chart_values(*, db_host: str, db_secret: str) -> dict[str, Any]:
     """The MLflow chart's (community-charts/mlflow) values that turn the basic-auth app on."""
-    create_db = (
-        "import os, psycopg2\n"
-        "c = psycopg2.connect(host=os.environ['PGHOST'], dbname='postgres', user=os.environ['PGUSER'],\n"
-        "                     password=os.environ['PGPASSWORD'], sslmode='require')\n"
-        "c.autocommit = True\n"
-        "cur = c.cursor()\n"
-        f"cur.execute(\"SELECT 1 FROM pg_database WHERE datname = '{AUTH_DATABASE}'\")\n"
-        f"cur.fetchone() or cur.execute('CREATE DATABASE {AUTH_DATABASE}')\n"
-    )
-    secret_env = [
-        {"name": var, "valueFrom": {"secretKeyRef": {"name": db_secret, "key": key}}}
-        for var, key in (("PGUSER", "username"), ("PGPASSWORD", "password"))
-    ]
     return {
         "auth": {
             "enabled": True,
@@ -145,17 +134,4 @@ def auth_chart_values(*, db_host: str, db_secret: str) -> dict[str, Any]:
             },
         },
         "extraSecretNamesForEnvFrom": [AUTH_ENV_SECRET],
-        "initContainers": [
-            {
-                "name": "create-auth-database",
-                "image": MLFLOW_IMAGE,
-                "command": ["python", "-c", create_db],
-                "env": [{"name": "PGHOST", "value": db_host}, *secret_env],
-                "securityContext": {
-                    "allowPrivilegeEscalation": False,
-                    "readOnlyRootFilesystem": True,
-                    "capabilities": {"drop": ["ALL"]},
-                },
-            }
-        ],
     }

@@ -2,10 +2,14 @@
 
 | workload | service account | may |
 |---|---|---|
-| MLflow server | mlflow/mlflow | read/write artifacts under `mlflow/`, read the RDS master secret |
+| MLflow server | mlflow/mlflow | read/write artifacts under `mlflow/`, read its own database role's secret |
+| database bootstrap Job | mlflow/mlflow-db-bootstrap | read the RDS master secret (nothing else) |
 | model servers | model-serving/model-server | read models under `mlflow/`, write inference logs under `model=` |
 | drift job | model-serving/drift-job | read inference logs under `model=`, read `mlflow/`, write `reports/drift/` |
 | Alertmanager's SecretStore | monitoring/alertmanager-secrets | read the receivers' secret (modules/alerting.py) |
+| release runners | arc-runners/mlp-release-runner | read the model server images' digests in ECR (nothing else) |
+| drift runners | arc-runners/mlp-drift-runner | what the drift job may (the drift workflow runs its command) |
+| platform secret store | external-secrets/platform-secrets | read the registry, GitHub App, webhook secrets |
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from pydantic import Field
 from core.promql import SERVING_NAMESPACE
 from modules.cluster_services import MONITORING_NAMESPACE
 from modules.common import Props, Statement
+from modules.k8s.platform import RUNNER_NAMESPACE  # infra/config/versions.yaml arc_runner_set
 
 ARTIFACT_PREFIX = "mlflow/"
 INFERENCE_LOG_PREFIX = "model="  # keys: model=<name>/version=<N>/date=YYYY-MM-DD/<hour>-<uuid>.jsonl.gz
@@ -34,6 +39,19 @@ DRIFT_JOB = WorkloadIdentity(role_suffix="drift-job", namespace=SERVING_NAMESPAC
 ALERT_SECRETS = WorkloadIdentity(
     role_suffix="alertmanager-secrets", namespace=MONITORING_NAMESPACE, service_account="alertmanager-secrets"
 )
+RELEASE_RUNNER = WorkloadIdentity(
+    role_suffix="release-runner", namespace=RUNNER_NAMESPACE, service_account="mlp-release-runner"
+)
+DRIFT_RUNNER = WorkloadIdentity(
+    role_suffix="drift-runner", namespace=RUNNER_NAMESPACE, service_account="mlp-drift-runner"
+)
+# The identity External Secrets uses for the platform's ClusterSecretStore (modules/runners.py); no pod runs as it.
+DB_BOOTSTRAP = WorkloadIdentity(
+    role_suffix="mlflow-db-bootstrap", namespace="mlflow", service_account="mlflow-db-bootstrap"
+)
+PLATFORM_SECRETS = WorkloadIdentity(
+    role_suffix="platform-secrets", namespace="external-secrets", service_account="platform-secrets"
+)
 
 
 class DataAccess(Props):
@@ -42,9 +60,16 @@ class DataAccess(Props):
     artifact_key_arn: str = Field(description="The artifact bucket's own KMS key")
     inference_log_bucket_arn: str
     inference_log_key_arn: str = Field(description="The inference-log bucket's own KMS key")
-    db_secret_arn: str = Field(description="The secret MLflow's database credentials are read from")
+    db_secret_arn: str = Field(description="The RDS-managed master secret: only the bootstrap Job reads it")
+    db_app_secret_arn: str = Field(description="MLflow's own database role's password (modules/database_bootstrap.py)")
     secret_key_arn: str = Field(description="The KMS key of the platform's secrets in Secrets Manager")
     registry_secret_arn: str = Field(description="MLflow registry users' passwords (modules/registry_auth.py)")
+    operator_secret_arns: list[str] = Field(
+        default_factory=list, description="GitHub App and webhook receiver secrets (modules/operator_secrets.py)"
+    )
+    model_server_repository_arns: list[str] = Field(
+        default_factory=list, description="ECR repositories of the model server images (CPU and GPU)"
+    )
 
 
 def _list(bucket_arn: str, prefix: str) -> Statement:
@@ -94,7 +119,7 @@ def mlflow_statements(a: DataAccess) -> list[Statement]:
             "Sid": "DatabaseCredentials",
             "Effect": "Allow",
             "Action": ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
-            "Resource": [a.db_secret_arn, a.registry_secret_arn],
+            "Resource": [a.db_app_secret_arn, a.registry_secret_arn],
         },
         _artifact_key(a, WRITE),
         _kms("SecretKeyThroughSecretsManager", a.secret_key_arn, "secretsmanager", a.region, READ),
@@ -145,4 +170,42 @@ def drift_job_statements(a: DataAccess) -> list[Statement]:
         },
         _artifact_key(a, WRITE),
         _log_key(a, READ),
+    ]
+
+
+def release_runner_statements(a: DataAccess) -> list[Statement]:
+    """The release runs the model server by the digest its push produced: it reads that digest, nothing else."""
+    return [
+        {
+            "Sid": "ReadModelServerDigests",
+            "Effect": "Allow",
+            "Action": ["ecr:DescribeImages"],
+            "Resource": a.model_server_repository_arns,
+        }
+    ]
+
+
+def platform_secrets_statements(a: DataAccess) -> list[Statement]:
+    """External Secrets' platform store: the secrets it copies into the serving and runner namespaces."""
+    return [
+        {
+            "Sid": "PlatformSecrets",
+            "Effect": "Allow",
+            "Action": ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
+            "Resource": [a.registry_secret_arn, *a.operator_secret_arns],
+        },
+        _kms("SecretKeyThroughSecretsManager", a.secret_key_arn, "secretsmanager", a.region, READ),
+    ]
+
+
+def db_bootstrap_statements(a: DataAccess) -> list[Statement]:
+    """The one workload that holds the RDS master credential: it creates MLflow's own role and nothing else."""
+    return [
+        {
+            "Sid": "MasterCredential",
+            "Effect": "Allow",
+            "Action": ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
+            "Resource": a.db_secret_arn,
+        },
+        _kms("SecretKeyThroughSecretsManager", a.secret_key_arn, "secretsmanager", a.region, READ),
     ]

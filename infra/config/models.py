@@ -258,3 +258,7 @@ class Versions(Strict):
         description="EKS add-on name -> version; null = the default EKS picks for the cluster's minor"
     )
     binaries: dict[str, Binary] = Field(description="Binaries the workflows download, each with its checksum")
+    arc_runner_image: str = Field(
+        pattern=r"^ghcr\.io/actions/actions-runner:\d+\.\d+\.\d+$",
+        description="Image of the in-cluster GitHub runners (modules/runners.py), pinned by release tag",
+    )

@@ -17,20 +17,29 @@ from modules.artifact_signing import ArtifactSigningKey, ArtifactSigningKeyProps
 from modules.buckets import Bucket, BucketProps
 from modules.common import kms_key
 from modules.database import Database, DatabaseProps
+from modules.database_bootstrap import APP_ROLE
 from modules.irsa import IrsaProps, IrsaRole
+from modules.operator_secrets import OperatorSecret, OperatorSecretProps, github_app_secret_name, webhook_secret_name
 from modules.registry import Registry, RegistryProps
 from modules.registry_auth import RegistryUsersSecret, RegistryUsersSecretProps
 from modules.workload_roles import (
     ALERT_SECRETS,
     ARTIFACT_PREFIX,
+    DB_BOOTSTRAP,
     DRIFT_JOB,
+    DRIFT_RUNNER,
     MLFLOW,
     MODEL_SERVER,
+    PLATFORM_SECRETS,
+    RELEASE_RUNNER,
     DataAccess,
     WorkloadIdentity,
+    db_bootstrap_statements,
     drift_job_statements,
     mlflow_statements,
     model_server_statements,
+    platform_secrets_statements,
+    release_runner_statements,
 )
 
 # Data store -> what its own KMS key encrypts.
@@ -51,6 +60,8 @@ class DataOutputs:
     db_host: str
     db_name: str
     db_secret_arn: str
+    db_app_secret_arn: str
+    db_bootstrap_role_arn: str
     registry_secret_name: str
     artifact_bucket: str
     inference_log_bucket: str
@@ -60,6 +71,11 @@ class DataOutputs:
     artifact_signing_key_arn: str
     alert_receivers_secret_name: str
     alert_secrets_role_arn: str
+    release_runner_role_arn: str
+    drift_runner_role_arn: str
+    platform_secrets_role_arn: str
+    github_app_secret_name: str
+    webhook_secret_name: str
 
 
 class DataStack(LayerStack):
@@ -145,6 +161,35 @@ class DataStack(LayerStack):
         self.alert_receivers = AlertReceiversSecret(
             self, "alert-receivers", AlertReceiversSecretProps(prefix=p, kms_key_arn=self.keys["secrets"].arn)
         )
+        # Values put by the operator (docs/platform-addons.md), like the registry users' secret.
+        self.github_app = OperatorSecret(
+            self,
+            "github-app",
+            OperatorSecretProps(
+                name=github_app_secret_name(p),
+                description="GitHub App the in-cluster runner scale sets register with (id, installation id, key)",
+                kms_key_arn=self.keys["secrets"].arn,
+            ),
+        )
+        # MLflow's own database role's password (the role is created by the bootstrap Job, decision 0144).
+        self.db_app_secret = OperatorSecret(
+            self,
+            "mlflow-db-app",
+            OperatorSecretProps(
+                name=f"{p}/mlflow/db-app",
+                description=f"MLflow's database role: username {APP_ROLE} and its password",
+                kms_key_arn=self.keys["secrets"].arn,
+            ),
+        )
+        self.webhook_secret = OperatorSecret(
+            self,
+            "webhook-receiver",
+            OperatorSecretProps(
+                name=webhook_secret_name(p),
+                description="Registry-webhook receiver: MLflow webhook HMAC secret and the dispatch token",
+                kms_key_arn=self.keys["secrets"].arn,
+            ),
+        )
         access = DataAccess(
             region=env.region,
             artifact_bucket_arn=self.artifacts.arn,
@@ -152,8 +197,14 @@ class DataStack(LayerStack):
             inference_log_bucket_arn=self.inference_logs.arn,
             inference_log_key_arn=self.keys["inference-logs"].arn,
             db_secret_arn=self.database.master_secret_arn,
+            db_app_secret_arn=self.db_app_secret.arn,
             secret_key_arn=self.keys["secrets"].arn,
             registry_secret_arn=self.registry_users.arn,
+            operator_secret_arns=[self.github_app.arn, self.webhook_secret.arn],
+            model_server_repository_arns=[
+                f"arn:aws:ecr:{env.region}:{network.account_id}:repository/{images.repository(p, name)}"
+                for name in (images.model_server(False), images.model_server(True))
+            ],
         )
 
         def role(who: WorkloadIdentity, statements: list[dict[str, object]]) -> str:
@@ -170,18 +221,22 @@ class DataStack(LayerStack):
                 ),
             ).arn
 
-        # Registrations for this environment sign under the release role (pipelines/registry/signers.py).
+        # Registrations for this environment run on its in-cluster release runners (the only place that reaches
+        # MLflow, decision 0143) and sign as their IRSA role (pipelines/registry/signers.py).
+        release_runner_role_arn = role(RELEASE_RUNNER, release_runner_statements(access))
         signing = ArtifactSigningKey(
             self,
             "artifact-signing",
             ArtifactSigningKeyProps(
-                prefix=p, account_id=network.account_id, signer_role_arns=[network.release_role_arn]
+                prefix=p, account_id=network.account_id, signer_role_arns=[release_runner_role_arn]
             ),
         )
         self.outputs = DataOutputs(
             db_host=self.database.endpoint_address,
             db_name=db.database_name,
             db_secret_arn=self.database.master_secret_arn,
+            db_app_secret_arn=self.db_app_secret.arn,
+            db_bootstrap_role_arn=role(DB_BOOTSTRAP, db_bootstrap_statements(access)),
             registry_secret_name=self.registry_users.secret.name,
             artifact_bucket=self.artifacts.name,
             inference_log_bucket=self.inference_logs.name,
@@ -193,6 +248,11 @@ class DataStack(LayerStack):
             alert_secrets_role_arn=role(
                 ALERT_SECRETS, reader_statements(self.alert_receivers.arn, self.keys["secrets"].arn, env.region)
             ),
+            release_runner_role_arn=release_runner_role_arn,
+            drift_runner_role_arn=role(DRIFT_RUNNER, drift_job_statements(access)),
+            platform_secrets_role_arn=role(PLATFORM_SECRETS, platform_secrets_statements(access)),
+            github_app_secret_name=self.github_app.secret.name,
+            webhook_secret_name=self.webhook_secret.secret.name,
         )
         outputs = ("artifact_bucket", "inference_log_bucket", "model_server_role_arn", "drift_job_role_arn")
         for name in (*outputs, "artifact_signing_key_arn"):

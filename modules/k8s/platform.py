@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from core import contracts
 from modules import cluster_services as cs
 from modules.k8s import common as c
 from modules.k8s import netpol as np
@@ -32,6 +33,10 @@ class OwnedNamespace:
     reason: str  # why this level (required reading when it is not `restricted`)
     ingress: list[dict[str, Any]] = field(default_factory=list)
     egress: list[dict[str, Any]] = field(default_factory=list)
+    # Allows for some pods only: (policy name, pod labels, ingress, egress).
+    pod_allows: list[tuple[str, dict[str, str], list[dict[str, Any]], list[dict[str, Any]]]] = field(
+        default_factory=list
+    )
 
 
 def _api_server(vpc_cidr: str) -> dict[str, Any]:
@@ -48,6 +53,20 @@ def _scraped_on(*ports: int) -> dict[str, Any]:
 
 def _internal() -> dict[str, Any]:
     return np.rule([np.same_namespace()])
+
+
+# The in-cluster GitHub runners (modules/runners.py): their pods carry this label with their kind.
+RUNNER_NAMESPACE = "arc-runners"
+ARC_CONTROLLER_NAMESPACE = "arc-systems"
+RUNNER_LABEL = "mlp.io/runner"
+RUNNER_KINDS = (contracts.RELEASE_RUNNERS, contracts.DRIFT_RUNNERS)
+# The Job that creates the registry's users through MLflow's API (modules/registry_users.py).
+REGISTRY_USERS_JOB_PODS = {"app.kubernetes.io/name": "mlflow-registry-users", "app.kubernetes.io/part-of": c.PART_OF}
+
+
+def runner_pods(kind: str) -> dict[str, Any]:
+    """Runner pods of one kind (`core.contracts.RELEASE_RUNNERS` or `DRIFT_RUNNERS`)."""
+    return np.pods(RUNNER_NAMESPACE, {RUNNER_LABEL: kind})
 
 
 def owned_namespaces(
@@ -127,7 +146,7 @@ def owned_namespaces(
                     ],
                     np.tcp(cs.PROMETHEUS_PORT),
                 ),
-                np.rule([drift_jobs], np.tcp(cs.PUSHGATEWAY_PORT)),
+                np.rule([drift_jobs, runner_pods(contracts.DRIFT_RUNNERS)], np.tcp(cs.PUSHGATEWAY_PORT)),
             ],
             egress=[
                 _internal(),
@@ -157,12 +176,68 @@ def owned_namespaces(
             "the mlflow chart's database-migration init container sets no seccompProfile by default; baseline "
             "forbids host access and privilege",
             ingress=[
-                np.rule([model_servers, drift_jobs], np.tcp(cs.MLFLOW_PORT)),
+                # The in-VPC release and drift jobs (modules/runners.py): MLflow has no other client outside the
+                # serving namespace, and no public endpoint.
+                np.rule(
+                    [
+                        model_servers,
+                        drift_jobs,
+                        *(runner_pods(k) for k in RUNNER_KINDS),
+                        np.pods(cs.MLFLOW_NAMESPACE, REGISTRY_USERS_JOB_PODS),
+                    ],
+                    np.tcp(cs.MLFLOW_PORT),
+                ),
                 _scraped_on(cs.MLFLOW_PORT),
             ],
             egress=[
                 np.rule([np.cidr(vpc_cidr)], np.tcp(POSTGRES)),  # RDS in the private subnets
                 https_out,  # S3 artifacts (gateway endpoint), STS
+            ],
+            pod_allows=[
+                (
+                    "allow-registry-users-job",
+                    REGISTRY_USERS_JOB_PODS,
+                    [],
+                    [np.rule([np.pods(cs.MLFLOW_NAMESPACE, cs.MLFLOW_PODS)], np.tcp(cs.MLFLOW_PORT))],
+                )
+            ],
+        ),
+        OwnedNamespace(
+            ARC_CONTROLLER_NAMESPACE,
+            "restricted",
+            "the ARC controller and the scale sets' listener pods get a restricted securityContext from the add-ons "
+            "stack's values (modules/runners.py)",
+            ingress=[],  # nothing calls in: the controller and the listeners poll GitHub and the API server
+            egress=[_api_server(vpc_cidr), https_out],  # GitHub's API and its Actions service
+        ),
+        OwnedNamespace(
+            RUNNER_NAMESPACE,
+            "restricted",
+            "the runner pods run as the image's non-root user with no capabilities and RuntimeDefault seccomp "
+            "(modules/runners.py); no Docker-in-Docker: images are built on GitHub-hosted runners",
+            ingress=[],  # a runner serves nothing
+            egress=[],  # per kind below
+            pod_allows=[
+                (
+                    "allow-release-runners",
+                    {RUNNER_LABEL: contracts.RELEASE_RUNNERS},
+                    [],
+                    [
+                        np.rule([np.pods(cs.MLFLOW_NAMESPACE, cs.MLFLOW_PODS)], np.tcp(cs.MLFLOW_PORT)),
+                        _api_server(vpc_cidr),  # kubectl apply / argo rollouts status (RBAC: modules/runners.py)
+                        https_out,  # GitHub, STS, ECR's API, the package index
+                    ],
+                ),
+                (
+                    "allow-drift-runners",
+                    {RUNNER_LABEL: contracts.DRIFT_RUNNERS},
+                    [],
+                    [
+                        np.rule([np.pods(cs.MLFLOW_NAMESPACE, cs.MLFLOW_PODS)], np.tcp(cs.MLFLOW_PORT)),
+                        np.rule([np.pods(cs.MONITORING_NAMESPACE, cs.PUSHGATEWAY_PODS)], np.tcp(cs.PUSHGATEWAY_PORT)),
+                        https_out,  # GitHub, STS, S3 (inference logs), the package index
+                    ],
+                ),
             ],
         ),
     ]
@@ -186,4 +261,5 @@ def namespace_manifests(ns: OwnedNamespace) -> list[c.Manifest]:
         np.default_deny(ns.name),
         np.allow_dns(ns.name),
         np.policy("allow-platform", ns.name, None, ingress=ns.ingress, egress=ns.egress),
+        *(np.policy(name, ns.name, pods, ingress=i, egress=e) for name, pods, i, e in ns.pod_allows),
     ]

@@ -164,3 +164,17 @@ def _fmt_tag(value: str | None) -> str:
 
 if __name__ == "__main__":
     sys.exit(app())
+
+
+@app.command("signing-key")
+def signing_key() -> None:
+    """Print the public key that verifies registered versions (the value of MLP_ARTIFACT_PUBLIC_KEY): the KMS key's
+    when MLP_ARTIFACT_SIGNING_KMS_KEY names one (the release renders it with `mlp render k8s --artifact-public-key`),
+    else the local secret store's."""
+    from pipelines.registry.signers import SigningError, signer_from_env
+
+    try:
+        typer.echo(signer_from_env().public_key())
+    except SigningError as exc:
+        typer.secho(str(exc), fg="red", err=True)
+        raise typer.Exit(1) from exc

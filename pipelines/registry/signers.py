@@ -1,9 +1,10 @@
 """Who signs a registered version's manifest (`services/registry/manifest.py`): one small interface, two signers,
 and an explicit choice between them.
 
-Locally the secret store's Ed25519 key signs. In the cluster's environments an AWS KMS key (`ECC_NIST_P256`, created
-by the data stack, `kms:Sign` allowed to the release role only) signs with `ECDSA_SHA_256`, and its private half never
-leaves KMS. Verifiers accept either (`MLP_ARTIFACT_PUBLIC_KEY`), so the model server does not care which one signed.
+Locally the secret store's Ed25519 key signs. In the cluster's environments an AWS KMS key (`ECC_NIST_P256`,
+created by the data stack, `kms:Sign` allowed to the in-cluster release runners' role only) signs with
+`ECDSA_SHA_256`, and its private half never leaves KMS. Verifiers accept either (`MLP_ARTIFACT_PUBLIC_KEY`), so
+the model server does not care which one signed.
 """
 
 from __future__ import annotations
@@ -85,7 +86,7 @@ class KmsSigner:
         except (BotoCoreError, ClientError) as exc:
             raise SigningError(
                 f"{self.name}: kms:{operation.replace('_', ' ').title().replace(' ', '')} failed ({exc}). Only the "
-                "release role may sign: run the registration under it, with its region (docs/security.md)"
+                "in-cluster release runners may sign: run the registration there (docs/security.md)"
             ) from exc
         return result
 

@@ -8,7 +8,9 @@ from typing import Any
 
 import yaml
 
+from core.promql import SERVING_NAMESPACE
 from infra.config import EnvConfig, load_versions
+from modules.k8s.render import namespace as render_namespace
 from tests.infra.conftest import Synth
 
 
@@ -29,6 +31,11 @@ def test_guardrails_create_every_owned_namespace_with_pod_security_and_a_default
 ) -> None:
     _, manifests = _guardrails(synth, env)
     namespaces = {m["metadata"]["name"]: m for m in manifests if m["kind"] == "Namespace"}
+    # The serving namespace too (its ExternalSecrets precede the first release), labelled as the release renders it;
+    # its default deny and allows are the release's own (modules/k8s/network.py, tests/modules/k8s/test_network.py).
+    serving = namespaces.pop(SERVING_NAMESPACE)
+    assert serving["metadata"]["labels"] == render_namespace(SERVING_NAMESPACE)["metadata"]["labels"]
+    assert serving["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
     assert set(namespaces) == {c.namespace for c in load_versions().charts.values()} - {"kube-system"}
     for name, ns in namespaces.items():
         assert "pod-security.kubernetes.io/enforce" in ns["metadata"]["labels"], name

@@ -13,7 +13,7 @@ from core import alertmanager as core_alertmanager
 from core import images
 from infra.config import EnvConfig, load_versions
 from infra.stacks.base import AWS_LAYERS, LAYERS
-from modules import alerting
+from modules import alerting, database_bootstrap
 from modules.k8s.props import MonitoringProps
 from modules.workload_roles import ALERT_SECRETS
 from tests.infra.conftest import Synth, only, policy
@@ -195,8 +195,20 @@ def test_workload_roles_are_scoped(synth: Synth, env: EnvConfig) -> None:
             assert s["Resource"] != "*" and "*" not in str(s["Action"])
     _, mlflow = _role_policy(synth, env, "mlflow")
     secret = [s for s in mlflow if "secretsmanager:GetSecretValue" in s["Action"]]
-    assert secret and "master_user_secret" in str(secret[0]["Resource"])
+    # MLflow reads its own database role's secret, never the RDS master's (decision 0144)...
+    assert secret and "aws_secretsmanager_secret.mlflow-db-app" in str(secret[0]["Resource"])
+    assert "master_user_secret" not in json.dumps(mlflow)
     assert "aws_secretsmanager_secret.registry-users" in str(secret[0]["Resource"])  # syncs the registry users
+    # ...which only the bootstrap Job's role reads, and nothing else.
+    trust, bootstrap = _role_policy(synth, env, "mlflow-db-bootstrap")
+    assert "system:serviceaccount:mlflow:mlflow-db-bootstrap" in json.dumps(trust)
+    (read,) = [s for s in bootstrap if "secretsmanager:GetSecretValue" in s["Action"]]
+    assert "master_user_secret" in str(read["Resource"]) and isinstance(read["Resource"], str)
+    assert {a for s in bootstrap for a in s["Action"]} == {
+        "secretsmanager:GetSecretValue",
+        "secretsmanager:DescribeSecret",
+        "kms:Decrypt",
+    }
     _, server = _role_policy(synth, env, "model-server")
     assert not any("secretsmanager" in str(s["Action"]) for s in server)
 
@@ -215,7 +227,13 @@ def test_addons_are_pinned_and_wired(synth: Synth, env: EnvConfig) -> None:
     assert "awsAccessKeyId" not in mlflow
     assert "aws_db_instance" in mlflow and "aws_s3_bucket" in mlflow  # cross-stack references, not literals
     local = [r for r in releases.values() if "repository" not in r]
-    assert {r["name"] for r in local} == {"alertmanager-secrets", "mlflow-db-secret", "platform-guardrails"}
+    assert {r["name"] for r in local} == {
+        "alertmanager-secrets",
+        "mlflow-db-secret",
+        "platform-guardrails",
+        "platform-access",
+        "mlflow-registry-users",
+    }
     assert all(r["chart"].startswith("assets/") for r in local)
 
 
@@ -233,10 +251,17 @@ def test_registry_runs_the_basic_auth_app_with_users_from_secrets_manager(synth:
     assert "aws_db_instance" in mlflow["auth"]["postgres"]["host"]
     assert "adminPassword" not in mlflow["auth"]
     local = yaml.safe_load(next(r for r in releases if r["name"] == "mlflow-db-secret")["values"][0])
-    names = {m["metadata"]["name"] for m in local["manifests"]}
+    registry = [
+        m
+        for m in local["manifests"]
+        if m["kind"] == "ExternalSecret"
+        and any("registry-users" in str(d["remoteRef"]["key"]) for d in m["spec"]["data"])
+    ]
+    names = {m["metadata"]["name"] for m in registry}
     assert names == {mlflow["auth"]["existingAdminSecret"]["name"], *mlflow["extraSecretNamesForEnvFrom"]}
     for manifest in local["manifests"]:
         assert manifest["metadata"]["namespace"] == "mlflow"
+    for manifest in registry:
         assert all("registry-users" in str(d["remoteRef"]["key"]) for d in manifest["spec"]["data"])
 
 
@@ -289,9 +314,9 @@ def test_registered_artifacts_are_write_once(synth: Synth, env: EnvConfig) -> No
     assert {"s3:DeleteObject", "s3:DeleteObjectVersion", "s3:BypassGovernanceRetention"} <= set(nodelete["Action"])
 
 
-def test_the_artifact_signing_key_signs_for_the_release_role_only(synth: Synth, env: EnvConfig) -> None:
-    """An asymmetric P-256 key (what the verifier accepts as KMS's); kms:Sign allowed to the release role and denied
-    to every other principal, so no IAM policy can widen it; the account only administers it."""
+def test_the_artifact_signing_key_signs_for_the_release_runners_only(synth: Synth, env: EnvConfig) -> None:
+    """An asymmetric P-256 key (what the verifier accepts as KMS's); kms:Sign allowed to the release runners' role
+    and denied to every other principal, so no IAM policy can widen it; the account only administers it."""
     keys = synth.resources(env.name, "data", "aws_kms_key")
     (signing,) = [k for k in keys.values() if k.get("key_usage") == "SIGN_VERIFY"]
     assert signing["customer_master_key_spec"] == "ECC_NIST_P256"
@@ -302,7 +327,7 @@ def test_the_artifact_signing_key_signs_for_the_release_role_only(synth: Synth, 
     assert deny["Effect"] == "Deny" and deny["Principal"] == {"AWS": "*"} and deny["Action"] == "kms:Sign"
     assert deny["Condition"]["ArnNotEquals"]["aws:PrincipalArn"] == signers["Principal"]["AWS"]
     (signer,) = signers["Principal"]["AWS"]
-    assert "release" in signer, f"the release role, by cross-stack reference: {signer}"
+    assert "release-runner" in signer, f"the in-cluster release runners' IRSA role: {signer}"
     admin = statements["AccountAdministersThroughIam"]
     assert not any(a in ("kms:*", "kms:Sign") or a.startswith("kms:Sign") for a in admin["Action"])
     assert {"artifact_signing_key_arn"} <= set(synth.stack(env.name, "data").get("output", {}))
@@ -339,3 +364,26 @@ def test_alertmanager_pages_and_tickets_with_credentials_from_secrets_manager(sy
         assert key in {d["secretKey"] for d in external["spec"]["data"]}
     assert any("alertmanager-secrets" in d for d in stack["depends_on"])
     assert "routing_key:" not in stack["values"][0] and "api_url:" not in stack["values"][0]
+
+
+def test_mlflow_connects_as_its_own_role_and_verifies_the_certificate(synth: Synth, env: EnvConfig) -> None:
+    """MLflow's database user is `mlflow_app`, not the RDS master; its connections use verify-full with RDS's CA
+    bundle; only the bootstrap Job's pod references the master credential (decision 0144)."""
+    releases = synth.resources(env.name, "addons", "helm_release").values()
+    mlflow = yaml.safe_load(next(r for r in releases if r["chart"] == "mlflow")["values"][0])
+    assert mlflow["extraEnvVars"]["PGSSLMODE"] == "verify-full"
+    assert mlflow["extraEnvVars"]["PGSSLROOTCERT"] == database_bootstrap.CA_FILE
+    assert [c["name"] for c in mlflow["initContainers"]] == ["fetch-rds-ca"]
+    assert database_bootstrap.MASTER_SECRET not in json.dumps(mlflow)
+    db_secret = yaml.safe_load(next(r for r in releases if r["name"] == "mlflow-db-secret")["values"][0])
+    assert "mlflow-db-app" in db_secret["secretArn"] and "master_user_secret" not in db_secret["secretArn"]
+    (job,) = [m for m in db_secret["manifests"] if m["kind"] == "Job"]
+    env_vars = {e["name"]: e.get("value") for e in job["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env_vars["DATABASES"] == f"{env.database.database_name},mlflow_auth"
+    assert env_vars["APP_USER"] == database_bootstrap.APP_ROLE != env.database.master_username
+    readers = [
+        m["metadata"]["name"]
+        for m in db_secret["manifests"]
+        if database_bootstrap.MASTER_SECRET in json.dumps(m) and m["kind"] in {"Job", "Deployment"}
+    ]
+    assert readers == [database_bootstrap.NAME]

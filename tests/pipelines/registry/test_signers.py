@@ -73,7 +73,7 @@ def test_the_kms_signer_sends_the_manifests_digest_and_its_answer_verifies(kms, 
 def test_a_refused_kms_sign_says_who_may_sign(kms) -> None:
     stub, client = kms
     stub.add_client_error("sign", service_error_code="AccessDeniedException", service_message="not allowed")
-    with pytest.raises(SigningError, match=r"kms:Sign failed.*Only the release role may sign"):
+    with pytest.raises(SigningError, match=r"kms:Sign failed.*Only the in-cluster release runners may sign"):
         KmsSigner(KEY_ARN, client).sign(b"manifest")
 
 
@@ -97,3 +97,26 @@ def test_the_signer_is_chosen_by_the_kms_key_setting(monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     chosen = signers.signer_from_env()
     assert isinstance(chosen, KmsSigner) and chosen.key_id == KEY_ARN
+
+
+def test_the_signing_key_command_prints_the_local_public_key_and_names_a_kms_failure(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from typer.testing import CliRunner
+
+    from pipelines.commands.model import app
+
+    pem = m.new_private_key_pem()
+    monkeypatch.setattr("infra.local.secrets.get_secret", lambda name: pem)
+    monkeypatch.delenv("MLP_ARTIFACT_SIGNING_KMS_KEY", raising=False)
+    result = CliRunner().invoke(app, ["signing-key"])
+    assert result.exit_code == 0 and result.output.strip() == m.public_key_text(pem)
+
+    def refused(self: KmsSigner) -> str:
+        raise SigningError("kms:GetPublicKey failed (AccessDenied)")
+
+    monkeypatch.setenv("MLP_ARTIFACT_SIGNING_KMS_KEY", KEY_ARN)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setattr(KmsSigner, "public_key", refused)
+    result = CliRunner().invoke(app, ["signing-key"])
+    assert result.exit_code == 1 and "GetPublicKey failed" in result.output
