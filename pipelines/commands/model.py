@@ -97,12 +97,13 @@ def retrain(
     alias = policy().release.candidate_alias if candidate else None
     try:
         with contextlib.redirect_stdout(sys.stderr):
-            outcome = do_retrain(version, trigger, alias, _progress)  # type: ignore[arg-type]
+            outcome = do_retrain(version, "drift" if trigger == "drift" else "manual", alias, _progress)
     except RetrainRefused as exc:
-        console.print(f"[red]{exc}[/red]")
+        console.print(f"[red]{exc}[/red] (runbooks/retraining-refused.md)")
         raise typer.Exit(3) from exc
-    except RegistryError as exc:
-        console.print(f"[red]{exc}[/red]")
+    except (RegistryError, RuntimeError, ValueError) as exc:
+        # RuntimeError/ValueError: a package that answers unlike its scores, or data the head cannot fit on.
+        console.print(f"[red]{exc}[/red]\nNothing was registered.")
         raise typer.Exit(1) from exc
     table = Table(
         "split",
@@ -119,6 +120,7 @@ def retrain(
         "name": outcome.registered.name,
         "version": outcome.registered.version,
         "parent_version": outcome.parent_version,
+        "reused": outcome.registered.reused,
         "alias": alias,
         "accuracy": {s: {"before": b, "after": a} for s, (b, a) in outcome.result.accuracy_table().items()},
     }

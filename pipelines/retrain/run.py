@@ -103,6 +103,7 @@ def retrain(parent_ref: str, trigger: Trigger, alias: str | None, progress: Prog
     record(
         "registered",
         version=registered.version,
+        reused=registered.reused,  # the same package was already registered (same input_hash): not made twice
         parent_version=parent,
         trigger=trigger,
         alias=alias,

@@ -26,6 +26,7 @@ from services.model_runtime.classifier import ModelConfig, OnnxTextClassifier
 
 Progress = Callable[[str], None]
 COPIED = ("model.onnx", "tokenizer.json", "requirements.txt", "input_example.json")
+RETRAINED_SUFFIX = "-retrained"
 RUNTIME_SAMPLE = 64  # shifted validation texts the written package must answer as scored
 TRAINING = "review_polarity:train + nyt_editorials:train (label-balanced)"
 EVALUATED = "review_polarity:validation,heldout + nyt_editorials:validation,heldout"
@@ -132,7 +133,8 @@ def build(parent_dir: Path, out: Path, progress: Progress) -> Retrained:
     progress(f"fitting the logistic-regression head on {len(train)} embeddings ({len(shifted)} shifted-domain)")
     parent_config = json.loads((parent_dir / "model_config.json").read_text())
     parent_lineage = json.loads((parent_dir / "lineage.json").read_text())
-    config = {**parent_config, "variant": f"{parent_config['variant']}-retrained"}
+    base_variant = str(parent_config["variant"]).removesuffix(RETRAINED_SUFFIX)  # a retrained parent: no a-b-b
+    config = {**parent_config, "variant": base_variant + RETRAINED_SUFFIX}
     config["head"] = train_head(vectors, [ex.label for ex in train])
 
     tmp = out.with_name(out.name + ".partial")
