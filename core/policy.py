@@ -332,6 +332,16 @@ class Prices(Strict):
         return self
 
 
+class Retraining(Strict):
+    """Circuit breakers of `mlp model retrain`: when a retraining is refused (each refusal exits non-zero)."""
+
+    cooldown_seconds: int = Field(ge=0, description="Refuse a retraining this soon after the last retrained version")
+    max_per_day: int = Field(ge=1, description="Refuse once this many versions were retrained in the last 24 hours")
+    min_labelled_examples: int = Field(
+        ge=1, description="Refuse when the shifted domain's training split holds fewer labelled examples"
+    )
+
+
 class Release(Strict):
     """The registered model and the registry aliases a release reads and sets."""
 
@@ -359,6 +369,7 @@ class Policy(Strict):
     alert_routing: AlertRouting = Field(description="Alert delivery: Alertmanager grouping and repeat intervals")
     prices: Prices = Field(description="Prices the cost model uses")
     release: Release = Field(description="The registered model and its aliases")
+    retraining: Retraining = Field(description="Retraining's circuit breakers")
 
 
 class PolicyError(ValueError):

@@ -1,4 +1,4 @@
-"""`mlp model`: package (ONNX export, in its own venv), register, gate, list, and set aliases."""
+"""`mlp model`: package (ONNX export, in its own venv), register, retrain, gate, list, and set aliases."""
 
 from __future__ import annotations
 
@@ -77,6 +77,54 @@ def register(
     suffix = f" (alias {alias})" if alias else ""
     console.print(f"[green]{variant} {verb} {reg.name} v{reg.version}[/green]{suffix}; run {reg.run_id}")
     typer.echo(json.dumps({**asdict(reg), "alias": alias}) if as_json else reg.version)
+
+
+@app.command()
+def retrain(
+    version: str = typer.Option("champion", "--from", help="Version number or alias whose package is retrained"),
+    trigger: str = typer.Option("manual", help="What asked for it: manual or drift (recorded as lineage)"),
+    candidate: bool = typer.Option(False, help="Point the candidate alias at the new version (starts a release)"),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object (version, parent, accuracy) on stdout"),
+) -> None:
+    """Refit the head on in-domain + shifted-domain data, register with lineage; exit 3 if a breaker refuses."""
+    from core.policy import policy
+    from pipelines.retrain.breakers import RetrainRefused
+    from pipelines.retrain.run import retrain as do_retrain
+
+    if trigger not in ("manual", "drift"):
+        raise typer.BadParameter(f"unknown trigger {trigger!r}; choose manual or drift")
+    use_identity(contracts.REGISTRY_RELEASE_BOT)
+    alias = policy().release.candidate_alias if candidate else None
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            outcome = do_retrain(version, "drift" if trigger == "drift" else "manual", alias, _progress)
+    except RetrainRefused as exc:
+        console.print(f"[red]{exc}[/red] (runbooks/retraining-refused.md)")
+        raise typer.Exit(3) from exc
+    except (RegistryError, RuntimeError, ValueError) as exc:
+        # RuntimeError/ValueError: a package that answers unlike its scores, or data the head cannot fit on.
+        console.print(f"[red]{exc}[/red]\nNothing was registered.")
+        raise typer.Exit(1) from exc
+    table = Table(
+        "split",
+        "before (parent)",
+        "after (retrained)",
+        title=f"v{outcome.parent_version} -> v{outcome.registered.version}",
+    )
+    for split, (before, after) in outcome.result.accuracy_table().items():
+        table.add_row(split, f"{before:.4f}", f"{after:.4f}")
+    Console(width=140, stderr=True).print(table)
+    suffix = f" (alias {alias})" if alias else ""
+    console.print(f"[green]registered {outcome.registered.name} v{outcome.registered.version}[/green]{suffix}")
+    result = {
+        "name": outcome.registered.name,
+        "version": outcome.registered.version,
+        "parent_version": outcome.parent_version,
+        "reused": outcome.registered.reused,
+        "alias": alias,
+        "accuracy": {s: {"before": b, "after": a} for s, (b, a) in outcome.result.accuracy_table().items()},
+    }
+    typer.echo(json.dumps(result) if as_json else outcome.registered.version)
 
 
 @alias_app.command("set")

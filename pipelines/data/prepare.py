@@ -32,30 +32,31 @@ def _read_bz2_csv(path: Path) -> list[dict[str, str]]:
     return list(csv.DictReader(io.StringIO(bz2.open(path).read().decode("utf-8"))))
 
 
-def _write(path: Path, rows: list[dict[str, str]], fields: list[str]) -> None:
+def write_csv(path: Path, rows: list[dict[str, str]], fields: list[str]) -> None:
     with path.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, fieldnames=fields, lineterminator="\n")
         writer.writeheader()
         writer.writerows(rows)
 
 
-def split_by_group(rows: list[dict[str, str]]) -> dict[str, list[dict[str, str]]]:
-    movies = sorted({r["movie"] for r in rows})
-    random.Random(SEED).shuffle(movies)
-    # Cut on cumulative snippet counts, so each split gets its share of snippets, not of movies.
-    by_movie: dict[str, list[dict[str, str]]] = {}
+def split_by_group(rows: list[dict[str, str]], key: str = "movie") -> dict[str, list[dict[str, str]]]:
+    """70/15/15 of the rows, every row of one group (`key`: a movie, an article) in the same split."""
+    groups = sorted({r[key] for r in rows})
+    random.Random(SEED).shuffle(groups)
+    # Cut on cumulative row counts, so each split gets its share of rows, not of groups.
+    by_group: dict[str, list[dict[str, str]]] = {}
     for r in rows:
-        by_movie.setdefault(r["movie"], []).append(r)
+        by_group.setdefault(r[key], []).append(r)
     splits: dict[str, list[dict[str, str]]] = {name: [] for name, _ in SPLIT_SHARES}
     total, seen, bounds = len(rows), 0, []
     acc = 0.0
     for name, share in SPLIT_SHARES:
         acc += share
         bounds.append((name, acc * total))
-    for movie in movies:
+    for group in groups:
         name = next(n for n, bound in bounds if seen < bound)
-        splits[name].extend(by_movie[movie])
-        seen += len(by_movie[movie])
+        splits[name].extend(by_group[group])
+        seen += len(by_group[group])
     return splits
 
 
@@ -70,10 +71,10 @@ def main(source_dir: Path) -> None:
         rows.append({"text": text, "label": LABELS[r["category"]], "movie": r["movie_name"]})
     for name, part in split_by_group(rows).items():
         part.sort(key=lambda r: hashlib.sha256(r["text"].encode()).hexdigest())  # stable, label-mixed order
-        _write(SPLIT_FILES[name], part, ["text", "label", "movie"])
+        write_csv(SPLIT_FILES[name], part, ["text", "label", "movie"])
         print(f"{name}: {len(part)} snippets")
     headlines = sorted({" ".join(r["Text"].split()) for r in _read_bz2_csv(source_dir / "guardian_headlines.csv.bz2")})
-    _write(SHIFT_FILE, [{"text": h} for h in headlines], ["text"])
+    write_csv(SHIFT_FILE, [{"text": h} for h in headlines], ["text"])
     print(f"shift set: {len(headlines)} headlines -> {SHIFT_FILE.relative_to(DATA_DIR.parent)}")
 
 

@@ -138,7 +138,12 @@ def find_existing(input_hash: str) -> int | None:
 
 
 def _log_run(
-    artifact_dir: Path, config: dict[str, Any], metrics: dict[str, Any], lineage: dict[str, Any], progress: Progress
+    artifact_dir: Path,
+    config: dict[str, Any],
+    metrics: dict[str, Any],
+    lineage: dict[str, Any],
+    progress: Progress,
+    extra_tags: dict[str, str],
 ) -> tuple[str, str, str]:
     import pandas as pd
     from mlflow.models import infer_signature
@@ -158,7 +163,7 @@ def _log_run(
     mlflow.set_experiment(model_name())
     with mlflow.start_run(run_name=f"package-{variant}") as run:
         try:
-            mlflow.set_tags({"variant": variant, **{k: str(lineage[k]) for k in LINEAGE_TAGS}})
+            mlflow.set_tags({"variant": variant, **{k: str(lineage[k]) for k in LINEAGE_TAGS}, **extra_tags})
             params = {"variant": variant, "quantisation": lineage["quantisation"]}
             params.update({k: config.get(k) for k in ("max_seq_tokens", "padding")})
             mlflow.log_params(params)
@@ -232,8 +237,14 @@ def _verify_and_sign(model_id: str, model_uri: str, artifact_dir: Path) -> tuple
     return time.monotonic() - started, manifest_sha256
 
 
-def register(artifact_dir: Path, alias: str | None = None, progress: Progress = print) -> Registered:
-    """Log the package to a run, verify it is stored, then create the version and tag it."""
+def register(
+    artifact_dir: Path, alias: str | None = None, progress: Progress = print, extra_tags: dict[str, str] | None = None
+) -> Registered:
+    """Log the package to a run, verify it is stored, then create the version and tag it.
+
+    `extra_tags` (e.g. a retraining's lineage) go on the run and, with the creation request, on the version.
+    """
+    extra_tags = extra_tags or {}
     config, metrics, lineage = check_artifact_dir(artifact_dir)
     check_mlflow()
     name = model_name()
@@ -247,7 +258,7 @@ def register(artifact_dir: Path, alias: str | None = None, progress: Progress = 
         return Registered(name, existing, run_id, variant, True)
 
     try:
-        run_id, model_uri, manifest_sha256 = _log_run(artifact_dir, config, metrics, lineage, progress)
+        run_id, model_uri, manifest_sha256 = _log_run(artifact_dir, config, metrics, lineage, progress, extra_tags)
     except RegistryError:
         raise
     except (MlflowException, OSError, Exception) as exc:
@@ -264,6 +275,7 @@ def register(artifact_dir: Path, alias: str | None = None, progress: Progress = 
     tags = {k: str(lineage[k]) for k in LINEAGE_TAGS}
     tags.update({"variant": variant, "validation_accuracy": str(metrics.get("validation", {}).get("accuracy"))})
     tags[MANIFEST_TAG] = manifest_sha256
+    tags.update(extra_tags)
     try:
         # Tags go in with the creation request, so a version never exists without its lineage.
         mv = mlflow.register_model(model_uri, name, tags=tags, await_registration_for=60)
