@@ -69,8 +69,11 @@ def wanted_sans() -> set[str]:
 
 
 def client_context() -> ssl.SSLContext:
-    """What the platform's own clients call the gateway with: verification on, the local CA the only trust anchor."""
-    ensure()  # the CA exists before anyone trusts it: a client may run before the gateway ever started
+    """What the platform's own clients call the gateway with: verification on, the local CA the only trust anchor.
+    A client only creates the CA when there is none yet (it may run before the gateway ever started); re-issuing and
+    rotating are the gateway's, so nginx always serves what was last issued."""
+    if load_cert(ca_bundle()) is None:
+        ensure()
     return ssl.create_default_context(cafile=str(ca_bundle()))
 
 

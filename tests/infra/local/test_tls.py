@@ -52,11 +52,11 @@ def test_validity_comes_from_the_policy(state: Path) -> None:
     assert cert(tls.server_cert_path()).not_valid_after_utc == NOW + dt.timedelta(days=s.server_cert_validity_days)
 
 
-def test_a_python_client_verifies_the_chain_with_the_bundle(state: Path) -> None:
-    tls.ensure()
-    context = ssl.create_default_context(cafile=str(tls.ca_bundle()))
-    # The bundle loads as the one trust anchor (not the system's).
+def test_a_client_that_runs_first_gets_the_ca_as_its_only_trust_anchor(state: Path) -> None:
+    context = tls.client_context()  # before the gateway ever started: the CA is created, not skipped
+    assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
     assert [c["subject"] for c in context.get_ca_certs()] == [((("commonName", tls.CA_NAME),),)]
+    assert cert(tls.ca_bundle()).subject.rfc4514_string() == f"CN={tls.CA_NAME}"
 
 
 def test_a_valid_certificate_is_kept(state: Path) -> None:
