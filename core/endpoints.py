@@ -28,7 +28,13 @@ def pushgateway_url(p: Policy | None = None) -> str:
 
 
 def gateway_url(p: Policy | None = None) -> str:
-    return f"http://{HOST}:{_p(p).ports.gateway}"
+    """HTTPS, verified with the local CA bundle (`infra.local.tls.ca_bundle()`)."""
+    return f"https://{HOST}:{_p(p).ports.gateway}"
+
+
+def gateway_http_url(p: Policy | None = None) -> str:
+    """The gateway's plain-HTTP port: every request gets a 308 to `gateway_url`."""
+    return f"http://{HOST}:{_p(p).ports.gateway_http}"
 
 
 def webhook_url(p: Policy | None = None) -> str:

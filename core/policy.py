@@ -45,7 +45,8 @@ class Ports(Strict):
     postgres: Port = Field(description="PostgreSQL (MLflow's backend store)")
     s3: Port = Field(description="S3-compatible object store (artifacts, inference logs)")
     mlflow: Port = Field(description="MLflow tracking server and model registry")
-    gateway: Port = Field(description="Inference gateway (nginx): the one address clients call")
+    gateway: Port = Field(description="Inference gateway (nginx), HTTPS: the one address clients call")
+    gateway_http: Port = Field(description="Gateway's plain-HTTP port: answers 308 to the HTTPS port, nothing else")
     prometheus: Port = Field(description="Prometheus")
     node_exporter: Port = Field(description="Prometheus node exporter (host CPU, memory, disk)")
     pushgateway: Port = Field(description="Prometheus Pushgateway (drift and release jobs push here)")
@@ -64,6 +65,7 @@ class Ports(Strict):
             self.s3,
             self.mlflow,
             self.gateway,
+            self.gateway_http,
             self.prometheus,
             self.node_exporter,
             self.pushgateway,
@@ -172,6 +174,25 @@ class ApiKey(Strict):
     )
 
 
+class GatewayTls(Strict):
+    """TLS at the edge: the local gateway's certificates (a CA generated on first use) and the cluster listener's."""
+
+    min_version: Literal["1.2", "1.3"] = Field(description="Lowest TLS version a client may negotiate")
+    ca_validity_days: int = Field(ge=365, description="Validity of the local CA certificate")
+    server_cert_validity_days: int = Field(ge=2, le=397, description="Validity of the local server certificate")
+    renew_before_days: int = Field(
+        ge=1, description="Re-issue a server certificate with fewer days left (cluster: cert-manager renewBefore)"
+    )
+
+    @model_validator(mode="after")
+    def _renew_inside_validity(self) -> GatewayTls:
+        if self.renew_before_days >= self.server_cert_validity_days:
+            raise ValueError(
+                "gateway.tls.renew_before_days must be below server_cert_validity_days, or every start re-issues"
+            )
+        return self
+
+
 class Gateway(Strict):
     """The inference gateway in front of the model servers. API key names are unique."""
 
@@ -181,6 +202,10 @@ class Gateway(Strict):
         description="A canary request that fails to connect is retried once on the stable version"
     )
     upstream_timeout_seconds: float = Field(gt=0, description="How long the gateway waits for a model server")
+    load_balancer_scheme: Literal["internet-facing", "internal"] = Field(
+        description="Cluster: the gateway's load balancer faces the internet, or only the VPC"
+    )
+    tls: GatewayTls = Field(description="TLS at the edge (HTTPS listener, certificates, lowest version)")
 
     @model_validator(mode="after")
     def _unique_names(self) -> Gateway:

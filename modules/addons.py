@@ -2,8 +2,10 @@
 
 Cluster Autoscaler, KEDA + its HTTP add-on, Argo Rollouts (with the Gateway API traffic-router plugin), Envoy
 Gateway, kube-prometheus-stack with a Pushgateway for batch jobs, the NVIDIA device plugin (time-slicing), the DCGM
-exporter, External Secrets and MLflow wired to RDS (password synced from Secrets Manager) and S3 (IRSA, no static keys),
-and the in-cluster GitHub runners the release and drift jobs run on (actions-runner-controller, modules/runners.py).
+exporter, External Secrets, MLflow wired to RDS (password synced from Secrets Manager) and S3 (IRSA, no static keys),
+the in-cluster GitHub runners the release and drift jobs run on (actions-runner-controller, modules/runners.py),
+and cert-manager with the ClusterIssuer that gets the gateway's certificate from Let's Encrypt (DNS-01 in the
+environment's Route53 zone, IRSA; decision 0135).
 
 Before any of them, the `platform-guardrails` chart creates the add-on namespaces the platform owns with their Pod
 Security labels, default-deny NetworkPolicies and precise allows (modules/k8s/platform.py); every release into one
@@ -22,11 +24,11 @@ from constructs import Construct
 from pydantic import Field
 
 from core.promql import SERVING_NAMESPACE
-from modules import alerting, database_bootstrap, registry_auth, registry_users, runners
+from modules import alerting, cert_manager, database_bootstrap, registry_auth, registry_users, runners
 from modules.cluster_services import MLFLOW_PORT, PROMETHEUS_RELEASE, PUSHGATEWAY_PORT, PUSHGATEWAY_RELEASE
 from modules.common import Props
+from modules.k8s import certificates, platform
 from modules.k8s import common as k8s_common
-from modules.k8s import platform
 from modules.k8s.props import GatewayProps, WebhookProps
 from modules.k8s.render import namespace as serving_namespace
 from modules.node_autoscaling import SERVICE_ACCOUNT as CA_SERVICE_ACCOUNT
@@ -60,6 +62,10 @@ class AddonsProps(Props):
     argo_rollouts_gateway_plugin: str
     argo_rollouts_gateway_plugin_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     cluster_autoscaler_role_arn: str
+    cert_manager_role_arn: str = Field(description="IRSA role of cert-manager: DNS-01 in the hosted zone only")
+    hosted_zone_id: str = Field(description="Route53 zone the ACME DNS-01 challenges are answered in")
+    dns_zone: str = Field(description="That zone's domain")
+    acme_email: str = Field(description="Let's Encrypt account contact")
     mlflow_role_arn: str
     mlflow_db_host: str
     mlflow_db_name: str
@@ -98,7 +104,7 @@ class PlatformAddons(Construct):
             vpc_cidr=p.vpc_cidr,
             serving_namespace=SERVING_NAMESPACE,
             gateway_name=gateway.gateway_name,
-            listener_ports=[gateway.listener_port],
+            listener_ports=[gateway.listener_port, gateway.https_port],
             model_port=k8s_common.HTTP_PORT,
         )
         self.guardrails = self._local_chart(
@@ -280,7 +286,39 @@ class PlatformAddons(Construct):
                 construct_id=f"{rk.kind}-runners",
                 depends_on=[controller, access],
             )
+        cert_manager_release = self._release("cert_manager", self.cert_manager_values(), depends_on=[monitoring])
+        # The issuer after the chart: its CRDs come with it (`crds.enabled`).
+        self._local_chart(
+            "cert-issuers",
+            namespace=p.charts["cert_manager"].namespace,
+            values={"manifests": [self.cluster_issuer()]},
+            depends_on=[cert_manager_release, self.guardrails],
+        )
         self.cluster_autoscaler = ca
+
+    def cert_manager_values(self) -> dict[str, Any]:
+        return {
+            "crds": {"enabled": True, "keep": True},  # kept on uninstall: deleting CRDs deletes every Certificate
+            "serviceAccount": {
+                "name": cert_manager.SERVICE_ACCOUNT,
+                "annotations": {"eks.amazonaws.com/role-arn": self.props.cert_manager_role_arn},
+            },
+            "nodeSelector": SYSTEM_POOL,
+            "prometheus": {
+                "enabled": True,
+                "servicemonitor": {"enabled": True, "labels": {"release": PROMETHEUS_RELEASE}},
+            },
+        }
+
+    def cluster_issuer(self) -> dict[str, Any]:
+        p = self.props
+        return certificates.cluster_issuer(
+            cert_manager.CLUSTER_ISSUER,
+            email=p.acme_email,
+            region=p.region,
+            hosted_zone_id=p.hosted_zone_id,
+            dns_zone=p.dns_zone,
+        )
 
     @staticmethod
     def time_slicing_config(replicas: int) -> str:

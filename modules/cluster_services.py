@@ -40,6 +40,7 @@ GATEWAY_NAMESPACE = "envoy-gateway-system"  # envoy_gateway: the proxies run in 
 # Envoy Gateway binds a listener port below 1024 at port + 10000 inside the proxy pod (it runs unprivileged).
 ENVOY_PRIVILEGED_PORT_SHIFT = 10000
 MLFLOW_NAMESPACE = "mlflow"
+CERT_MANAGER_NAMESPACE = "cert-manager"  # cert_manager: issues the gateway's certificate (decision 0135)
 MLFLOW_RELEASE = "mlflow"
 MLFLOW_PORT = 5000  # the mlflow chart's service.port and container port
 MLFLOW_PODS = {"app.kubernetes.io/name": "mlflow", "app.kubernetes.io/instance": MLFLOW_RELEASE}

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from core import endpoints
 from core.policy import REPO_ROOT, policy
+from infra.local import tls
 from infra.local.paths import build_dir, logs_dir
 
 CANARY_TRAFFIC_RPS = "25"  # the local runtime has no users: the demo sends their requests
@@ -137,6 +138,7 @@ def where_to_look(seconds: float) -> str:
         f"\n\033[1mDemo finished in {seconds:.0f}s.\033[0m Where to look:\n"
         f"  MLflow UI         {endpoints.mlflow_url()}  (experiment and model '{p.release.model_name}')\n"
         f"  Gateway           {endpoints.gateway_url()}/classify  (API keys in .state/secrets/api_key_*)\n"
+        f"  Gateway CA        {tls.ca_bundle()}  (curl --cacert; plain HTTP is redirected)\n"
         f"  Prometheus        {endpoints.prometheus_url()}  (alerts: /alerts)\n"
         f"  Reports           {build_dir() / 'reports'}  (gate, release, drift, cost)\n"
         f"  Dashboard         docs/img/dashboard.png\n"

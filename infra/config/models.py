@@ -170,6 +170,19 @@ class GithubConfig(Strict):
     )
 
 
+class EdgeConfig(Strict):
+    """TLS at the cluster edge: the Route53 zone cert-manager answers ACME DNS-01 challenges in (decision 0135)."""
+
+    hosted_zone_id: str = Field(pattern=r"^Z[A-Z0-9]{1,31}$", description="Route53 hosted zone of the gateway's name")
+    dns_zone: str = Field(
+        pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)+$",
+        description="The zone's domain: the gateway's hostname lies under it",
+    )
+    acme_email: str = Field(
+        pattern=r"^[^@\s]+@[^@\s]+$", description="Let's Encrypt account contact (expiry and policy notices)"
+    )
+
+
 class EnvConfig(Strict):
     name: Literal["dev", "staging", "prod"]
     project: Name = "mlp"
@@ -182,6 +195,7 @@ class EnvConfig(Strict):
     database: DatabaseConfig
     storage: StorageConfig = StorageConfig()
     github: GithubConfig
+    edge: EdgeConfig
     expected_nat_gb_per_month: float = Field(default=100, ge=0, description="For the TCO estimate only")
     expected_log_gb_per_month: float = Field(default=10, ge=0, description="For the TCO estimate only")
 

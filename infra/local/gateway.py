@@ -10,6 +10,8 @@ stop; `infra.local.serving` calls it after each change.
   Weights persist in `<state>/gateway/weights.json`, so a restart of nginx or of the machine keeps them.
 - `stable_version(live)`: the version with the highest weight, fixed when the weights are set (a tie keeps the
   previous stable). It is the retry target when another version's server fails (docs/serving.md).
+- TLS: every render first makes sure the server certificate is valid for a while yet (`infra.local.tls.ensure`,
+  re-issued near expiry), so a start or reload serves a good one. Plain HTTP on `ports.gateway_http` is redirected.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from typing import Any
 
 from core import contracts, endpoints
 from core.policy import policy
+from infra.local import tls
 from infra.local.files import atomic_write_text, locked
 from infra.local.nginx import (
     ERROR_LOG,
@@ -162,6 +165,7 @@ def program(live: Live) -> Program:
         stopsignal="QUIT",  # graceful: finish in-flight requests
         stopwaitsecs=15,
         health_url=f"{endpoints.gateway_url()}{HEALTH_PATH}",
+        health_cafile=tls.ca_bundle(),
     )
 
 
@@ -170,6 +174,7 @@ def program(live: Live) -> Program:
 
 def spec(weights: Mapping[int, int], stable: int | None, servers: Mapping[int, int]) -> GatewaySpec:
     p = policy()
+    cert = tls.ensure(p.gateway.tls)
     keys = tuple(
         KeyLimit(k.name, sha256_hex(api_key(k.name)), k.rate_per_second, k.burst, k.internal)
         for k in p.gateway.api_keys
@@ -184,6 +189,10 @@ def spec(weights: Mapping[int, int], stable: int | None, servers: Mapping[int, i
         pin_header=contracts.PIN_HEADER,
         upstream_timeout_seconds=p.gateway.upstream_timeout_seconds,
         retry_on_stable=p.gateway.retry_on_stable,
+        http_port=p.ports.gateway_http,
+        tls_cert=cert.cert,
+        tls_key=cert.key,
+        tls_min_version=p.gateway.tls.min_version,
         servers=dict(servers),
         weights=dict(weights),
         stable=stable,
@@ -238,7 +247,8 @@ def reload(expected_generation: str, timeout: float = 15.0) -> None:
 
 def _served_generation() -> str:
     try:
-        with urllib.request.urlopen(f"{endpoints.gateway_url()}{HEALTH_PATH}", timeout=2) as resp:
+        url, context = f"{endpoints.gateway_url()}{HEALTH_PATH}", tls.client_context()
+        with urllib.request.urlopen(url, timeout=2, context=context) as resp:
             return str(json.loads(resp.read()).get("generation", ""))
     except (urllib.error.URLError, OSError, ValueError):
         return ""

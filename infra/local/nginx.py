@@ -12,6 +12,9 @@ What the rendered config does, in request order:
    request is retried once on the stable version's server (`backup`), so clients see no error.
 6. JSON access log: status, api_key_name, upstream_version (the `X-Model-Version` the answering server sent),
    request_time, upstream_response_time...
+All of it is served over TLS only (`gateway.tls.min_version` and up, certificate from `infra.local.tls`). The
+plain-HTTP port (`ports.gateway_http`) answers every request with a 308 to the HTTPS port and does nothing else: no
+key lookup, no upstream (its own small log). Plain HTTP sent to the HTTPS port gets the same redirect.
 Every error the gateway itself answers is a JSON body naming what was wrong and what to do.
 """
 
@@ -29,6 +32,8 @@ from core import contracts
 NJS_MODULE = "/usr/lib/nginx/modules/ngx_http_js_module.so"
 ACCESS_LOG = "gateway-access.log"
 ERROR_LOG = "gateway-error.log"
+REDIRECT_LOG = "gateway-redirect.log"
+TLS_PROTOCOLS = ("TLSv1.2", "TLSv1.3")  # what nginx 1.22 / OpenSSL 3.0 can be told; older ones are never offered
 PREDICT_PATH = contracts.PREDICT_ROUTE
 PINNED_PREDICT_PATH = contracts.PINNED_PREDICT_ROUTE
 HEALTH_PATH = "/healthz"
@@ -58,10 +63,22 @@ class GatewaySpec:
     pin_header: str
     upstream_timeout_seconds: float
     retry_on_stable: bool
+    http_port: int  # plain HTTP: redirects only
+    tls_cert: Path  # PEM of the server certificate (infra.local.tls)
+    tls_key: Path  # its key, in the secret store
+    tls_min_version: str  # policy gateway.tls.min_version: "1.2" or "1.3"
     servers: Mapping[int, int] = field(default_factory=dict)  # version -> port of its live model server
     weights: Mapping[int, int] = field(default_factory=dict)  # version -> percent; empty: no traffic anywhere
     stable: int | None = None
     worker_user: str | None = None  # only when nginx starts as root
+
+
+def tls_protocols(min_version: str) -> tuple[str, ...]:
+    """nginx `ssl_protocols` from the policy's lowest version: "1.2" -> TLSv1.2 TLSv1.3."""
+    wanted = f"TLSv{min_version}"
+    if wanted not in TLS_PROTOCOLS:
+        raise ValueError(f"gateway.tls.min_version {min_version!r}: one of {', '.join(TLS_PROTOCOLS)} without 'TLSv'")
+    return TLS_PROTOCOLS[TLS_PROTOCOLS.index(wanted) :]
 
 
 def validate_weights(weights: Mapping[int, int], live: set[int]) -> dict[int, int]:
@@ -125,6 +142,7 @@ def generation(spec: GatewaySpec) -> str:
         "stable": spec.stable,
         "keys": [(k.name, k.sha256, k.rate_per_second, k.burst) for k in spec.keys],
         "limits": [spec.max_request_bytes, spec.pin_header, spec.upstream_timeout_seconds, spec.retry_on_stable],
+        "tls": [spec.http_port, str(spec.tls_cert), spec.tls_min_version],
     }
     return hashlib.sha256(json.dumps(basis, sort_keys=True).encode()).hexdigest()[:12]
 
@@ -243,6 +261,12 @@ LOG_FORMAT = (
 )
 
 
+REDIRECT_LOG_FORMAT = (
+    '{"time":"$time_iso8601","method":"$request_method","uri":"$request_uri","status":"$status",'
+    '"remote_addr":"$remote_addr"}'
+)
+
+
 def render(spec: GatewaySpec) -> str:
     prefix, logs = spec.prefix, spec.logs_dir
     gen = generation(spec)
@@ -299,11 +323,30 @@ http {{
 
 {"".join(_upstreams(spec))}
     log_format mlp_json escape=json '{LOG_FORMAT}';
+    log_format mlp_redirect escape=json '{REDIRECT_LOG_FORMAT}';
+
+    # Plain HTTP: a redirect to HTTPS and nothing else. No key is read, no upstream is named; the client sends its
+    # key again over TLS (a key it already sent here in the clear should be rotated: docs/security.md).
+    server {{
+        listen 127.0.0.1:{spec.http_port};
+        server_name 127.0.0.1;  # $host when the request has no Host header
+        access_log {logs / REDIRECT_LOG} mlp_redirect;
+        location / {{
+            return 308 https://$host:{spec.port}$request_uri;
+        }}
+    }}
 
     server {{
-        listen 127.0.0.1:{spec.port};
+        listen 127.0.0.1:{spec.port} ssl;
+        server_name 127.0.0.1;
+        ssl_certificate {spec.tls_cert};
+        ssl_certificate_key {spec.tls_key};
+        ssl_protocols {" ".join(tls_protocols(spec.tls_min_version))};
+        ssl_session_cache shared:tls:1m;  # resumed sessions skip the full handshake
+        ssl_session_timeout 1h;
         access_log {logs / ACCESS_LOG} mlp_json;
         {_error_pages()}
+        error_page 497 =308 https://$host:{spec.port}$request_uri;  # plain HTTP sent to this port
 
         location = {HEALTH_PATH} {{
             access_log off;

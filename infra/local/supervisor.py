@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -43,6 +44,7 @@ class Program:
     stopsignal: str = "TERM"
     stopwaitsecs: int = 15
     health_url: str | None = None  # 2xx when healthy
+    health_cafile: Path | None = None  # an https health_url is verified with this CA bundle
     health_tcp: int | None = None  # or: a loopback port that accepts connections
     startsecs: int = 2
 
@@ -240,7 +242,8 @@ def check_health(program: Program, timeout: float = 2.0) -> tuple[bool, str]:
     """Is the server answering? (HTTP 2xx, or a TCP accept.)"""
     if program.health_url:
         try:
-            with urllib.request.urlopen(program.health_url, timeout=timeout) as resp:
+            context = ssl.create_default_context(cafile=str(program.health_cafile)) if program.health_cafile else None
+            with urllib.request.urlopen(program.health_url, timeout=timeout, context=context) as resp:
                 return 200 <= resp.status < 300, f"HTTP {resp.status}"
         except urllib.error.HTTPError as exc:
             return False, f"HTTP {exc.code}"

@@ -11,6 +11,7 @@ from core.promql import SERVING_NAMESPACE
 from infra.config import EnvConfig, NodeGroupConfig, load_versions
 from infra.stacks.base import LayerStack
 from infra.stacks.network import NetworkOutputs
+from modules import cert_manager
 from modules.cluster import Cluster, ClusterProps
 from modules.eks_addons import EksAddons, EksAddonsProps
 from modules.irsa import IrsaProps, IrsaRole
@@ -29,6 +30,7 @@ class ClusterOutputs:
     oidc_provider_arn: str
     oidc_issuer_host: str
     cluster_autoscaler_role_arn: str
+    cert_manager_role_arn: str
 
 
 def node_group_props(name: str, g: NodeGroupConfig) -> NodeGroupProps:
@@ -103,6 +105,19 @@ class ClusterStack(LayerStack):
                 statements=cluster_autoscaler_statements(env.cluster_name, env.region, self.cluster.account_id),
             ),
         )
+        # cert-manager answers ACME DNS-01 challenges in the environment's hosted zone only (decision 0135).
+        dns01_role = IrsaRole(
+            self,
+            "cert-manager-irsa",
+            IrsaProps(
+                role_name=f"{env.prefix}-cert-manager",
+                oidc_provider_arn=self.cluster.oidc_provider.arn,
+                oidc_issuer_host=self.cluster.oidc_issuer_host,
+                namespace=cert_manager.NAMESPACE,
+                service_account=cert_manager.SERVICE_ACCOUNT,
+                statements=cert_manager.dns01_statements(env.edge.hosted_zone_id),
+            ),
+        )
         TerraformOutput(self, "cluster_name", value=eks.name)
         TerraformOutput(self, "cluster_endpoint", value=eks.endpoint)
         self.outputs = ClusterOutputs(
@@ -113,4 +128,5 @@ class ClusterStack(LayerStack):
             oidc_provider_arn=self.cluster.oidc_provider.arn,
             oidc_issuer_host=self.cluster.oidc_issuer_host,
             cluster_autoscaler_role_arn=autoscaler.arn,
+            cert_manager_role_arn=dns01_role.arn,
         )

@@ -5,6 +5,12 @@ Non-critical endpoints (scaled to zero) answer on `<endpoint>.<hostname>`: their
 interceptor (another namespace, so a ReferenceGrant there allows it), behind the same API keys and rate limits, with
 a timeout long enough for a cold start.
 
+TLS at the edge (decision 0135): the Gateway listens with HTTPS on `https_port` (the `<hostname>` listener and the
+`*.<hostname>` one) with the certificate cert-manager keeps in `tls_secret` (modules/k8s/certificates.py); the plain
+HTTP listener carries one HTTPRoute, a 308 redirect to https, and no other route may attach to it (every route names
+its HTTPS listener in `sectionName`). A ClientTrafficPolicy sets the lowest TLS version (`gateway.tls.min_version`);
+an EnvoyProxy gives the proxy's Service an NLB whose scheme is `gateway.load_balancer_scheme`.
+
 The same behaviour as the local nginx gateway (infra/local/nginx.py), from the same policy section.
 """
 
@@ -15,6 +21,7 @@ from typing import Any
 from core import contracts
 from core.policy import ApiKey, Policy
 from modules.k8s import common as c
+from modules.k8s.certificates import certificate
 from modules.k8s.props import GatewayProps
 from modules.k8s.scaling import (
     INTERCEPTOR_PORT,
@@ -27,7 +34,15 @@ from modules.k8s.scaling import (
 from modules.k8s.versions import ENVOY_GATEWAY_API, GATEWAY_API, GATEWAY_API_BETA
 
 CONTROLLER = "gateway.envoyproxy.io/gatewayclass-controller"
-ENDPOINTS_LISTENER = "endpoints"
+HTTPS_LISTENER = "https"
+ENDPOINTS_LISTENER = "endpoints"  # HTTPS too: `*.<hostname>` (non-critical endpoints, the internal host of pins)
+HTTP_LISTENER = "http"  # redirects only
+REDIRECT_STATUS = 308  # keeps the method and body: a POST /classify sent to http is re-sent as a POST
+# Service annotations of the load balancer. The in-tree AWS service controller reads `-type` and `-internal`; the AWS
+# Load Balancer Controller, if installed later, reads `-scheme`: both say the same so neither guesses.
+LB_TYPE = "service.beta.kubernetes.io/aws-load-balancer-type"
+LB_INTERNAL = "service.beta.kubernetes.io/aws-load-balancer-internal"
+LB_SCHEME = "service.beta.kubernetes.io/aws-load-balancer-scheme"
 # Envoy local rate limits take whole requests per unit; the smallest unit that keeps the policy's rate exact wins.
 UNITS = (("Second", 1), ("Minute", 60), ("Hour", 3600), ("Day", 86400))
 
@@ -41,6 +56,20 @@ def gateway_class(props: GatewayProps) -> c.Manifest:
     return c.manifest(GATEWAY_API, "GatewayClass", meta, spec={"controllerName": CONTROLLER})
 
 
+def _https_listener(props: GatewayProps, name: str, hostname: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "protocol": "HTTPS",
+        "port": props.https_port,
+        "hostname": hostname,
+        "tls": {
+            "mode": "Terminate",
+            "certificateRefs": [{"group": "", "kind": "Secret", "name": props.tls_secret}],
+        },
+        "allowedRoutes": {"namespaces": {"from": "Same"}},
+    }
+
+
 def gateway(props: GatewayProps, namespace: str) -> c.Manifest:
     meta = c.metadata(props.gateway_name, namespace, {"app.kubernetes.io/part-of": c.PART_OF})
     return c.manifest(
@@ -49,25 +78,91 @@ def gateway(props: GatewayProps, namespace: str) -> c.Manifest:
         meta,
         spec={
             "gatewayClassName": props.gateway_class,
+            # The proxy's Service (load balancer scheme) comes from this Gateway's own EnvoyProxy.
+            "infrastructure": {
+                "parametersRef": {"group": "gateway.envoyproxy.io", "kind": "EnvoyProxy", "name": props.envoy_proxy}
+            },
             "listeners": [
+                _https_listener(props, HTTPS_LISTENER, props.hostname),
+                # The non-critical endpoints (`<endpoint>.<hostname>`) and the internal host of the pins.
+                _https_listener(props, ENDPOINTS_LISTENER, f"*.{props.hostname}"),
                 {
-                    "name": "http",
+                    # Plain HTTP: only the redirect route attaches here (the others name an HTTPS listener).
+                    "name": HTTP_LISTENER,
                     "protocol": "HTTP",
                     "port": props.listener_port,
-                    "hostname": props.hostname,
-                    "allowedRoutes": {"namespaces": {"from": "Same"}},
-                },
-                {
-                    # The non-critical endpoints, one host each (`<endpoint>.<hostname>`).
-                    "name": ENDPOINTS_LISTENER,
-                    "protocol": "HTTP",
-                    "port": props.listener_port,
-                    "hostname": f"*.{props.hostname}",
                     "allowedRoutes": {"namespaces": {"from": "Same"}},
                 },
             ],
         },
     )
+
+
+def redirect_route_name(props: GatewayProps) -> str:
+    return f"{props.gateway_name}-https-redirect"
+
+
+def https_redirect_route(props: GatewayProps, namespace: str) -> c.Manifest:
+    """Every request on the HTTP listener gets a 308 to the same URL over https; nothing is forwarded."""
+    redirect: dict[str, Any] = {"scheme": "https", "statusCode": REDIRECT_STATUS}
+    if props.https_port != 443:
+        redirect["port"] = props.https_port  # 443 is implied by the https scheme
+    meta = c.metadata(redirect_route_name(props), namespace, {"app.kubernetes.io/part-of": c.PART_OF})
+    return c.manifest(
+        GATEWAY_API,
+        "HTTPRoute",
+        meta,
+        spec={
+            "parentRefs": [_parent(props, HTTP_LISTENER)],
+            "hostnames": [props.hostname, f"*.{props.hostname}"],
+            "rules": [{"filters": [{"type": "RequestRedirect", "requestRedirect": redirect}]}],
+        },
+    )
+
+
+def client_traffic_policy(props: GatewayProps, policy: Policy, namespace: str) -> c.Manifest:
+    """The lowest TLS version a client may negotiate on every HTTPS listener of the Gateway."""
+    meta = c.metadata(f"{props.gateway_name}-tls", namespace, {"app.kubernetes.io/part-of": c.PART_OF})
+    return c.manifest(
+        ENVOY_GATEWAY_API,
+        "ClientTrafficPolicy",
+        meta,
+        spec={
+            "targetRefs": [{"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": props.gateway_name}],
+            "tls": {"minVersion": policy.gateway.tls.min_version},
+        },
+    )
+
+
+def envoy_proxy(props: GatewayProps, policy: Policy, namespace: str) -> c.Manifest:
+    """The proxy's Service: an NLB, internet-facing or internal as the policy says."""
+    scheme = policy.gateway.load_balancer_scheme
+    annotations = {
+        LB_TYPE: "nlb",
+        LB_INTERNAL: "true" if scheme == "internal" else "false",
+        LB_SCHEME: scheme,
+    }
+    meta = c.metadata(props.envoy_proxy, namespace, {"app.kubernetes.io/part-of": c.PART_OF})
+    return c.manifest(
+        ENVOY_GATEWAY_API,
+        "EnvoyProxy",
+        meta,
+        spec={
+            "provider": {
+                "type": "Kubernetes",
+                "kubernetes": {"envoyService": {"type": "LoadBalancer", "annotations": annotations}},
+            }
+        },
+    )
+
+
+def _parent(props: GatewayProps, listener: str) -> dict[str, str]:
+    return {
+        "group": "gateway.networking.k8s.io",
+        "kind": "Gateway",
+        "name": props.gateway_name,
+        "sectionName": listener,
+    }
 
 
 def _backend(name: str, weight: int) -> dict[str, Any]:
@@ -111,20 +206,26 @@ def http_route(
         "backendRefs": [_backend(name, w) for name, w in weights.items()],
         "timeouts": {"request": f"{policy.gateway.upstream_timeout_seconds:g}s"},
     }
-    return _http_route(props, route_name(model_name), model_name, namespace, [rule], props.hostname)
+    return _http_route(props, route_name(model_name), model_name, namespace, [rule], props.hostname, HTTPS_LISTENER)
 
 
 def _http_route(
-    props: GatewayProps, name: str, model_name: str, namespace: str, rules: list[dict[str, Any]], hostname: str
+    props: GatewayProps,
+    name: str,
+    model_name: str,
+    namespace: str,
+    rules: list[dict[str, Any]],
+    hostname: str,
+    listener: str,
 ) -> c.Manifest:
-    """An HTTPRoute on the platform Gateway."""
+    """An HTTPRoute on one HTTPS listener of the platform Gateway (never on the plain-HTTP one)."""
     meta = c.metadata(name, namespace, c.labels(model_name, component="gateway"))
     return c.manifest(
         GATEWAY_API,
         "HTTPRoute",
         meta,
         spec={
-            "parentRefs": [{"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": props.gateway_name}],
+            "parentRefs": [_parent(props, listener)],
             "hostnames": [hostname],
             "rules": rules,
         },
@@ -143,7 +244,8 @@ def pin_route(props: GatewayProps, model_name: str, namespace: str, pins: dict[i
     """The version pins, on the internal host only, where `internal_security_policy` admits internal keys alone.
     A route of its own in both modes: in rollout mode the plugin owns the weighted route and never touches this one."""
     rules = [_pin_rule(contracts.PIN_HEADER, v, svc) for v, svc in sorted(pins.items())]
-    return _http_route(props, pin_route_name(model_name), model_name, namespace, rules, internal_host(props))
+    host = internal_host(props)  # under the `*.<hostname>` listener
+    return _http_route(props, pin_route_name(model_name), model_name, namespace, rules, host, ENDPOINTS_LISTENER)
 
 
 def internal_security_policy(props: GatewayProps, model_name: str, namespace: str) -> c.Manifest:
@@ -257,14 +359,7 @@ def endpoint_route(props: GatewayProps, policy: Policy, model_name: str, endpoin
         "HTTPRoute",
         meta,
         spec={
-            "parentRefs": [
-                {
-                    "group": "gateway.networking.k8s.io",
-                    "kind": "Gateway",
-                    "name": props.gateway_name,
-                    "sectionName": ENDPOINTS_LISTENER,
-                }
-            ],
+            "parentRefs": [_parent(props, ENDPOINTS_LISTENER)],
             "hostnames": [endpoint_host(endpoint, props.hostname)],
             "rules": [rule],
         },
@@ -300,5 +395,13 @@ def endpoint_manifests(
     return out
 
 
-def gateway_manifests(props: GatewayProps, namespace: str) -> list[c.Manifest]:
-    return [gateway_class(props), gateway(props, namespace), security_policy(props, namespace)]
+def gateway_manifests(props: GatewayProps, policy: Policy, namespace: str) -> list[c.Manifest]:
+    return [
+        gateway_class(props),
+        envoy_proxy(props, policy, namespace),
+        gateway(props, namespace),
+        https_redirect_route(props, namespace),
+        client_traffic_policy(props, policy, namespace),
+        certificate(props, policy, namespace),
+        security_policy(props, namespace),
+    ]

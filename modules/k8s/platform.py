@@ -23,6 +23,7 @@ from modules.k8s import netpol as np
 PodSecurity = Literal["restricted", "baseline", "privileged"]
 HTTPS = 443
 POSTGRES = 5432
+DNS = 53
 ANYWHERE = "0.0.0.0/0"
 
 
@@ -162,6 +163,22 @@ def owned_namespaces(
             "(/var/lib/kubelet/device-plugins) and the DCGM exporter reads the GPUs through host devices",
             ingress=[_scraped_on(9400)],
             egress=[_api_server(vpc_cidr)],
+        ),
+        OwnedNamespace(
+            cs.CERT_MANAGER_NAMESPACE,
+            "restricted",
+            "the cert-manager chart runs non-root with a read-only root, no capabilities and RuntimeDefault seccomp",
+            ingress=[_internal(), _from_control_plane(vpc_cidr, 10250), _scraped_on(9402)],  # webhook, metrics
+            egress=[
+                _internal(),
+                _api_server(vpc_cidr),
+                https_out,  # Let's Encrypt's ACME API, Route53 and STS
+                # The DNS-01 self-check asks the zone's authoritative name servers (outside the VPC) directly.
+                np.rule(
+                    [{"ipBlock": {"cidr": ANYWHERE, "except": [vpc_cidr]}}],
+                    [*np.tcp(DNS), {"protocol": "UDP", "port": DNS}],
+                ),
+            ],
         ),
         OwnedNamespace(
             "external-secrets",

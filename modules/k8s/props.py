@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from core import images
 from core.promql import SERVING_NAMESPACE
-from modules import cluster_services
+from modules import cert_manager, cluster_services
 
 Version = Annotated[int, Field(ge=1)]
 
@@ -97,7 +97,15 @@ class GatewayProps(Props):
     gateway_class: str = "eg"
     gateway_name: str = "mlp-gateway"
     hostname: str = "models.example.com"
-    listener_port: int = Field(default=80, ge=1, le=65535)
+    listener_port: int = Field(default=80, ge=1, le=65535, description="Plain HTTP: redirects to https only")
+    https_port: int = Field(default=443, ge=1, le=65535, description="The HTTPS listeners")
+    tls_secret: str = Field(
+        default="mlp-gateway-tls", description="Secret with the listeners' certificate (cert-manager writes it)"
+    )
+    cluster_issuer: str = Field(
+        default=cert_manager.CLUSTER_ISSUER, description="cert-manager ClusterIssuer the add-on stack installs"
+    )
+    envoy_proxy: str = Field(default="mlp-gateway-proxy", description="EnvoyProxy: the proxy's Service settings")
     api_key_secret: str = Field(
         default="mlp-api-keys", description="Opaque Secret: data key = client name, value = key"
     )

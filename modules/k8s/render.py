@@ -50,7 +50,7 @@ def render_all(props: RenderProps, pol: Policy | None = None) -> dict[str, list[
             *network.serving_network_policies(s, g, p, name),
         ],
         "serving": [c.artifact_key_config_map(ns, s.artifact_public_key)] if s.artifact_public_key else [],
-        "gateway": gateway.gateway_manifests(g, ns),
+        "gateway": gateway.gateway_manifests(g, p, ns),
         "scaling": [],
         "monitoring": [],
     }

@@ -18,6 +18,7 @@ import asyncio
 import json
 import os
 import platform
+import ssl
 import statistics
 import subprocess
 import sys
@@ -174,7 +175,14 @@ def server_cpu_seconds(port: int) -> float:
 
 
 def run_http(
-    layer: str, url: str, headers: dict[str, str], texts: list[str], rates: tuple[int, ...], seconds: float, port: int
+    layer: str,
+    url: str,
+    headers: dict[str, str],
+    texts: list[str],
+    rates: tuple[int, ...],
+    seconds: float,
+    port: int,
+    ssl_context: ssl.SSLContext | None = None,
 ) -> list[LayerResult]:
     out = []
     for rate in rates:
@@ -184,7 +192,7 @@ def run_http(
             # CPU made the client the bottleneck at 100 req/s (the server sat at 0.4 cores).
             import aiohttp
 
-            connector = aiohttp.TCPConnector(limit=256)
+            connector = aiohttp.TCPConnector(limit=256, ssl=ssl_context or True)
             timeout = aiohttp.ClientTimeout(total=30)
             async with aiohttp.ClientSession(headers=headers, connector=connector, timeout=timeout) as session:
                 for t in texts[:20]:  # warm connections
@@ -273,6 +281,7 @@ def main(argv: list[str] | None = None) -> None:
         console.print("[bold]raw ONNX Runtime (in process)[/bold]")
         results += run_raw(texts, rates, args.seconds)
     if {"server", "gateway"} & set(layers):
+        from infra.local import tls
         from infra.local.secrets import api_key
         from infra.local.serving import current_weights, live_model_servers, start_model_server, stop_model_server
 
@@ -291,7 +300,8 @@ def main(argv: list[str] | None = None) -> None:
                 console.print(f"[bold]through the gateway, pinned to v{version}[/bold]")
                 headers = {contracts.API_KEY_HEADER: api_key("loadtest"), contracts.PIN_HEADER: str(version)}
                 url = f"{endpoints.gateway_url()}/classify"
-                results += run_http("gateway", url, headers, texts, rates, args.seconds, server.port)
+                context = tls.client_context()  # the gateway's TLS is part of what this layer measures
+                results += run_http("gateway", url, headers, texts, rates, args.seconds, server.port, context)
         finally:
             if started_here and current_weights().get(version, 0) == 0:
                 stop_model_server(version)

@@ -139,6 +139,7 @@ def request(
 
     from core import endpoints
     from core.policy import policy
+    from infra.local import tls
     from infra.local.secrets import api_key
 
     keys = {k.name: k for k in policy().gateway.api_keys}
@@ -152,7 +153,7 @@ def request(
         headers[contracts.PIN_HEADER] = str(pin)
     url = f"{endpoints.gateway_url()}/classify"
     try:
-        resp = httpx.post(url, json={"texts": text}, headers=headers, timeout=30)
+        resp = httpx.post(url, json={"texts": text}, headers=headers, timeout=30, verify=tls.client_context())
     except httpx.HTTPError as exc:
         raise _fail(f"the gateway at {url} did not answer ({exc}); run `mlp env up`") from exc
     answered = resp.headers.get(contracts.VERSION_HEADER, "none")

@@ -16,7 +16,7 @@ import httpx
 
 from core import contracts, endpoints
 from core.policy import policy
-from infra.local import serving
+from infra.local import serving, tls
 from pipelines.data import load_shifted, load_split
 from pipelines.drift import local, logs
 from pipelines.drift.check import EXIT_DRIFT, EXIT_OK, check_version
@@ -51,7 +51,8 @@ def send(texts: Sequence[str], version: int, api_key: str) -> int:
     """POST the texts in batches pinned to `version`; return how many the gateway classified."""
     headers = {contracts.API_KEY_HEADER: api_key, contracts.PIN_HEADER: str(version)}
     done = 0
-    with httpx.Client(base_url=endpoints.gateway_url(), timeout=30, transport=RetryClosedKeepAlive()) as client:
+    transport = RetryClosedKeepAlive(httpx.HTTPTransport(verify=tls.client_context()))
+    with httpx.Client(base_url=endpoints.gateway_url(), timeout=30, transport=transport) as client:
         for start in range(0, len(texts), BATCH):
             batch = list(texts[start : start + BATCH])
             resp = client.post(contracts.PREDICT_ROUTE, json={"texts": batch}, headers=headers)

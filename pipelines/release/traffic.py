@@ -9,6 +9,7 @@ schedule whatever the latency (a slow canary cannot slow its own load down and h
 from __future__ import annotations
 
 import itertools
+import ssl
 import threading
 import time
 from collections import Counter
@@ -60,6 +61,7 @@ class TrafficDriver:
         rps: float,
         max_in_flight: int = 32,
         timeout: float = 10.0,
+        verify: ssl.SSLContext | bool = True,
     ) -> None:
         if rps <= 0:
             raise ValueError("--drive-traffic needs a rate above 0 requests per second")
@@ -70,7 +72,9 @@ class TrafficDriver:
         self.max_in_flight = max_in_flight
         self.stats = TrafficStats()
         self._texts = itertools.cycle(texts)
-        self._transport = RetryClosedKeepAlive(httpx.HTTPTransport(limits=httpx.Limits(max_connections=max_in_flight)))
+        self._transport = RetryClosedKeepAlive(
+            httpx.HTTPTransport(limits=httpx.Limits(max_connections=max_in_flight), verify=verify)
+        )
         self._client = httpx.Client(
             headers={contracts.API_KEY_HEADER: api_key}, timeout=timeout, transport=self._transport
         )
@@ -148,10 +152,12 @@ def gateway_traffic(rps: float) -> Callable[[], TrafficDriver] | None:
 
     def make() -> TrafficDriver:
         from core import endpoints
+        from infra.local import tls
         from infra.local.secrets import api_key
         from pipelines.data import load_split
 
         texts = [ex.text for ex in load_split("validation")]
-        return TrafficDriver(f"{endpoints.gateway_url()}{contracts.PREDICT_ROUTE}", api_key("demo"), texts, rps)
+        url = f"{endpoints.gateway_url()}{contracts.PREDICT_ROUTE}"
+        return TrafficDriver(url, api_key("demo"), texts, rps, verify=tls.client_context())
 
     return make

@@ -10,6 +10,8 @@ import yaml
 
 from core.promql import SERVING_NAMESPACE
 from infra.config import EnvConfig, load_versions
+from modules.cluster_services import GATEWAY_NAMESPACE, envoy_container_port
+from modules.k8s.props import GatewayProps
 from modules.k8s.render import namespace as render_namespace
 from tests.infra.conftest import Synth
 
@@ -76,3 +78,22 @@ def test_the_rollouts_controller_verifies_the_plugin_it_downloads(synth: Synth, 
     versions = load_versions()
     assert plugin["location"].startswith("https://") and versions.argo_rollouts_gateway_plugin in plugin["location"]
     assert plugin["sha256"] == versions.argo_rollouts_gateway_plugin_sha256
+
+
+def test_the_internet_reaches_the_proxies_on_the_https_and_redirect_listeners_only(
+    synth: Synth, env: EnvConfig
+) -> None:
+    """The Gateway's listeners (HTTPS and the redirecting HTTP one) are the only ports the load balancer may reach,
+    at the unprivileged container ports Envoy Gateway maps them to."""
+    _, manifests = _guardrails(synth, env)
+    (allow,) = [
+        m
+        for m in manifests
+        if m["kind"] == "NetworkPolicy"
+        and m["metadata"]["namespace"] == GATEWAY_NAMESPACE
+        and m["metadata"]["name"] == "allow-platform"
+    ]
+    from_anywhere = [r for r in allow["spec"]["ingress"] if {"ipBlock": {"cidr": "0.0.0.0/0"}} in r.get("from", [])]
+    ports = {p["port"] for r in from_anywhere for p in r["ports"]}
+    g = GatewayProps()
+    assert ports == {envoy_container_port(g.https_port), envoy_container_port(g.listener_port)}

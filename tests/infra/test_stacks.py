@@ -125,6 +125,32 @@ def test_core_addons_and_autoscaler_role(synth: Synth, env: EnvConfig) -> None:
     )
 
 
+def test_cert_manager_answers_dns01_in_the_hosted_zone_only(synth: Synth, env: EnvConfig) -> None:
+    """Decision 0135: cert-manager's IRSA role writes TXT records in the environment's zone and nowhere else; the
+    chart runs with that role and the ClusterIssuer names the same zone."""
+    roles = synth.resources(env.name, "cluster", "aws_iam_role")
+    role = next(r for r in roles.values() if r["name"] == f"{env.prefix}-cert-manager")
+    trust = policy(role["assume_role_policy"])["Statement"][0]
+    assert "system:serviceaccount:cert-manager:cert-manager" in trust["Condition"]["StringEquals"].values()
+    (inline,) = [
+        p for p in synth.resources(env.name, "cluster", "aws_iam_role_policy").values() if "cert-manager" in p["role"]
+    ]
+    statements = policy(inline["policy"])["Statement"]
+    (write,) = [s for s in statements if "route53:ChangeResourceRecordSets" in s["Action"]]
+    assert write["Resource"] == f"arn:aws:route53:::hostedzone/{env.edge.hosted_zone_id}"
+    assert write["Condition"]["ForAllValues:StringEquals"]["route53:ChangeResourceRecordSetsRecordTypes"] == ["TXT"]
+    assert all(s["Resource"] != "*" for s in statements)
+    releases = synth.resources(env.name, "addons", "helm_release").values()
+    chart = yaml.safe_load(next(r for r in releases if r.get("chart") == "cert-manager")["values"][0])
+    assert chart["crds"]["enabled"] is True and chart["serviceAccount"]["name"] == "cert-manager"
+    assert chart["serviceAccount"]["annotations"]["eks.amazonaws.com/role-arn"]  # a cross-stack reference
+    issuers = yaml.safe_load(next(r for r in releases if r["name"] == "cert-issuers")["values"][0])["manifests"]
+    (issuer,) = issuers
+    (solver,) = issuer["spec"]["acme"]["solvers"]
+    assert solver["dns01"]["route53"]["hostedZoneID"] == env.edge.hosted_zone_id
+    assert solver["selector"]["dnsZones"] == [env.edge.dns_zone]
+
+
 def test_database(synth: Synth, env: EnvConfig) -> None:
     db = only(synth.resources(env.name, "data", "aws_db_instance"))
     assert db["engine"] == "postgres" and db["manage_master_user_password"] is True and "password" not in db
@@ -233,6 +259,7 @@ def test_addons_are_pinned_and_wired(synth: Synth, env: EnvConfig) -> None:
         "platform-guardrails",
         "platform-access",
         "mlflow-registry-users",
+        "cert-issuers",
     }
     assert all(r["chart"].startswith("assets/") for r in local)
 

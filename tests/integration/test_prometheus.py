@@ -17,6 +17,7 @@ from core import dashboards, endpoints, rules
 from core import promql as q
 from core.policy import policy
 from infra.local import prometheus as local
+from infra.local import tls
 from tests.integration.conftest import local_env, packaged_variants, registered_versions  # noqa: F401
 
 pytestmark = pytest.mark.integration
@@ -66,7 +67,8 @@ def traffic(registered_versions: dict[str, int]) -> Iterator[list[int]]:  # noqa
     headers = {"X-API-Key": api_key("loadtest")}
     deadline = time.monotonic() + 4 * policy().alerting.local_scrape_interval_seconds + 40
     sent = 0
-    with httpx.Client(base_url=endpoints.gateway_url(), headers=headers, timeout=30) as client:
+    verify = tls.client_context()
+    with httpx.Client(base_url=endpoints.gateway_url(), headers=headers, timeout=30, verify=verify) as client:
         while time.monotonic() < deadline:
             batch = TEXTS[: 1 + sent % len(TEXTS)]  # vary texts per request: the batch-size histogram spreads
             resp = client.post(q.PREDICT_ENDPOINT, json={"texts": batch})

@@ -25,7 +25,7 @@ from core import promql as q
 from core.policy import policy
 from infra.containers.images import DRIFT_JOB, MODEL_SERVER, BuiltImage, build
 from infra.containers.podman import podman
-from infra.local import gateway, model_servers
+from infra.local import gateway, model_servers, tls
 from infra.local import serving as local
 from infra.local.secrets import api_key
 from modules.k8s.serving import quantity_mib
@@ -104,7 +104,8 @@ def test_classify_through_the_local_gateway_pointed_at_the_pod_answers_like_the_
             contracts.API_KEY_HEADER: api_key(policy().gateway.internal_key()),  # it pins
             contracts.PIN_HEADER: str(version),
         }
-        response = httpx.post(f"{endpoints.gateway_url()}/classify", json={"texts": TEXTS}, headers=headers, timeout=30)
+        url, verify = f"{endpoints.gateway_url()}/classify", tls.client_context()
+        response = httpx.post(url, json={"texts": TEXTS}, headers=headers, timeout=30, verify=verify)
         theirs = classify(server.url, TEXTS)
     finally:
         if not was_live:

@@ -27,6 +27,7 @@ from core import promql as q
 from core.policy import policy
 from infra.local import serving as gateway
 from infra.local import serving as ms
+from infra.local import tls
 from infra.local.secrets import api_key
 from infra.local.supervisor import ctl
 from pipelines.gateway_client import RetryClosedKeepAlive
@@ -57,7 +58,8 @@ def versions(registered_versions: dict[str, int]) -> Iterator[tuple[int, int]]:
 
 @pytest.fixture(scope="module")
 def client() -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=endpoints.gateway_url(), headers={"X-API-Key": api_key("demo")}, timeout=30) as c:
+    key = {"X-API-Key": api_key("demo")}
+    with httpx.Client(base_url=endpoints.gateway_url(), headers=key, timeout=30, verify=tls.client_context()) as c:
         yield c
 
 
@@ -65,7 +67,8 @@ def client() -> Iterator[httpx.Client]:
 def internal() -> Iterator[httpx.Client]:
     """A client with the key that may pin a version (policy gateway.api_keys[].internal)."""
     key = api_key(policy().gateway.internal_key())
-    with httpx.Client(base_url=endpoints.gateway_url(), headers={"X-API-Key": key}, timeout=30) as c:
+    verify = tls.client_context()
+    with httpx.Client(base_url=endpoints.gateway_url(), headers={"X-API-Key": key}, timeout=30, verify=verify) as c:
         yield c
 
 
@@ -156,7 +159,7 @@ def test_weights_change_under_load_without_errors(versions: tuple[int, int], cli
     def load() -> None:
         # The platform's own gateway client: a request on a keep-alive connection that the reload closed before
         # answering is sent again on a new one (pipelines/gateway_client.py); anything else counts as an error.
-        transport = RetryClosedKeepAlive()
+        transport = RetryClosedKeepAlive(httpx.HTTPTransport(verify=tls.client_context()))
         transports.append(transport)
         key = {"X-API-Key": api_key("loadtest")}
         with httpx.Client(base_url=endpoints.gateway_url(), headers=key, transport=transport) as c:
@@ -221,7 +224,8 @@ def test_bad_input_is_a_clear_4xx(
 
 def test_rate_limit_answers_429_with_retry_after(versions: tuple[int, int]) -> None:
     statuses = []
-    with httpx.Client(base_url=endpoints.gateway_url(), headers={"X-API-Key": api_key("limited")}) as c:
+    key, verify = {"X-API-Key": api_key("limited")}, tls.client_context()
+    with httpx.Client(base_url=endpoints.gateway_url(), headers=key, verify=verify) as c:
         for _ in range(12):
             resp = c.post("/classify", json=TEXT, timeout=30)
             statuses.append(resp.status_code)

@@ -13,7 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from core import env
 from infra.local import nginx as c
+from infra.local import tls
 
 KEYS = {"demo": "demo-secret-key-1", "limited": "limited-secret-key-2"}
 
@@ -32,6 +34,10 @@ def spec(tmp_path: Path, **overrides: object) -> c.GatewaySpec:
         pin_header="X-Model-Version",
         upstream_timeout_seconds=10,
         retry_on_stable=True,
+        http_port=18998,
+        tls_cert=tmp_path / "tls" / "gateway.pem",
+        tls_key=tmp_path / "secrets" / "tls_gateway_key",
+        tls_min_version="1.2",
         servers={3: 13000, 4: 13001},
         weights={3: 80, 4: 20},
         stable=3,
@@ -192,7 +198,11 @@ needs_nginx = pytest.mark.skipif(shutil.which("nginx") is None and not Path("/us
 
 @needs_nginx
 @pytest.mark.parametrize("weights", [{3: 80, 4: 20}, {}, {4: 100}])
-def test_nginx_accepts_the_rendered_config(tmp_path: Path, weights: dict[int, int]) -> None:
+def test_nginx_accepts_the_rendered_config(
+    tmp_path: Path, weights: dict[int, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(env.STATE_DIR.name, str(tmp_path))  # the certificate and key land where spec() says
+    tls.ensure()
     (tmp_path / "logs").mkdir()
     for d in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
         (tmp_path / "tmp" / d).mkdir(parents=True)
@@ -206,3 +216,27 @@ def test_nginx_accepts_the_rendered_config(tmp_path: Path, weights: dict[int, in
         timeout=30,
     )
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize(("minimum", "protocols"), [("1.2", "TLSv1.2 TLSv1.3"), ("1.3", "TLSv1.3")])
+def test_tls_only_from_the_policy_minimum(tmp_path: Path, minimum: str, protocols: str) -> None:
+    conf = c.render(spec(tmp_path, tls_min_version=minimum))
+    assert f"ssl_protocols {protocols};" in conf
+    assert "listen 127.0.0.1:18999 ssl;" in conf
+    assert f"ssl_certificate {tmp_path / 'tls' / 'gateway.pem'};" in conf
+
+
+def test_an_unknown_tls_minimum_is_refused_with_the_choices(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"TLSv1\.2, TLSv1\.3"):
+        c.render(spec(tmp_path, tls_min_version="1.1"))
+
+
+def test_plain_http_port_only_redirects(tmp_path: Path) -> None:
+    """The HTTP server block names no upstream and reads no key: a 308 to the HTTPS port and nothing else."""
+    conf = c.render(spec(tmp_path))
+    block = re.search(r"server \{\s*listen 127\.0\.0\.1:18998;(.*?)\n    \}\n", conf, re.S)
+    assert block, "no plain-HTTP server block"
+    body = block.group(1)
+    assert "return 308 https://$host:18999$request_uri;" in body
+    for forbidden in ("proxy_pass", "api_key", "limit_req", "x_api_key"):
+        assert forbidden not in body

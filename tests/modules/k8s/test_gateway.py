@@ -136,7 +136,9 @@ def test_a_non_critical_endpoint_is_routed_to_the_keda_interceptor(deployments, 
 def test_the_reference_grant_allows_exactly_the_interceptor_service(deployments):
     (grant,) = by_kind(deployments, "ReferenceGrant")
     (route,) = [
-        r for r in by_kind(deployments, "HTTPRoute") if r["spec"]["rules"][0]["backendRefs"][0].get("namespace")
+        r
+        for r in by_kind(deployments, "HTTPRoute")
+        if r["spec"]["rules"][0].get("backendRefs", [{}])[0].get("namespace")
     ]
     backend = route["spec"]["rules"][0]["backendRefs"][0]
     assert grant["metadata"]["namespace"] == backend["namespace"]
