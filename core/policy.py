@@ -202,6 +202,13 @@ class Gateway(Strict):
         description="A canary request that fails to connect is retried once on the stable version"
     )
     upstream_timeout_seconds: float = Field(gt=0, description="How long the gateway waits for a model server")
+    client_timeout_seconds: int = Field(
+        ge=1,
+        le=60,
+        description="How long the gateway waits for a client's request headers or body before it drops the "
+        "connection: a client that stalls never holds one open (nginx client_header/body_timeout; Envoy "
+        "requestReceivedTimeout)",
+    )
     load_balancer_scheme: Literal["internet-facing", "internal"] = Field(
         description="Cluster: the gateway's load balancer faces the internet, or only the VPC"
     )

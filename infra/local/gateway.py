@@ -188,6 +188,7 @@ def spec(weights: Mapping[int, int], stable: int | None, servers: Mapping[int, i
         max_request_bytes=p.gateway.max_request_bytes,
         pin_header=contracts.PIN_HEADER,
         upstream_timeout_seconds=p.gateway.upstream_timeout_seconds,
+        client_timeout_seconds=p.gateway.client_timeout_seconds,
         retry_on_stable=p.gateway.retry_on_stable,
         http_port=p.ports.gateway_http,
         tls_cert=cert.cert,

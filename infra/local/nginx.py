@@ -32,6 +32,7 @@ from core import contracts
 NJS_MODULE = "/usr/lib/nginx/modules/ngx_http_js_module.so"
 ACCESS_LOG = "gateway-access.log"
 ERROR_LOG = "gateway-error.log"
+ERROR_PREFIX = "/_mlp_errors/"  # internal locations answering each refusal with its JSON body
 REDIRECT_LOG = "gateway-redirect.log"
 TLS_PROTOCOLS = ("TLSv1.2", "TLSv1.3")  # what nginx 1.22 / OpenSSL 3.0 can be told; older ones are never offered
 PREDICT_PATH = contracts.PREDICT_ROUTE
@@ -63,6 +64,7 @@ class GatewaySpec:
     pin_header: str
     upstream_timeout_seconds: float
     retry_on_stable: bool
+    client_timeout_seconds: int  # request headers or body not received in time: the connection is dropped
     http_port: int  # plain HTTP: redirects only
     tls_cert: Path  # PEM of the server certificate (infra.local.tls)
     tls_key: Path  # its key, in the secret store
@@ -226,6 +228,8 @@ def _error_locations(spec: GatewaySpec) -> str:
         404: f'unknown path: send POST {PREDICT_PATH} with JSON {{"texts": [...]}}',
         405: f"method not allowed: use POST {PREDICT_PATH}",
         413: f"request body too large: at most {spec.max_request_bytes} bytes; split the batch",
+        414: f"request URI too long: send POST {PREDICT_PATH} with the texts in the body",
+        431: "request headers too large: send only the API key and Content-Type headers",
         429: "rate limit of this API key exceeded: slow down and retry after the Retry-After seconds",
         502: "the model server did not answer; retry, and see runbooks/high-error-rate.md if it persists",
         503: "no model version is receiving traffic: start one with `mlp serve start VERSION`",
@@ -235,7 +239,8 @@ def _error_locations(spec: GatewaySpec) -> str:
     for status, message in messages.items():
         extra = "        add_header Retry-After $retry_after always;\n" if status == 429 else ""
         out.append(
-            f"    location @e{status} {{\n{extra}        return {status} '{error_body(message, status)}\\n';\n    }}\n"
+            f"    location = {ERROR_PREFIX}{status} {{\n        internal;\n{extra}"
+            f"        return {status} '{error_body(message, status)}\\n';\n    }}\n"
         )
     unknown_pin = (
         f"{spec.pin_header} names no live model version (live versions: {live}); "
@@ -246,8 +251,11 @@ def _error_locations(spec: GatewaySpec) -> str:
 
 
 def _error_pages(unknown_version: bool = False) -> str:
-    pages = [f"error_page {s} @e{s};" for s in (400, 401, 403, 405, 413, 429, 502, 503, 504)]
-    pages.append("error_page 404 @unknown_version;" if unknown_version else "error_page 404 @e404;")
+    # Internal URIs, not named locations: a request whose request line did not parse has no URI, and nginx cannot
+    # redirect such a request to a named location (it would answer 500 instead of the 400 it means).
+    pages = [f"error_page {s} {ERROR_PREFIX}{s};" for s in (400, 401, 403, 405, 413, 414, 429, 502, 503, 504)]
+    pages.append(f"error_page 494 =431 {ERROR_PREFIX}431;")  # nginx's own code for an oversized header
+    pages.append("error_page 404 @unknown_version;" if unknown_version else f"error_page 404 {ERROR_PREFIX}404;")
     return " ".join(pages)
 
 
@@ -304,6 +312,8 @@ http {{
     uwsgi_temp_path {prefix / "tmp" / "uwsgi"};
     scgi_temp_path {prefix / "tmp" / "scgi"};
     keepalive_timeout 30s;
+    client_header_timeout {spec.client_timeout_seconds}s;  # a stalled client is dropped, never waited on
+    client_body_timeout {spec.client_timeout_seconds}s;
     keepalive_requests 10000;
 
     js_path {spec.js_dir};

@@ -121,7 +121,8 @@ def https_redirect_route(props: GatewayProps, namespace: str) -> c.Manifest:
 
 
 def client_traffic_policy(props: GatewayProps, policy: Policy, namespace: str) -> c.Manifest:
-    """The lowest TLS version a client may negotiate on every HTTPS listener of the Gateway."""
+    """The lowest TLS version a client may negotiate on every HTTPS listener of the Gateway, and how long a client
+    may take to send a whole request (a stalled one is dropped, as nginx does locally)."""
     meta = c.metadata(f"{props.gateway_name}-tls", namespace, {"app.kubernetes.io/part-of": c.PART_OF})
     return c.manifest(
         ENVOY_GATEWAY_API,
@@ -130,6 +131,7 @@ def client_traffic_policy(props: GatewayProps, policy: Policy, namespace: str) -
         spec={
             "targetRefs": [{"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": props.gateway_name}],
             "tls": {"minVersion": policy.gateway.tls.min_version},
+            "timeout": {"http": {"requestReceivedTimeout": f"{policy.gateway.client_timeout_seconds}s"}},
         },
     )
 

@@ -65,7 +65,8 @@ def test_https_with_the_ca_bundle_answers(live: int) -> None:
     with httpx.Client(base_url=endpoints.gateway_url(), verify=tls.client_context(), timeout=30) as client:
         resp = client.post(contracts.PREDICT_ROUTE, json=BODY, headers=headers())
     assert resp.status_code == 200, resp.text
-    assert resp.json()["model_version"] == live
+    # Whichever version the split sends it to (other modules may have set the weights): one that takes traffic.
+    assert resp.json()["model_version"] in {v for v, w in serving.current_weights().items() if w > 0}
     assert resp.url.scheme == "https"
 
 

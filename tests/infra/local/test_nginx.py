@@ -34,6 +34,7 @@ def spec(tmp_path: Path, **overrides: object) -> c.GatewaySpec:
         pin_header="X-Model-Version",
         upstream_timeout_seconds=10,
         retry_on_stable=True,
+        client_timeout_seconds=7,
         http_port=18998,
         tls_cert=tmp_path / "tls" / "gateway.pem",
         tls_key=tmp_path / "secrets" / "tls_gateway_key",
@@ -240,3 +241,16 @@ def test_plain_http_port_only_redirects(tmp_path: Path) -> None:
     assert "return 308 https://$host:18999$request_uri;" in body
     for forbidden in ("proxy_pass", "api_key", "limit_req", "x_api_key"):
         assert forbidden not in body
+
+
+def test_a_stalled_client_is_dropped_and_protocol_errors_get_their_own_answer(tmp_path: Path) -> None:
+    conf = c.render(spec(tmp_path, client_timeout_seconds=7))
+    assert "client_header_timeout 7s;" in conf and "client_body_timeout 7s;" in conf
+    # nginx reports an oversized header as 494; the client gets 431 with a reason, like every other refusal.
+    assert f"error_page 494 =431 {c.ERROR_PREFIX}431;" in conf and f"error_page 414 {c.ERROR_PREFIX}414;" in conf
+    for status in (400, 414, 431):
+        block = re.search(
+            rf"location = {c.ERROR_PREFIX}{status} \{{\s*internal;\s*return {status} '(.*?)\\n';", conf, re.S
+        )
+        assert block is not None, status
+        assert '"status": ' + str(status) in block.group(1) or f'"status":{status}' in block.group(1)

@@ -70,6 +70,13 @@ def test_the_lowest_tls_version_is_the_policy_value(pol, minimum):
     assert validate_manifest(ctp) == []
 
 
+@pytest.mark.parametrize("seconds", [3, 10])
+def test_a_client_that_stalls_is_dropped_after_the_policys_timeout(pol, seconds):
+    ctp = gateway.client_traffic_policy(GatewayProps(), _with(pol, client_timeout_seconds=seconds), "ns")
+    assert ctp["spec"]["timeout"] == {"http": {"requestReceivedTimeout": f"{seconds}s"}}
+    assert validate_manifest(ctp) == []
+
+
 @pytest.mark.parametrize(("scheme", "internal"), [("internet-facing", "false"), ("internal", "true")])
 def test_the_load_balancer_scheme_is_the_policy_value(pol, scheme, internal):
     proxy = gateway.envoy_proxy(GatewayProps(), _with(pol, load_balancer_scheme=scheme), "ns")
