@@ -4,7 +4,8 @@
 (modules/alerting.py) get the same route tree, grouping, intervals and inhibition; only the receivers' destinations
 differ, and each runtime passes its own. Severity `page` (and `critical`, kube-prometheus-stack's) goes to
 `contracts.RECEIVER_PAGE`, every other alert (`ticket`, `info`, `warning`, none) to `contracts.RECEIVER_TICKET`, so no
-alert can go nowhere.
+alert can go nowhere. The alerts the platform acts on (`ACTIONABLE`) are also delivered to `contracts.RECEIVER_ACT`,
+the platform's own receiver, first and with `continue`, so the people get them as well.
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ GROUP_BY = ["model_name", "model_version"]
 # A model server down answers nothing, so its latency and error SLO alerts are symptoms of the same cause.
 INHIBIT_SOURCE = contracts.ALERT_SERVER_DOWN
 INHIBIT_TARGETS = (contracts.ALERT_LATENCY_BURN, contracts.ALERT_ERROR_BURN)
-RECEIVERS = (contracts.RECEIVER_PAGE, contracts.RECEIVER_TICKET)
+RECEIVERS = (contracts.RECEIVER_ACT, contracts.RECEIVER_PAGE, contracts.RECEIVER_TICKET)
+# Alerts that start something: drift starts a retraining (services/webhook/actions.py).
+ACTIONABLE = (contracts.ALERT_DRIFT,)
 
 
 def _duration(seconds: int) -> str:
@@ -40,10 +43,20 @@ def route(p: Policy | None = None) -> dict[str, Any]:
         "repeat_interval": _duration(r.ticket_repeat_interval_seconds),
         "routes": [
             {
+                # One notification per alert: an action is keyed by the alert, never by a group of them.
+                "receiver": contracts.RECEIVER_ACT,
+                "matchers": [f'alertname=~"{"|".join(ACTIONABLE)}"'],
+                "group_by": ["alertname", *GROUP_BY],
+                "continue": True,
+            },
+            {
                 "receiver": contracts.RECEIVER_PAGE,
                 "matchers": [f'{SEVERITY}=~"{"|".join(PAGE_SEVERITIES)}"'],
                 "repeat_interval": _duration(r.page_repeat_interval_seconds),
-            }
+            },
+            # Everything else. Explicit, because a route matched with `continue` (the action receiver's) means the
+            # parent's own receiver is no longer the fallback.
+            {"receiver": contracts.RECEIVER_TICKET},
         ],
     }
 

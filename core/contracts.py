@@ -57,10 +57,17 @@ ALERT_SCALE_FROM_ZERO_SLOW: Final = "ModelScaleFromZeroSlow"
 ALERT_LOG_DROPPED: Final = "InferenceLogSamplesDropped"
 ALERT_GPU_MEMORY: Final = "GpuMemoryNearlyFull"
 ALERT_GPU_IDLE: Final = "GpuUnderutilised"
+ALERT_RETRAINED_GATE_FAILED: Final = "RetrainedCandidateFailedGate"
+
+# The drift alert's annotation holding the raw drift score (a retraining it starts records it as lineage).
+DRIFT_SCORE_ANNOTATION: Final = "drift_score"
 
 # Alertmanager receivers (core/alertmanager.py routes to them; the webhook receiver logs which one delivered).
 RECEIVER_PAGE: Final = "mlp-page"  # severity=page: wakes someone up
 RECEIVER_TICKET: Final = "mlp-ticket"  # everything else: looked at in working hours
+# Alerts the platform acts on (ModelDriftDetected starts a retraining) also go here: the platform's own receiver,
+# which acts only on what this receiver delivered (services/webhook/actions.py).
+RECEIVER_ACT: Final = "mlp-act"
 # The bearer token Alertmanager presents to the platform's receiver: the secret store's (local) and Secrets
 # Manager's (cluster) name for it.
 ALERT_WEBHOOK_TOKEN_SECRET: Final = "alertmanager_webhook_token"
@@ -79,6 +86,7 @@ RUNBOOKS: Final[dict[str, str]] = {
     ALERT_LOG_DROPPED: "inference-log-samples-dropped",
     ALERT_GPU_MEMORY: "gpu-memory-nearly-full",
     ALERT_GPU_IDLE: "gpu-underutilised",
+    ALERT_RETRAINED_GATE_FAILED: "retrained-candidate-failed-gate",
 }
 """Alert name -> runbook file (`runbooks/<file>.md`)."""
 

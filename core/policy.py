@@ -372,6 +372,12 @@ class Retraining(Strict):
     min_labelled_examples: int = Field(
         ge=1, description="Refuse when the shifted domain's training split holds fewer labelled examples"
     )
+    min_shifted_heldout_gain: float = Field(
+        ge=0,
+        le=1,
+        description="The gate of a retrained candidate: its shifted-domain held-out accuracy must beat the "
+        "champion's by at least this much (else retraining did not do its job)",
+    )
 
 
 class Release(Strict):

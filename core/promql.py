@@ -40,6 +40,9 @@ DRIFT_LAST_RUN = "mlp_drift_last_run_timestamp_seconds"  # unix time of the last
 # Release executor, pushed to the Pushgateway: 1 when the last canary analysis of (model_name, model_version)
 # failed and the release rolled back, 0 otherwise (the executor pushes 0 when a new release starts).
 RELEASE_ANALYSIS_FAILED = "mlp_release_analysis_failed"
+# Release executor, pushed to the Pushgateway once per model: 1 when the last retrained candidate (`model_version`)
+# failed the promotion gate, 0 when one passed. The loop does not retry: a person looks (a ticket).
+RETRAINED_GATE_FAILED = "mlp_retrained_candidate_gate_failed"
 
 # Argo Rollouts controller (cluster): `rollout_info{namespace, name, phase}` is 1 for the rollout's current phase.
 # A failed AnalysisRun aborts the rollout, which stays `Degraded` until the next release; the Rollout is named after

@@ -201,6 +201,7 @@ def _alert(
     description: str,
     for_: str = "0s",
     labels: dict[str, str] | None = None,
+    annotations: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     return {
         "alert": name,
@@ -211,6 +212,7 @@ def _alert(
             "summary": summary,
             "description": description,
             "runbook_url": f"{RUNBOOK_DIR}/{RUNBOOKS[name]}.md",
+            **(annotations or {}),
         },
     }
 
@@ -245,6 +247,8 @@ def alert_group(p: Policy) -> dict[str, Any]:
             f"Input drift on {mv}",
             f"Share of drifted features {{{{ $value | humanizePercentage }}}} > {p.drift.threshold:g} "
             f"(drift job over the last {p.drift.window_hours} h).",
+            # The raw score travels with the alert: a retraining it starts records it as lineage.
+            annotations={contracts.DRIFT_SCORE_ANNOTATION: "{{ $value }}"},
         ),
         _alert(
             contracts.ALERT_CANARY_FAILED,
@@ -265,6 +269,14 @@ def alert_group(p: Policy) -> dict[str, Any]:
             "An AnalysisRun of the rollout failed (latency ratio, error rate, restarts): traffic went back to stable "
             "and the rollout is Degraded until the next release. `kubectl argo rollouts get rollout` shows the run.",
             labels={"source": "argo-rollouts"},
+        ),
+        _alert(
+            contracts.ALERT_RETRAINED_GATE_FAILED,
+            f"max by ({BY}) ({q.RETRAINED_GATE_FAILED}) > 0",
+            "ticket",
+            f"Retrained candidate {mv} failed the promotion gate",
+            "A retraining started by drift produced a version the gate rejected; the loop does not retry it. "
+            "Drift-triggered retraining stays refused until a person looks (the gate report is on the version).",
         ),
         _alert(
             contracts.ALERT_SCALE_FROM_ZERO_SLOW,

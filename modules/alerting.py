@@ -16,12 +16,18 @@ from constructs import Construct
 from core import alertmanager, contracts
 from modules.cluster_services import ALERTMANAGER_LIMITS, ALERTMANAGER_REQUESTS, MONITORING_NAMESPACE
 from modules.common import Props, Statement
+from modules.k8s import webhook
 from modules.registry_auth import external_secret
 
 RECEIVERS_SECRET = "alertmanager-receivers"  # the Kubernetes Secret in the monitoring namespace
 SECRETS_MOUNT = "/etc/alertmanager/secrets"  # where the operator mounts `alertmanagerSpec.secrets` (by name)
 PAGERDUTY_KEY, SLACK_KEY = "pagerduty-routing-key", "slack-webhook-url"  # keys of that Secret
-SECRET_KEYS = {PAGERDUTY_KEY: contracts.PAGERDUTY_ROUTING_KEY_SECRET, SLACK_KEY: contracts.SLACK_WEBHOOK_URL_SECRET}
+ACT_TOKEN_KEY = "act-webhook-token"  # the bearer token Alertmanager presents to the platform's receiver
+SECRET_KEYS = {
+    PAGERDUTY_KEY: contracts.PAGERDUTY_ROUTING_KEY_SECRET,
+    SLACK_KEY: contracts.SLACK_WEBHOOK_URL_SECRET,
+    ACT_TOKEN_KEY: contracts.ALERT_WEBHOOK_TOKEN_SECRET,
+}
 # Each alert's summary and runbook in the notification (Go templates, passed through Helm untouched: tplConfig off).
 SUMMARY = "{{ range .Alerts }}{{ .Annotations.summary }} (runbook: {{ .Annotations.runbook_url }})\n{{ end }}"
 
@@ -76,8 +82,28 @@ def _file(key: str) -> str:
     return f"{SECRETS_MOUNT}/{RECEIVERS_SECRET}/{key}"
 
 
+def credential_file(notifier: dict[str, Any]) -> str | None:
+    """The mounted file a notifier config reads its credential from (None: it names none)."""
+    auth = notifier.get("http_config", {}).get("authorization", {})
+    found = notifier.get("routing_key_file") or notifier.get("api_url_file") or auth.get("credentials_file")
+    return str(found) if found else None
+
+
 def cluster_receivers() -> dict[str, dict[str, Any]]:
     return {
+        # The alerts the platform acts on (drift -> retraining) go to the in-cluster receiver, which dispatches
+        # the retraining workflow; it checks this bearer token (its own copy: modules/k8s/webhook.py).
+        contracts.RECEIVER_ACT: {
+            "webhook_configs": [
+                {
+                    "url": webhook.alerts_url(),
+                    "send_resolved": False,  # only a firing alert acts
+                    "http_config": {
+                        "authorization": {"type": contracts.BEARER_SCHEME, "credentials_file": _file(ACT_TOKEN_KEY)}
+                    },
+                }
+            ]
+        },
         contracts.RECEIVER_PAGE: {
             "pagerduty_configs": [
                 {"routing_key_file": _file(PAGERDUTY_KEY), "send_resolved": True, "description": SUMMARY},

@@ -16,7 +16,7 @@ from modules.k8s import webhook
 # JSON properties of the GitHub App secret: the names the gha-runner-scale-set chart reads from its config Secret.
 GITHUB_APP_PROPERTIES = ("github_app_id", "github_app_installation_id", "github_app_private_key")
 # JSON properties of the webhook receiver's secret: the keys of its Kubernetes Secret (modules/k8s/webhook.py).
-WEBHOOK_PROPERTIES = (webhook.SECRET_KEY_WEBHOOK, webhook.SECRET_KEY_GITHUB)
+WEBHOOK_PROPERTIES = (webhook.SECRET_KEY_WEBHOOK, webhook.SECRET_KEY_GITHUB, webhook.SECRET_KEY_ALERTMANAGER)
 
 
 def github_app_secret_name(prefix: str) -> str:

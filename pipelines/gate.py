@@ -5,6 +5,9 @@ Criteria (thresholds from policy.promotion):
 2. its single-request p95 latency, measured here in-process with ONNX Runtime after warm-up, is under the limit;
 3. no regression against the champion overall (tolerance_overall) ...
 4. ... nor for any class (recall, tolerance_per_class).
+A retrained candidate (tag `retrain.trigger`) is also judged on the two held-out splits, which neither its training
+nor its selection saw: no regression in-domain (tolerance_overall) and a gain on the shifted domain of at least
+policy.retraining.min_shifted_heldout_gain over the champion; a retraining that did not help there is not released.
 The gate measures everything itself on the shipped validation split, with the same evaluation code the
 packaging step used, so a version cannot pass on numbers it brought along.
 """
@@ -39,6 +42,7 @@ class GateReport:
     champion_version: int | None
     passed: bool
     criteria: list[Criterion]
+    retrained: bool = False  # a retrained version: judged on the held-out splits too
     candidate_metrics: dict[str, Any] = field(default_factory=dict)
     champion_metrics: dict[str, Any] | None = None
     baseline_metrics: dict[str, Any] = field(default_factory=dict)
@@ -112,6 +116,51 @@ def judge(
     return criteria
 
 
+RETRAIN_TRIGGER_TAG = "retrain.trigger"  # pipelines/retrain/run.py sets it on every retrained version
+
+
+def retrained_criteria(p: Policy, cand_dir: Path, champ_dir: Path | None) -> list[Criterion]:
+    """The held-out criteria of a retrained candidate, measured here on both domains' held-out splits."""
+    from pipelines.data import load_shifted_split, load_split, shifted_dataset_sha256
+    from pipelines.eval_cache import cached, model_subject
+    from pipelines.evaluation import evaluate
+    from services.model_runtime.classifier import OnnxTextClassifier
+
+    splits = {
+        "heldout": (load_split("heldout"), "review_polarity:heldout"),
+        "shifted_heldout": (load_shifted_split("heldout"), f"nyt_editorials:heldout:{shifted_dataset_sha256()}"),
+    }
+
+    def accuracy(model_dir: Path, split: str) -> float:
+        examples, subject = splits[split]
+        result = cached(
+            f"{model_subject(model_dir)}:{subject}", lambda: evaluate(OnnxTextClassifier.load(model_dir), examples)
+        )
+        return result.accuracy
+
+    if champ_dir is None:
+        return [Criterion("held-out splits vs champion", True, None, None, "no champion yet: first release")]
+    tolerance, gain = p.promotion.regression_tolerance_overall, p.retraining.min_shifted_heldout_gain
+    cand_in, champ_in = accuracy(cand_dir, "heldout"), accuracy(champ_dir, "heldout")
+    cand_shift, champ_shift = accuracy(cand_dir, "shifted_heldout"), accuracy(champ_dir, "shifted_heldout")
+    return [
+        Criterion(
+            "no accuracy regression vs champion on the in-domain held-out split",
+            cand_in >= champ_in - tolerance,
+            cand_in,
+            champ_in,
+            f">= champion - {tolerance}",
+        ),
+        Criterion(
+            "shifted-domain held-out accuracy gain over the champion",
+            cand_shift >= champ_shift + gain,
+            cand_shift,
+            champ_shift,
+            f">= champion + {gain} (retraining.min_shifted_heldout_gain)",
+        ),
+    ]
+
+
 def run_gate(candidate_ref: str | int, champion_alias: str | None = None, log_to_mlflow: bool = True) -> GateReport:
     """`mlp model gate`: resolve and fetch the candidate (a number or an alias), then gate it."""
     registry.check_mlflow()
@@ -152,17 +201,22 @@ def gate_version(
         f"baseline:{baseline_kind}", lambda: evaluate(train_baseline(baseline_kind, load_split("train")), validation)
     )
     champ_eval = None
+    champ_dir: Path | None = None
     if champ_version is not None:
         champ_dir = registry.download_version(champ_version, cache_root=model_cache())
         champ_eval = cached(model_subject(champ_dir), lambda: evaluate(OnnxTextClassifier.load(champ_dir), validation))
 
     criteria = judge(p, cand_eval, baseline_eval, float(latency.p95_ms), champ_eval)
+    retrained = bool(registry.get_version(cand_version).tags.get(RETRAIN_TRIGGER_TAG))
+    if retrained:
+        criteria += retrained_criteria(p, cand_dir, champ_dir)
     report = GateReport(
         model_name=name,
         candidate_version=cand_version,
         champion_version=champ_version,
         passed=all(c.passed for c in criteria),
         criteria=criteria,
+        retrained=retrained,
         candidate_metrics=_summary(cand_eval),
         champion_metrics=_summary(champ_eval) if champ_eval is not None else None,
         baseline_metrics=_summary(baseline_eval),

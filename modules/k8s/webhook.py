@@ -1,5 +1,6 @@
 """The registry-webhook receiver in the cluster: MLflow's webhook calls it when an alias is set, and it dispatches
-the release workflow (`repository_dispatch`, `MLP_WEBHOOK_DISPATCH=github`).
+the release workflow (`repository_dispatch`, `MLP_WEBHOOK_DISPATCH=github`); Alertmanager delivers the alerts the
+platform acts on (drift), and it dispatches the retraining workflow.
 
 One replica (`Recreate`): its delivery ledger is a SQLite file in an `emptyDir`, so two replicas would each accept
 a replayed delivery. A restart empties the ledger; the release workflow's concurrency group then keeps a replay
@@ -12,6 +13,7 @@ from typing import Any
 
 from core import contracts, env, images
 from core.promql import SERVING_NAMESPACE
+from modules.cluster_services import MONITORING_NAMESPACE
 from modules.k8s import common as c
 from modules.k8s.props import ServingProps, WebhookProps
 
@@ -23,6 +25,10 @@ STATE_DIR = "/var/lib/webhook"
 # Keys of the receiver's Secret (filled from Secrets Manager): never in a manifest, only referenced.
 SECRET_KEY_WEBHOOK = "webhook-secret"
 SECRET_KEY_GITHUB = "github-token"
+# The bearer token Alertmanager presents: the same value as the `act-webhook-token` of Alertmanager's receivers
+# secret (modules/alerting.py); the operator sets both (runbooks/alerts-not-delivered.md).
+SECRET_KEY_ALERTMANAGER = "alertmanager-token"
+ALERTMANAGER_POD_LABELS = {"app.kubernetes.io/name": "alertmanager"}  # kube-prometheus-stack's Alertmanager pods
 
 
 def _labels() -> dict[str, str]:
@@ -61,6 +67,7 @@ def container(serving: ServingProps, props: WebhookProps) -> dict[str, Any]:
             {"name": env.GITHUB_REPOSITORY.name, "value": props.github_repository},
             _secret_env(env.WEBHOOK_SECRET.name, props.secret_name, SECRET_KEY_WEBHOOK),
             _secret_env("GITHUB_TOKEN", props.secret_name, SECRET_KEY_GITHUB),
+            _secret_env(env.ALERTMANAGER_TOKEN.name, props.secret_name, SECRET_KEY_ALERTMANAGER),
             {"name": "HOME", "value": "/tmp"},
             {"name": "TMPDIR", "value": "/tmp"},
         ],
@@ -98,7 +105,7 @@ def deployment(serving: ServingProps, props: WebhookProps) -> c.Manifest:
 
 def manifests(serving: ServingProps, props: WebhookProps) -> list[c.Manifest]:
     """ServiceAccount (no cloud role: it calls GitHub only), Deployment, Service, and a NetworkPolicy that admits
-    MLflow's pods only, on the receiver's port."""
+    MLflow's and Alertmanager's pods only, on the receiver's port."""
     meta = c.metadata(NAME, serving.namespace, _labels())
     service = c.manifest(
         "v1",
@@ -114,6 +121,10 @@ def manifests(serving: ServingProps, props: WebhookProps) -> list[c.Manifest]:
         "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": props.mlflow_namespace}},
         "podSelector": {"matchLabels": props.mlflow_pod_labels},
     }
+    alertmanager_pods = {
+        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": MONITORING_NAMESPACE}},
+        "podSelector": {"matchLabels": ALERTMANAGER_POD_LABELS},
+    }
     ingress = c.manifest(
         "networking.k8s.io/v1",
         "NetworkPolicy",
@@ -121,7 +132,9 @@ def manifests(serving: ServingProps, props: WebhookProps) -> list[c.Manifest]:
         spec={
             "podSelector": {"matchLabels": _selector()},
             "policyTypes": ["Ingress"],
-            "ingress": [{"from": [mlflow_pods], "ports": [{"protocol": "TCP", "port": CONTAINER_PORT}]}],
+            "ingress": [
+                {"from": [mlflow_pods, alertmanager_pods], "ports": [{"protocol": "TCP", "port": CONTAINER_PORT}]}
+            ],
         },
     )
     account = c.manifest("v1", "ServiceAccount", meta, automountServiceAccountToken=False)
@@ -131,3 +144,8 @@ def manifests(serving: ServingProps, props: WebhookProps) -> list[c.Manifest]:
 def url(namespace: str = SERVING_NAMESPACE) -> str:
     """What the cluster's MLflow webhook calls (`mlp release webhook register --url ...`)."""
     return f"http://{NAME}.{namespace}.svc.cluster.local{contracts.WEBHOOK_ROUTE}"
+
+
+def alerts_url(namespace: str = SERVING_NAMESPACE) -> str:
+    """What the cluster's Alertmanager calls for the alerts the platform acts on."""
+    return f"http://{NAME}.{namespace}.svc.cluster.local{contracts.ALERTMANAGER_ROUTE}"

@@ -17,6 +17,7 @@ from core import contracts
 from infra.local.paths import build_dir
 from infra.local.registry_auth import use_identity
 from pipelines.packaging.variants import VARIANTS
+from services.registry import client as registry_client
 from services.registry.client import RegistryError
 
 app = typer.Typer(no_args_is_help=True)
@@ -84,20 +85,26 @@ def retrain(
     version: str = typer.Option("champion", "--from", help="Version number or alias whose package is retrained"),
     trigger: str = typer.Option("manual", help="What asked for it: manual or drift (recorded as lineage)"),
     candidate: bool = typer.Option(False, help="Point the candidate alias at the new version (starts a release)"),
+    alert_fingerprint: str = typer.Option("", help="The drift alert's fingerprint (trigger drift; lineage)"),
+    drift_score: str = typer.Option("", help="The drift alert's score (trigger drift; lineage)"),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object (version, parent, accuracy) on stdout"),
 ) -> None:
     """Refit the head on in-domain + shifted-domain data, register with lineage; exit 3 if a breaker refuses."""
     from core.policy import policy
     from pipelines.retrain.breakers import RetrainRefused
+    from pipelines.retrain.run import DriftAlert
     from pipelines.retrain.run import retrain as do_retrain
 
     if trigger not in ("manual", "drift"):
         raise typer.BadParameter(f"unknown trigger {trigger!r}; choose manual or drift")
+    if trigger != "drift" and (alert_fingerprint or drift_score):
+        raise typer.BadParameter("--alert-fingerprint and --drift-score describe a drift alert: use --trigger drift")
+    alert = DriftAlert(alert_fingerprint, drift_score) if trigger == "drift" else None
     use_identity(contracts.REGISTRY_RELEASE_BOT)
     alias = policy().release.candidate_alias if candidate else None
     try:
         with contextlib.redirect_stdout(sys.stderr):
-            outcome = do_retrain(version, "drift" if trigger == "drift" else "manual", alias, _progress)
+            outcome = do_retrain(version, "drift" if trigger == "drift" else "manual", alias, _progress, alert)
     except RetrainRefused as exc:
         console.print(f"[red]{exc}[/red] (runbooks/retraining-refused.md)")
         raise typer.Exit(3) from exc
@@ -125,6 +132,27 @@ def retrain(
         "accuracy": {s: {"before": b, "after": a} for s, (b, a) in outcome.result.accuracy_table().items()},
     }
     typer.echo(json.dumps(result) if as_json else outcome.registered.version)
+
+
+@app.command()
+def reviewed(
+    version: int = typer.Argument(..., help="The retrained version whose gate failure you have looked at"),
+) -> None:
+    """Mark a retrained version that failed its gate as reviewed, so drift may start a retraining again."""
+    from pipelines.release.state import who
+    from pipelines.retrain.run import REVIEWED_TAG, TRIGGER_TAG
+
+    use_identity(contracts.REGISTRY_RELEASE_BOT)
+    try:
+        found = registry_client.get_version(version)
+        if not found.tags.get(TRIGGER_TAG):
+            console.print(f"[red]v{version} was not made by a retraining (no {TRIGGER_TAG} tag): nothing to review")
+            raise typer.Exit(1)
+        registry_client.tag_version(version, REVIEWED_TAG, who())
+    except RegistryError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from exc
+    console.print(f"v{version}: {REVIEWED_TAG}={who()}; drift-triggered retraining is no longer held back by it")
 
 
 @alias_app.command("set")

@@ -54,6 +54,7 @@ def play(version: int, server: BuiltImage, image: BuiltImage, webhook_secret: st
     secrets = {
         (secret, receiver.SECRET_KEY_WEBHOOK): webhook_secret,
         (secret, receiver.SECRET_KEY_GITHUB): "rehearsal-token",
+        (secret, receiver.SECRET_KEY_ALERTMANAGER): "rehearsal-alertmanager-token",
     }
     manifest, changes = webhook_receiver_for_this_machine(
         deployment, port=port(), secrets=secrets, github_api_url=github_api_url

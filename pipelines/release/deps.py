@@ -49,6 +49,7 @@ class GateOutcome:
     passed: bool
     report_path: str | None
     failures: list[str]
+    retrained: bool = False  # the version came from a retraining (its failure raises a ticket, not a retry)
 
 
 class Gate(Protocol):
@@ -57,6 +58,8 @@ class Gate(Protocol):
 
 class Notifier(Protocol):
     def analysis_failed(self, model_name: str, version: int, failed: bool) -> None: ...
+
+    def retrained_gate_failed(self, model_name: str, version: int, failed: bool) -> None: ...
 
 
 @dataclass
@@ -110,14 +113,33 @@ class PromotionGate:
         from pipelines.gate import gate_version
 
         report = gate_version(version, model_dir, champion_alias=self.champion_alias)
-        return GateOutcome(report.passed, report.report_path, [c.name for c in report.failures()])
+        return GateOutcome(
+            report.passed, report.report_path, [c.name for c in report.failures()], retrained=report.retrained
+        )
 
 
 class Pushgateway:
-    """Pushes `mlp_release_analysis_failed{model_name,model_version}` (1 on a failed analysis, 0 at start)."""
+    """Pushes `mlp_release_analysis_failed{model_name,model_version}` (1 on a failed analysis, 0 at start) and
+    `mlp_retrained_candidate_gate_failed{model_name,model_version}` (the last retrained candidate's gate)."""
 
     def __init__(self, url: str) -> None:
         self.url = url
+
+    def retrained_gate_failed(self, model_name: str, version: int, failed: bool) -> None:
+        from prometheus_client import CollectorRegistry, Gauge, push_to_gateway
+
+        from core.promql import RETRAINED_GATE_FAILED
+
+        reg = CollectorRegistry()
+        gauge = Gauge(
+            RETRAINED_GATE_FAILED,
+            "1 when the last retrained candidate of the model failed the promotion gate",
+            ["model_name", "model_version"],
+            registry=reg,
+        )
+        gauge.labels(model_name=model_name, model_version=str(version)).set(1 if failed else 0)
+        # One group per model: the next retrained candidate's gate replaces this one's result.
+        push_to_gateway(self.url, job="retraining", registry=reg, grouping_key={"model_name": model_name}, timeout=10)
 
     def analysis_failed(self, model_name: str, version: int, failed: bool) -> None:
         from prometheus_client import CollectorRegistry, Gauge, push_to_gateway

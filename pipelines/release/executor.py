@@ -165,6 +165,8 @@ class Executor:
         model_dir = self.deps.registry.pull(state.version)
         outcome = self.deps.gate.run(state.version, model_dir)
         state.gate_report = outcome.report_path
+        if outcome.retrained:
+            self._report_retrained_gate(state, failed=not outcome.passed)
         if not outcome.passed:
             state.reason = "promotion gate failed: " + "; ".join(outcome.failures)
             self._tag(
@@ -180,6 +182,13 @@ class Executor:
             return
         self._tag(state, {"release.gate_report": outcome.report_path})
         self._advance(state, Phase.GATE_PASSED, gate_report=outcome.report_path)
+
+    def _report_retrained_gate(self, state: ReleaseState, failed: bool) -> None:
+        """A retrained candidate that fails the gate raises a ticket (an alert) instead of being retried."""
+        try:
+            self.deps.notifier.retrained_gate_failed(state.model_name, state.version, failed)
+        except Exception as exc:
+            self.log(state, "warning", detail=f"could not push {exc!r} to the Pushgateway")
 
     def _start_canary(self, state: ReleaseState) -> None:
         assert state.stable_version is not None

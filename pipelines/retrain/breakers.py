@@ -10,7 +10,7 @@ from core.policy import Retraining
 
 @dataclass(frozen=True)
 class Refusal:
-    breaker: str  # release_running | min_labelled_examples | cooldown | max_per_day
+    breaker: str  # release_running | failed_gate | min_labelled_examples | cooldown | max_per_day
     reason: str  # says what was found and what to do next
 
 
@@ -23,17 +23,31 @@ class RetrainRefused(RuntimeError):
 
 
 def check(
-    rules: Retraining, *, now: datetime, retrained_at: list[datetime], running_release: str | None, labelled: int
+    rules: Retraining,
+    *,
+    now: datetime,
+    retrained_at: list[datetime],
+    running_release: str | None,
+    labelled: int,
+    failed_gate: str | None = None,
 ) -> Refusal | None:
     """The first breaker that refuses, or None. `retrained_at`: when earlier retrained versions were registered;
     `running_release`: a description of the release that runs now, if one does; `labelled`: shifted-domain
-    training examples available."""
+    training examples available; `failed_gate`: the last retrained version, if it failed the gate and nobody has
+    reviewed it yet (only a drift-triggered retraining passes it on; a person's manual one does not)."""
     if running_release is not None:
         # A new version now would race the release for the candidate alias and judge against a moving champion.
         return Refusal(
             "release_running",
             f"a release of the model is running ({running_release}); wait for it to finish (`mlp release status`) "
             "and retrain after it",
+        )
+    if failed_gate is not None:
+        # The same data would make the same head: retrying automatically only repeats the failure.
+        return Refusal(
+            "failed_gate",
+            f"the last retrained version ({failed_gate}) failed the promotion gate and has not been reviewed; "
+            "drift does not retry it. Follow runbooks/retrained-candidate-failed-gate.md",
         )
     if labelled < rules.min_labelled_examples:
         return Refusal(

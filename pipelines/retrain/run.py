@@ -12,19 +12,31 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from core.clock import utcnow
 from core.policy import policy
 from infra.local.paths import build_dir, model_cache
 from pipelines.registry.register import Registered, register
+from pipelines.release.state import Outcome
 from pipelines.release.store import ReleaseLock
 from pipelines.retrain import breakers, train
 from services.registry import client as registry
 
 Trigger = Literal["manual", "drift"]
 TRIGGER_TAG = "retrain.trigger"
+GATE_FAILED = Outcome.GATE_FAILED.value
+# Set by a person on a retrained version that failed its gate once they have looked: drift may retrain again.
+REVIEWED_TAG = "retrain.reviewed"
 Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class DriftAlert:
+    """The alert that asked for a retraining (recorded as lineage)."""
+
+    fingerprint: str
+    score: str
 
 
 @dataclass(frozen=True)
@@ -47,13 +59,20 @@ def record(event: str, **fields: object) -> None:
         fh.write(json.dumps(line, sort_keys=True) + "\n")
 
 
-def retrained_at() -> list[datetime]:
+def retrained_at(versions: list[Any]) -> list[datetime]:
     """When each earlier retrained version was registered (the registry's creation time)."""
-    return [
-        datetime.fromtimestamp(int(v.creation_timestamp) / 1000, UTC)
-        for v in registry.list_versions()
-        if v.tags.get(TRIGGER_TAG)
-    ]
+    return [datetime.fromtimestamp(int(v.creation_timestamp) / 1000, UTC) for v in versions if v.tags.get(TRIGGER_TAG)]
+
+
+def unreviewed_failed_gate(versions: list[Any]) -> str | None:
+    """The last retrained version, described, if its gate failed and no one has reviewed it; else None."""
+    retrained = [v for v in versions if v.tags.get(TRIGGER_TAG)]
+    if not retrained:
+        return None
+    last = max(retrained, key=lambda v: int(v.creation_timestamp))
+    if last.tags.get("release.status") != GATE_FAILED or last.tags.get(REVIEWED_TAG):
+        return None
+    return f"v{last.version}: {last.tags.get('release.reason', 'gate failed')}"
 
 
 def running_release() -> str | None:
@@ -64,10 +83,11 @@ def running_release() -> str | None:
     return f"v{owner.get('version', '?')}, release {owner.get('release_id', '?')}, since {owner.get('since', '?')}"
 
 
-def lineage_tags(trigger: Trigger, parent: int, result: train.Retrained) -> dict[str, str]:
+def lineage_tags(trigger: Trigger, parent: int, result: train.Retrained, alert: DriftAlert | None) -> dict[str, str]:
     lineage = json.loads((result.out / "lineage.json").read_text())
     tags = {
         TRIGGER_TAG: trigger,
+        **({"retrain.alert_fingerprint": alert.fingerprint, "retrain.drift_score": alert.score} if alert else {}),
         "retrain.parent_version": str(parent),
         "retrain.dataset_sha256": lineage["dataset_sha256"],
         "retrain.shifted_dataset_sha256": lineage["shifted_dataset_sha256"],
@@ -80,26 +100,39 @@ def lineage_tags(trigger: Trigger, parent: int, result: train.Retrained) -> dict
     return tags
 
 
-def retrain(parent_ref: str, trigger: Trigger, alias: str | None, progress: Progress) -> RetrainOutcome:
+def retrain(
+    parent_ref: str, trigger: Trigger, alias: str | None, progress: Progress, alert: DriftAlert | None = None
+) -> RetrainOutcome:
     """Refuse (breakers.RetrainRefused) or build and register a retrained version of `parent_ref`."""
     registry.check_mlflow()
     parent = registry.resolve_version(parent_ref)
+    versions = registry.list_versions()
     refusal = breakers.check(
         policy().retraining,
         now=datetime.now(UTC),
-        retrained_at=retrained_at(),
+        retrained_at=retrained_at(versions),
         running_release=running_release(),
         labelled=len(train.shifted_training_examples()),
+        failed_gate=unreviewed_failed_gate(versions) if trigger == "drift" else None,
     )
+    alert_fields = {"alert_fingerprint": alert.fingerprint, "drift_score": alert.score} if alert else {}
     if refusal is not None:
-        record("refused", breaker=refusal.breaker, reason=refusal.reason, parent_version=parent, trigger=trigger)
+        record(
+            "refused",
+            breaker=refusal.breaker,
+            reason=refusal.reason,
+            parent_version=parent,
+            trigger=trigger,
+            **alert_fields,
+        )
         raise breakers.RetrainRefused(refusal)
     progress(f"retraining from {registry.model_name()} v{parent} (trigger: {trigger})")
     parent_dir = registry.download_version(parent, cache_root=model_cache())
     out = build_dir() / "models" / f"retrained-from-v{parent}"
     result = train.build(parent_dir, out, progress)
     progress(f"registering {out.name} with its lineage (all or nothing)")
-    registered = register(out, alias=alias, progress=progress, extra_tags=lineage_tags(trigger, parent, result))
+    tags = lineage_tags(trigger, parent, result, alert)
+    registered = register(out, alias=alias, progress=progress, extra_tags=tags)
     record(
         "registered",
         version=registered.version,
@@ -107,6 +140,7 @@ def retrain(parent_ref: str, trigger: Trigger, alias: str | None, progress: Prog
         parent_version=parent,
         trigger=trigger,
         alias=alias,
+        **alert_fields,
         accuracy={split: {"before": b, "after": a} for split, (b, a) in result.accuracy_table().items()},
     )
     return RetrainOutcome(registered, parent, result, alias)

@@ -22,7 +22,7 @@ from services.webhook.verify import Rejected
 NOTIFICATION_LOG = "notifications.jsonl"  # in the receiver's state folder
 # The annotation and label keys a notification keeps for the reader (the rest of the payload is Alertmanager's).
 KEPT_LABELS = ("alertname", "severity", "model_name", "model_version", "instance")
-KEPT_ANNOTATIONS = ("summary", "runbook_url")
+KEPT_ANNOTATIONS = ("summary", "runbook_url", contracts.DRIFT_SCORE_ANNOTATION)
 
 
 def authenticate(headers: Mapping[str, str], token: str) -> None:

@@ -1,7 +1,8 @@
 """The registry-webhook receiver: a tiny ASGI app (Starlette, served by uvicorn).
 
 `POST /alertmanager` takes Alertmanager's notifications (bearer token, `services/webhook/alerts.py`) and appends
-them to the notification log `<state>/webhook/notifications.jsonl`; it starts nothing.
+them to the notification log `<state>/webhook/notifications.jsonl`. Those the action receiver delivered may act: a
+firing drift alert starts one retraining of the drifted version (`services/webhook/actions.py`).
 
 `POST /mlflow` takes MLflow registry deliveries. Setting the candidate alias
 (`model_version_alias.created` with alias = policy.release.candidate_alias) on the platform's model starts a
@@ -27,7 +28,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from core import contracts, env
-from services.webhook import alerts
+from services.webhook import actions, alerts
 from services.webhook.deliveries import DeliveryLedger
 from services.webhook.dispatch import Dispatcher, DispatchError, Promotion
 from services.webhook.verify import Rejected, verify
@@ -111,6 +112,20 @@ def create_app(cfg: ReceiverConfig) -> Starlette:
         alerts.append(cfg.notifications, record)
         names = sorted({a.get("alertname", "?") for a in notification.alerts})
         _record(cfg, decision="notified", receiver=notification.receiver, status=notification.status, alerts=names)
+        started = []
+        for req in actions.retrain_requests(notification, cfg.model_name):
+            if not cfg.ledger.claim(req.key):
+                _record(cfg, decision="duplicate", action="retrain", alert=req.key, version=req.version)
+                continue
+            try:
+                started.append(cfg.dispatcher.retrain(req))
+            except (DispatchError, OSError) as exc:
+                cfg.ledger.forget(req.key)  # Alertmanager retries a failed notification: that retry acts again
+                _record(cfg, decision="dispatch_failed", action="retrain", alert=req.key, error=str(exc))
+                return JSONResponse({"error": f"could not start the retraining: {exc}"}, status_code=502)
+            _record(cfg, decision="dispatched", action="retrain", alert=req.key, version=req.version, done=started[-1])
+        if started:
+            return JSONResponse({"status": "accepted", "actions": started}, status_code=202)
         return JSONResponse({"status": "logged", "alerts": len(notification.alerts)})
 
     async def health(_: Request) -> JSONResponse:

@@ -53,12 +53,21 @@ def test_every_alert_of_the_rules_routes_by_its_severity(config_file: Path) -> N
     for alert in alerts:
         labels = {"alertname": alert["alert"], **alert["labels"], **VERSION}
         want = contracts.RECEIVER_PAGE if alert["labels"]["severity"] == "page" else contracts.RECEIVER_TICKET
-        assert routed_to(config_file, labels) == [want], f"{alert['alert']} ({alert['labels']['severity']})"
+        acts = [contracts.RECEIVER_ACT] if alert["alert"] in alertmanager.ACTIONABLE else []
+        assert routed_to(config_file, labels) == [*acts, want], f"{alert['alert']} ({alert['labels']['severity']})"
+
+
+def test_the_drift_alert_reaches_the_platform_and_the_people(config_file: Path) -> None:
+    """The action receiver acts on it; the ticket receiver still tells a person (the route continues)."""
+    drift = routed_to(config_file, {"alertname": contracts.ALERT_DRIFT, "severity": "ticket", **VERSION})
+    assert drift == [contracts.RECEIVER_ACT, contracts.RECEIVER_TICKET]
+    other = routed_to(config_file, {"alertname": contracts.ALERT_CANARY_FAILED, "severity": "ticket", **VERSION})
+    assert contracts.RECEIVER_ACT not in other
 
 
 def test_page_and_ticket_reach_different_receivers(config_file: Path) -> None:
     page = routed_to(config_file, {"alertname": contracts.ALERT_SERVER_DOWN, "severity": "page", **VERSION})
-    ticket = routed_to(config_file, {"alertname": contracts.ALERT_DRIFT, "severity": "ticket", **VERSION})
+    ticket = routed_to(config_file, {"alertname": contracts.ALERT_LOG_DROPPED, "severity": "ticket", **VERSION})
     unlabelled = routed_to(config_file, {"alertname": "SomethingNew"})
     # kube-prometheus-stack's own rules in the cluster: `critical` pages, `warning` is a ticket.
     critical = routed_to(config_file, {"alertname": "KubeAPIDown", "severity": "critical"})
@@ -70,7 +79,7 @@ def test_page_and_ticket_reach_different_receivers(config_file: Path) -> None:
 
 
 def test_receivers_must_be_exactly_the_routed_ones() -> None:
-    with pytest.raises(ValueError, match="missing \\['mlp-page'\\]"):
+    with pytest.raises(ValueError, match="missing \\['mlp-act', 'mlp-page'\\]"):
         alertmanager.config({contracts.RECEIVER_TICKET: {}})
     with pytest.raises(ValueError, match="unknown \\['slack'\\]"):
         alertmanager.config({**{name: {} for name in alertmanager.RECEIVERS}, "slack": {}})

@@ -382,7 +382,8 @@ def test_alertmanager_pages_and_tickets_with_credentials_from_secrets_manager(sy
     mounted = values["alertmanagerSpec"]["secrets"]
     files = [c for r in values["config"]["receivers"] for k, v in r.items() if k.endswith("_configs") for c in v]
     for c in files:
-        path = c.get("routing_key_file") or c.get("api_url_file")
+        path = alerting.credential_file(c)
+        assert path, f"a notifier without a credentials file: {c}"
         _, secret_dir, key = path.rsplit("/", 2)
         assert secret_dir in mounted, path
         chart = next(r for r in releases if r["name"] == "alertmanager-secrets")

@@ -11,6 +11,7 @@ import yaml
 
 from core import alertmanager, contracts
 from modules import alerting
+from modules.k8s import webhook
 from modules.k8s.validate import validate_manifest
 
 AMTOOL = shutil.which("amtool") or "/usr/bin/amtool"
@@ -22,7 +23,7 @@ def test_amtool_accepts_the_cluster_config(tmp_path: Path) -> None:
     path.write_text(yaml.safe_dump(alerting.alertmanager_values({})["config"]))
     result = subprocess.run([AMTOOL, "check-config", str(path)], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "2 receivers" in result.stdout and "1 inhibit rules" in result.stdout
+    assert "3 receivers" in result.stdout and "1 inhibit rules" in result.stdout
 
 
 def test_cluster_routes_are_the_local_ones_with_paging_and_chat_receivers() -> None:
@@ -30,9 +31,11 @@ def test_cluster_routes_are_the_local_ones_with_paging_and_chat_receivers() -> N
     assert config["route"] == alertmanager.route()
     assert config["inhibit_rules"] == alertmanager.inhibit_rules()
     receivers = {r["name"]: r for r in config["receivers"]}
-    assert set(receivers) == {contracts.RECEIVER_PAGE, contracts.RECEIVER_TICKET}
+    assert set(receivers) == {contracts.RECEIVER_ACT, contracts.RECEIVER_PAGE, contracts.RECEIVER_TICKET}
     assert "pagerduty_configs" in receivers[contracts.RECEIVER_PAGE]
     assert "slack_configs" in receivers[contracts.RECEIVER_TICKET]
+    [act] = receivers[contracts.RECEIVER_ACT]["webhook_configs"]
+    assert act["url"] == webhook.alerts_url() and act["url"].endswith(contracts.ALERTMANAGER_ROUTE)
 
 
 def test_credentials_are_files_of_the_synced_secret_never_values() -> None:
@@ -46,13 +49,17 @@ def test_credentials_are_files_of_the_synced_secret_never_values() -> None:
             if not kind.endswith("_configs"):
                 continue
             for c in configs:
-                path = c.get("routing_key_file") or c.get("api_url_file")
+                path = alerting.credential_file(c)
                 assert path, f"{receiver['name']}: {kind} without a credentials file"
                 mount, secret, key = path.rsplit("/", 2)
                 assert mount == alerting.SECRETS_MOUNT
                 assert secret in values["alertmanagerSpec"]["secrets"] and secret == external["spec"]["target"]["name"]
                 assert key in synced
-    assert set(synced.values()) == {contracts.PAGERDUTY_ROUTING_KEY_SECRET, contracts.SLACK_WEBHOOK_URL_SECRET}
+    assert set(synced.values()) == {
+        contracts.PAGERDUTY_ROUTING_KEY_SECRET,
+        contracts.SLACK_WEBHOOK_URL_SECRET,
+        contracts.ALERT_WEBHOOK_TOKEN_SECRET,
+    }
 
 
 def test_the_external_secret_is_valid_and_reads_the_receivers_secret() -> None:

@@ -40,7 +40,7 @@ def test_only_rendered_when_a_repository_is_given(rendered: dict[str, list[dict[
 
 def test_secrets_are_referenced_from_the_secret_never_written_inline(rendered: dict[str, list[dict[str, Any]]]) -> None:
     variables = {e["name"]: e for e in container(rendered)["env"]}
-    for name in (env.WEBHOOK_SECRET.name, "GITHUB_TOKEN"):
+    for name in (env.WEBHOOK_SECRET.name, "GITHUB_TOKEN", env.ALERTMANAGER_TOKEN.name):
         assert "value" not in variables[name], f"{name} must come from a Secret"
         assert variables[name]["valueFrom"]["secretKeyRef"]["name"] == "mlp-webhook-receiver"
     assert variables[env.WEBHOOK_DISPATCH.name]["value"] == "github"
@@ -62,12 +62,15 @@ def test_probes_ask_the_health_route(rendered: dict[str, list[dict[str, Any]]]) 
     assert c["livenessProbe"]["httpGet"]["path"] == c["readinessProbe"]["httpGet"]["path"] == contracts.HEALTH_ROUTE
 
 
-def test_only_mlflow_pods_reach_it_on_its_port(rendered: dict[str, list[dict[str, Any]]]) -> None:
+def test_only_mlflow_and_alertmanager_pods_reach_it_on_its_port(rendered: dict[str, list[dict[str, Any]]]) -> None:
     (policy,) = by_kind({"webhook": rendered["webhook"]}, "NetworkPolicy")
     (rule,) = policy["spec"]["ingress"]
-    (peer,) = rule["from"]
-    assert peer["namespaceSelector"]["matchLabels"] == {"kubernetes.io/metadata.name": "mlflow"}
-    assert peer["podSelector"]["matchLabels"], "a namespace-wide peer would admit every pod of the namespace"
+    mlflow, alertmanager = rule["from"]
+    assert mlflow["namespaceSelector"]["matchLabels"] == {"kubernetes.io/metadata.name": "mlflow"}
+    assert alertmanager["namespaceSelector"]["matchLabels"] == {"kubernetes.io/metadata.name": "monitoring"}
+    assert alertmanager["podSelector"]["matchLabels"] == {"app.kubernetes.io/name": "alertmanager"}
+    for peer in rule["from"]:
+        assert peer["podSelector"]["matchLabels"], "a namespace-wide peer would admit every pod of the namespace"
     assert rule["ports"] == [{"protocol": "TCP", "port": receiver.CONTAINER_PORT}]
 
 

@@ -106,7 +106,11 @@ def test_the_drift_job_runs_its_rendered_pod_spec_with_only_the_listed_changes()
 
 def test_the_webhook_receiver_gets_secrets_inline_and_a_stand_in_for_github_only() -> None:
     (deployment,) = [m for m in rendered_with_platform()["webhook"] if m["kind"] == "Deployment"]
-    secrets = {("mlp-webhook-receiver", "webhook-secret"): "w", ("mlp-webhook-receiver", "github-token"): "g"}
+    secrets = {
+        ("mlp-webhook-receiver", "webhook-secret"): "w",
+        ("mlp-webhook-receiver", "github-token"): "g",
+        ("mlp-webhook-receiver", "alertmanager-token"): "a",
+    }
     after, changes = webhook_receiver_for_this_machine(
         deployment, port=13109, secrets=secrets, github_api_url="http://127.0.0.1:9"
     )
@@ -118,6 +122,7 @@ def test_the_webhook_receiver_gets_secrets_inline_and_a_stand_in_for_github_only
     assert c_after["args"][c_after["args"].index("--port") + 1] == "13109"
     values = {e["name"]: e.get("value") for e in c_after["env"]}
     assert values["MLP_WEBHOOK_SECRET"] == "w" and values["GITHUB_TOKEN"] == "g"
+    assert values["MLP_ALERTMANAGER_TOKEN"] == "a"
     assert values["MLP_GITHUB_API_URL"] == "http://127.0.0.1:9"
     assert not any("valueFrom" in e for e in c_after["env"])
     assert any("valueFrom" in e for e in c_before["env"]), "the input is not modified"

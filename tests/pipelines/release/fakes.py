@@ -152,6 +152,7 @@ class FakeRegistry:
 @dataclass
 class FakeGate:
     passed: bool = True
+    retrained: bool = False
     runs: list[int] = field(default_factory=list)
     model_dirs: list[Path] = field(default_factory=list)  # what the executor handed over (nothing fetched here)
 
@@ -159,15 +160,19 @@ class FakeGate:
         self.runs.append(version)
         self.model_dirs.append(model_dir)
         failures = [] if self.passed else ["accuracy above baseline (tfidf_logreg)"]
-        return GateOutcome(self.passed, f"/tmp/gate-v{version}.json", failures)
+        return GateOutcome(self.passed, f"/tmp/gate-v{version}.json", failures, retrained=self.retrained)
 
 
 @dataclass
 class FakeNotifier:
     pushes: list[tuple[int, bool]] = field(default_factory=list)
+    retrained_gates: list[tuple[int, bool]] = field(default_factory=list)
 
     def analysis_failed(self, model_name: str, version: int, failed: bool) -> None:
         self.pushes.append((version, failed))
+
+    def retrained_gate_failed(self, model_name: str, version: int, failed: bool) -> None:
+        self.retrained_gates.append((version, failed))
 
 
 def fake_deps(samples: list[Sample], gate_passes: bool = True) -> Deps:

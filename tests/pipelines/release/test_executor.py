@@ -134,6 +134,22 @@ def test_failed_gate_deploys_nothing(tmp_path: Path, p: Policy) -> None:
     assert "promotion gate failed" in tags["release.reason"]
 
 
+@pytest.mark.parametrize("passes", [False, True])
+def test_a_retrained_candidates_gate_result_is_pushed_for_the_ticket(tmp_path: Path, p: Policy, passes: bool) -> None:
+    deps = fake_deps([GOOD], gate_passes=passes)
+    assert isinstance(deps.gate, FakeGate) and isinstance(deps.notifier, FakeNotifier)
+    deps.gate.retrained = True
+    final, _ = run(tmp_path, p, deps)
+    assert (final.phase is Phase.GATE_FAILED) is not passes
+    assert deps.notifier.retrained_gates == [(CANARY, not passes)]
+
+
+def test_an_ordinary_candidates_gate_pushes_no_retraining_ticket(tmp_path: Path, p: Policy) -> None:
+    deps = fake_deps([GOOD], gate_passes=False)
+    run(tmp_path, p, deps)
+    assert isinstance(deps.notifier, FakeNotifier) and deps.notifier.retrained_gates == []
+
+
 def test_error_mid_step_restores_the_last_safe_split_then_resume_finishes(tmp_path: Path, p: Policy) -> None:
     deps = fake_deps([GOOD])
     serving(deps).fail_set_weights_to = {CANARY: 100}

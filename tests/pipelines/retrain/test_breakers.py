@@ -10,7 +10,7 @@ from core.policy import Retraining, policy
 from pipelines.retrain.breakers import Refusal, check
 
 NOW = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
-RULES = Retraining(cooldown_seconds=3600, max_per_day=3, min_labelled_examples=500)
+RULES = Retraining(cooldown_seconds=3600, max_per_day=3, min_labelled_examples=500, min_shifted_heldout_gain=0.02)
 
 
 def decide(**overrides: object) -> Refusal | None:
@@ -65,3 +65,9 @@ def test_the_policy_holds_the_breakers() -> None:
 def test_the_policy_refuses_a_zero_daily_limit() -> None:
     with pytest.raises(ValueError, match="max_per_day"):
         Retraining(cooldown_seconds=0, max_per_day=0, min_labelled_examples=1)
+
+
+def test_an_unreviewed_failed_gate_refuses_and_points_to_its_runbook() -> None:
+    refusal = decide(failed_gate="v9: promotion gate failed: shifted-domain held-out accuracy gain")
+    assert refusal is not None and refusal.breaker == "failed_gate"
+    assert "v9" in refusal.reason and "retrained-candidate-failed-gate.md" in refusal.reason

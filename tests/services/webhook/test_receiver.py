@@ -14,6 +14,7 @@ from mlflow.webhooks.delivery import _generate_hmac_signature
 from starlette.testclient import TestClient
 
 from pipelines.rehearsal.github_standin import GitHubStandIn
+from services.webhook.actions import RetrainRequest
 from services.webhook.app import ReceiverConfig, create_app
 from services.webhook.deliveries import DeliveryLedger
 from services.webhook.dispatch import DispatchError, GitHubDispatcher, LocalDispatcher, Promotion
@@ -76,6 +77,7 @@ def test_verify_accepts_genuine_and_rejects_forged_stale_and_unsigned() -> None:
 class RecordingDispatcher:
     def __init__(self, fail: bool = False) -> None:
         self.promotions: list[Promotion] = []
+        self.retrainings: list[RetrainRequest] = []
         self.fail = fail
 
     def dispatch(self, promotion: Promotion) -> str:
@@ -83,6 +85,12 @@ class RecordingDispatcher:
             raise DispatchError("GitHub is down (fake)")
         self.promotions.append(promotion)
         return "recorded"
+
+    def retrain(self, request: RetrainRequest) -> str:
+        if self.fail:
+            raise DispatchError("GitHub is down (fake)")
+        self.retrainings.append(request)
+        return "retrain recorded"
 
 
 @pytest.fixture()
