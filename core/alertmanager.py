@@ -47,6 +47,9 @@ def route(p: Policy | None = None) -> dict[str, Any]:
                 "receiver": contracts.RECEIVER_ACT,
                 "matchers": [f'alertname=~"{"|".join(ACTIONABLE)}"'],
                 "group_by": ["alertname", *GROUP_BY],
+                # Re-sent every group interval while it fires: the receiver acts once per alert (fingerprint and
+                # start), and an alert that fires again after resolving must reach it without waiting a day.
+                "repeat_interval": _duration(r.group_interval_seconds),
                 "continue": True,
             },
             {

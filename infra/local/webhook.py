@@ -36,9 +36,19 @@ def alerts_url() -> str:
     return f"{endpoints.webhook_url()}{contracts.ALERTMANAGER_ROUTE}"
 
 
+def state_dir() -> Path:
+    """The receiver's state folder: delivery ledger, events log, notification log, the actions' pause switch."""
+    return sub("webhook")
+
+
 def notifications_log() -> Path:
     """The notification log the receiver appends Alertmanager's deliveries to (read by `mlp alerts`)."""
-    return sub("webhook") / NOTIFICATION_LOG
+    return state_dir() / NOTIFICATION_LOG
+
+
+def events_log() -> Path:
+    """The receiver's decisions, one JSON line each (accepted, dispatched, paused, rejected ...)."""
+    return state_dir() / "events.jsonl"
 
 
 def program() -> Program:

@@ -9,6 +9,7 @@ from typing import Any
 import typer
 
 from infra.local import alertmanager, webhook
+from services.webhook import actions
 from services.webhook import alerts as notifications
 
 app = typer.Typer(invoke_without_command=True)
@@ -83,3 +84,24 @@ def check() -> None:
         sys.exit(1)
     if alertmanager.reload_alertmanager():
         typer.echo("local Alertmanager reloaded")
+
+
+@app.command("actions")
+def actions_switch(
+    what: str = typer.Argument("status", help="status, pause or resume"),
+    reason: str = typer.Option("", help="Why (required to pause): shown to whoever looks next"),
+) -> None:
+    """Pause or resume what alerts start (drift -> retraining); notifications are logged either way."""
+    from pipelines.release.state import who
+
+    folder = webhook.state_dir()
+    if what == "pause":
+        if not reason.strip():
+            raise typer.BadParameter("say why with --reason: the next person to look needs it")
+        actions.pause(folder, f"{reason.strip()} ({who()})")
+    elif what == "resume":
+        actions.resume(folder)
+    elif what != "status":
+        raise typer.BadParameter(f"unknown {what!r}: choose status, pause or resume")
+    why = actions.paused(folder)
+    typer.echo(f"alert actions paused: {why}" if why else "alert actions run (drift starts a retraining)")

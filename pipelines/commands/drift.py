@@ -90,8 +90,18 @@ def check(
 def demo(
     version: Annotated[str, typer.Option(help="Version to drive (default: the gateway's stable version)")] = "",
     samples: Annotated[int, typer.Option(help="Texts per traffic phase")] = 300,
+    follow_loop: Annotated[
+        bool, typer.Option(help="Then follow what the alert starts: retraining, gate, canary; exit 0 if promoted")
+    ] = False,
+    drive_traffic: Annotated[float, typer.Option(help="Requests/s sent while the retrained canary serves")] = 25.0,
+    timeout: Annotated[float, typer.Option(help="Seconds for the whole loop after the alert fires")] = 1500,
 ) -> None:
     """Validation traffic (no alert), then shifted news headlines (alert), through the gateway."""
+    from infra.local.paths import build_dir
     from pipelines.drift import demo as drift_demo
 
-    raise typer.Exit(drift_demo.run(version or None, samples))
+    loop = None
+    if follow_loop:
+        report = build_dir() / "reports" / "drift-loop.json"
+        loop = drift_demo.LoopOptions(timeout_seconds=timeout, traffic_rps=drive_traffic, report_path=report)
+    raise typer.Exit(drift_demo.run(version or None, samples, loop))

@@ -7,10 +7,13 @@ Prometheus is up, the demo also waits for the `ModelDriftDetected` alert to fire
 
 from __future__ import annotations
 
+import json
 import random
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 
@@ -26,6 +29,7 @@ DRIFT_ALERT = contracts.ALERT_DRIFT
 BATCH = 16
 SEED = 7
 ALERT_TIMEOUT_SECONDS = 90
+EXIT_REFUSED = 3  # --follow-loop: a retraining breaker refused (as `mlp model retrain` exits)
 
 
 class DemoError(RuntimeError):
@@ -116,7 +120,16 @@ def phase(title: str, texts: Sequence[str], version: int, api_key: str) -> int:
     return check_version(str(version), window, s3=local.s3_factory("local"), workspace=local.workspace())
 
 
-def run(explicit_version: str | None, samples: int) -> int:
+@dataclass(frozen=True)
+class LoopOptions:
+    """Follow what the alert starts (`mlp drift demo --follow-loop`): pipelines/retrain/loop.py."""
+
+    timeout_seconds: float
+    traffic_rps: float
+    report_path: Path | None = None  # the loop's numbers as JSON
+
+
+def run(explicit_version: str | None, samples: int, loop: LoopOptions | None = None) -> int:
     from infra.local.secrets import api_key
 
     try:
@@ -126,6 +139,7 @@ def run(explicit_version: str | None, samples: int) -> int:
         shifted = load_shifted()
         key = api_key(policy().gateway.internal_key())  # it pins the version under test
         first = phase("Validation-split reviews (in distribution)", rng.sample(validation, samples), version, key)
+        since = datetime.now(UTC)
         second = phase("Guardian news headlines (out of domain)", rng.sample(shifted, samples), version, key)
     except (DemoError, httpx.HTTPError) as exc:
         print(f"drift demo failed: {exc}", flush=True)
@@ -142,4 +156,27 @@ def run(explicit_version: str | None, samples: int) -> int:
         print(f"{DRIFT_ALERT} did not fire in {ALERT_TIMEOUT_SECONDS}s: see {endpoints.prometheus_url()}/alerts")
         return 1
     print(f"{DRIFT_ALERT} is firing for v{version}: {endpoints.prometheus_url()}/alerts")
-    return 0
+    return 0 if loop is None else follow_loop(version, since, loop)
+
+
+def follow_loop(version: int, since: datetime, loop: LoopOptions) -> int:
+    """The alert acts: follow it to the retrained version's release; 0 only if that version was promoted."""
+    from pipelines.release.watch import WaitError
+    from pipelines.retrain.loop import LoopError, LoopRefused, follow, summary_lines
+
+    fired = datetime.now(UTC)
+    print("\n== The alert acts: delivery, retraining, gate, canary, promotion", flush=True)
+    try:
+        report = follow(policy().release.model_name, version, since, fired, loop.timeout_seconds, loop.traffic_rps)
+    except LoopRefused as exc:
+        print(f"drift loop stopped, as the policy's breakers say it must: {exc}", flush=True)
+        return EXIT_REFUSED
+    except (LoopError, WaitError) as exc:
+        print(f"drift loop stopped: {exc}", flush=True)
+        return 1
+    print("\n" + "\n".join(summary_lines(report)), flush=True)
+    if loop.report_path is not None:
+        loop.report_path.parent.mkdir(parents=True, exist_ok=True)
+        loop.report_path.write_text(json.dumps(report.as_dict(), indent=2))
+        print(f"numbers written to {loop.report_path}")
+    return 0 if report.promoted else 1

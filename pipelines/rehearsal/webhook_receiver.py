@@ -35,6 +35,9 @@ class ReceiverRun:
         return f"{self.url}{contracts.WEBHOOK_ROUTE}"
 
 
+ALERTMANAGER_TOKEN = "rehearsal-alertmanager-token"  # what the rehearsal's Secret holds for Alertmanager's bearer
+
+
 def rendered_deployment(version: int, server: BuiltImage, image: BuiltImage) -> Manifest:
     webhook = WebhookProps(github_repository=REPOSITORY, image=image.ref)
     manifests = render_all(render_props(version, server, webhook=webhook))["webhook"]
@@ -54,7 +57,7 @@ def play(version: int, server: BuiltImage, image: BuiltImage, webhook_secret: st
     secrets = {
         (secret, receiver.SECRET_KEY_WEBHOOK): webhook_secret,
         (secret, receiver.SECRET_KEY_GITHUB): "rehearsal-token",
-        (secret, receiver.SECRET_KEY_ALERTMANAGER): "rehearsal-alertmanager-token",
+        (secret, receiver.SECRET_KEY_ALERTMANAGER): ALERTMANAGER_TOKEN,
     }
     manifest, changes = webhook_receiver_for_this_machine(
         deployment, port=port(), secrets=secrets, github_api_url=github_api_url

@@ -6,16 +6,39 @@ starts nothing. Each alert acts once: Alertmanager repeats a notification while 
 that failed, so the action is keyed in the delivery ledger by the alert's fingerprint and start time. Whether the
 retraining then runs is its breakers' decision (cooldown, per day, release running, failed gate:
 pipelines/retrain/breakers.py), not the receiver's.
+
+An operator can pause the actions (`mlp alerts actions pause --reason ...`): a file in the receiver's state folder,
+read on every delivery, so no restart is needed. Paused, notifications are still logged; nothing starts.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from core import contracts
 from services.webhook.alerts import Notification
 
 FIRING = "firing"
+PAUSE_FILE = "actions-paused"  # in the receiver's state folder; holds who paused and why
+
+
+def paused(state_dir: Path) -> str | None:
+    """Why the actions are paused, or None when they run."""
+    path = state_dir / PAUSE_FILE
+    try:
+        return path.read_text().strip() or "paused (no reason given)"
+    except FileNotFoundError:
+        return None
+
+
+def pause(state_dir: Path, reason: str) -> None:
+    state_dir.mkdir(parents=True, exist_ok=True)
+    (state_dir / PAUSE_FILE).write_text(reason + "\n")
+
+
+def resume(state_dir: Path) -> None:
+    (state_dir / PAUSE_FILE).unlink(missing_ok=True)
 
 
 @dataclass(frozen=True)

@@ -113,7 +113,12 @@ def create_app(cfg: ReceiverConfig) -> Starlette:
         names = sorted({a.get("alertname", "?") for a in notification.alerts})
         _record(cfg, decision="notified", receiver=notification.receiver, status=notification.status, alerts=names)
         started = []
-        for req in actions.retrain_requests(notification, cfg.model_name):
+        requests = actions.retrain_requests(notification, cfg.model_name)
+        why_paused = actions.paused(cfg.events_log.parent) if requests else None
+        if why_paused is not None:
+            _record(cfg, decision="paused", action="retrain", versions=[r.version for r in requests], reason=why_paused)
+            return JSONResponse({"status": "logged", "actions": f"paused: {why_paused}"})
+        for req in requests:
             if not cfg.ledger.claim(req.key):
                 _record(cfg, decision="duplicate", action="retrain", alert=req.key, version=req.version)
                 continue

@@ -45,10 +45,15 @@ def local_env() -> Iterator[None]:
 
     The test process itself then acts as the release bot (it registers versions and moves aliases in-process, as
     the model owner's tooling does); CLI runs through `mlp()` choose their own identity."""
+    from infra.local import webhook
     from infra.local.registry_auth import use_identity
+    from services.webhook import actions
 
     mlp("env", "up")
     use_identity(contracts.REGISTRY_RELEASE_BOT)
+    # Other tests raise real drift alerts on registered versions (the rehearsal's drift job, for one): only the
+    # drift-loop test (test_retrain.py) lets an alert start a retraining and a release.
+    actions.pause(webhook.state_dir(), "integration tests: only tests/integration/test_retrain.py lets alerts act")
     yield
     if not env.KEEP_ENV.get():
         mlp("env", "down", check=False)

@@ -160,13 +160,14 @@ def test_one_notification_group_per_model_version_and_receiver(
             if g["labels"].get("model_name") == model:
                 key = (g["labels"]["model_version"], g["receiver"]["name"])
                 out[key] = sorted(a["labels"]["alertname"] for a in g["alerts"])
-        return out if sum(len(v) for v in out.values()) == 4 else None
+        return out if sum(len(v) for v in out.values()) == 5 else None
 
     found = wait_for(groups, "Alertmanager to group the posted alerts")
     assert found == {
         ("1", contracts.RECEIVER_PAGE): [contracts.ALERT_SERVER_DOWN],
         ("2", contracts.RECEIVER_PAGE): sorted([contracts.ALERT_ERROR_BURN, contracts.ALERT_LATENCY_BURN]),
         ("2", contracts.RECEIVER_TICKET): [contracts.ALERT_DRIFT],
+        ("2", contracts.RECEIVER_ACT): [contracts.ALERT_DRIFT],  # and the platform acts on it (another model here)
     }
 
 
@@ -209,15 +210,21 @@ def test_the_receiver_refuses_deliveries_without_alertmanagers_token(
     local_env: None,  # noqa: F811
     headers: dict[str, str],
 ) -> None:
-    log = webhook.notifications_log()
+    """A forged drift alert for the platform's own model, on the action route: refused, logged nowhere, and it
+    starts no retraining."""
+    log, events = webhook.notifications_log(), webhook.events_log()
     before = log.read_text() if log.exists() else ""
+    events_before = len(events.read_text().splitlines()) if events.exists() else 0
+    labels = {"alertname": contracts.ALERT_DRIFT, "model_name": policy().release.model_name, "model_version": "1"}
     body = {
         "version": "4",
         "groupKey": "{}:{}",
         "status": "firing",
-        "receiver": contracts.RECEIVER_PAGE,
-        "alerts": [{"status": "firing", "labels": {"alertname": contracts.ALERT_DRIFT}}],
+        "receiver": contracts.RECEIVER_ACT,
+        "alerts": [{"status": "firing", "labels": labels, "fingerprint": "forged", "startsAt": iso(datetime.now(UTC))}],
     }
     resp = httpx.post(webhook.alerts_url(), json=body, headers=headers, timeout=10)
     assert resp.status_code == 401
     assert (log.read_text() if log.exists() else "") == before
+    new_events = events.read_text().splitlines()[events_before:] if events.exists() else []
+    assert not [e for e in new_events if '"action": "retrain"' in e], new_events

@@ -1,6 +1,7 @@
 """The registry-webhook receiver's rehearsal: its image built from the repository, its rendered Deployment run with
-`podman kube play`, the local MLflow delivering to it (the signature MLflow computes verifies in the pod), and a
-promotion dispatching the release workflow exactly once to a stand-in for GitHub's API."""
+`podman kube play`, the local MLflow delivering to it (the signature MLflow computes verifies in the pod), a
+promotion dispatching the release workflow exactly once to a stand-in for GitHub's API, and a drift alert from
+Alertmanager's action route dispatching the retraining workflow exactly once."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from pipelines.rehearsal import webhook_receiver
 from pipelines.rehearsal.github_standin import GitHubStandIn
 from pipelines.rehearsal.pods import down
 from pipelines.rehearsal.webhook_receiver import ReceiverRun
+from services.webhook.dispatch import RETRAIN_EVENT_TYPE
 from services.webhook.verify import sign
 
 pytestmark = pytest.mark.integration
@@ -109,3 +111,40 @@ def test_a_promotion_dispatches_the_release_workflow_exactly_once(receiver: Rece
     assert replay.status_code == 200 and replay.json()["status"] == "duplicate"
     assert len(github.calls) == before + 1, "a replayed delivery dispatched a second release"
     assert deliver(receiver, promotion(7), str(uuid.uuid4()), secret="not-the-secret").status_code == 401
+
+
+def drift_alert(version: int) -> dict[str, object]:
+    labels = {
+        "alertname": contracts.ALERT_DRIFT,
+        "severity": "ticket",
+        "model_name": policy().release.model_name,
+        "model_version": str(version),
+    }
+    alert = {
+        "status": "firing",
+        "labels": labels,
+        "annotations": {contracts.DRIFT_SCORE_ANNOTATION: "0.9"},
+        "startsAt": "2026-12-02T20:00:00Z",
+        "fingerprint": uuid.uuid4().hex[:16],
+    }
+    return {"version": "4", "groupKey": "{}", "status": "firing", "receiver": contracts.RECEIVER_ACT, "alerts": [alert]}
+
+
+def test_a_drift_alert_dispatches_the_retraining_workflow_exactly_once(
+    receiver: ReceiverRun, github: GitHubStandIn
+) -> None:
+    """As the cluster's Alertmanager delivers it: bearer token from the rendered Secret reference, the act receiver."""
+    url = f"{receiver.url}{contracts.ALERTMANAGER_ROUTE}"
+    body = drift_alert(7)
+    bearer = {contracts.AUTHORIZATION_HEADER: f"{contracts.BEARER_SCHEME} {webhook_receiver.ALERTMANAGER_TOKEN}"}
+    forged = {contracts.AUTHORIZATION_HEADER: f"{contracts.BEARER_SCHEME} forged"}
+    before = len(github.calls)
+    assert httpx.post(url, json=body, headers=forged, timeout=10).status_code == 401
+    assert len(github.calls) == before, "a forged alert dispatched something"
+    accepted = httpx.post(url, json=body, headers=bearer, timeout=10)
+    assert accepted.status_code == 202, accepted.text
+    (call,) = github.calls[before:]
+    assert call.body["event_type"] == RETRAIN_EVENT_TYPE
+    assert call.body["client_payload"]["version"] == "7" and call.body["client_payload"]["drift_score"] == "0.9"
+    again = httpx.post(url, json=body, headers=bearer, timeout=10)  # Alertmanager's repeat of the same alert
+    assert again.status_code == 200 and len(github.calls) == before + 1
