@@ -126,42 +126,42 @@ class Pushgateway:
         self.url = url
 
     def retrained_gate_failed(self, model_name: str, version: int, failed: bool) -> None:
-        from prometheus_client import CollectorRegistry, Gauge, push_to_gateway
-
         from core.promql import RETRAINED_GATE_FAILED
 
-        reg = CollectorRegistry()
-        gauge = Gauge(
+        # One group per model: the next retrained candidate's gate replaces this one's result.
+        self._push(
             RETRAINED_GATE_FAILED,
             "1 when the last retrained candidate of the model failed the promotion gate",
-            ["model_name", "model_version"],
-            registry=reg,
+            model_name,
+            version,
+            failed,
+            job="retraining",
+            grouping_key={"model_name": model_name},
         )
-        gauge.labels(model_name=model_name, model_version=str(version)).set(1 if failed else 0)
-        # One group per model: the next retrained candidate's gate replaces this one's result.
-        push_to_gateway(self.url, job="retraining", registry=reg, grouping_key={"model_name": model_name}, timeout=10)
 
     def analysis_failed(self, model_name: str, version: int, failed: bool) -> None:
-        from prometheus_client import CollectorRegistry, Gauge, push_to_gateway
-
         from core.promql import RELEASE_ANALYSIS_FAILED
 
-        reg = CollectorRegistry()
-        gauge = Gauge(
+        # One group per version: a new release of another version never overwrites this one's result.
+        self._push(
             RELEASE_ANALYSIS_FAILED,
             "1 when the last canary analysis of this version failed and the release rolled back",
-            ["model_name", "model_version"],
-            registry=reg,
-        )
-        gauge.labels(model_name=model_name, model_version=str(version)).set(1 if failed else 0)
-        # One group per version: a new release of another version never overwrites this one's result.
-        push_to_gateway(
-            self.url,
+            model_name,
+            version,
+            failed,
             job="release",
-            registry=reg,
             grouping_key={"model_name": model_name, "model_version": str(version)},
-            timeout=10,
         )
+
+    def _push(
+        self, metric: str, doc: str, model_name: str, version: int, failed: bool, job: str, grouping_key: dict[str, str]
+    ) -> None:
+        from prometheus_client import CollectorRegistry, Gauge, push_to_gateway
+
+        reg = CollectorRegistry()
+        gauge = Gauge(metric, doc, ["model_name", "model_version"], registry=reg)
+        gauge.labels(model_name=model_name, model_version=str(version)).set(1 if failed else 0)
+        push_to_gateway(self.url, job=job, registry=reg, grouping_key=grouping_key, timeout=10)
 
 
 def local_deps(model_name: str) -> Deps:

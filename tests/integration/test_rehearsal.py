@@ -168,6 +168,7 @@ def test_stays_within_the_rendered_memory_limit_at_100_requests_a_second(pod: Po
     limit_bytes = quantity_mib(limit["limits"]["memory"]) * 2**20
     restarts = podman("inspect", "--format", "{{.RestartCount}}", pod.container_id).strip()
     result = open_loop(pod.url, pod.container_id, rate=100, seconds=30, text=TEXTS[0])
+    print(f"\n[load] {result.sent} sent, keep-alive races retried: {result.keep_alive_retries}")
     assert not result.errors, result.errors[:5]
     assert result.seconds < 33, f"the client could not keep 100 req/s: {result.seconds:.1f}s"
     state = podman("inspect", "--format", "{{.RestartCount}} {{.State.OOMKilled}}", pod.container_id).split()

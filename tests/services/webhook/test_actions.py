@@ -4,6 +4,7 @@ version, however often Alertmanager delivers it; anything else, or anything unau
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -15,9 +16,8 @@ from core import contracts
 from services.webhook import actions
 from services.webhook.alerts import parse
 from services.webhook.app import ReceiverConfig, create_app
-from services.webhook.deliveries import DeliveryLedger
 from services.webhook.dispatch import RETRAIN_EVENT_TYPE, GitHubDispatcher, LocalDispatcher
-from tests.services.webhook.test_alerts import TOKEN, bearer, payload
+from tests.services.webhook.test_alerts import TOKEN, bearer, payload, receiver_cfg
 from tests.services.webhook.test_receiver import RecordingDispatcher, fake_github  # noqa: F401 (fixture)
 
 ROUTE = contracts.ALERTMANAGER_ROUTE
@@ -33,16 +33,7 @@ def drift_delivery(receiver: str = contracts.RECEIVER_ACT, status: str = "firing
 
 
 def make_cfg(tmp_path: Path, fail: bool = False) -> ReceiverConfig:
-    return ReceiverConfig(
-        secret="mlflow-secret",
-        model_name="news",
-        candidate_alias="candidate",
-        max_skew_seconds=300,
-        ledger=DeliveryLedger(tmp_path / "deliveries.sqlite"),
-        dispatcher=RecordingDispatcher(fail=fail),
-        events_log=tmp_path / "events.jsonl",
-        alert_token=TOKEN,
-    )
+    return dataclasses.replace(receiver_cfg(tmp_path), dispatcher=RecordingDispatcher(fail=fail))
 
 
 def retrainings(cfg: ReceiverConfig) -> list[actions.RetrainRequest]:

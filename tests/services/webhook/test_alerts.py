@@ -48,8 +48,7 @@ def bearer(token: str) -> dict[str, str]:
     return {contracts.AUTHORIZATION_HEADER: f"{contracts.BEARER_SCHEME} {token}"}
 
 
-@pytest.fixture()
-def cfg(tmp_path: Path) -> ReceiverConfig:
+def receiver_cfg(tmp_path: Path) -> ReceiverConfig:
     return ReceiverConfig(
         secret="mlflow-secret",
         model_name="news",
@@ -60,6 +59,11 @@ def cfg(tmp_path: Path) -> ReceiverConfig:
         events_log=tmp_path / "events.jsonl",
         alert_token=TOKEN,
     )
+
+
+@pytest.fixture()
+def cfg(tmp_path: Path) -> ReceiverConfig:
+    return receiver_cfg(tmp_path)
 
 
 def test_authenticated_delivery_is_logged_with_its_runbook(cfg: ReceiverConfig) -> None:
