@@ -86,7 +86,14 @@ ARTIFACT_SIGNING_KMS_KEY = EnvVar[str | None](
     str,
     None,
     "Registration signs manifests with this AWS KMS key (ARN or alias; ECC_NIST_P256, the cluster's). "
-    "Unset: with the local secret store's Ed25519 key.",
+    "Unset: with the key in the file MLP_ARTIFACT_SIGNING_KEY_FILE names.",
+)
+ARTIFACT_SIGNING_KEY_FILE = EnvVar[Path | None](
+    "MLP_ARTIFACT_SIGNING_KEY_FILE",
+    _path,
+    None,
+    "Registration signs manifests with this Ed25519 private key (PKCS#8 PEM file) when no KMS key is set: the local "
+    "secret store's, which every `mlp` command that registers points it at.",
 )
 ARTIFACT_PUBLIC_KEY = EnvVar(
     "MLP_ARTIFACT_PUBLIC_KEY",
@@ -94,6 +101,12 @@ ARTIFACT_PUBLIC_KEY = EnvVar(
     "",
     "Key that verifies a version's signed artifact manifest: base64 DER public key (Ed25519, or ECDSA P-256 from KMS). "
     "Not a secret. Unset: no version is downloaded (never served unverified).",
+)
+REVISION = EnvVar(
+    "MLP_REVISION",
+    str,
+    "",
+    "The git commit an image was built from (its REVISION build argument): lineage where no checkout is.",
 )
 DEVICE = EnvVar("MLP_DEVICE", str, "cpu", "Execution device the pod was scheduled for: `cpu` or `cuda`.")
 GPU_MEMORY_LIMIT_BYTES = EnvVar[int | None](

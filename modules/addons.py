@@ -44,7 +44,7 @@ from modules.workload_roles import (
 CHARTS_DIR = Path(__file__).resolve().parent / "charts"
 GPU_NODE_LABEL = {"nvidia.com/gpu.present": "true"}
 GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
-SYSTEM_POOL = {"mlp.io/pool": "system"}
+SYSTEM_POOL = k8s_common.SYSTEM_NODE_SELECTOR
 MLFLOW_DB_SECRET = "mlflow-db"
 
 
@@ -377,6 +377,7 @@ class PlatformAddons(Construct):
             runners.service_account(DRIFT_RUNNER, p.drift_runner_role_arn),
             runners.service_account(PLATFORM_SECRETS, p.platform_secrets_role_arn),
             *runners.serving_rbac(runners.release_shapes()),
+            *runners.retrain_rbac(),
             runners.platform_store(p.region),
             *runners.external_secrets(
                 registry_key=p.mlflow_registry_secret_name,

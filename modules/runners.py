@@ -40,7 +40,7 @@ GITHUB_APP_SECRET = "github-app"  # the Secret in the runners' namespace the sca
 PLATFORM_STORE = "platform-secrets"  # the ClusterSecretStore of the serving and runner namespaces
 RUNNER_UID = 1001  # the `runner` user of the actions-runner image
 WORK_DIR = "/home/runner/_work"
-SYSTEM_POOL = {"mlp.io/pool": "system"}
+SYSTEM_POOL = c.SYSTEM_NODE_SELECTOR
 
 
 def mlflow_service_url() -> str:
@@ -219,6 +219,26 @@ def serving_rbac(rendered: Iterable[c.Manifest], identity: WorkloadIdentity = RE
     out.append(c.manifest("rbac.authorization.k8s.io/v1", "ClusterRole", c.metadata(name, None, labels), rules=rules))
     out.append(_binding("ClusterRoleBinding", name, None, subject, "ClusterRole"))
     return out
+
+
+RETRAIN_JOB_RIGHTS = (
+    ("batch", "jobs", ["create", "get", "list", "watch"]),  # no delete: a finished Job goes by its TTL
+    ("", "pods", READ),  # which pod the Job made, and how it ended (its exit code)
+    ("", "pods/log", ["get"]),
+)
+
+
+def retrain_rbac(identity: WorkloadIdentity = RELEASE_RUNNER) -> list[c.Manifest]:
+    """The release runner starts the retraining Job in its own namespace, follows it and reads its log
+    (model-retrain.yml, modules/k8s/retrain.py); nothing else there."""
+    name = f"{identity.service_account}-retrain"
+    meta = c.metadata(name, identity.namespace, {"app.kubernetes.io/part-of": c.PART_OF})
+    rules = [_rule(group, [res], list(verbs)) for group, res, verbs in RETRAIN_JOB_RIGHTS]
+    subject = {"kind": "ServiceAccount", "name": identity.service_account, "namespace": identity.namespace}
+    return [
+        c.manifest("rbac.authorization.k8s.io/v1", "Role", meta, rules=rules),
+        _binding("RoleBinding", name, identity.namespace, subject, "Role"),
+    ]
 
 
 def release_shapes() -> list[c.Manifest]:

@@ -36,6 +36,11 @@ class ImageSpec:
     requirements: tuple[str, ...]  # what the image needs (the `.txt` lists), locked into `lock` by `make lock`
     build_args: tuple[tuple[str, str], ...] = ()  # ARGs that make this image from a shared Containerfile
     platform_lock: str | None = None  # a second constraint file (the GPU runtime's pins)
+    other_entries: tuple[str, ...] = ()  # modules its other workloads run (`command` in their manifests)
+
+    @property
+    def entries(self) -> tuple[str, ...]:
+        return (self.entry, *self.other_entries)
 
     @property
     def lock(self) -> str:
@@ -65,6 +70,9 @@ DRIFT_JOB = ImageSpec(
     "pipelines/drift/Containerfile",
     entry="pipelines.drift.job",
     requirements=("pipelines/drift/requirements.txt",),
+    # The drift loop's second step, the retraining Job (modules/k8s/retrain.py): the same dependencies (the encoder
+    # in ONNX Runtime, scikit-learn through Evidently, the registry client), one image to build, scan and pin.
+    other_entries=("pipelines.retrain.job",),
 )
 MODEL_SERVER_GPU = ImageSpec(
     images.MODEL_SERVER_GPU,

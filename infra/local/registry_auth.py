@@ -22,7 +22,7 @@ import httpx
 
 from core import contracts, endpoints, env
 from core.policy import policy
-from infra.local.secrets import artifact_public_key, get_secret, put_secret_file
+from infra.local.secrets import ARTIFACT_SIGNING_KEY, artifact_public_key, get_secret, put_secret_file, secret_file
 from infra.local.supervisor import EnvironmentError_
 
 READ_ONLY_USERS = (contracts.REGISTRY_MODEL_SERVER, contracts.REGISTRY_READER)
@@ -53,13 +53,24 @@ def program_env(user: str) -> tuple[dict[str, str], dict[str, str]]:
     )
 
 
+def use_local_signing_key(environ: os._Environ[str] | dict[str, str] | None = None) -> None:
+    """Sign registrations with the local secret store's key (the private half of the public key the local
+    environment verifies with), unless a KMS key or another key file is set."""
+    target = os.environ if environ is None else environ
+    signing = (env.ARTIFACT_SIGNING_KMS_KEY.name, env.ARTIFACT_SIGNING_KEY_FILE.name)
+    if not any(target.get(name, "").strip() for name in signing):
+        target[env.ARTIFACT_SIGNING_KEY_FILE.name] = str(secret_file(ARTIFACT_SIGNING_KEY))
+
+
 def use_identity(user: str, environ: os._Environ[str] | dict[str, str] | None = None) -> str:
     """Authenticate this process to the registry as `user`, unless a credential is set already; returns the user
     the process now acts as. Also gives the process the key that verifies what it downloads from the registry
-    (`MLP_ARTIFACT_PUBLIC_KEY`, unless set), so every `mlp` command that fetches a version verifies it."""
+    (`MLP_ARTIFACT_PUBLIC_KEY`, unless set), so every `mlp` command that fetches a version verifies it; and the key
+    that signs what it registers (`use_local_signing_key`)."""
     target = os.environ if environ is None else environ
     if not target.get(env.ARTIFACT_PUBLIC_KEY.name, "").strip():
         target[env.ARTIFACT_PUBLIC_KEY.name] = artifact_public_key()
+    use_local_signing_key(target)
     current = target.get(contracts.MLFLOW_USERNAME_VAR, "").strip()
     if current:
         return current

@@ -78,6 +78,12 @@ def get_secret(name: str) -> str:
     return path.read_text().strip()
 
 
+def secret_file(name: str) -> Path:
+    """The file holding the secret `name` (created the first time), for a reader that takes a path."""
+    get_secret(name)
+    return secrets_dir() / name
+
+
 def write_private(path: Path, text: str) -> Path:
     """Write (or replace) a secret-bearing file atomically, mode 0600 from its first byte."""
     atomic_write_text(path, text, mode=0o600)

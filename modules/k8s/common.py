@@ -51,6 +51,7 @@ def manifest(api_version: str, kind: str, meta: dict[str, Any], **body: Any) -> 
     return {"apiVersion": api_version, "kind": kind, "metadata": meta, **body}
 
 
+SYSTEM_NODE_SELECTOR = {"mlp.io/pool": "system"}  # the platform's own workloads' node group (modules/node_groups.py)
 RUN_AS = 10001  # the non-root user every image of the repository creates (its Containerfiles)
 
 

@@ -60,6 +60,7 @@ def _internal() -> dict[str, Any]:
 RUNNER_NAMESPACE = "arc-runners"
 ARC_CONTROLLER_NAMESPACE = "arc-systems"
 RUNNER_LABEL = "mlp.io/runner"
+RETRAIN_POD_NAME = "mlp-retrain"  # the retraining Job's pods (modules/k8s/retrain.py), in the runners' namespace
 RUNNER_KINDS = (contracts.RELEASE_RUNNERS, contracts.DRIFT_RUNNERS)
 # The Job that creates the registry's users through MLflow's API (modules/registry_users.py).
 REGISTRY_USERS_JOB_PODS = {"app.kubernetes.io/name": "mlflow-registry-users", "app.kubernetes.io/part-of": c.PART_OF}
@@ -193,13 +194,14 @@ def owned_namespaces(
             "the mlflow chart's database-migration init container sets no seccompProfile by default; baseline "
             "forbids host access and privilege",
             ingress=[
-                # The in-VPC release and drift jobs (modules/runners.py): MLflow has no other client outside the
-                # serving namespace, and no public endpoint.
+                # The in-VPC release and drift jobs (modules/runners.py) and the retraining Job they start: MLflow
+                # has no other client outside the serving namespace, and no public endpoint.
                 np.rule(
                     [
                         model_servers,
                         drift_jobs,
                         *(runner_pods(k) for k in RUNNER_KINDS),
+                        np.pods(RUNNER_NAMESPACE, {"app.kubernetes.io/name": RETRAIN_POD_NAME}),
                         np.pods(cs.MLFLOW_NAMESPACE, REGISTRY_USERS_JOB_PODS),
                     ],
                     np.tcp(cs.MLFLOW_PORT),
@@ -243,6 +245,15 @@ def owned_namespaces(
                         np.rule([np.pods(cs.MLFLOW_NAMESPACE, cs.MLFLOW_PODS)], np.tcp(cs.MLFLOW_PORT)),
                         _api_server(vpc_cidr),  # kubectl apply / argo rollouts status (RBAC: modules/runners.py)
                         https_out,  # GitHub, STS, ECR's API, the package index
+                    ],
+                ),
+                (
+                    "allow-retrain-jobs",  # modules/k8s/retrain.py: registers through MLflow, signs with KMS
+                    {"app.kubernetes.io/name": RETRAIN_POD_NAME},
+                    [],
+                    [
+                        np.rule([np.pods(cs.MLFLOW_NAMESPACE, cs.MLFLOW_PODS)], np.tcp(cs.MLFLOW_PORT)),
+                        https_out,  # STS and KMS
                     ],
                 ),
                 (

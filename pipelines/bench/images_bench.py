@@ -151,7 +151,8 @@ def measure_drift_job(version: int, server_url: str, server: BuiltImage) -> Drif
     try:
         container = job.rendered["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
         limit = container["resources"]["limits"]["memory"]
-        return DriftJobFigures(DRIFT_TEXTS, job.exit_code, job.seconds, job.peak_memory_bytes / 1e6, limit)
+        ran = job.exited
+        return DriftJobFigures(DRIFT_TEXTS, ran.exit_code, ran.seconds, ran.peak_memory_bytes / 1e6, limit)
     finally:
         down(job.kube_file)
         forget(endpoints.pushgateway_url(), policy().release.model_name, version)

@@ -91,20 +91,20 @@ def retrain(
 ) -> None:
     """Refit the head on in-domain + shifted-domain data, register with lineage; exit 3 if a breaker refuses."""
     from core.policy import policy
+    from pipelines.retrain import local
     from pipelines.retrain.breakers import RetrainRefused
-    from pipelines.retrain.run import DriftAlert
+    from pipelines.retrain.run import drift_alert
     from pipelines.retrain.run import retrain as do_retrain
 
-    if trigger not in ("manual", "drift"):
-        raise typer.BadParameter(f"unknown trigger {trigger!r}; choose manual or drift")
-    if trigger != "drift" and (alert_fingerprint or drift_score):
-        raise typer.BadParameter("--alert-fingerprint and --drift-score describe a drift alert: use --trigger drift")
-    alert = DriftAlert(alert_fingerprint, drift_score) if trigger == "drift" else None
+    try:
+        alert = drift_alert(trigger, alert_fingerprint, drift_score)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
     use_identity(contracts.REGISTRY_RELEASE_BOT)
     alias = policy().release.candidate_alias if candidate else None
     try:
         with contextlib.redirect_stdout(sys.stderr):
-            outcome = do_retrain(version, "drift" if trigger == "drift" else "manual", alias, _progress, alert)
+            outcome = do_retrain(version, "drift" if alert else "manual", alias, _progress, local.workspace(), alert)
     except RetrainRefused as exc:
         console.print(f"[red]{exc}[/red] (runbooks/retraining-refused.md)")
         raise typer.Exit(3) from exc
@@ -123,15 +123,7 @@ def retrain(
     Console(width=140, stderr=True).print(table)
     suffix = f" (alias {alias})" if alias else ""
     console.print(f"[green]registered {outcome.registered.name} v{outcome.registered.version}[/green]{suffix}")
-    result = {
-        "name": outcome.registered.name,
-        "version": outcome.registered.version,
-        "parent_version": outcome.parent_version,
-        "reused": outcome.registered.reused,
-        "alias": alias,
-        "accuracy": {s: {"before": b, "after": a} for s, (b, a) in outcome.result.accuracy_table().items()},
-    }
-    typer.echo(json.dumps(result) if as_json else outcome.registered.version)
+    typer.echo(json.dumps(outcome.summary()) if as_json else outcome.registered.version)
 
 
 @app.command()
@@ -247,8 +239,10 @@ def signing_key() -> None:
     """Print the public key that verifies registered versions (the value of MLP_ARTIFACT_PUBLIC_KEY): the KMS key's
     when MLP_ARTIFACT_SIGNING_KMS_KEY names one (the release renders it with `mlp render k8s --artifact-public-key`),
     else the local secret store's."""
+    from infra.local.registry_auth import use_local_signing_key
     from pipelines.registry.signers import SigningError, signer_from_env
 
+    use_local_signing_key()
     try:
         typer.echo(signer_from_env().public_key())
     except SigningError as exc:

@@ -91,3 +91,49 @@ def k8s(
     paths = write(rendered, out)
     count = sum(len(m) for m in rendered.values())
     typer.echo(f"wrote {count} manifests to {len(paths)} files in {out}" + (" (schema-valid)" if validate else ""))
+
+
+@app.command("retrain-job")
+def retrain_job(
+    parent: int = typer.Option(..., "--from", help="The version that drifted: the retraining's parent"),
+    image: str = typer.Option(..., help="The drift-job image, by tag or digest (it runs the retraining too)"),
+    signing_kms_key: str = typer.Option(..., help="The artifact-signing KMS key's ARN or alias"),
+    artifact_public_key: str = typer.Option(..., help="Its public half (base64 DER): verifies the parent it reads"),
+    alert_fingerprint: str = typer.Option("", help="The drift alert's fingerprint (empty: a manual retraining)"),
+    drift_score: str = typer.Option("", help="The drift alert's score"),
+    mlflow_tracking_uri: str = typer.Option(DEFAULT_MLFLOW),
+    candidate: bool = typer.Option(True, help="Point the candidate alias at the new version (starts its release)"),
+    validate: bool = typer.Option(True, help="Schema-check the manifest before printing it"),
+) -> None:
+    """Print the retraining Job (YAML) for one drifted version: `... | kubectl apply -f -` (model-retrain.yml)."""
+    from pydantic import ValidationError
+
+    from core.policy import policy
+    from modules.k8s.render import to_yaml
+    from modules.k8s.retrain import RetrainJobProps
+    from modules.k8s.retrain import retrain_job as render_job
+    from modules.k8s.validate import ManifestInvalid, check
+
+    try:
+        props = RetrainJobProps(
+            image=image,
+            model_name=policy().release.model_name,
+            parent_version=parent,
+            trigger="drift" if alert_fingerprint else "manual",
+            alert_fingerprint=alert_fingerprint,
+            drift_score=drift_score,
+            mlflow_tracking_uri=mlflow_tracking_uri,
+            signing_kms_key=signing_kms_key,
+            artifact_public_key=artifact_public_key,
+            candidate=candidate,
+        )
+    except ValidationError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    job = render_job(props)
+    if validate:
+        try:
+            check({"retrain": [job]})
+        except ManifestInvalid as exc:
+            typer.secho(str(exc), fg="red", err=True)
+            raise typer.Exit(1) from exc
+    typer.echo(to_yaml([job]), nl=False)

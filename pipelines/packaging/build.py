@@ -57,7 +57,7 @@ def git_commit() -> str:
         ).stdout.strip()
         return out.stdout.strip() + ("-dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
-        return "unknown"
+        return env.REVISION.get() or "unknown"  # in an image: the commit it was built from
 
 
 def sha256_file(path: Path) -> str:

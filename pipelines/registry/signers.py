@@ -42,7 +42,7 @@ class LocalKeySigner:
 
     @property
     def name(self) -> str:
-        return "the local secret store's Ed25519 key"
+        return "an Ed25519 key file (the local secret store's)"
 
     def sign(self, data: bytes) -> bytes:
         return sign_ed25519(self.private_pem, data)
@@ -92,12 +92,20 @@ class KmsSigner:
 
 
 def signer_from_env() -> Signer:
-    """The KMS signer when `MLP_ARTIFACT_SIGNING_KMS_KEY` names a key, else the local secret store's key."""
+    """The KMS signer when `MLP_ARTIFACT_SIGNING_KMS_KEY` names a key, else the key in the file
+    `MLP_ARTIFACT_SIGNING_KEY_FILE` names (the local environment's); neither set is an error, never a new key."""
     key_id = env.ARTIFACT_SIGNING_KMS_KEY.get()
     if key_id:
         import boto3
 
         return KmsSigner(key_id, boto3.client("kms"))
-    from infra.local.secrets import ARTIFACT_SIGNING_KEY, get_secret
-
-    return LocalKeySigner(get_secret(ARTIFACT_SIGNING_KEY))
+    key_file = env.ARTIFACT_SIGNING_KEY_FILE.get()
+    if key_file is None:
+        raise SigningError(
+            f"no signing key: set {env.ARTIFACT_SIGNING_KMS_KEY.name} (the cluster's KMS key) or "
+            f"{env.ARTIFACT_SIGNING_KEY_FILE.name} (a PEM file; `mlp` commands set the local environment's)"
+        )
+    try:
+        return LocalKeySigner(key_file.read_text().strip())
+    except OSError as exc:
+        raise SigningError(f"cannot read the signing key {key_file}: {exc}") from exc

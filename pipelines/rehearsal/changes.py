@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from core import env
@@ -137,3 +138,39 @@ def webhook_receiver_for_this_machine(
         ),
     ]
     return out, changes
+
+
+def retrain_job_for_this_machine(
+    job: Manifest, *, suffix: str, secrets: SecretValues, signing_key_file: Path
+) -> tuple[Manifest, list[Change]]:
+    """The retraining Job's pod as the rehearsal runs it once, and what differs and why."""
+    pod_spec = copy.deepcopy(job["spec"]["template"]["spec"])
+    meta = copy.deepcopy(job["spec"]["template"]["metadata"])
+    meta["name"] = f"{job['metadata']['name']}-{suffix}"
+    changes = [
+        Change("the Job's pod run once as a Pod", "podman kube play runs Pods and Deployments, not Jobs; backoffLimit "
+               "and activeDeadlineSeconds are the Job controller's (rendered and schema-checked; the rehearsal "
+               "enforces the deadline itself)"),
+        Change("hostNetwork: true", "the pod reaches the local MLflow on loopback"),
+        SECRETS_INLINE,
+        Change("imagePullPolicy: Never", "the image was built on this machine; no registry is reachable"),
+    ]  # fmt: skip
+    pod_spec["hostNetwork"] = True
+    pod_spec["volumes"].append(
+        {"name": "signing-key", "hostPath": {"path": str(signing_key_file.parent), "type": "Directory"}}
+    )
+    for container in pod_spec["containers"]:
+        _inline_secrets(container, secrets)
+        container["imagePullPolicy"] = "Never"
+        container["env"] = [e for e in container["env"] if e["name"] != env.ARTIFACT_SIGNING_KMS_KEY.name]
+        container["env"].append({"name": env.ARTIFACT_SIGNING_KEY_FILE.name, "value": f"/keys/{signing_key_file.name}"})
+        container["volumeMounts"].append({"name": "signing-key", "mountPath": "/keys", "readOnly": True})
+        container["args"] = [a for a in container["args"] if a != "--candidate"]
+    changes += [
+        Change(f"{env.ARTIFACT_SIGNING_KMS_KEY.name} -> {env.ARTIFACT_SIGNING_KEY_FILE.name} (hostPath, read-only)",
+               "no KMS here: the local signing key, whose public half the local environment verifies with, stands "
+               "in for the KMS key the release runner's IRSA role may sign with"),
+        Change("--candidate dropped", "the candidate alias would start a local release of the new version; the "
+               "release of a retrained version is tested by tests/integration/test_retrain.py"),
+    ]  # fmt: skip
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": pod_spec}, changes

@@ -7,8 +7,6 @@ inference-log bucket. The edits are `changes.drift_job_for_this_machine`.
 
 from __future__ import annotations
 
-import contextlib
-import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -18,19 +16,13 @@ from infra.containers.images import BuiltImage
 from modules.k8s import MonitoringProps, render_all
 from pipelines.rehearsal import pods
 from pipelines.rehearsal.changes import Change, Manifest, drift_job_for_this_machine
-from pipelines.rehearsal.load import memory_bytes
 from pipelines.rehearsal.model_server import registry_secrets, rehearsal_port, render_props, s3_env
 
 
 @dataclass(frozen=True)
 class JobRun:
-    kube_file: Path
-    container_id: str
-    exit_code: int
-    seconds: float
-    peak_memory_bytes: float
-    oom_killed: bool
-    log: str
+    kube_file: Path  # `pods.down` it once done: the pod stays for its log and the checks
+    exited: pods.Exited
     rendered: Manifest
     changes: list[Change]
 
@@ -55,25 +47,4 @@ def run(version: int, since: datetime, server: BuiltImage, job: BuiltImage) -> J
     )
     deadline = cronjob["spec"]["jobTemplate"]["spec"]["activeDeadlineSeconds"]
     path = pods.kube_file(pod)
-    started = time.monotonic()
-    cid = pods.play(path)
-    peak = 0.0
-    while pods.inspect(cid, ".State.Status") not in {"exited", "stopped"}:
-        if time.monotonic() - started > deadline:
-            raise pods.RehearsalError(
-                f"the drift job ran past activeDeadlineSeconds={deadline}:\n{pods.container_log(cid)}"
-            )
-        with contextlib.suppress(Exception):  # the container may end between the check and the sample
-            peak = max(peak, memory_bytes(cid))
-        time.sleep(1)
-    return JobRun(
-        kube_file=path,
-        container_id=cid,
-        exit_code=int(pods.inspect(cid, ".State.ExitCode")),
-        seconds=time.monotonic() - started,
-        peak_memory_bytes=peak,
-        oom_killed=pods.inspect(cid, ".State.OOMKilled") == "true",
-        log=pods.container_log(cid, 200),
-        rendered=cronjob,
-        changes=changes,
-    )
+    return JobRun(kube_file=path, exited=pods.run_to_exit(path, deadline), rendered=cronjob, changes=changes)

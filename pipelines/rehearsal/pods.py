@@ -6,6 +6,7 @@ import contextlib
 import time
 import urllib.error
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -52,6 +53,42 @@ def container_log(container_id: str, lines: int = 60) -> str:
 
 def inspect(container_id: str, field: str) -> str:
     return podman("inspect", "--format", f"{{{{{field}}}}}", container_id).strip()
+
+
+@dataclass(frozen=True)
+class Exited:
+    """A run-to-completion pod (a Job's), once its container exited."""
+
+    container_id: str
+    exit_code: int
+    seconds: float
+    peak_memory_bytes: float
+    oom_killed: bool
+    log: str
+
+
+def run_to_exit(path: Path, deadline_seconds: float, log_lines: int = 200) -> Exited:
+    """Play the pod in `path` and wait for its container to exit, sampling its memory each second; raise past
+    `deadline_seconds` (the Job's activeDeadlineSeconds), with its log."""
+    from pipelines.rehearsal.load import memory_bytes
+
+    started = time.monotonic()
+    cid = play(path)
+    peak = 0.0
+    while inspect(cid, ".State.Status") not in {"exited", "stopped"}:
+        if time.monotonic() - started > deadline_seconds:
+            raise RehearsalError(f"ran past activeDeadlineSeconds={deadline_seconds}:\n{container_log(cid)}")
+        with contextlib.suppress(Exception):  # the container may end between the check and the sample
+            peak = max(peak, memory_bytes(cid))
+        time.sleep(1)
+    return Exited(
+        container_id=cid,
+        exit_code=int(inspect(cid, ".State.ExitCode")),
+        seconds=time.monotonic() - started,
+        peak_memory_bytes=peak,
+        oom_killed=inspect(cid, ".State.OOMKilled") == "true",
+        log=container_log(cid, log_lines),
+    )
 
 
 def http_status(url: str, timeout: float = 2.0) -> int:

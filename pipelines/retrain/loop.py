@@ -24,7 +24,7 @@ from pipelines.release.store import StateStore
 from pipelines.release.traffic import gateway_traffic
 from pipelines.release.watch import Wanted
 from pipelines.release.watch import wait as follow_release
-from pipelines.retrain.run import event_log
+from pipelines.retrain.local import event_log
 
 POLL_SECONDS = 2.0
 

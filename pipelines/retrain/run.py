@@ -1,8 +1,9 @@
 """`mlp model retrain`: breakers, then build from a registered version, then register all-or-nothing with lineage.
 
-Every outcome (refused, registered) is appended to `build/reports/retraining.jsonl`, the log an on-call engineer
-reads (runbooks/retraining-refused.md). The breakers' history is the registry itself: the versions that carry a
-`retrain.trigger` tag and when they were created, so it holds wherever the registry does.
+Every outcome (refused, registered) is appended to the workspace's retraining log: `build/reports/retraining.jsonl`
+locally (`pipelines.retrain.local`), the Job's log in the cluster (`pipelines.retrain.job`); the log an on-call
+engineer reads (runbooks/retraining-refused.md). The breakers' history is the registry itself: the versions that
+carry a `retrain.trigger` tag and when they were created, so it holds wherever the registry does.
 """
 
 from __future__ import annotations
@@ -16,10 +17,8 @@ from typing import Any, Literal
 
 from core.clock import utcnow
 from core.policy import policy
-from infra.local.paths import build_dir, model_cache
 from pipelines.registry.register import Registered, register
 from pipelines.release.state import Outcome
-from pipelines.release.store import ReleaseLock
 from pipelines.retrain import breakers, train
 from services.registry import client as registry
 
@@ -39,6 +38,28 @@ class DriftAlert:
     score: str
 
 
+def drift_alert(trigger: str, fingerprint: str, score: str) -> DriftAlert | None:
+    """The alert a retraining names, checked: only a drift trigger names one. ValueError says what is wrong."""
+    if trigger not in ("manual", "drift"):
+        raise ValueError(f"unknown trigger {trigger!r}; choose manual or drift")
+    if trigger != "drift":
+        if fingerprint or score:
+            raise ValueError("--alert-fingerprint and --drift-score describe a drift alert: use --trigger drift")
+        return None
+    return DriftAlert(fingerprint, score)
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """Where a retraining works and what it asks of where it runs."""
+
+    model_cache: Path  # downloaded versions
+    embedding_cache: Path  # the encoder's embeddings of the data sets, by encoder and data
+    builds: Path  # the new package is built under it
+    events: Path  # the retraining log (JSON lines), appended
+    running_release: Callable[[], str | None]  # the release of the model that runs now, described; None if none
+
+
 @dataclass(frozen=True)
 class RetrainOutcome:
     registered: Registered
@@ -46,16 +67,22 @@ class RetrainOutcome:
     result: train.Retrained
     alias: str | None
 
+    def summary(self) -> dict[str, Any]:
+        """What `mlp model retrain --json` and the retraining Job print: the version, its parent, accuracy."""
+        return {
+            "name": self.registered.name,
+            "version": self.registered.version,
+            "parent_version": self.parent_version,
+            "reused": self.registered.reused,
+            "alias": self.alias,
+            "accuracy": {s: {"before": b, "after": a} for s, (b, a) in self.result.accuracy_table().items()},
+        }
 
-def event_log() -> Path:
-    path = build_dir() / "reports" / "retraining.jsonl"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return path
 
-
-def record(event: str, **fields: object) -> None:
+def record(log: Path, event: str, **fields: object) -> None:
     line = {"at": utcnow(), "event": event, "model": registry.model_name(), **fields}
-    with event_log().open("a", encoding="utf-8") as fh:
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("a", encoding="utf-8") as fh:
         fh.write(json.dumps(line, sort_keys=True) + "\n")
 
 
@@ -73,14 +100,6 @@ def unreviewed_failed_gate(versions: list[Any]) -> str | None:
     if last.tags.get("release.status") != GATE_FAILED or last.tags.get(REVIEWED_TAG):
         return None
     return f"v{last.version}: {last.tags.get('release.reason', 'gate failed')}"
-
-
-def running_release() -> str | None:
-    lock = ReleaseLock(registry.model_name())
-    if not lock.is_held():
-        return None
-    owner = lock.owner()
-    return f"v{owner.get('version', '?')}, release {owner.get('release_id', '?')}, since {owner.get('since', '?')}"
 
 
 def lineage_tags(trigger: Trigger, parent: int, result: train.Retrained, alert: DriftAlert | None) -> dict[str, str]:
@@ -101,7 +120,12 @@ def lineage_tags(trigger: Trigger, parent: int, result: train.Retrained, alert: 
 
 
 def retrain(
-    parent_ref: str, trigger: Trigger, alias: str | None, progress: Progress, alert: DriftAlert | None = None
+    parent_ref: str,
+    trigger: Trigger,
+    alias: str | None,
+    progress: Progress,
+    workspace: Workspace,
+    alert: DriftAlert | None = None,
 ) -> RetrainOutcome:
     """Refuse (breakers.RetrainRefused) or build and register a retrained version of `parent_ref`."""
     registry.check_mlflow()
@@ -111,13 +135,14 @@ def retrain(
         policy().retraining,
         now=datetime.now(UTC),
         retrained_at=retrained_at(versions),
-        running_release=running_release(),
+        running_release=workspace.running_release(),
         labelled=len(train.shifted_training_examples()),
         failed_gate=unreviewed_failed_gate(versions) if trigger == "drift" else None,
     )
     alert_fields = {"alert_fingerprint": alert.fingerprint, "drift_score": alert.score} if alert else {}
     if refusal is not None:
         record(
+            workspace.events,
             "refused",
             breaker=refusal.breaker,
             reason=refusal.reason,
@@ -127,13 +152,14 @@ def retrain(
         )
         raise breakers.RetrainRefused(refusal)
     progress(f"retraining from {registry.model_name()} v{parent} (trigger: {trigger})")
-    parent_dir = registry.download_version(parent, cache_root=model_cache())
-    out = build_dir() / "models" / f"retrained-from-v{parent}"
-    result = train.build(parent_dir, out, progress)
+    parent_dir = registry.download_version(parent, cache_root=workspace.model_cache)
+    out = workspace.builds / f"retrained-from-v{parent}"
+    result = train.build(parent_dir, out, workspace.embedding_cache, progress)
     progress(f"registering {out.name} with its lineage (all or nothing)")
     tags = lineage_tags(trigger, parent, result, alert)
     registered = register(out, alias=alias, progress=progress, extra_tags=tags)
     record(
+        workspace.events,
         "registered",
         version=registered.version,
         reused=registered.reused,  # the same package was already registered (same input_hash): not made twice

@@ -18,7 +18,6 @@ from typing import Any
 
 import numpy as np
 
-from infra.local.paths import sub
 from pipelines.data import Example, dataset_sha256, load_shifted_split, load_split, shifted_dataset_sha256
 from pipelines.evaluation import EvalResult, score
 from pipelines.packaging.build import embed_all, git_commit, sha256_file, train_head, write_json
@@ -51,7 +50,7 @@ class Retrained:
         return {split: (self.before[split].accuracy, self.after[split].accuracy) for split in self.after}
 
 
-def embeddings(model_dir: Path, name: str, texts: list[str], data_hash: str, progress: Progress) -> Any:
+def embeddings(model_dir: Path, name: str, texts: list[str], data_hash: str, cache: Path, progress: Progress) -> Any:
     """The encoder's embeddings of `texts`, cached by encoder, sequence settings and data (they never change)."""
     config = json.loads((model_dir / "model_config.json").read_text())
     key = hashlib.sha256()
@@ -64,7 +63,8 @@ def embeddings(model_dir: Path, name: str, texts: list[str], data_hash: str, pro
         name,
     ):
         key.update(part.encode())
-    path = sub("embedding-cache") / f"{key.hexdigest()}.npy"
+    cache.mkdir(parents=True, exist_ok=True)
+    path = cache / f"{key.hexdigest()}.npy"
     if path.exists():
         cached = np.load(path)
         if cached.shape[0] == len(texts):
@@ -117,16 +117,17 @@ def check_runtime_agrees(model_dir: Path, head: ModelConfig, vectors: Any, texts
         )
 
 
-def build(parent_dir: Path, out: Path, progress: Progress) -> Retrained:
-    """Write the retrained package to `out` (atomically: `<out>.partial` renamed at the end)."""
+def build(parent_dir: Path, out: Path, cache: Path, progress: Progress) -> Retrained:
+    """Write the retrained package to `out` (atomically: `<out>.partial` renamed at the end); embeddings are kept
+    under `cache`."""
     data_hash, shifted_hash = dataset_sha256(), shifted_dataset_sha256()
     in_domain, shifted = load_split("train"), shifted_training_examples()
     train = in_domain + shifted
     vectors = np.vstack(
         [
-            embeddings(parent_dir, "review_polarity:train", [ex.text for ex in in_domain], data_hash, progress),
+            embeddings(parent_dir, "review_polarity:train", [ex.text for ex in in_domain], data_hash, cache, progress),
             embeddings(
-                parent_dir, "nyt_editorials:train-balanced", [ex.text for ex in shifted], shifted_hash, progress
+                parent_dir, "nyt_editorials:train-balanced", [ex.text for ex in shifted], shifted_hash, cache, progress
             ),
         ]
     )
@@ -150,7 +151,7 @@ def build(parent_dir: Path, out: Path, progress: Progress) -> Retrained:
     for split, load in SPLITS.items():
         examples = load()
         split_hash = shifted_hash if split.startswith("shifted") else data_hash
-        vecs = embeddings(parent_dir, split, [ex.text for ex in examples], split_hash, progress)
+        vecs = embeddings(parent_dir, split, [ex.text for ex in examples], split_hash, cache, progress)
         before[split], after[split] = score_head(parent_head, vecs, examples), score_head(new_head, vecs, examples)
         progress(f"{split}: accuracy {before[split].accuracy:.4f} -> {after[split].accuracy:.4f}")
         if split == "shifted_validation":

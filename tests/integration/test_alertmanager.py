@@ -93,9 +93,12 @@ def test_alertmanager_runs_the_policys_routes(local_env: None) -> None:  # noqa:
     assert seconds(route["group_wait"]) == r.group_wait_seconds
     assert seconds(route["group_interval"]) == r.group_interval_seconds
     assert seconds(route["repeat_interval"]) == r.ticket_repeat_interval_seconds
-    [page] = route["routes"]
+    act, page, rest = route["routes"]
+    assert act["receiver"] == contracts.RECEIVER_ACT and act["continue"] is True  # the people are told as well
+    assert seconds(act["repeat_interval"]) == r.group_interval_seconds
     assert page["receiver"] == contracts.RECEIVER_PAGE
     assert seconds(page["repeat_interval"]) == r.page_repeat_interval_seconds
+    assert rest == {"receiver": contracts.RECEIVER_TICKET}
     # The token reaches Alertmanager only as a file path: never its value.
     token = (am.token_file()).read_text().strip()
     assert token not in status["config"]["original"]

@@ -142,10 +142,11 @@ def test_drift_job_reads_the_pods_log_pushes_its_score_and_the_alert_fires(
         time.sleep(1)
     run = drift_job.run(version, since, image, job_image)
     try:
-        assert run.exit_code == EXIT_DRIFT, f"exit {run.exit_code}, expected {EXIT_DRIFT} (drift):\n{run.log}"
+        ran = run.exited
+        assert ran.exit_code == EXIT_DRIFT, f"exit {ran.exit_code}, expected {EXIT_DRIFT} (drift):\n{ran.log}"
         container = run.rendered["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
         limit = quantity_mib(container["resources"]["limits"]["memory"]) * 2**20
-        assert not run.oom_killed and 0 < run.peak_memory_bytes < limit, (run.peak_memory_bytes, limit)
+        assert not ran.oom_killed and 0 < ran.peak_memory_bytes < limit, (ran.peak_memory_bytes, limit)
         share = pushed(endpoints.pushgateway_url(), model, version)[q.DRIFT_SCORE]
         assert share > policy().drift.threshold, share
         expr = f'ALERTS{{alertname="{contracts.ALERT_DRIFT}",alertstate="firing",model_version="{version}"}}'
@@ -204,8 +205,14 @@ def test_a_hung_server_fails_its_liveness_probe_and_the_restart_recovers_it(pod:
     finally:
         podman("unpause", pod.container_id)
     assert seconds <= budget, f"the liveness probe took {seconds:.0f}s to fail (rendered budget {budget}s)"
-    podman("restart", "--time", "0", pod.container_id)
+    # The kubelet kills the container and restarts it by the pod's restartPolicy, the pod staying up. `podman
+    # restart` would stop the pod's last container, which stops the pod (kube play's exit policy).
+    restarts = int(podman("inspect", "--format", "{{.RestartCount}}", pod.container_id))
+    os.kill(int(podman("inspect", "--format", "{{.State.Pid}}", pod.container_id)), signal.SIGKILL)
     deadline = time.monotonic() + pod.budget_seconds
+    while int(podman("inspect", "--format", "{{.RestartCount}}", pod.container_id)) == restarts:
+        assert time.monotonic() < deadline, "the killed container was not restarted by the pod's restartPolicy"
+        time.sleep(0.2)
     while _status(f"{pod.url}/readyz") != 200:
         assert time.monotonic() < deadline, "not ready again within the startup budget after the restart"
         time.sleep(0.5)

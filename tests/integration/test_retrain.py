@@ -19,7 +19,8 @@ from pipelines.data import dataset_sha256, load_shifted_split, load_split, shift
 from pipelines.evaluation import evaluate
 from pipelines.release.state import Outcome
 from pipelines.release.store import ReleaseLock
-from pipelines.retrain.run import TRIGGER_TAG, event_log
+from pipelines.retrain.local import event_log
+from pipelines.retrain.run import TRIGGER_TAG
 from services.model_runtime.classifier import OnnxTextClassifier
 from services.registry import client as registry
 from tests.integration.conftest import REPO_ROOT, mlp

@@ -1,6 +1,7 @@
 """checkov --framework kubernetes over the objects of the release path that are not `mlp render k8s` output: the
 runner pods as ARC creates them from the scale sets' template (with their namespace's NetworkPolicies), the release
-runner's RBAC, the database bootstrap Job and the registry users' Job (with MLflow's namespace policies). Zero
+runner's RBAC, the retraining Job, the database bootstrap Job and the registry users' Job (with MLflow's namespace
+policies). Zero
 failed checks; skips with their reasons in modules/.checkov-runners.yaml."""
 
 from __future__ import annotations
@@ -16,10 +17,21 @@ import yaml
 from core.promql import SERVING_NAMESPACE
 from modules import database_bootstrap, registry_users, runners
 from modules.k8s import platform
+from modules.k8s.retrain import RetrainJobProps, retrain_job
 
 REPO = Path(__file__).resolve().parents[2]
 CHECKOV = REPO / ".venv-checkov" / "bin" / "checkov"
 IMAGE = "ghcr.io/actions/actions-runner:2.329.0"
+RETRAIN_PROPS = RetrainJobProps(
+    image="123456789012.dkr.ecr.us-east-1.amazonaws.com/mlp-dev/drift-job@sha256:" + "a" * 64,
+    model_name="review-polarity-classifier",
+    parent_version=3,
+    alert_fingerprint="0123456789abcdef",
+    drift_score="0.9",
+    mlflow_tracking_uri="http://mlflow.mlflow.svc.cluster.local:5000",
+    signing_kms_key="alias/mlp-dev-artifacts",
+    artifact_public_key="MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE",
+)
 
 
 def _objects() -> list[dict[str, Any]]:
@@ -40,6 +52,8 @@ def _objects() -> list[dict[str, Any]]:
     )
     out += registry_users.manifests(namespace="mlflow", image="burakince/mlflow:3.14.0", remote_key="mlp-dev/x")
     out += runners.serving_rbac(runners.release_shapes())
+    out += runners.retrain_rbac()
+    out.append(retrain_job(RETRAIN_PROPS))
     owned = platform.owned_namespaces(
         vpc_cidr="10.10.0.0/16",
         serving_namespace=SERVING_NAMESPACE,

@@ -50,8 +50,8 @@ def closes_second_request_on_first_connection(request: pytest.FixtureRequest) ->
                     return
                 if not _read_request(conn):
                     return
+                answered[index] += 1  # counted before it is sent: the client may assert as soon as it reads it
                 conn.sendall(OK)
-                answered[index] += 1
 
     def accept() -> None:
         index = 0

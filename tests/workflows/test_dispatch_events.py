@@ -3,12 +3,14 @@ would leave promotions or drift alerts starting nothing in the cluster."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from core.promql import SERVING_NAMESPACE
 from services.webhook.dispatch import DISPATCH_EVENT_TYPE, RETRAIN_EVENT_TYPE
 
 WORKFLOWS = Path(__file__).resolve().parents[2] / ".github" / "workflows"
@@ -34,7 +36,29 @@ def test_the_retraining_waits_for_the_release_and_the_release_for_it() -> None:
     assert release == retrain and release["cancel-in-progress"] is False
 
 
-def test_the_retraining_passes_the_alert_as_lineage() -> None:
-    text = (WORKFLOWS / "model-retrain.yml").read_text()
-    for flag in ("--trigger drift", "--alert-fingerprint", "--drift-score", "--candidate"):
-        assert flag in text, flag
+def test_the_retraining_renders_its_job_with_the_alert_and_options_the_command_has() -> None:
+    """The workflow's `mlp render retrain-job` line passes the alert (the Job's lineage args: tests/modules/k8s/
+    test_retrain.py) and only options the command defines."""
+    import typer.main
+
+    from pipelines.commands.render import app
+
+    text = (WORKFLOWS / "model-retrain.yml").read_text().replace("\\\n", " ")
+    (line,) = [ln for ln in text.splitlines() if ln.strip().startswith(".venv/bin/mlp render retrain-job")]
+    command = typer.main.get_command(app).commands["retrain-job"]  # type: ignore[attr-defined]
+    options = {opt for param in command.params for opt in param.opts}
+    (alert,) = [ln for ln in text.splitlines() if ln.strip().startswith("alert=(--")]  # the dispatch's alert
+    used = set(re.findall(r"(--[a-z-]+)", line + alert))
+    assert {"--alert-fingerprint", "--drift-score", "--from", "--image", "--signing-kms-key"} <= used
+    assert used <= options, f"not options of mlp render retrain-job: {sorted(used - options)}"
+
+
+def test_the_names_the_retraining_workflow_uses_are_the_renderers() -> None:
+    from modules.k8s import monitoring, render
+    from modules.k8s.retrain import retrain_job
+    from tests.modules.test_platform_checkov import RETRAIN_PROPS
+
+    settings = yaml.safe_load((WORKFLOWS / "model-retrain.yml").read_text())["env"]
+    assert settings["JOB_NAMESPACE"] == retrain_job(RETRAIN_PROPS)["metadata"]["namespace"]
+    assert (settings["NAMESPACE"], settings["DRIFT_CRONJOB"]) == (SERVING_NAMESPACE, monitoring.DRIFT_JOB)
+    assert settings["FIELD_MANAGER"] == render.FIELD_MANAGER

@@ -87,10 +87,17 @@ def test_a_kms_key_of_another_kind_is_refused_before_anything_is_signed(kms) -> 
         KmsSigner(KEY_ARN, client).public_key()
 
 
-def test_the_signer_is_chosen_by_the_kms_key_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_signer_is_chosen_by_the_kms_key_setting(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     pem = m.new_private_key_pem()
-    monkeypatch.setattr("infra.local.secrets.get_secret", lambda name: pem)
+    (tmp_path / "key.pem").write_text(pem)
     monkeypatch.delenv("MLP_ARTIFACT_SIGNING_KMS_KEY", raising=False)
+    monkeypatch.delenv("MLP_ARTIFACT_SIGNING_KEY_FILE", raising=False)
+    with pytest.raises(SigningError, match=r"MLP_ARTIFACT_SIGNING_KMS_KEY .* or MLP_ARTIFACT_SIGNING_KEY_FILE"):
+        signers.signer_from_env()  # never a key made up on the spot: its signatures would verify nowhere
+    monkeypatch.setenv("MLP_ARTIFACT_SIGNING_KEY_FILE", str(tmp_path / "missing.pem"))
+    with pytest.raises(SigningError, match=r"missing\.pem"):
+        signers.signer_from_env()
+    monkeypatch.setenv("MLP_ARTIFACT_SIGNING_KEY_FILE", str(tmp_path / "key.pem"))
     local = signers.signer_from_env()
     assert isinstance(local, LocalKeySigner) and local.public_key() == m.public_key_text(pem)
     monkeypatch.setenv("MLP_ARTIFACT_SIGNING_KMS_KEY", KEY_ARN)
@@ -100,15 +107,17 @@ def test_the_signer_is_chosen_by_the_kms_key_setting(monkeypatch: pytest.MonkeyP
 
 
 def test_the_signing_key_command_prints_the_local_public_key_and_names_a_kms_failure(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     from typer.testing import CliRunner
 
+    from infra.local.secrets import ARTIFACT_SIGNING_KEY, get_secret
     from pipelines.commands.model import app
 
-    pem = m.new_private_key_pem()
-    monkeypatch.setattr("infra.local.secrets.get_secret", lambda name: pem)
+    monkeypatch.setenv("MLP_STATE_DIR", str(tmp_path))
     monkeypatch.delenv("MLP_ARTIFACT_SIGNING_KMS_KEY", raising=False)
+    monkeypatch.delenv("MLP_ARTIFACT_SIGNING_KEY_FILE", raising=False)
+    pem = get_secret(ARTIFACT_SIGNING_KEY)
     result = CliRunner().invoke(app, ["signing-key"])
     assert result.exit_code == 0 and result.output.strip() == m.public_key_text(pem)
 
