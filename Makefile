@@ -51,6 +51,9 @@ bench: bootstrap  ## benchmarks: raw ONNX Runtime, serving layers, images and th
 	$(PY) -m pipelines.bench.images_bench
 	$(PY) -m infra.tools.bench_synth
 
+bench-finetune: bootstrap models  ## does fine-tuning the encoder pay next to retraining's head-only refit? (PyTorch, the packaging env; minutes)
+	.venv-pack/bin/python -m pipelines.bench.finetune_bench
+
 lock:  ## re-resolve the hash-locked requirements: main, gpu, checkov, then each image's (the packaging env: lock-pack)
 	uv pip compile -q --python-version 3.11 --generate-hashes requirements/main.in -o requirements/main.lock
 	uv pip compile -q --python-version 3.11 --python-platform x86_64-manylinux_2_28 --generate-hashes requirements/gpu.in -o requirements/gpu.lock
@@ -67,4 +70,4 @@ clean:  ## stop servers and delete local state and build outputs
 	-$(MLP) env down
 	rm -rf .state build infra/cdktf.out
 
-.PHONY: help bootstrap up down status models demo images rehearse lint test synth plan bench lock lock-pack clean
+.PHONY: help bootstrap up down status models demo images rehearse lint test synth plan bench bench-finetune lock lock-pack clean
