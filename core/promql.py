@@ -82,10 +82,13 @@ PREDICT_ENDPOINT = contracts.PREDICT_ROUTE
 # Request-duration buckets the model servers export (BentoML `metrics.duration.buckets`): a fine ladder
 # plus the SLO thresholds, because the latency burn-rate rules read the bucket at exactly
 # `slo.latency_p95_ms` (docs/decisions/0092-burn-rate-alerts-from-slow-request-ratio.md).
-# Fine below 100 ms, where these models answer: histogram_quantile interpolates inside a bucket, so coarse buckets
-# (BentoML's default 25/50/100 ms) would blur the canary's p95 ratio around the 1.3 threshold.
+# Below 100 ms, where these models answer, adjacent bounds are at most 1.2x apart: histogram_quantile interpolates
+# inside a bucket, so a ladder coarser than the canary's `max_latency_ratio` (1.3) would make one request crossing a
+# bound look like a latency regression (a 10 -> 15 ms bucket turned a 10 ms p95 into 14.2 ms, ratio 1.42).
 DEFAULT_DURATION_BUCKETS = (
-    0.0025, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.04, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 10.0,
+    0.0025, 0.003, 0.0035, 0.004, 0.0045, 0.005, 0.006, 0.007, 0.008, 0.009, 0.01, 0.012, 0.014, 0.016, 0.018, 0.02,
+    0.024, 0.028, 0.032, 0.036, 0.04, 0.048, 0.056, 0.064, 0.072, 0.08, 0.09, 0.1,
+    0.12, 0.15, 0.2, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 10.0,
 )  # fmt: skip
 
 
