@@ -37,7 +37,7 @@ lint:  ## ruff and mypy
 	$(PY) -m mypy
 
 test: bootstrap lint models  ## every test: unit, policy, synth, k8s, integration against real local servers
-	$(PY) -m pytest -q --durations=15
+	$(PY) -m pytest -q --durations=15 -n 2  # one worker per top-level test folder, the unit folders beside the integration suite (tests/conftest.py)
 
 synth: bootstrap  ## synthesize every CDK Terrain stack for every environment
 	$(PY) -m infra.synth
