@@ -7,8 +7,12 @@ The ClusterIssuer that uses it is modules/k8s/certificates.py:cluster_issuer; de
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from modules.cluster_services import CERT_MANAGER_NAMESPACE
-from modules.common import Statement
+
+if TYPE_CHECKING:  # modules.common loads the CDK bindings (seconds); the manifests renderer reads CLUSTER_ISSUER
+    from modules.common import Statement
 
 NAMESPACE = CERT_MANAGER_NAMESPACE  # infra/config/versions.yaml charts.cert_manager.namespace
 SERVICE_ACCOUNT = "cert-manager"  # the chart's controller service account (its default name)

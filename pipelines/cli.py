@@ -1,34 +1,145 @@
 """`mlp`: one entry point for the model lifecycle and the local environment.
 
-Each command group lives in `pipelines/commands/<group>.py` with a Typer app of its own.
+Each command group lives in `pipelines/commands/<group>.py` with a Typer app of its own. A group is imported only
+when it runs: MLflow, Evidently and the CDK bindings take seconds to load, and `mlp env status` needs none of them.
 """
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import typer
+from typer.core import TyperGroup
+from typer.main import get_command
 
 from core.policy import PolicyError
-from pipelines.commands import alerts, cost, drift, env, images, model, obs, policy_cmd, release, render, serve
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
-app.add_typer(env.app, name="env", help="Local environment: up, down, status.")
-app.add_typer(model.app, name="model", help="Package, register and gate model versions.")
-app.add_typer(serve.app, name="serve", help="Model servers and the gateway (local runtime).")
-app.add_typer(release.app, name="release", help="Canary releases: start, status, abort, weights.")
-app.add_typer(obs.app, name="obs", help="Prometheus rules and Grafana dashboards.")
-app.add_typer(alerts.app, name="alerts", help="Active alerts and recent notifications, with runbooks.")
-app.add_typer(drift.app, name="drift", help="Drift checks on logged inferences.")
-app.add_typer(cost.app, name="cost", help="Cost per 1,000 inferences.")
-app.add_typer(render.app, name="render", help="Render cluster manifests from the policy.")
-app.add_typer(images.app, name="images", help="Build the cluster's images with podman (cached by content).")
-app.add_typer(policy_cmd.app, name="policy", help="Validate the policy and export its schema.")
+if TYPE_CHECKING:
+    from typer import _click  # Typer's own copy of click, whose types its commands carry
+
+
+def _env() -> typer.Typer:
+    from pipelines.commands import env
+
+    return env.app
+
+
+def _model() -> typer.Typer:
+    from pipelines.commands import model
+
+    return model.app
+
+
+def _serve() -> typer.Typer:
+    from pipelines.commands import serve
+
+    return serve.app
+
+
+def _release() -> typer.Typer:
+    from pipelines.commands import release
+
+    return release.app
+
+
+def _obs() -> typer.Typer:
+    from pipelines.commands import obs
+
+    return obs.app
+
+
+def _alerts() -> typer.Typer:
+    from pipelines.commands import alerts
+
+    return alerts.app
+
+
+def _drift() -> typer.Typer:
+    from pipelines.commands import drift
+
+    return drift.app
+
+
+def _cost() -> typer.Typer:
+    from pipelines.commands import cost
+
+    return cost.app
+
+
+def _render() -> typer.Typer:
+    from pipelines.commands import render
+
+    return render.app
+
+
+def _images() -> typer.Typer:
+    from pipelines.commands import images
+
+    return images.app
+
+
+def _policy() -> typer.Typer:
+    from pipelines.commands import policy_cmd
+
+    return policy_cmd.app
+
+
+@dataclass(frozen=True)
+class Group:
+    load: Callable[[], typer.Typer]
+    help: str
+
+
+GROUPS: dict[str, Group] = {
+    "env": Group(_env, "Local environment: up, down, status."),
+    "model": Group(_model, "Package, register and gate model versions."),
+    "serve": Group(_serve, "Model servers and the gateway (local runtime)."),
+    "release": Group(_release, "Canary releases: start, status, abort, weights."),
+    "obs": Group(_obs, "Prometheus rules and Grafana dashboards."),
+    "alerts": Group(_alerts, "Active alerts and recent notifications, with runbooks."),
+    "drift": Group(_drift, "Drift checks on logged inferences."),
+    "cost": Group(_cost, "Cost per 1,000 inferences."),
+    "render": Group(_render, "Render cluster manifests from the policy."),
+    "images": Group(_images, "Build the cluster's images with podman (cached by content)."),
+    "policy": Group(_policy, "Validate the policy and export its schema."),
+}
+
+
+class LazyGroups(TyperGroup):
+    """The top-level command: lists every group from GROUPS, imports a group only to run it."""
+
+    def get_command(self, ctx: _click.Context, cmd_name: str) -> _click.Command | None:
+        # What the help listing reads: the name and help of each group, without importing it.
+        group = GROUPS.get(cmd_name)
+        return None if group is None else TyperGroup(name=cmd_name, help=group.help)
+
+    def list_commands(self, ctx: _click.Context) -> list[str]:
+        return list(GROUPS)
+
+    def resolve_command(
+        self, ctx: _click.Context, args: list[str]
+    ) -> tuple[str | None, _click.Command | None, list[str]]:
+        name, _, rest = super().resolve_command(ctx, args)  # unknown names end here with click's usage error
+        assert name is not None
+        group = GROUPS[name]
+        sub_app = group.load()
+        sub_app._add_completion = False  # as `add_typer` would: completion belongs to the top level, which has none
+        command = get_command(sub_app)
+        command.name, command.help = name, group.help
+        return name, command, rest
+
+
+app = LazyGroups(
+    name="mlp", help="One entry point for the model lifecycle and the local environment.", no_args_is_help=True
+)
 
 
 def main() -> None:
     try:
-        app()
+        app.main(prog_name="mlp")
     except PolicyError as exc:
         typer.secho(str(exc), fg="red", err=True)
         sys.exit(2)
