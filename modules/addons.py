@@ -27,7 +27,7 @@ from core.promql import SERVING_NAMESPACE
 from modules import alerting, cert_manager, database_bootstrap, registry_auth, registry_users, runners
 from modules.cluster_services import MLFLOW_PORT, PROMETHEUS_RELEASE, PUSHGATEWAY_PORT, PUSHGATEWAY_RELEASE
 from modules.common import Props
-from modules.k8s import certificates, platform
+from modules.k8s import certificates, image_policy, platform
 from modules.k8s import common as k8s_common
 from modules.k8s.props import GatewayProps, WebhookProps
 from modules.k8s.render import namespace as serving_namespace
@@ -53,6 +53,9 @@ class ChartProps(Props):
     chart: str
     version: str
     namespace: str
+    image_values: dict[str, Any] = Field(
+        default_factory=dict, description="Values that pin the chart's images by digest (versions.yaml `images`)"
+    )
 
 
 class AddonsProps(Props):
@@ -366,7 +369,17 @@ class PlatformAddons(Construct):
         release, and the release runner only patches it."""
         serving = serving_namespace(SERVING_NAMESPACE)
         serving["metadata"]["annotations"] = {"helm.sh/resource-policy": "keep"}
-        return [m for ns in self.owned_namespaces for m in platform.namespace_manifests(ns)] + [serving]
+        namespaces = [m for ns in self.owned_namespaces for m in platform.namespace_manifests(ns)] + [serving]
+        return namespaces + image_policy.manifests(**self.image_digest_namespaces())
+
+    def image_digest_namespaces(self) -> dict[str, list[str]]:
+        """Where an image without a digest is refused (the platform chose every image there) and where it is only
+        reported (the add-ons' charts): modules/k8s/image_policy.py."""
+        enforced = [SERVING_NAMESPACE]
+        if image_policy.is_pinned(self.props.arc_runner_image):
+            enforced.append(platform.RUNNER_NAMESPACE)
+        owned = [ns.name for ns in self.owned_namespaces]
+        return {"enforced": enforced, "audited": [n for n in owned if n not in enforced]}
 
     def access_manifests(self) -> list[dict[str, Any]]:
         """The runners' ServiceAccounts (IRSA), the release runner's Kubernetes rights, the platform secret store
@@ -478,7 +491,8 @@ class PlatformAddons(Construct):
             atomic=True,  # a failed upgrade rolls back to the previous release (runbooks/deploy-failed-halfway.md)
             cleanup_on_fail=True,
             timeout=900,
-            values=[_yaml(values)] if values else None,
+            # The chart's images by digest (versions.yaml), a second values document: Helm merges it over the first.
+            values=[_yaml(v) for v in (values, c.image_values) if v] or None,
             depends_on=[*(depends_on or []), *([self.guardrails] if owned else [])],
         )
         self.releases[construct_id or key] = release

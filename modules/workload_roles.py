@@ -67,8 +67,8 @@ class DataAccess(Props):
     operator_secret_arns: list[str] = Field(
         default_factory=list, description="GitHub App and webhook receiver secrets (modules/operator_secrets.py)"
     )
-    model_server_repository_arns: list[str] = Field(
-        default_factory=list, description="ECR repositories of the model server images (CPU and GPU)"
+    image_repository_arns: list[str] = Field(
+        default_factory=list, description="ECR repositories of the images a release deploys (core.images)"
     )
 
 
@@ -174,13 +174,13 @@ def drift_job_statements(a: DataAccess) -> list[Statement]:
 
 
 def release_runner_statements(a: DataAccess) -> list[Statement]:
-    """The release runs the model server by the digest its push produced: it reads that digest, nothing else."""
+    """The release runs each image by the digest its push produced: it reads those digests, nothing else."""
     return [
         {
-            "Sid": "ReadModelServerDigests",
+            "Sid": "ReadImageDigests",
             "Effect": "Allow",
             "Action": ["ecr:DescribeImages"],
-            "Resource": a.model_server_repository_arns,
+            "Resource": a.image_repository_arns,
         }
     ]
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -237,14 +237,52 @@ class EnvConfig(Strict):
         return self
 
 
+DIGEST_PATTERN = r"^sha256:[0-9a-f]{64}$"
+
+
+class ChartImage(Strict):
+    """An image a chart deploys, pinned by digest through the chart's own values (decision 0173)."""
+
+    image: str = Field(description="registry/repository, as the chart names it")
+    tag: str = Field(description="The chart's default tag for it (usually its appVersion)")
+    digest: str = Field(pattern=DIGEST_PATTERN)
+    values: str = Field(pattern=r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$", description="Dotted values path it is set at")
+    form: Literal["digest", "hex", "tag@digest"] = Field(
+        description="What that path takes: `sha256:<hex>`, the hex alone, or `<tag>@sha256:<hex>` in a tag field"
+    )
+    source: str = Field(description="Where the digest was read (two independent sources where found)")
+
+    @property
+    def value(self) -> str:
+        if self.form == "digest":
+            return self.digest
+        if self.form == "hex":
+            return self.digest.removeprefix("sha256:")
+        return f"{self.tag}@{self.digest}"
+
+
 class ChartVersion(Strict):
-    """One Helm chart, pinned."""
+    """One Helm chart, pinned, and the images it deploys pinned by digest where a digest is recorded."""
 
     repository: str = Field(description="https chart repository, or an oci:// registry path")
     chart: str
     version: str = Field(pattern=r"^v?\d+\.\d+\.\d+$")
     namespace: str
     source: str = Field(description="Where the version was looked up")
+    images: list[ChartImage] = Field(default_factory=list, description="Images pinned by digest (values paths)")
+
+    def image_values(self) -> dict[str, Any]:
+        """The values that pin `images`, nested as the chart reads them."""
+        values: dict[str, Any] = {}
+        for pinned in self.images:
+            *parents, leaf = pinned.values.split(".")
+            node = values
+            for key in parents:
+                node = node.setdefault(key, {})
+            if leaf in node:
+                raise ValueError(f"chart {self.chart}: two images set {pinned.values}")
+            node[leaf] = pinned.value
+        return values
 
 
 class Binary(Strict):
@@ -273,6 +311,6 @@ class Versions(Strict):
     )
     binaries: dict[str, Binary] = Field(description="Binaries the workflows download, each with its checksum")
     arc_runner_image: str = Field(
-        pattern=r"^ghcr\.io/actions/actions-runner:\d+\.\d+\.\d+$",
-        description="Image of the in-cluster GitHub runners (modules/runners.py), pinned by release tag",
+        pattern=r"^ghcr\.io/actions/actions-runner:\d+\.\d+\.\d+(@sha256:[0-9a-f]{64})?$",
+        description="Image of the in-cluster GitHub runners (modules/runners.py), by release tag and digest",
     )

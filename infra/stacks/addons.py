@@ -40,7 +40,13 @@ class AddonsStack(LayerStack):
                 cluster_name=env.cluster_name,
                 region=env.region,
                 charts={
-                    k: ChartProps(repository=v.repository, chart=v.chart, version=v.version, namespace=v.namespace)
+                    k: ChartProps(
+                        repository=v.repository,
+                        chart=v.chart,
+                        version=v.version,
+                        namespace=v.namespace,
+                        image_values=v.image_values(),
+                    )
                     for k, v in versions.charts.items()
                 },
                 argo_rollouts_gateway_plugin=versions.argo_rollouts_gateway_plugin,

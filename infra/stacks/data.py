@@ -201,9 +201,9 @@ class DataStack(LayerStack):
             secret_key_arn=self.keys["secrets"].arn,
             registry_secret_arn=self.registry_users.arn,
             operator_secret_arns=[self.github_app.arn, self.webhook_secret.arn],
-            model_server_repository_arns=[
+            image_repository_arns=[
                 f"arn:aws:ecr:{env.region}:{network.account_id}:repository/{images.repository(p, name)}"
-                for name in (images.model_server(False), images.model_server(True))
+                for name in images.REPOSITORIES
             ],
         )
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from typing import Annotated, Literal
 
 from cryptography.hazmat.primitives import serialization
@@ -13,6 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from core import images
 from core.promql import SERVING_NAMESPACE
 from modules import cert_manager, cluster_services
+
+DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 
 Version = Annotated[int, Field(ge=1)]
 
@@ -28,8 +31,13 @@ class ServingProps(Props):
     image_tag: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
     image_digest: str | None = Field(
         default=None,
-        pattern=r"^sha256:[0-9a-f]{64}$",
+        pattern=DIGEST.pattern,
         description="Content digest the push reported: when set, pods run exactly that image (`repo:tag@digest`)",
+    )
+    sibling_digests: dict[str, str] = Field(
+        default_factory=dict,
+        description="Digests of the other images pushed with the same tag (`core.images` name -> sha256:<hex>): "
+        "the drift job and the webhook receiver run by digest too",
     )
     mlflow_tracking_uri: str = Field(min_length=1)
     irsa_role_arn: str = Field(pattern=r"^arn:aws[a-z-]*:iam::\d{12}:role/.+$", description="Role the pods assume")
@@ -65,6 +73,16 @@ class ServingProps(Props):
                 raise ValueError(f"artifact_public_key: a {type(key).__name__}; Ed25519 or ECDSA P-256 (KMS) only")
         return value
 
+    @field_validator("sibling_digests")
+    @classmethod
+    def _known_images_and_digests(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, digest in value.items():
+            if name not in images.REPOSITORIES:
+                raise ValueError(f"sibling_digests: unknown image {name!r}; declared: {', '.join(images.REPOSITORIES)}")
+            if not DIGEST.fullmatch(digest):
+                raise ValueError(f"sibling_digests: {name}={digest!r} is not sha256:<64 hex>")
+        return value
+
     @model_validator(mode="after")
     def _image_matches_the_device(self) -> ServingProps:
         # The CPU image has no CUDA build of ONNX Runtime: a GPU pod running it would pay for a GPU and use none.
@@ -88,7 +106,8 @@ class ServingProps(Props):
         if name not in images.REPOSITORIES:
             raise ValueError(f"unknown image {name!r}; declared: {', '.join(images.REPOSITORIES)}")
         prefix, _, _ = self.image_repository.rpartition("/")
-        return f"{prefix}/{name}:{self.image_tag}" if prefix else f"{name}:{self.image_tag}"
+        pinned = f"@{self.sibling_digests[name]}" if name in self.sibling_digests else ""
+        return f"{prefix}/{name}:{self.image_tag}{pinned}" if prefix else f"{name}:{self.image_tag}{pinned}"
 
 
 class GatewayProps(Props):

@@ -26,6 +26,16 @@ def parse_versions(text: str) -> dict[int, int]:
         raise typer.BadParameter(str(exc)) from exc
 
 
+def _pairs(values: list[str], option: str) -> dict[str, str]:
+    pairs: dict[str, str] = {}
+    for value in values:
+        name, sep, digest = value.partition("=")
+        if not sep or not name or not digest:
+            raise typer.BadParameter(f"{value!r}: expected IMAGE=sha256:<hex>", param_hint=option)
+        pairs[name] = digest
+    return pairs
+
+
 @app.command("k8s")
 def k8s(
     out: Path = typer.Option(Path("build/k8s"), help="Output folder: one YAML file per concern"),
@@ -37,6 +47,9 @@ def k8s(
     ),
     image_tag: str = typer.Option("dev", help="Immutable tag (CI uses the git SHA)"),
     image_digest: str | None = typer.Option(None, help="sha256:<hex> of the pushed image: pods run it by digest"),
+    sibling_digest: list[str] = typer.Option(
+        [], help="IMAGE=sha256:<hex> of another pushed image (drift-job, webhook-receiver): run by digest; repeatable"
+    ),
     irsa_role_arn: str = typer.Option(DEFAULT_ROLE_ARN),
     artifact_public_key: str | None = typer.Option(
         None,
@@ -70,6 +83,7 @@ def k8s(
                 or f"{DEFAULT_REGISTRY}/{images.repository('mlp-dev', images.model_server(gpu))}",
                 image_tag=image_tag,
                 image_digest=image_digest,
+                sibling_digests=_pairs(sibling_digest, "--sibling-digest"),
                 irsa_role_arn=irsa_role_arn,
                 artifact_public_key=artifact_public_key,
                 inference_log_bucket=inference_log_bucket,

@@ -11,6 +11,8 @@ import yaml
 from core.promql import SERVING_NAMESPACE
 from infra.config import EnvConfig, load_versions
 from modules.cluster_services import GATEWAY_NAMESPACE, envoy_container_port
+from modules.k8s import image_policy
+from modules.k8s.platform import RUNNER_NAMESPACE
 from modules.k8s.props import GatewayProps
 from modules.k8s.render import namespace as render_namespace
 from tests.infra.conftest import Synth
@@ -97,3 +99,41 @@ def test_the_internet_reaches_the_proxies_on_the_https_and_redirect_listeners_on
     ports = {p["port"] for r in from_anywhere for p in r["ports"]}
     g = GatewayProps()
     assert ports == {envoy_container_port(g.https_port), envoy_container_port(g.listener_port)}
+
+
+def test_images_without_a_digest_are_refused_in_serving_and_reported_in_every_other_owned_namespace(
+    synth: Synth, env: EnvConfig
+) -> None:
+    _, manifests = _guardrails(synth, env)
+    bindings = {
+        tuple(m["spec"]["validationActions"]): m["spec"]["matchResources"]["namespaceSelector"]["matchExpressions"][0]
+        for m in manifests
+        if m["kind"] == "ValidatingAdmissionPolicyBinding"
+    }
+    assert [m["metadata"]["name"] for m in manifests if m["kind"] == "ValidatingAdmissionPolicy"] == [image_policy.NAME]
+    enforced, audited = set(bindings[("Deny",)]["values"]), set(bindings[("Warn", "Audit")]["values"])
+    assert SERVING_NAMESPACE in enforced and not enforced & audited
+    owned = {m["metadata"]["name"] for m in manifests if m["kind"] == "Namespace"}
+    assert enforced | audited == owned  # every namespace the platform owns is either refused or reported
+    # The runners' namespace refuses only once its image carries a digest (versions.yaml arc_runner_image).
+    assert (RUNNER_NAMESPACE in enforced) == image_policy.is_pinned(load_versions().arc_runner_image)
+
+
+def test_each_charts_recorded_image_digests_reach_its_release_as_a_second_values_document(
+    synth: Synth, env: EnvConfig
+) -> None:
+    releases = synth.resources(env.name, "addons", "helm_release").values()
+    versions = load_versions()
+    pinned = {key: chart for key, chart in versions.charts.items() if chart.images}
+    assert pinned, "no chart image is pinned by digest in infra/config/versions.yaml"
+    for key, chart in pinned.items():
+        ours = [r for r in releases if r["chart"] == chart.chart and r["version"] == chart.version]
+        assert ours, key
+        for release in ours:
+            assert len(release["values"]) == 2, f"{key}: {release['name']}"
+            pins = yaml.safe_load(release["values"][1])
+            for image in chart.images:
+                node = pins
+                for part in image.values.split("."):
+                    node = node[part]
+                assert node == image.value and image.digest.removeprefix("sha256:") in node

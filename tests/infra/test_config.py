@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from infra.config import EnvConfig, load_env
+from infra.config.models import ChartVersion
 
 
 def _variant(name: str, **changes: Any) -> dict[str, Any]:
@@ -61,3 +63,54 @@ def test_state_bucket_comes_from_ci_variable(monkeypatch: pytest.MonkeyPatch) ->
         assert loader.load_env("staging").state.bucket == "acme-tfstate-staging"
     finally:
         loader.load_env.cache_clear()
+
+
+def _chart(*images: dict[str, str]) -> ChartVersion:
+    return ChartVersion.model_validate(
+        {"repository": "https://x", "chart": "c", "version": "1.0.0", "namespace": "n", "source": "s", "images": images}
+    )
+
+
+HEX = "ab" * 32
+
+
+def test_chart_images_become_nested_values_in_the_form_each_path_takes() -> None:
+    chart = _chart(
+        {
+            "image": "q/a",
+            "tag": "v1",
+            "digest": f"sha256:{HEX}",
+            "values": "image.digest",
+            "form": "digest",
+            "source": "s",
+        },
+        {
+            "image": "q/b",
+            "tag": "v1",
+            "digest": f"sha256:{HEX}",
+            "values": "webhook.image.sha",
+            "form": "hex",
+            "source": "s",
+        },
+        {
+            "image": "q/c",
+            "tag": "v2",
+            "digest": f"sha256:{HEX}",
+            "values": "c.image.tag",
+            "form": "tag@digest",
+            "source": "s",
+        },
+    )
+    assert chart.image_values() == {
+        "image": {"digest": f"sha256:{HEX}"},
+        "webhook": {"image": {"sha": HEX}},
+        "c": {"image": {"tag": f"v2@sha256:{HEX}"}},
+    }
+
+
+def test_two_images_at_one_values_path_or_a_short_digest_are_refused() -> None:
+    one = {"image": "q/a", "tag": "v1", "digest": f"sha256:{HEX}", "values": "image.tag", "form": "tag@digest"}
+    with pytest.raises(ValueError, match=r"two images set image\.tag"):
+        _chart({**one, "source": "s"}, {**one, "image": "q/b", "source": "s"}).image_values()
+    with pytest.raises(ValidationError, match="digest"):
+        _chart({**one, "digest": "sha256:ab", "source": "s"})

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from core import contracts
+from core import contracts, images
 from core.promql import SERVING_NAMESPACE
 from infra.config import EnvConfig, load_versions
 from modules import runners
@@ -77,9 +77,9 @@ def test_the_release_runners_role_reads_image_digests_only(synth: Synth, env: En
     (doc,) = [p for k, p in policies.items() if runners.RELEASE.identity.role_suffix in k]
     (statement,) = policy(doc["policy"])["Statement"]
     assert statement["Action"] == ["ecr:DescribeImages"]
-    # The account is a cross-stack token; region, prefix and the two model server repositories are exact.
+    # The account is a cross-stack token; region, prefix and the repositories of the platform's images are exact.
     suffixes = sorted(r.rpartition(":repository/")[2] for r in statement["Resource"])
-    assert suffixes == [f"{env.prefix}/model-server", f"{env.prefix}/model-server-gpu"]
+    assert suffixes == sorted(f"{env.prefix}/{name}" for name in images.REPOSITORIES)
     assert all(r.startswith(f"arn:aws:ecr:{env.region}:") for r in statement["Resource"])
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from core import images
 from infra.config import load_versions
 
 REPO = Path(__file__).resolve().parents[2]
@@ -98,8 +99,13 @@ def test_the_release_deploys_the_pushed_image_by_digest() -> None:
     lookup = render["run"].split(".venv/bin/mlp render k8s", 1)[0]
     # On the in-cluster runner (no AWS CLI in its image) through boto3 with the pod's IRSA role.
     assert "describe_images" in lookup and "imageDigest" in lookup
-    assert "sha256:[0-9a-f]{64}" in lookup and "exit 1" in lookup
+    # A lookup that finds no digest fails the step (GitHub runs `bash -e`: the failed substitution ends it).
+    assert "sha256:[0-9a-f]{64}" in lookup and "return 1" in lookup and "DIGEST=$(digest_of" in lookup
     assert "needs.image.outputs.tag" in render["env"]["TAG"] and "${TAG}" in lookup
+    # The other images it deploys (drift job, webhook receiver) by their own digests, read the same way.
+    (siblings,) = re.findall(r"for sibling in ([a-z -]+); do", lookup)
+    assert set(siblings.split()) == set(images.REPOSITORIES) - {images.model_server(False), images.model_server(True)}
+    assert '--sibling-digest "${sibling}=${sibling_digest}"' in lookup and '"${siblings[@]}"' in render["run"]
 
 
 # Every lock an install reads, hash-locked; the packaging env's is a `pip freeze` of a CPU torch wheel from the

@@ -140,6 +140,53 @@ def test_a_pushed_digest_pins_every_model_server_pod_to_that_image():
     assert all("@" not in m["spec"]["template"]["spec"]["containers"][0]["image"] for m in unpinned)
 
 
+def pod_images(rendered: dict[str, list[dict[str, Any]]]) -> dict[str, str]:
+    """Container name -> image, over every pod template rendered (Deployments, the CronJob, Rollouts)."""
+    found: dict[str, str] = {}
+    for m in (m for ms in rendered.values() for m in ms):
+        spec = m.get("spec", {})
+        template = spec.get("jobTemplate", {}).get("spec", spec).get("template")
+        if template:
+            found.update({c["name"]: c["image"] for c in template["spec"]["containers"]})
+    return found
+
+
+def test_the_other_pushed_images_run_by_their_own_digests():
+    from core import images
+    from modules.k8s import render_all
+    from modules.k8s.props import WebhookProps
+    from tests.modules.k8s.conftest import props
+
+    base = props()
+    digests = {images.DRIFT_JOB: "sha256:" + "cd" * 32, images.WEBHOOK_RECEIVER: "sha256:" + "ef" * 32}
+    pinned = base.model_copy(
+        update={
+            "serving": base.serving.model_copy(update={"sibling_digests": digests}),
+            "webhook": WebhookProps(github_repository="acme/models"),
+        }
+    )
+    rendered = pod_images(render_all(pinned))
+    for name, digest in digests.items():
+        (image,) = [i for i in rendered.values() if f"/{name}:" in i]
+        assert image.endswith(f"/{name}:0a1b2c3@{digest}")
+    assert "@" not in rendered["model-server"]  # its own digest is image_digest, not set here
+
+
+@pytest.mark.parametrize(
+    ("digests", "named"),
+    [({"drift": "sha256:" + "cd" * 32}, "unknown image 'drift'"), ({"drift-job": "sha256:cd"}, "not sha256:<64 hex>")],
+)
+def test_a_sibling_digest_for_an_unknown_image_or_not_a_digest_is_refused(digests: dict[str, str], named: str):
+    from pydantic import ValidationError
+
+    from modules.k8s.props import ServingProps
+    from tests.modules.k8s.conftest import props
+
+    fields = props().serving.model_dump() | {"sibling_digests": digests}
+    with pytest.raises(ValidationError, match=named):
+        ServingProps(**fields)
+
+
 def test_pods_read_the_registry_as_their_least_privileged_user_with_the_password_by_reference(deployments):
     from core import contracts
     from modules.k8s import common as k8s_common
