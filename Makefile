@@ -45,7 +45,7 @@ synth: bootstrap  ## synthesize every CDK Terrain stack for every environment
 plan: synth  ## offline terraform init/validate/plan of the AWS stacks
 	$(PY) -m infra.plan
 
-bench: bootstrap  ## benchmarks: raw ONNX Runtime, serving layers, images and the pod, synth time
+bench: bootstrap  ## benchmarks: every variant on its runtime (ONNX, llama.cpp: quantisation table), serving layers, images and the pod, synth time
 	$(PY) -m pipelines.bench.runtime_bench
 	$(PY) -m pipelines.bench.serving_bench
 	$(PY) -m pipelines.bench.images_bench
@@ -54,8 +54,9 @@ bench: bootstrap  ## benchmarks: raw ONNX Runtime, serving layers, images and th
 bench-finetune: bootstrap models  ## does fine-tuning the encoder pay next to retraining's head-only refit? (PyTorch, the packaging env; minutes)
 	.venv-pack/bin/python -m pipelines.bench.finetune_bench
 
-lock:  ## re-resolve the hash-locked requirements: main, gpu, checkov, then each image's (the packaging env: lock-pack)
+lock:  ## re-resolve the hash-locked requirements: main, llama, gpu, checkov, then each image's (the packaging env: lock-pack)
 	uv pip compile -q --python-version 3.11 --generate-hashes requirements/main.in -o requirements/main.lock
+	uv pip compile -q --python-version 3.11 --generate-hashes requirements/llama.in -c requirements/main.lock -o requirements/llama.lock
 	uv pip compile -q --python-version 3.11 --python-platform x86_64-manylinux_2_28 --generate-hashes requirements/gpu.in -o requirements/gpu.lock
 	uv pip compile -q --python-version 3.11 --generate-hashes requirements/checkov.in -o requirements/checkov.lock
 	uv pip compile -q --python-version 3.11 --generate-hashes requirements/uv.in -o requirements/uv.lock

@@ -52,15 +52,21 @@ STEPS: tuple[Step, ...] = (
         ("release", "webhook", "register"),
     ),
     Step(
-        "Package four model variants to ONNX (PyTorch runs only here; cached after the first run)",
+        "Package the model variants: ONNX fp32, int8, weak, heavy and the encoder as GGUF F16, Q8_0, Q4_K_M for "
+        "llama.cpp (PyTorch runs only here; cached after the first run)",
         ("model", "package", "--variant", "all"),
     ),
     register("fp32", "the current model", alias="champion"),
     register("int8", "quantised: as accurate, faster, 4x smaller", alias="challenger"),
     register("weak", "head trained on 3 examples per class: really worse"),
     register("heavy", "same answers, every request padded to 256 tokens: really slower"),
+    register("gguf-q8_0", "the encoder as Q8_0 GGUF, served by llama.cpp: its runtime comes from its files"),
     Step("Gate int8 (v{int8}) against the champion and the baseline: passes", ("model", "gate", "{int8}")),
     Step("Gate weak (v{weak}): really worse, so the gate rejects it", ("model", "gate", "{weak}"), expect_rc=1),
+    Step(
+        "Gate gguf-q8_0 (v{gguf-q8_0}) on llama.cpp against the ONNX champion: passes",
+        ("model", "gate", "{gguf-q8_0}"),
+    ),
     Step("Serve the champion (v{fp32}) behind the gateway", ("serve", "start", "{fp32}")),
     # A re-run finds the previous run's winner still serving: the releases below start from the champion again.
     Step("All traffic to the champion (v{fp32}): the releases below start from it", ("serve", "weights", "{fp32}=100")),

@@ -124,7 +124,7 @@ def retrained_criteria(p: Policy, cand_dir: Path, champ_dir: Path | None) -> lis
     from pipelines.data import load_shifted_split, load_split, shifted_dataset_sha256
     from pipelines.eval_cache import cached, model_subject
     from pipelines.evaluation import evaluate
-    from services.model_runtime.classifier import OnnxTextClassifier
+    from services.model_runtime.runtimes import load_classifier
 
     splits = {
         "heldout": (load_split("heldout"), "review_polarity:heldout"),
@@ -133,9 +133,7 @@ def retrained_criteria(p: Policy, cand_dir: Path, champ_dir: Path | None) -> lis
 
     def accuracy(model_dir: Path, split: str) -> float:
         examples, subject = splits[split]
-        result = cached(
-            f"{model_subject(model_dir)}:{subject}", lambda: evaluate(OnnxTextClassifier.load(model_dir), examples)
-        )
+        result = cached(f"{model_subject(model_dir)}:{subject}", lambda: evaluate(load_classifier(model_dir), examples))
         return result.accuracy
 
     if champ_dir is None:
@@ -181,7 +179,7 @@ def gate_version(
     from pipelines.data import load_split
     from pipelines.eval_cache import cached, model_subject
     from pipelines.evaluation import evaluate, measure_latency
-    from services.model_runtime.classifier import OnnxTextClassifier
+    from services.model_runtime.runtimes import load_classifier
 
     p = policy()
     name = registry.model_name()
@@ -191,7 +189,7 @@ def gate_version(
 
     validation = load_split("validation")
     texts = [ex.text for ex in validation]
-    candidate = OnnxTextClassifier.load(cand_dir)
+    candidate = load_classifier(cand_dir)
     cand_eval = cached(model_subject(cand_dir), lambda: evaluate(candidate, validation))
     latency = measure_latency(
         candidate, texts, n=p.promotion.latency_requests, warmup=p.promotion.latency_warmup_requests
@@ -204,7 +202,7 @@ def gate_version(
     champ_dir: Path | None = None
     if champ_version is not None:
         champ_dir = registry.download_version(champ_version, cache_root=model_cache())
-        champ_eval = cached(model_subject(champ_dir), lambda: evaluate(OnnxTextClassifier.load(champ_dir), validation))
+        champ_eval = cached(model_subject(champ_dir), lambda: evaluate(load_classifier(champ_dir), validation))
 
     criteria = judge(p, cand_eval, baseline_eval, float(latency.p95_ms), champ_eval)
     retrained = bool(registry.get_version(cand_version).tags.get(RETRAIN_TRIGGER_TAG))

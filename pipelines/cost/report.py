@@ -247,10 +247,10 @@ def write(r: dict[str, Any], out_dir: Path) -> tuple[Path, Path]:
 def measure_cold_start(model_dir: Path, text: str) -> float:
     """Seconds from nothing to the first answer: load the model and classify one text (what a pod does after
     its container starts)."""
-    from services.model_runtime.classifier import OnnxTextClassifier
+    from services.model_runtime.runtimes import load_classifier
 
     t0 = time.perf_counter()
-    OnnxTextClassifier.load(model_dir).predict([text])
+    load_classifier(model_dir).predict([text])
     return time.perf_counter() - t0
 
 
@@ -273,7 +273,7 @@ def cpu_throughput(
         progress(f"CPU throughput from {cpu.source}")
         return cpu
     progress(f"measuring {model_dir.name} with ONNX Runtime ({seconds:g} s per batch size)...")
-    return measure.measure_onnx(model_dir, texts, p, seconds_per_size=seconds, progress=lambda m: progress("  " + m))
+    return measure.measure_runtime(model_dir, texts, p, seconds_per_size=seconds, progress=lambda m: progress("  " + m))
 
 
 def run(

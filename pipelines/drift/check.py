@@ -21,7 +21,8 @@ from core.policy import policy
 from pipelines.drift import features, logs, reference
 from pipelines.drift.push import JOB, PushError, push_result
 from pipelines.drift.report import DriftResult, FeatureDrift, feature_results, run_report, write_outputs
-from services.model_runtime.classifier import OnnxTextClassifier
+from services.model_runtime.classifier import TextClassifier
+from services.model_runtime.runtimes import load_classifier
 
 # Exit codes of `mlp drift check` (documented in docs/drift.md): schedulers alert on a non-zero exit too.
 EXIT_OK = 0
@@ -70,7 +71,7 @@ class CheckOutcome:
 
 
 def score(
-    classifier: OnnxTextClassifier,
+    classifier: TextClassifier,
     ref: reference.Reference,
     texts: list[str],
     served: list[features.ServedPrediction],
@@ -119,7 +120,7 @@ def run_check(request: CheckRequest, s3: Any, progress: Callable[[str], None] = 
     if len(records) > d.max_samples:
         progress(f"scoring a uniform sample of {d.max_samples} of them (policy drift.max_samples)")
         records = random.Random(SAMPLE_SEED).sample(records, d.max_samples)
-    classifier = OnnxTextClassifier.load(request.model_dir)
+    classifier = load_classifier(request.model_dir)
     ref = reference.load_or_build(classifier, request.version, request.references, request.reference_limit, progress)
     served = [features.ServedPrediction(r.label, r.confidence) for r in records]
     share, per_feature, snapshot = score(classifier, ref, [r.text for r in records], served)

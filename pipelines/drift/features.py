@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from services.model_runtime.classifier import OnnxTextClassifier
+from services.model_runtime.classifier import TextClassifier
 
 EMBEDDING_COMPONENTS = 5  # principal components of the embedding that are monitored
 EMBED_BATCH = 64
@@ -81,7 +81,7 @@ class EmbeddingSpace:
 
 
 def embed(
-    classifier: OnnxTextClassifier, texts: Sequence[str], progress: Callable[[int, int], None] | None = None
+    classifier: TextClassifier, texts: Sequence[str], progress: Callable[[int, int], None] | None = None
 ) -> np.ndarray:
     """Embeddings in batches (the runtime pads to the longest text of a batch), reporting progress."""
     parts = []
@@ -94,8 +94,8 @@ def embed(
     return np.vstack(parts)
 
 
-def predictions_from_embeddings(classifier: OnnxTextClassifier, embeddings: np.ndarray) -> list[ServedPrediction]:
-    """The head applied to embeddings already computed (same maths as `OnnxTextClassifier.predict_proba`)."""
+def predictions_from_embeddings(classifier: TextClassifier, embeddings: np.ndarray) -> list[ServedPrediction]:
+    """The head applied to embeddings already computed (same maths as `TextClassifier.predict_proba`)."""
     logits = embeddings @ classifier.config.coef.T + classifier.config.intercept
     logits = logits - logits.max(axis=1, keepdims=True)
     probs = np.exp(logits)
@@ -104,7 +104,7 @@ def predictions_from_embeddings(classifier: OnnxTextClassifier, embeddings: np.n
     return [ServedPrediction(labels[int(row.argmax())], float(row.max())) for row in probs]
 
 
-def text_features(classifier: OnnxTextClassifier, texts: Sequence[str]) -> pd.DataFrame:
+def text_features(classifier: TextClassifier, texts: Sequence[str]) -> pd.DataFrame:
     """The features that need only the tokenizer: length, token count, out-of-vocabulary rate."""
     return pd.DataFrame(
         {
@@ -116,7 +116,7 @@ def text_features(classifier: OnnxTextClassifier, texts: Sequence[str]) -> pd.Da
 
 
 def feature_frame(
-    classifier: OnnxTextClassifier,
+    classifier: TextClassifier,
     texts: Sequence[str],
     embeddings: np.ndarray,
     space: EmbeddingSpace,

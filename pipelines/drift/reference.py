@@ -29,7 +29,8 @@ from pipelines.drift.features import (
     predictions_from_embeddings,
     typed,
 )
-from services.model_runtime.classifier import OnnxTextClassifier
+from services.model_runtime.classifier import TextClassifier
+from services.model_runtime.runtimes import encoder_file
 
 REFERENCE_SPLIT: Split = "train"
 FORMAT = 1  # bump when the features change, so old caches are not reused
@@ -47,8 +48,8 @@ class Reference:
 def model_fingerprint(model_dir: Path) -> str:
     """sha256 over the files that decide embeddings and predictions."""
     digest = hashlib.sha256()
-    for name in ("model.onnx", "tokenizer.json", "model_config.json"):
-        with (model_dir / name).open("rb") as fh:
+    for path in (encoder_file(model_dir), model_dir / "tokenizer.json", model_dir / "model_config.json"):
+        with path.open("rb") as fh:
             for chunk in iter(lambda: fh.read(1 << 20), b""):
                 digest.update(chunk)
     return digest.hexdigest()
@@ -77,7 +78,7 @@ def reference_texts(limit: int | None = None) -> list[str]:
 
 
 def load_or_build(
-    classifier: OnnxTextClassifier,
+    classifier: TextClassifier,
     version: int | None,
     root: Path,
     limit: int | None = None,

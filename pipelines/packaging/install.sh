@@ -12,7 +12,8 @@ printf '\n==> packaging env .venv-pack from requirements/pack.lock (PyTorch CPU)
 [[ -x .venv-pack/bin/python ]] || uv venv -q -p python3.11 .venv-pack
 sources=()
 for dir in ${PIP_FIND_LINKS:-}; do sources+=(--find-links "$dir"); done
-if ! VIRTUAL_ENV=.venv-pack uv pip sync -q ${sources[@]+"${sources[@]}"} requirements/pack.lock > .venv-pack/install.log 2>&1; then
+source requirements/llama-cpp.env  # llama-cpp-python builds from source as in the runtime env
+if ! CMAKE_ARGS="${CMAKE_ARGS:-$LLAMA_CMAKE_ARGS}" VIRTUAL_ENV=.venv-pack uv pip sync -q ${sources[@]+"${sources[@]}"} requirements/pack.lock > .venv-pack/install.log 2>&1; then
   tail -20 .venv-pack/install.log
   echo "uv could not install requirements/pack.lock (full log: .venv-pack/install.log)" >&2
   exit 1

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class Variant:
     name: str
-    quantisation: str  # "fp32" | "int8": which encoder graph
+    quantisation: str  # which encoder: "fp32" | "int8" (ONNX) | "gguf-f16" | "gguf-q8_0" | "gguf-q4_k_m" (llama.cpp)
     padding: str  # "longest" (pad to the longest text in a batch) | "fixed" (always max_seq_tokens)
     description: str
     few_shot_per_class: int = 0  # 0: head trained on the whole training split
@@ -22,6 +22,14 @@ VARIANTS: dict[str, Variant] = {
         Variant("fp32", "fp32", "longest", "fp32 encoder, head trained on the full training split"),
         Variant(
             "int8", "int8", "longest", "int8 dynamic per-channel quantised encoder, head retrained on its embeddings"
+        ),
+        Variant("gguf-f16", "gguf-f16", "longest", "F16 GGUF encoder on llama.cpp, head trained on its embeddings"),
+        Variant("gguf-q8_0", "gguf-q8_0", "longest", "Q8_0 GGUF encoder on llama.cpp, head trained on its embeddings"),
+        Variant(
+            "gguf-q4_k_m",
+            "gguf-q4_k_m",
+            "longest",
+            "Q4_K_M GGUF encoder on llama.cpp (fallback types where rows are not 256 wide), head on its embeddings",
         ),
         Variant(
             "weak",

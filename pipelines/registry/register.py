@@ -21,6 +21,7 @@ from mlflow.exceptions import MlflowException
 from core import endpoints, env
 from core.clock import utcnow
 from core.policy import REPO_ROOT, policy
+from services.model_runtime.runtimes import runtime_of
 from services.registry.client import (
     RegistryError,
     auth_refusal,
@@ -34,8 +35,7 @@ from services.registry.client import (
 )
 from services.registry.manifest import MANIFEST_FILE, SIGNATURE_FILE
 
-REQUIRED_FILES = (
-    "model.onnx",
+REQUIRED_FILES = (  # and one encoder, model.onnx or model.gguf (services/model_runtime/runtimes.py)
     "tokenizer.json",
     "model_config.json",
     "metrics.json",
@@ -94,6 +94,10 @@ def check_artifact_dir(artifact_dir: Path) -> tuple[dict[str, Any], dict[str, An
     missing = [f for f in REQUIRED_FILES if not (artifact_dir / f).is_file()]
     if missing:
         raise RegistryError(f"{artifact_dir}: missing {', '.join(missing)}. Rebuild with `mlp model package`.")
+    try:
+        runtime_of(artifact_dir)  # exactly one encoder
+    except ValueError as exc:
+        raise RegistryError(str(exc)) from exc
     config = _read_json(artifact_dir / "model_config.json")
     metrics = _read_json(artifact_dir / "metrics.json")
     lineage = _read_json(artifact_dir / "lineage.json")
@@ -148,13 +152,13 @@ def _log_run(
     import pandas as pd
     from mlflow.models import infer_signature
 
-    from services.model_runtime.classifier import OnnxTextClassifier
     from services.model_runtime.pyfunc import OnnxClassifierPyfunc  # for the signature's output frame only
+    from services.model_runtime.runtimes import load_classifier
 
     variant = str(config.get("variant", artifact_dir.name))
     example = _read_json(artifact_dir / "input_example.json")
     texts = example["texts"] if isinstance(example, dict) else list(example)
-    classifier = OnnxTextClassifier.load(artifact_dir)
+    classifier = load_classifier(artifact_dir)
     input_df = pd.DataFrame({"text": texts})
     output_df = OnnxClassifierPyfunc.to_frame(classifier.predict(texts), classifier.labels)
     signature = infer_signature(input_df, output_df)

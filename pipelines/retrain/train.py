@@ -21,10 +21,11 @@ import numpy as np
 from pipelines.data import Example, dataset_sha256, load_shifted_split, load_split, shifted_dataset_sha256
 from pipelines.evaluation import EvalResult, score
 from pipelines.packaging.build import embed_all, git_commit, sha256_file, train_head, write_json
-from services.model_runtime.classifier import ModelConfig, OnnxTextClassifier
+from services.model_runtime.classifier import ModelConfig
+from services.model_runtime.runtimes import encoder_file, load_classifier
 
 Progress = Callable[[str], None]
-COPIED = ("model.onnx", "tokenizer.json", "requirements.txt", "input_example.json")
+COPIED = ("tokenizer.json", "requirements.txt", "input_example.json")  # and the parent's encoder
 RETRAINED_SUFFIX = "-retrained"
 RUNTIME_SAMPLE = 64  # shifted validation texts the written package must answer as scored
 TRAINING = "review_polarity:train + nyt_editorials:train (label-balanced)"
@@ -55,7 +56,7 @@ def embeddings(model_dir: Path, name: str, texts: list[str], data_hash: str, cac
     config = json.loads((model_dir / "model_config.json").read_text())
     key = hashlib.sha256()
     for part in (
-        sha256_file(model_dir / "model.onnx"),
+        sha256_file(encoder_file(model_dir)),
         sha256_file(model_dir / "tokenizer.json"),
         str(config["max_seq_tokens"]),
         str(config["padding"]),
@@ -109,7 +110,7 @@ def score_head(head: ModelConfig, vectors: Any, examples: list[Example]) -> Eval
 
 def check_runtime_agrees(model_dir: Path, head: ModelConfig, vectors: Any, texts: list[str]) -> None:
     """The scores skip the serving runtime; prove the written package answers through it as scored."""
-    served = [p.label for p in OnnxTextClassifier.load(model_dir).predict(texts[:RUNTIME_SAMPLE])]
+    served = [p.label for p in load_classifier(model_dir).predict(texts[:RUNTIME_SAMPLE])]
     if served != head_labels(head, vectors[:RUNTIME_SAMPLE]):
         raise RuntimeError(
             f"{model_dir}: the serving runtime answers differently from the scored head on {RUNTIME_SAMPLE} texts; "
@@ -143,6 +144,7 @@ def build(parent_dir: Path, out: Path, cache: Path, progress: Progress) -> Retra
     tmp.mkdir(parents=True)
     for name in COPIED:
         shutil.copy(parent_dir / name, tmp / name)
+    shutil.copy(encoder_file(parent_dir), tmp / encoder_file(parent_dir).name)  # the same encoder, a new head
     write_json(tmp / "model_config.json", config)
 
     parent_head, new_head = ModelConfig.read(parent_dir), ModelConfig.read(tmp)
@@ -158,8 +160,8 @@ def build(parent_dir: Path, out: Path, cache: Path, progress: Progress) -> Retra
             check_runtime_agrees(tmp, new_head, vecs, [ex.text for ex in examples])
 
     content = hashlib.sha256()
-    for name in ("model.onnx", "tokenizer.json", "model_config.json"):
-        content.update(sha256_file(tmp / name).encode())
+    for path in (encoder_file(tmp), tmp / "tokenizer.json", tmp / "model_config.json"):
+        content.update(sha256_file(path).encode())
     write_json(
         tmp / "metrics.json",
         {

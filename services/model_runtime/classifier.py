@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,8 @@ import onnxruntime as ort
 from tokenizers import Tokenizer
 
 CONFIG_FILE = "model_config.json"
+ONNX_FILE = "model.onnx"  # the encoder for ONNX Runtime
+GGUF_FILE = "model.gguf"  # the encoder for llama.cpp (services/model_runtime/gguf.py)
 _WORD = re.compile(r"[a-z]+")
 
 
@@ -126,51 +129,43 @@ def preload_cuda_libraries() -> str | None:
     return None
 
 
-class OnnxTextClassifier:
-    """Texts in, labels and scores out. Thread-safe for `predict` (ONNX Runtime sessions are)."""
+class TextClassifier(ABC):
+    """Texts in, labels and scores out: an encoder (one implementation per runtime) and the shared head.
 
-    def __init__(self, model_dir: Path, config: ModelConfig, session: ort.InferenceSession, tokenizer: Tokenizer):
+    The tokenizer (`tokenizer.json`) is the same for every runtime of a model: it counts tokens for drift and the
+    inference log, and the runtimes that take token ids (llama.cpp) are fed its ids, so both see the same input.
+    """
+
+    runtime = ""  # "onnx" | "llama.cpp": which engine runs the encoder (metrics, logs, the gate report)
+
+    def __init__(self, model_dir: Path, config: ModelConfig, tokenizer: Tokenizer):
         self.model_dir = model_dir
         self.config = config
-        self.session = session
         self.tokenizer = tokenizer
-        self._input_names = {i.name for i in session.get_inputs()}
         self._vocab = tokenizer.get_vocab()
         # Token counts for drift are measured before truncation and padding.
         self._counting = Tokenizer.from_str(tokenizer.to_str())
         self._counting.no_truncation()
         self._counting.no_padding()
 
-    @classmethod
-    def load(
-        cls,
-        model_dir: Path | str,
-        intra_op_threads: int = 1,
-        inter_op_threads: int = 1,
-        providers: list[str | tuple[str, dict[str, str]]] | None = None,
-    ) -> OnnxTextClassifier:
-        model_dir = Path(model_dir)
-        config = ModelConfig.read(model_dir)
-        for name in ("model.onnx", "tokenizer.json"):
-            if not (model_dir / name).is_file():
-                raise ValueError(f"{model_dir}: missing {name}; re-run `mlp model package`")
+    @staticmethod
+    def read_tokenizer(model_dir: Path, config: ModelConfig) -> Tokenizer:
         tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
         tokenizer.enable_truncation(max_length=config.max_seq_tokens)
         if config.padding == "fixed":
             tokenizer.enable_padding(length=config.max_seq_tokens)
         else:
             tokenizer.enable_padding()  # to the longest text in the batch
-        session = ort.InferenceSession(
-            str(model_dir / "model.onnx"),
-            sess_options=session_options(intra_op_threads, inter_op_threads),
-            providers=providers or [CPU_PROVIDER],
-        )
-        return cls(model_dir, config, session, tokenizer)
+        return tokenizer
 
     @property
     def provider(self) -> str:
-        """The execution provider that runs the graph (the first of the session's providers)."""
-        return str(self.session.get_providers()[0])
+        """Where the encoder runs (ONNX Runtime's execution provider, or the CPU for llama.cpp)."""
+        return CPU_PROVIDER
+
+    @abstractmethod
+    def embed(self, texts: list[str]) -> np.ndarray:
+        """L2-normalised sentence embeddings (n x dim), mean-pooled over the text's tokens."""
 
     @property
     def labels(self) -> list[str]:
@@ -179,22 +174,6 @@ class OnnxTextClassifier:
     @property
     def variant(self) -> str:
         return self.config.variant
-
-    def _feeds(self, texts: list[str]) -> dict[str, np.ndarray]:
-        encodings = self.tokenizer.encode_batch(texts)
-        feeds = {
-            "input_ids": np.asarray([e.ids for e in encodings], dtype=np.int64),
-            "attention_mask": np.asarray([e.attention_mask for e in encodings], dtype=np.int64),
-            "token_type_ids": np.asarray([e.type_ids for e in encodings], dtype=np.int64),
-        }
-        return {k: v for k, v in feeds.items() if k in self._input_names}
-
-    def embed(self, texts: list[str]) -> np.ndarray:
-        """L2-normalised sentence embeddings (n x 384): mean pooling is inside the exported graph."""
-        if not texts:
-            return np.zeros((0, self.config.coef.shape[1]), dtype=np.float32)
-        (embeddings,) = self.session.run(["sentence_embedding"], self._feeds(texts))
-        return np.asarray(embeddings, dtype=np.float32)
 
     def predict_proba(self, texts: list[str]) -> np.ndarray:
         logits = self.embed(texts) @ self.config.coef.T + self.config.intercept
@@ -223,3 +202,55 @@ class OnnxTextClassifier:
         if not words:
             return 1.0
         return sum(1 for w in words if w in self._vocab) / len(words)
+
+
+class OnnxTextClassifier(TextClassifier):
+    """The encoder on ONNX Runtime. Thread-safe for `predict` (ONNX Runtime sessions are)."""
+
+    runtime = "onnx"
+
+    def __init__(self, model_dir: Path, config: ModelConfig, session: ort.InferenceSession, tokenizer: Tokenizer):
+        super().__init__(model_dir, config, tokenizer)
+        self.session = session
+        self._input_names = {i.name for i in session.get_inputs()}
+
+    @classmethod
+    def load(
+        cls,
+        model_dir: Path | str,
+        intra_op_threads: int = 1,
+        inter_op_threads: int = 1,
+        providers: list[str | tuple[str, dict[str, str]]] | None = None,
+    ) -> OnnxTextClassifier:
+        model_dir = Path(model_dir)
+        config = ModelConfig.read(model_dir)
+        for name in (ONNX_FILE, "tokenizer.json"):
+            if not (model_dir / name).is_file():
+                raise ValueError(f"{model_dir}: missing {name}; re-run `mlp model package`")
+        session = ort.InferenceSession(
+            str(model_dir / ONNX_FILE),
+            sess_options=session_options(intra_op_threads, inter_op_threads),
+            providers=providers or [CPU_PROVIDER],
+        )
+        return cls(model_dir, config, session, cls.read_tokenizer(model_dir, config))
+
+    @property
+    def provider(self) -> str:
+        """The execution provider that runs the graph (the first of the session's providers)."""
+        return str(self.session.get_providers()[0])
+
+    def _feeds(self, texts: list[str]) -> dict[str, np.ndarray]:
+        encodings = self.tokenizer.encode_batch(texts)
+        feeds = {
+            "input_ids": np.asarray([e.ids for e in encodings], dtype=np.int64),
+            "attention_mask": np.asarray([e.attention_mask for e in encodings], dtype=np.int64),
+            "token_type_ids": np.asarray([e.type_ids for e in encodings], dtype=np.int64),
+        }
+        return {k: v for k, v in feeds.items() if k in self._input_names}
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        """L2-normalised sentence embeddings (n x 384): mean pooling is inside the exported graph."""
+        if not texts:
+            return np.zeros((0, self.config.coef.shape[1]), dtype=np.float32)
+        (embeddings,) = self.session.run(["sentence_embedding"], self._feeds(texts))
+        return np.asarray(embeddings, dtype=np.float32)

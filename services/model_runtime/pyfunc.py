@@ -1,7 +1,7 @@
 """The MLflow pyfunc face of a packaged model, so `mlflow.pyfunc.load_model` works on any registered version.
 
 The artifact is the model directory itself; serving in this platform loads that directory with
-`OnnxTextClassifier` directly (services/model_server), so the pyfunc wrapper is for users and tooling.
+`load_classifier` directly (services/model_server), so the pyfunc wrapper is for users and tooling.
 """
 
 from __future__ import annotations
@@ -11,12 +11,13 @@ from typing import Any
 import pandas as pd
 from mlflow.pyfunc import PythonModel
 
-from services.model_runtime.classifier import OnnxTextClassifier, Prediction
+from services.model_runtime.classifier import Prediction
+from services.model_runtime.runtimes import load_classifier
 
 
 class OnnxClassifierPyfunc(PythonModel):
     def load_context(self, context: Any) -> None:
-        self.classifier = OnnxTextClassifier.load(context.artifacts["model_dir"])
+        self.classifier = load_classifier(context.artifacts["model_dir"])
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
         texts = [str(t) for t in model_input["text"].tolist()]

@@ -20,11 +20,12 @@ import onnxruntime as ort
 from core import env
 from core.policy import policy
 from services.model_runtime.classifier import (
-    OnnxTextClassifier,
+    TextClassifier,
     execution_providers,
     preload_cuda_libraries,
     provider_fallback,
 )
+from services.model_runtime.runtimes import load_classifier
 
 logger = logging.getLogger("mlp.model_server")
 
@@ -40,7 +41,7 @@ class LoadedModel:
     name: str
     version: int
     model_dir: Path
-    classifier: OnnxTextClassifier
+    classifier: TextClassifier
     load_seconds: float
 
 
@@ -71,9 +72,9 @@ def load_from_env() -> LoadedModel:
             warning = preload_cuda_libraries()
         if warning:
             logger.warning(warning)
-        classifier = OnnxTextClassifier.load(
+        classifier = load_classifier(
             model_dir,
-            intra_op_threads=serving.ort_intra_op_threads,
+            threads=serving.ort_intra_op_threads,
             inter_op_threads=serving.ort_inter_op_threads,
             providers=providers,
         )
@@ -84,8 +85,8 @@ def load_from_env() -> LoadedModel:
         raise ModelLoadError(f"cannot load {name} v{version} from {model_dir}: {exc}") from exc
     warm_up(classifier, model_dir)
     took = time.monotonic() - started
-    logger.info("serving %s v%s (%s) on %s from %s; loaded and warmed up in %.1fs", name, version,
-                classifier.variant, classifier.provider, model_dir, took)  # fmt: skip
+    logger.info("serving %s v%s (%s, %s) on %s from %s; loaded and warmed up in %.1fs", name, version,
+                classifier.variant, classifier.runtime, classifier.provider, model_dir, took)  # fmt: skip
     return LoadedModel(name, version, model_dir, classifier, took)
 
 
@@ -98,7 +99,7 @@ def model_cache() -> Path:
     return state / "models" if state is not None else Path(tempfile.gettempdir()) / "mlp-models"
 
 
-def warm_up(classifier: OnnxTextClassifier, model_dir: Path, rounds: int = 3) -> None:
+def warm_up(classifier: TextClassifier, model_dir: Path, rounds: int = 3) -> None:
     """Run the first inferences before the server reports ready: ONNX Runtime allocates and optimises lazily."""
     texts = [WARMUP_TEXT]
     example = model_dir / "input_example.json"

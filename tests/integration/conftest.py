@@ -14,7 +14,7 @@ from core import contracts, env
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MLP = [sys.executable, "-m", "pipelines.cli"]
-VARIANT_ALIASES = {"fp32": "champion", "int8": "challenger", "weak": None, "heavy": None}
+VARIANT_ALIASES = {"fp32": "champion", "int8": "challenger", "weak": None, "heavy": None, "gguf-q8_0": None}
 
 
 CREDENTIAL_VARS = (contracts.MLFLOW_USERNAME_VAR, contracts.MLFLOW_PASSWORD_VAR)
@@ -61,11 +61,14 @@ def local_env() -> Iterator[None]:
 
 @pytest.fixture(scope="session")
 def packaged_variants() -> dict[str, Path]:
-    """The four packaged variants in build/models (built once with the packaging venv if missing)."""
+    """The packaged variants the tests register, in build/models (built once with the packaging venv if missing)."""
     from pipelines.commands.model import artifact_dir
 
+    def packaged(d: Path) -> bool:
+        return any((d / f).exists() for f in ("model.onnx", "model.gguf")) and (d / "metrics.json").exists()
+
     dirs = {v: artifact_dir(v) for v in VARIANT_ALIASES}
-    if not all((d / "model.onnx").exists() and (d / "metrics.json").exists() for d in dirs.values()):
+    if not all(packaged(d) for d in dirs.values()):
         mlp("model", "package", "--variant", "all", timeout=1800)
     return dirs
 

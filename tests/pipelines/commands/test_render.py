@@ -39,7 +39,7 @@ def test_retrain_job_prints_one_schema_checked_job_and_names_a_bad_input(tmp_pat
     args = ["retrain-job", "--from", "3", "--image", "r/mlp/drift-job:abc", "--signing-kms-key", "alias/k"]
     result = CliRunner().invoke(app, [*args, "--artifact-public-key", "MFkw", "--alert-fingerprint", "ab12cd"])
     assert result.exit_code == 0, result.output
-    (job,) = list(yaml.safe_load_all(result.output))
+    (job,) = list(yaml.safe_load_all(result.stdout))  # stderr may carry the CDK runtime's notices
     assert job["kind"] == "Job" and "--alert-fingerprint" in job["spec"]["template"]["spec"]["containers"][0]["args"]
     bad = CliRunner().invoke(app, [*args, "--artifact-public-key", "MFkw", "--alert-fingerprint", "NOT-HEX"])
     assert bad.exit_code == 2 and "alert_fingerprint" in bad.output
