@@ -83,12 +83,15 @@ def llama_cpp_tree(cache: Path) -> Path:
 def convert(model_dir: Path, out: Path, tree: Path) -> Path:
     """Hugging Face folder -> F16 GGUF with llama.cpp's converter."""
     partial = out.with_suffix(".partial.gguf")
-    subprocess.run(
+    converted = subprocess.run(
         [sys.executable, str(tree / CONVERTER_PARTS[0]), str(model_dir), "--outtype", "f16", "--outfile", str(partial)],
-        check=True,
         env={**os.environ, "PYTHONPATH": str(tree / "gguf-py"), "HF_HUB_OFFLINE": "1"},
-        stdout=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        check=False,
     )
+    if converted.returncode != 0:  # its log (a line per tensor) is shown only when it fails
+        raise RuntimeError(f"llama.cpp's converter failed on {model_dir}:\n{converted.stderr[-3000:]}")
     return partial.rename(out)
 
 
