@@ -125,10 +125,11 @@ class LazyGroups(TyperGroup):
         name, _, rest = super().resolve_command(ctx, args)  # unknown names end here with click's usage error
         assert name is not None
         group = GROUPS[name]
-        sub_app = group.load()
-        sub_app._add_completion = False  # as `add_typer` would: completion belongs to the top level, which has none
-        command = get_command(sub_app)
-        command.name, command.help = name, group.help
+        # Mounted as `add_typer` mounts it: a group even when it has one command (Typer would collapse a lone
+        # command into the group itself, and `mlp cost report` would lose its `report`).
+        parent = typer.Typer(add_completion=False)
+        parent.add_typer(group.load(), name=name, help=group.help)
+        command = get_command(parent).commands[name]  # type: ignore[attr-defined]
         return name, command, rest
 
 

@@ -78,6 +78,12 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[rank - 1]
 
 
+def engine(classifier: Classifier) -> str:
+    """The encoder's engine as a reader knows it (a runtime's `runtime` attribute; ONNX Runtime otherwise)."""
+    runtime = getattr(classifier, "runtime", "onnx")
+    return "ONNX Runtime" if runtime == "onnx" else str(runtime)
+
+
 def measure_latency(classifier: Classifier, texts: list[str], n: int, warmup: int) -> LatencyResult:
     """Single-request latency in-process: `warmup` untimed calls, then `n` timed ones cycling over `texts`."""
     if not texts:
@@ -96,7 +102,7 @@ def measure_latency(classifier: Classifier, texts: list[str], n: int, warmup: in
         mean_ms=statistics.fmean(samples),
         n=n,
         method=(
-            f"single-request latency in-process (tokenize + ONNX Runtime + head), {warmup} warm-up calls, "
+            f"single-request latency in-process (tokenize + {engine(classifier)} + head), {warmup} warm-up calls, "
             f"{n} timed calls over validation texts, nearest-rank percentiles"
         ),
     )

@@ -119,19 +119,19 @@ def measure_runtime(
     seconds_per_size: float = 2.0,
     progress: Callable[[str], None] = lambda _m: None,
 ) -> CpuThroughput:
+    from pipelines.evaluation import engine
     from services.model_runtime.runtimes import load_classifier
 
     threads = p.serving.ort_intra_op_threads
     model = load_classifier(model_dir, threads=threads, inter_op_threads=1)
     timings = time_batches(model.predict, texts, seconds_per_size=seconds_per_size, progress=progress)
     best = choose(timings, p.slo.latency_p95_ms)
-    engine = "ONNX Runtime" if model.runtime == "onnx" else model.runtime
     return CpuThroughput(
         inferences_per_second=best.texts_per_cpu_second,
         vcpus=float(threads),
         batch_size=best.batch_size,
         p95_ms=best.p95_ms,
-        source=f"in-process {engine}, {threads} thread(s), {len(texts)} held-out snippets (pipelines/cost)",
+        source=f"in-process {engine(model)}, {threads} thread(s), {len(texts)} held-out snippets (pipelines/cost)",
         variant=model.variant,
         cpu_model=cpu_model(),
         timings=timings,

@@ -55,3 +55,15 @@ def test_an_unknown_group_is_a_usage_error_naming_it() -> None:
     )
     assert result.returncode == 2
     assert "No such command 'deploy'" in result.stderr
+
+
+def test_every_command_of_every_group_is_reachable_as_its_group_declares_it(capsys: pytest.CaptureFixture[str]) -> None:
+    """`mlp <group> <command>` for each command each group module declares: a group with a single command (cost,
+    images) stays a group, as `add_typer` mounts it."""
+    for name, group in cli.GROUPS.items():
+        sub_app = group.load()
+        for declared in sub_app.registered_commands:
+            command = declared.name or declared.callback.__name__.replace("_", "-")  # type: ignore[union-attr]
+            code = cli.app.main([name, command, "--help"], prog_name="mlp", standalone_mode=False)
+            assert code == 0, f"mlp {name} {command}"
+            assert f"mlp {name} {command}" in capsys.readouterr().out

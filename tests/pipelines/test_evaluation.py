@@ -78,3 +78,12 @@ def test_tfidf_baseline_beats_majority_class_on_validation() -> None:
 def test_unknown_baseline_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown baseline"):
         train_baseline("bert", [])
+
+
+class _OnLlama(_Echo):
+    runtime = "llama.cpp"
+
+
+def test_the_latency_method_names_the_engine_that_ran() -> None:
+    assert "(tokenize + ONNX Runtime + head)" in measure_latency(_Echo(), ["good"], n=3, warmup=1).method
+    assert "(tokenize + llama.cpp + head)" in measure_latency(_OnLlama(), ["good"], n=3, warmup=1).method
