@@ -36,7 +36,11 @@ lint:  ## ruff and mypy
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
 
-test: bootstrap lint models  ## every test: unit, policy, synth, k8s, integration against real local servers
+test-models: bootstrap  ## package the variants the tests and the demo register (the benchmark's other GGUF forms: when a test needs them)
+	$(MLP) model package --variant registered
+
+test: bootstrap  ## every test: unit, policy, synth, k8s, integration against real local servers
+	$(MAKE) --no-print-directory -j2 lint test-models  # lint on one core while packaging starts
 	$(PY) -m pytest -q --durations=15 -n 2  # one worker per top-level test folder, the unit folders beside the integration suite (tests/conftest.py)
 
 synth: bootstrap  ## synthesize every CDK Terrain stack for every environment
@@ -45,7 +49,7 @@ synth: bootstrap  ## synthesize every CDK Terrain stack for every environment
 plan: synth  ## offline terraform init/validate/plan of the AWS stacks
 	$(PY) -m infra.plan
 
-bench: bootstrap  ## benchmarks: every variant on its runtime (ONNX, llama.cpp: quantisation table), serving layers, images and the pod, synth time
+bench: bootstrap models  ## benchmarks: every variant on its runtime (ONNX, llama.cpp: quantisation table), serving layers, images and the pod, synth time
 	$(PY) -m pipelines.bench.runtime_bench
 	$(PY) -m pipelines.bench.serving_bench
 	$(PY) -m pipelines.bench.images_bench
@@ -53,6 +57,10 @@ bench: bootstrap  ## benchmarks: every variant on its runtime (ONNX, llama.cpp: 
 
 bench-finetune: bootstrap models  ## does fine-tuning the encoder pay next to retraining's head-only refit? (PyTorch, the packaging env; minutes)
 	.venv-pack/bin/python -m pipelines.bench.finetune_bench
+
+gpu-bench: bootstrap models  ## GPU against CPU, the CPU half: build/gpu-bench (what a lent GPU machine needs), then the same script on this CPU -> build/reports/gpu-bench-cpu.json (docs/gpu-infrastructure.md)
+	.venv-pack/bin/python -m pipelines.packaging.gpu_export
+	.venv-pack/bin/python -m pipelines.bench.gpu_bench --model-dir build/gpu-bench --out build/reports/gpu-bench-cpu.json
 
 lock:  ## re-resolve the hash-locked requirements: main, llama, gpu, checkov, then each image's (the packaging env: lock-pack)
 	uv pip compile -q --python-version 3.11 --generate-hashes requirements/main.in -o requirements/main.lock
@@ -71,4 +79,4 @@ clean:  ## stop servers and delete local state and build outputs
 	-$(MLP) env down
 	rm -rf .state build infra/cdktf.out
 
-.PHONY: help bootstrap up down status models demo images rehearse lint test synth plan bench bench-finetune lock lock-pack clean
+.PHONY: help bootstrap up down status models test-models demo images rehearse lint test synth plan bench bench-finetune gpu-bench lock lock-pack clean

@@ -108,6 +108,18 @@ STEPS: tuple[Step, ...] = (
             "policy's retraining.cooldown_seconds). The loop ran then; the refusal says when it may run again."
         },
     ),
+    Step(
+        "Release gguf-q8_0 (v{gguf-q8_0}) through the same gate and canary: on this CPU llama.cpp's Q8_0 is slower "
+        "than the ONNX champion's encoder (docs/quantisation.md), so the analysis rolls it back on p95",
+        ("release", "start", "--version", "{gguf-q8_0}", "--drive-traffic", CANARY_TRAFFIC_RPS),
+        expect_rc=1,
+        tolerated={0: "promoted: llama.cpp served within the policy's latency ratio of the champion on this machine"},
+    ),
+    Step(
+        "The quantisation table: every encoder form on its runtime, then served through the gateway at 50 and "
+        "100 req/s",
+        ("model", "bench"),
+    ),
     Step("Cost per 1,000 inferences: CPU measured here vs GPU estimate, scale-to-zero saving", ("cost", "report")),
     Step("Render the model-serving dashboard from the local Prometheus", ("obs", "render-dashboard")),
     Step("Registered versions and their release decisions", ("model", "list")),

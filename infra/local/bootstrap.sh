@@ -49,10 +49,12 @@ install_runtime_venv() {
 }
 
 install_apt
+ensure_uv
+# checkov's env installs beside the others (its own lock, nothing built). The packaging env waits for the runtime env:
+# both take llama-cpp-python from its source package, and two uv processes fetching it at once each build it (two
+# cache revisions), where one after the other the second takes the first's wheel from uv's cache.
+checkov_pid=""
+case "$want" in checkov|all) bash infra/tools/install-checkov.sh & checkov_pid=$! ;; esac
 install_runtime_venv
-case "$want" in
-  pack|all) bash pipelines/packaging/install.sh ;;
-esac
-case "$want" in
-  checkov|all) bash infra/tools/install-checkov.sh ;;
-esac
+case "$want" in pack|all) bash pipelines/packaging/install.sh ;; esac
+if [[ -n $checkov_pid ]]; then wait "$checkov_pid"; fi

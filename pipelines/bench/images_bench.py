@@ -26,7 +26,7 @@ from core.policy import policy
 from infra.containers.images import DRIFT_JOB, IMAGES, MODEL_SERVER, MODEL_SERVER_GPU, BuiltImage, build
 from infra.containers.podman import podman
 from infra.local.paths import build_dir
-from pipelines.bench.serving_bench import VARIANT, ensure_env, int8_version
+from pipelines.bench.serving_bench import VARIANT, ensure_env, registered_version
 from pipelines.data import load_shifted
 from pipelines.drift.push import forget
 from pipelines.rehearsal import drift_job
@@ -114,7 +114,7 @@ def measure_gpu_image_without_gpu() -> dict[str, object]:
 def measure_pod() -> PodFigures:
     ensure_env()
     console.print(f"registering the {VARIANT} package (idempotent) ...")
-    version = int8_version()
+    version = registered_version()
     server = build(MODEL_SERVER)
     console.print(f"podman kube play of v{version}'s rendered Deployment ...")
     run = play(version, server)

@@ -1,10 +1,12 @@
 """Every packaged variant on its own runtime, measured in one run: the quantisation trade-off in one table.
 
 For ONNX fp32 and int8 and each GGUF quantisation on llama.cpp: held-out accuracy and macro-F1, agreement with
-fp32's labels, encoder file size, resident memory, single-request p50/p95, texts/s at batch 1/8/32 and the cost of
-1,000 inferences on the policy's CPU instance. Each variant runs in a fresh process (its resident memory is its
-own), with the policy's threads (one per server, as served). `make bench` prints the table and writes
-`build/reports/bench-runtime.json`; the figures are for this machine and say so.
+fp32's labels, encoder file size, resident memory, single-request p50/p95, texts/s at batch 1/8/32, the cost of
+1,000 inferences on the policy's CPU instance, and p50/p99 served through the gateway at 50 and 100 requests/s
+(open loop, `serving_bench --variant`, against the local environment; `--no-served` leaves them out). Each variant
+runs in a fresh process (its resident memory is its own), with the policy's threads (one per server, as served).
+`make bench` prints the table and writes `build/reports/bench-runtime.json`; the figures are for this machine and
+say so.
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ from services.model_runtime.classifier import TextClassifier
 from services.model_runtime.runtimes import encoder_file, load_classifier
 
 BATCH_SIZES = (1, 8, 32)
+SERVED_RATES = (50, 100)  # requests/s through the gateway, one text each
+SERVED_SECONDS = 10.0
 REFERENCE = "fp32"  # agreement is measured against this variant's labels
 THROUGHPUT_SECONDS = 3.0
 
@@ -106,6 +110,21 @@ def measure(model_dir: Path) -> dict[str, Any]:
     return result
 
 
+def served(variant: str) -> dict[str, dict[str, float]]:
+    """p50/p99 and errors of the variant served through the gateway at each of SERVED_RATES (its own process)."""
+    out_file = build_dir() / "reports" / "bench-served" / f"{variant}.json"
+    cmd = [sys.executable, "-m", "pipelines.bench.serving_bench", "--variant", variant, "--layers", "gateway"]
+    cmd += ["--rates", ",".join(map(str, SERVED_RATES)), "--seconds", str(SERVED_SECONDS), "--out", str(out_file)]
+    run = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if run.returncode != 0:
+        raise RuntimeError(f"serving {variant} through the gateway failed:\n{(run.stdout + run.stderr)[-2000:]}")
+    report = json.loads(out_file.read_text())
+    return {
+        str(r["rate"]): {"p50_ms": r["p50_ms"], "p99_ms": r["p99_ms"], "errors": r["errors"], "sent": r["sent"]}
+        for r in report["results"]
+    }
+
+
 def agreement(results: list[dict[str, Any]]) -> None:
     """Share of held-out texts each variant labels as the reference does (set in place)."""
     reference = next((r["heldout_labels"] for r in results if r["variant"] == REFERENCE), None)
@@ -129,7 +148,8 @@ def table(results: list[dict[str, Any]]) -> Table:
         "p95 ms",
         *[f"texts/s @{b}" for b in BATCH_SIZES],
         f"$/1k ({results[0]['cpu_instance']})" if results else "$/1k",
-        title="Each variant on its runtime, single process, policy threads",
+        *[f"served p50/p99 ms @{rate}/s" for rate in SERVED_RATES],
+        title="Each variant on its runtime, single process, policy threads; served: through the gateway, open loop",
     )
     for r in results:
         agree = r["agreement_with_fp32"]
@@ -145,13 +165,23 @@ def table(results: list[dict[str, Any]]) -> Table:
             f"{r['p95_ms']:.1f}",
             *[f"{r['throughput_texts_per_s'][str(b)]:.0f}" for b in BATCH_SIZES],
             f"{r['usd_per_1k']:.6f}",
+            *[_served_cell(r.get("served"), rate) for rate in SERVED_RATES],
         )
     return t
+
+
+def _served_cell(served: dict[str, dict[str, float]] | None, rate: int) -> str:
+    got = (served or {}).get(str(rate))
+    if got is None:
+        return "-"
+    errors = f" ({got['errors']:.0f} err.)" if got["errors"] else ""
+    return f"{got['p50_ms']:.0f} / {got['p99_ms']:.0f}{errors}"
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--one", type=Path, help="measure this packaged variant and print its JSON (internal)")
+    parser.add_argument("--no-served", action="store_true", help="skip the served columns (no local environment)")
     args = parser.parse_args(argv)
     if args.one:
         print(json.dumps(bench_variant(args.one)))
@@ -160,7 +190,7 @@ def main(argv: list[str] | None = None) -> None:
     # The variants that differ only in their encoder (the trade-off measured here), in the packaging order.
     same_model = [v.name for v in VARIANTS.values() if not v.few_shot_per_class and not v.max_seq_tokens]
     dirs = [models / name for name in same_model if (models / name / "model_config.json").exists()]
-    console = Console(width=max(Console().width, 170))  # the table is wide; a pipe or CI log is not a terminal
+    console = Console(width=max(Console().width, 210))  # the table is wide; a pipe or CI log is not a terminal
     if not dirs:
         console.print(f"[red]No packaged variants in {models}.[/red] Run `make models` first.")
         raise SystemExit(1)
@@ -172,6 +202,9 @@ def main(argv: list[str] | None = None) -> None:
     for i, d in enumerate(dirs, 1):
         console.print(f"  [{i}/{len(dirs)}] measuring {d.name} (about 20 s) ...")
         results.append(measure(d))
+        if not args.no_served:
+            console.print(f"        serving {d.name} through the gateway at {SERVED_RATES} req/s ...")
+            results[-1]["served"] = served(d.name)
     agreement(results)
     console.print(table(results))
     out = build_dir() / "reports" / "bench-runtime.json"

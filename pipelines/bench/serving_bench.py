@@ -1,14 +1,15 @@
-"""Serving latency per layer under open-loop load: raw ONNX Runtime, the model server, the gateway (int8 version).
+"""Serving latency per layer under open-loop load: the runtime in process, the model server, the gateway (int8 by
+default; `--variant` serves another packaged variant, which `runtime_bench` does for its served columns).
 
 Open loop: request i leaves at `start + i / rate` whatever happened to the ones before, and its latency is
 measured from that scheduled time, so a slow server shows up as latency (queueing included) instead of quietly
 lowering the offered rate (coordinated omission). Each layer is driven at 10, 25, 50 and 100 requests/s for
 about 10 s, one text per request.
 
-Needs the local environment (`mlp env up`; started here if down). Registers the int8 package if needed
+Needs the local environment (`mlp env up`; started here if down). Registers the variant's package if needed
 (idempotent), starts its model server if it is not live (and stops it again afterwards), and reaches it through
 the gateway with the pin header, so no traffic weights change. Prints a table with the targets beside and writes
-`build/reports/bench-serving.json` (the cost report reads per-rate p95 and achieved throughput).
+`build/reports/bench-serving.json` (the cost report reads per-rate p95 and achieved throughput) or `--out`.
 """
 
 from __future__ import annotations
@@ -114,7 +115,7 @@ async def open_loop(
     return latencies, errors, time.perf_counter() - start
 
 
-def bench_texts() -> list[str]:
+def bench_texts(variant: str = VARIANT) -> list[str]:
     try:
         from pipelines.data import load_split
 
@@ -123,22 +124,20 @@ def bench_texts() -> list[str]:
             return texts
     except Exception:  # the data files are optional for the benchmark
         pass
-    example = json.loads((build_dir() / "models" / VARIANT / "input_example.json").read_text())
+    example = json.loads((build_dir() / "models" / variant / "input_example.json").read_text())
     return list(example["texts"])
 
 
 # ---------------------------------------------------------------- layers
 
 
-def run_raw(texts: list[str], rates: tuple[int, ...], seconds: float) -> list[LayerResult]:
-    """ONNX Runtime in this process, threads as served; two threads share the session (two cores)."""
-    from services.model_runtime.classifier import OnnxTextClassifier
+def run_raw(texts: list[str], rates: tuple[int, ...], seconds: float, variant: str = VARIANT) -> list[LayerResult]:
+    """The variant's runtime in this process, threads as served; two threads share the model (two cores)."""
+    from services.model_runtime.runtimes import load_classifier
 
     s = policy().serving
-    model = OnnxTextClassifier.load(
-        build_dir() / "models" / VARIANT,
-        intra_op_threads=s.ort_intra_op_threads,
-        inter_op_threads=s.ort_inter_op_threads,
+    model = load_classifier(
+        build_dir() / "models" / variant, threads=s.ort_intra_op_threads, inter_op_threads=s.ort_inter_op_threads
     )
     for t in texts[:50]:
         model.predict([t])
@@ -151,7 +150,7 @@ def run_raw(texts: list[str], rates: tuple[int, ...], seconds: float) -> list[La
     out = []
     for rate in rates:
         lat, err, el = asyncio.run(open_loop(send, texts, rate, seconds))
-        out.append(summarise("onnxruntime", rate, lat, err, el))
+        out.append(summarise(model.runtime, rate, lat, err, el))
         _progress(out[-1])
     pool.shutdown()
     return out
@@ -234,19 +233,19 @@ def ensure_env() -> None:
         subprocess.run([sys.executable, "-m", "pipelines.cli", "env", "up"], cwd=REPO_ROOT, check=True)
 
 
-def int8_version() -> int:
+def registered_version(variant: str = VARIANT) -> int:
     from core import contracts
     from infra.local.registry_auth import use_identity
     from pipelines.registry.register import register
 
     # It registers and starts servers in this process: the release bot's identity (docs/security-registry.md).
     use_identity(contracts.REGISTRY_RELEASE_BOT)
-    return register(build_dir() / "models" / VARIANT, alias=None, progress=lambda _m: None).version
+    return register(build_dir() / "models" / variant, alias=None, progress=lambda _m: None).version
 
 
-def print_table(results: list[LayerResult]) -> None:
+def print_table(results: list[LayerResult], variant: str = VARIANT) -> None:
     slo = policy().slo.latency_p95_ms
-    table = Table(title=f"Serving latency, {VARIANT}, one text per request, open loop (p95 SLO < {slo:g} ms)")
+    table = Table(title=f"Serving latency, {variant}, one text per request, open loop (p95 SLO < {slo:g} ms)")
     for col in ("layer", "rate", "p50 ms", "p95 ms", "p99 ms", "req/s", "errors", "target"):
         table.add_column(col, justify="right" if col not in ("layer", "target") else "left")
     for r in results:
@@ -267,29 +266,35 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rates", default=",".join(map(str, RATES)), help="comma-separated requests/s")
     parser.add_argument("--seconds", type=float, default=SECONDS, help="seconds per rate")
-    parser.add_argument("--layers", default="onnxruntime,server,gateway")
+    parser.add_argument("--layers", default="in-process,server,gateway")
+    parser.add_argument("--variant", default=VARIANT, help="the packaged variant to serve (build/models/<variant>)")
+    parser.add_argument("--out", type=Path, help="the report file (default build/reports/bench-serving.json)")
     args = parser.parse_args(argv)
     rates = tuple(int(r) for r in args.rates.split(","))
     layers = args.layers.split(",")
-    texts = bench_texts()
+    variant = args.variant
+    if not (build_dir() / "models" / variant / "model_config.json").exists():
+        console.print(f"[red]{variant} is not packaged[/red]: run `mlp model package --variant {variant}` first")
+        raise SystemExit(2)
+    texts = bench_texts(variant)
     load_before = os.getloadavg()
     console.print(f"load average now {load_before[0]:.1f} on {os.cpu_count()} CPUs (other work skews the figures)")
     results: list[LayerResult] = []
     started_here = False
     version = None
-    if "onnxruntime" in layers:
-        console.print("[bold]raw ONNX Runtime (in process)[/bold]")
-        results += run_raw(texts, rates, args.seconds)
+    if "in-process" in layers:
+        console.print(f"[bold]{variant}'s runtime in this process[/bold]")
+        results += run_raw(texts, rates, args.seconds, variant)
     if {"server", "gateway"} & set(layers):
         from infra.local import tls
         from infra.local.secrets import api_key
         from infra.local.serving import current_weights, live_model_servers, start_model_server, stop_model_server
 
         ensure_env()
-        version = int8_version()
+        version = registered_version(variant)
         server = next((s for s in live_model_servers() if s.version == version), None)
         if server is None:
-            console.print(f"starting a model server for {VARIANT} (v{version}) ...")
+            console.print(f"starting a model server for {variant} (v{version}) ...")
             server = start_model_server(version, wait=True)
             started_here = True
         try:
@@ -305,11 +310,11 @@ def main(argv: list[str] | None = None) -> None:
         finally:
             if started_here and current_weights().get(version, 0) == 0:
                 stop_model_server(version)
-    print_table(results)
-    write_report(results, version, load_before)
+    print_table(results, variant)
+    write_report(results, version, load_before, variant, args.out)
 
 
-def at_slo(results: list[LayerResult]) -> dict[str, Any]:
+def at_slo(results: list[LayerResult], variant: str = VARIANT) -> dict[str, Any]:
     """What the cost report prices: the highest gateway rate within the p95 SLO without errors, per server vCPU."""
     slo = policy().slo.latency_p95_ms
     fitting = [r for r in results if r.layer == "gateway" and r.errors == 0 and r.p95_ms < slo and r.server_cpu_cores]
@@ -323,16 +328,22 @@ def at_slo(results: list[LayerResult]) -> dict[str, Any]:
         "vcpus": max(best.server_cpu_cores or 0.0, 0.05),
         "p95_ms": best.p95_ms,
         "batch_size": 1,
-        "variant": VARIANT,
+        "variant": variant,
         "cpu_model": cpu_model(),
         "at_rate": best.rate,
     }
 
 
-def write_report(results: list[LayerResult], version: int | None, load_before: tuple[float, ...]) -> Path:
+def write_report(
+    results: list[LayerResult],
+    version: int | None,
+    load_before: tuple[float, ...],
+    variant: str = VARIANT,
+    path: Path | None = None,
+) -> Path:
     s = policy().serving
     report = {
-        "variant": VARIANT,
+        "variant": variant,
         "model_version": version,
         "generated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "machine": {
@@ -365,9 +376,9 @@ def write_report(results: list[LayerResult], version: int | None, load_before: t
         },
         "median_of_p95_ms": statistics.median([r.p95_ms for r in results]) if results else None,
         # Read by pipelines/cost/measure.py (from_bench_file): sustained inferences/s within the SLO per vCPUs.
-        **at_slo(results),
+        **at_slo(results, variant),
     }
-    path = build_dir() / "reports" / "bench-serving.json"
+    path = path or build_dir() / "reports" / "bench-serving.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(report, indent=2) + "\n")
     console.print(f"wrote {path}")

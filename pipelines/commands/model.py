@@ -36,18 +36,25 @@ def artifact_dir(variant: str) -> Path:
 
 @app.command()
 def package(
-    variant: str = typer.Option("all", help=f"One of {', '.join(VARIANTS)} or 'all'"),
+    variant: list[str] = typer.Option(
+        ["all"],
+        help=f"A variant ({', '.join(VARIANTS)}) or a set: 'all', or 'registered' (what the demo and the tests "
+        "register); repeatable",
+    ),
     force: bool = typer.Option(False, help="Rebuild even when the inputs are unchanged"),
 ) -> None:
     """Export the encoder to ONNX, attach the head, measure it (PyTorch runs only here, in .venv-pack)."""
     from core.policy import policy
     from pipelines.packaging.run import PackagingError
     from pipelines.packaging.run import package as run_packaging
+    from pipelines.packaging.variants import resolve
 
-    if variant != "all" and variant not in VARIANTS:
-        raise typer.BadParameter(f"unknown variant {variant!r}; choose from {', '.join(VARIANTS)} or all")
     try:
-        code = run_packaging(variant, force, policy(), build_dir())
+        names = resolve(variant)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--variant") from exc
+    try:
+        code = run_packaging(names, force, policy(), build_dir())
     except PackagingError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(1) from exc
@@ -232,6 +239,17 @@ def _fmt_tag(value: str | None) -> str:
 
 if __name__ == "__main__":
     sys.exit(app())
+
+
+@app.command()
+def bench(
+    served: bool = typer.Option(True, help="Also serve each variant through the gateway at 50 and 100 req/s"),
+) -> None:
+    """Every packaged variant on its runtime, in one table: accuracy, agreement with fp32, size, memory, latency,
+    throughput, cost per 1,000 and served latency (the quantisation trade-off, docs/quantisation.md)."""
+    from pipelines.bench import runtime_bench
+
+    runtime_bench.main([] if served else ["--no-served"])
 
 
 @app.command("signing-key")

@@ -1,12 +1,15 @@
 """`mlp cost report`: cost per 1,000 inferences on CPU and GPU, the break-even rate, scale-to-zero, monitoring.
 
 Everything priced comes from policy.yaml (instances, GPU throughput estimates with their sources); the CPU
-throughput is measured on this machine (pipelines/cost/measure.py) and scaled to the cluster's CPU instance.
+throughput is measured on this machine (pipelines/cost/measure.py) and scaled to the cluster's CPU instance. A GPU
+row uses a measurement instead of its estimate when the GPU benchmark (pipelines/bench/gpu_bench.py) has run on that
+instance's GPU and its file is in docs/measurements/ (`gpu-bench-*.json`; the newest by date wins).
 """
 
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -15,13 +18,16 @@ from pathlib import Path
 from typing import Any
 
 from core import cost as m
-from core.policy import Policy
+from core.policy import REPO_ROOT, Policy
 from core.units import cpu_cores, memory_gib
 from modules.cluster_services import ALERTMANAGER_REQUESTS
 from pipelines.cost import measure
-from pipelines.cost.measure import CpuThroughput
+from pipelines.cost.measure import QUEUEING_FACTOR, CpuThroughput
 
 GPU_LABEL = "estimate until measured on a GPU"
+MEASURED_LABEL = "measured"
+MEASUREMENTS_DIR = REPO_ROOT / "docs" / "measurements"
+MEASUREMENT_GLOB = "gpu-bench-*.json"
 SERVED_VARIANTS = ("int8", "fp32")  # cheapest first: the default variant to price is the first one packaged
 HELDOUT_TEXTS = 500
 
@@ -61,35 +67,106 @@ class ScenarioInputs:
     gpu_nodes: int = 1
 
 
-def build(p: Policy, cpu: CpuThroughput, cold_start_seconds: float, inputs: ScenarioInputs) -> dict[str, Any]:
+@dataclass(frozen=True)
+class GpuMeasurement:
+    """A GPU benchmark file's best end-to-end throughput within the latency SLO, priced like the CPU figure: the
+    batch size with the most texts/s whose p95 x QUEUEING_FACTOR stays within `slo.latency_p95_ms`."""
+
+    gpu: str  # the device name PyTorch reports, e.g. "NVIDIA A10G", "Tesla T4"
+    date: str  # YYYY-MM-DD
+    inferences_per_second: float
+    dtype: str
+    batch_size: int
+    p95_ms: float
+    source: str  # the measurement file
+
+    @property
+    def basis(self) -> str:
+        return (
+            f"measured on {self.gpu}: PyTorch {self.dtype}, batch {self.batch_size}, p95 {self.p95_ms:.1f} ms "
+            f"(x {QUEUEING_FACTOR:g} within the SLO), end to end from texts to probabilities"
+        )
+
+
+def gpu_measurements(folder: Path, slo_p95_ms: float) -> list[GpuMeasurement]:
+    """One per benchmark file in `folder` that measured a GPU and passed its correctness check at some precision
+    with a batch size inside the SLO. A file that is not a benchmark result is an error, not a silent estimate."""
+    found = []
+    for path in sorted(folder.resolve().glob(MEASUREMENT_GLOB)):
+        try:
+            raw = json.loads(path.read_text())
+            gpu = raw["environment"].get("cuda", {}).get("name", "")
+            fitting = [
+                (b["texts_per_second"], run["dtype"], b["batch_size"], b["p95_ms"])
+                for run in raw["runs"]
+                if run["device"] == "cuda" and run["check"] and run["check"]["passed"] and not run["error"]
+                for b in run["batches"]
+                if b["p95_ms"] * QUEUEING_FACTOR <= slo_p95_ms
+            ]
+            date = str(raw["date"])[:10]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ValueError(f"{path}: not a GPU benchmark result (pipelines/bench/gpu_bench.py): {exc}") from exc
+        if gpu and fitting:
+            ips, dtype, batch, p95 = max(fitting)
+            source = str(path.relative_to(REPO_ROOT)) if path.is_relative_to(REPO_ROOT) else str(path)
+            found.append(GpuMeasurement(gpu, date, float(ips), dtype, int(batch), float(p95), source))
+    return found
+
+
+def same_gpu(instance_gpu: str | None, measured: str) -> bool:
+    """Whether a priced instance's GPU ("1x NVIDIA T4 16 GB") is the measured device ("Tesla T4",
+    "NVIDIA A100-SXM4-80GB"): its model name, the word after NVIDIA, is a whole word of the device name (so A10
+    never matches A100)."""
+    words = (instance_gpu or "").split()
+    model = words[words.index("NVIDIA") + 1].upper() if "NVIDIA" in words[:-1] else ""
+    return bool(model) and model in re.split(r"[^A-Z0-9]+", measured.upper())
+
+
+def build(
+    p: Policy,
+    cpu: CpuThroughput,
+    cold_start_seconds: float,
+    inputs: ScenarioInputs,
+    gpu_measured: list[GpuMeasurement] | None = None,
+) -> dict[str, Any]:
     prices = p.prices
     cpu_instance = prices.instances[prices.cpu_instance]
     cpu_ips = m.instance_throughput(cpu.inferences_per_second, cpu.vcpus, cpu_instance)
     cpu_option = m.Option(prices.cpu_instance, cpu_instance.usd_per_hour, cpu_ips)
+    measured = gpu_measured or []
     gpus = []
     for name, est in prices.gpu_throughput.items():
         instance = prices.instances.get(name)
         if instance is None:
             raise ValueError(f"policy prices.gpu_throughput.{name}: no price in prices.instances; add it")
-        option = m.Option(name, instance.usd_per_hour, est.inferences_per_second)
+        mine = [g for g in measured if same_gpu(instance.gpu, g.gpu)]
+        newest = max(mine, key=lambda g: g.date) if mine else None
+        ips = newest.inferences_per_second if newest else est.inferences_per_second
+        option = m.Option(name, instance.usd_per_hour, ips)
         break_even = m.break_even_rate(cpu_option, option)
-        gpus.append(
-            {
-                "instance": name,
-                "gpu": instance.gpu,
-                "usd_per_hour": instance.usd_per_hour,
-                "inferences_per_second": est.inferences_per_second,
-                "usd_per_1k": option.usd_per_1k,
-                "break_even_inferences_per_second": break_even,
-                # The throughput this GPU would need to match CPU's cost per inference.
-                "needed_inferences_per_second_to_match_cpu": instance.usd_per_hour
-                / (cpu_option.usd_per_1k / 1000 * 3600),
-                "status": GPU_LABEL,
-                "basis": est.basis,
-                "source": est.source,
-                "as_of": est.as_of,
+        row = {
+            "instance": name,
+            "gpu": instance.gpu,
+            "usd_per_hour": instance.usd_per_hour,
+            "inferences_per_second": ips,
+            "usd_per_1k": option.usd_per_1k,
+            "break_even_inferences_per_second": break_even,
+            # The throughput this GPU would need to match CPU's cost per inference.
+            "needed_inferences_per_second_to_match_cpu": instance.usd_per_hour / (cpu_option.usd_per_1k / 1000 * 3600),
+            "status": GPU_LABEL,
+            "basis": est.basis,
+            "source": est.source,
+            "as_of": est.as_of,
+        }
+        if newest:
+            row |= {
+                "status": MEASURED_LABEL,
+                "basis": newest.basis,
+                "source": newest.source,
+                "as_of": newest.date,
+                "estimate_inferences_per_second": est.inferences_per_second,
             }
-        )
+        gpus.append(row)
     replica = m.replica_usd_per_hour(p)
     s2z = m.scale_to_zero(
         replica,
@@ -115,6 +192,12 @@ def build(p: Policy, cpu: CpuThroughput, cold_start_seconds: float, inputs: Scen
             "slo_p95_ms": p.slo.latency_p95_ms,
         },
         "gpu": gpus,
+        # Measured on a GPU that no priced instance carries (a lent H200, say): shown, not priced.
+        "gpu_measured_unpriced": [
+            asdict(g)
+            for g in measured
+            if not any(same_gpu(prices.instances[name].gpu, g.gpu) for name in prices.gpu_throughput)
+        ],
         "replica": {
             "usd_per_hour": replica,
             "cpu_request": p.serving.cpu_request,
@@ -194,21 +277,28 @@ def markdown(r: dict[str, Any]) -> str:
         ]
         lines.append("")
     lines += [
-        f"## GPU serving ({GPU_LABEL})",
+        "## GPU serving",
         "",
-        "| instance | GPU | $/h | inferences/s | $ per 1,000 | break-even rate | needed to match CPU |",
-        "|---|---|---:|---:|---:|---:|---:|",
+        "| instance | GPU | $/h | inferences/s | status | $ per 1,000 | break-even rate | needed to match CPU |",
+        "|---|---|---:|---:|---|---:|---:|---:|",
     ]
     for g in r["gpu"]:
         be = g["break_even_inferences_per_second"]
         be_text = f"{be:,.0f}/s" if be is not None else "never (CPU cheaper per inference)"
+        needed = g["needed_inferences_per_second_to_match_cpu"]
         lines.append(
             f"| {g['instance']} | {g['gpu']} | {g['usd_per_hour']} | {g['inferences_per_second']:,.0f} | "
-            f"{g['usd_per_1k']:.6f} | {be_text} | {g['needed_inferences_per_second_to_match_cpu']:,.0f}/s |"
+            f"{g['status']} | {g['usd_per_1k']:.6f} | {be_text} | {needed:,.0f}/s |"
         )
     lines.append("")
     for g in r["gpu"]:
-        lines.append(f"- {g['instance']}: {g['basis']}. Source: {g['source']} ({g['as_of']}).")
+        lines.append(f"- {g['instance']} ({g['status']}): {g['basis']}. Source: {g['source']} ({g['as_of']}).")
+    for u in r["gpu_measured_unpriced"]:
+        lines.append(
+            f"- Also measured, on a GPU no priced instance has: {u['gpu']}, {u['inferences_per_second']:,.0f} "
+            f"inferences/s ({u['dtype']}, batch {u['batch_size']}, p95 {u['p95_ms']:.1f} ms; {u['source']}, "
+            f"{u['date']}); not priced: no instance of policy.yaml prices.gpu_throughput has it."
+        )
     rep, s2z = r["replica"], r["scale_to_zero"]
     a = s2z["assumptions"]
     lines += [
@@ -283,6 +373,7 @@ def run(
     *,
     variant: str = "",
     seconds: float = 2.0,
+    measurements: Path = MEASUREMENTS_DIR,
     progress: Callable[[str], None] = print,
 ) -> CostRun:
     """`mlp cost report`: measure (or read) CPU throughput, price everything, write build/reports/cost.*"""
@@ -292,6 +383,7 @@ def run(
     texts = [e.text for e in load_split("heldout")][:HELDOUT_TEXTS]
     reports = build_root / "reports"
     cpu = cpu_throughput(model_dir, texts, p, reports, seconds, progress)
-    result = build(p, cpu, measure_cold_start(model_dir, texts[0]), inputs)
+    gpu_measured = gpu_measurements(measurements, p.slo.latency_p95_ms)
+    result = build(p, cpu, measure_cold_start(model_dir, texts[0]), inputs, gpu_measured)
     js, md = write(result, reports)
     return CostRun(result, js, md)

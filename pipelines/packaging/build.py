@@ -9,6 +9,7 @@ ONNX Runtime and a tokenizer alone. A variant whose inputs have not changed is n
 from __future__ import annotations
 
 import argparse
+import fcntl
 import hashlib
 import json
 import os
@@ -390,6 +391,25 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     names = build_order(list(VARIANTS) if args.all or not args.variant else args.variant)
     models = build_dir() / "models"
+    models.mkdir(parents=True, exist_ok=True)
+    # One packaging at a time per build folder: `make test` runs two pytest workers, and a test may package a
+    # variant it needs while the other worker's fixture packages others (same encoder cache, same folders).
+    with (models / ".lock").open("w") as lock:
+        if not _try_lock(lock):
+            log(f"another packaging is running in {models}; waiting for it")
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        return build(names, models, args)
+
+
+def _try_lock(lock: Any) -> bool:
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
+def build(names: list[str], models: Path, args: argparse.Namespace) -> int:
     encoder_paths = encoders(models / ".cache", gguf=any(VARIANTS[n].quantisation.startswith("gguf-") for n in names))
     for i, name in enumerate(names, 1):
         variant = VARIANTS[name]

@@ -20,9 +20,9 @@ class PackagingError(RuntimeError):
     """Packaging cannot start; the message says what to do."""
 
 
-def build_command(variant: str, force: bool, p: Policy) -> list[str]:
-    """The packaging command line for one variant (a name of `VARIANTS`) or `all`."""
-    args = ["--all"] if variant == "all" else ["--variant", variant]
+def build_command(variants: list[str], force: bool, p: Policy) -> list[str]:
+    """The packaging command line for variants (names of `VARIANTS`, resolved by the caller)."""
+    args = [arg for name in variants for arg in ("--variant", name)]
     args += [
         "--max-seq-tokens",
         str(p.serving.max_seq_tokens),
@@ -36,9 +36,9 @@ def build_command(variant: str, force: bool, p: Policy) -> list[str]:
     return [str(PACK_PYTHON), "-m", "pipelines.packaging.build", *args]
 
 
-def package(variant: str, force: bool, p: Policy, build_root: Path) -> int:
+def package(variants: list[str], force: bool, p: Policy, build_root: Path) -> int:
     """Export, quantise, train heads and measure (cached per variant); the packaging process's exit code."""
-    cmd = build_command(variant, force, p)
+    cmd = build_command(variants, force, p)
     if not PACK_PYTHON.exists():
         raise PackagingError("The packaging venv is missing. Run `make bootstrap` (installs PyTorch CPU).")
     return subprocess.run(cmd, cwd=REPO_ROOT, env={**os.environ, env.BUILD_DIR.name: str(build_root)}).returncode

@@ -50,6 +50,26 @@ VARIANTS: dict[str, Variant] = {
 }
 
 
+# What `make demo` and the integration suite register. The other GGUF forms (F16, Q4_K_M) are the benchmark's: `make
+# bench` and the tests that compare encoders package them when missing, so `make test` does not wait for them.
+REGISTERED: tuple[str, ...] = ("fp32", "int8", "gguf-q8_0", "weak", "heavy")
+# Names `mlp model package --variant` takes beside a variant's own.
+SETS: dict[str, tuple[str, ...]] = {"all": tuple(VARIANTS), "registered": REGISTERED}
+
+
+def resolve(names: list[str]) -> list[str]:
+    """Variant names from variant or set names; an unknown one is a ValueError naming the choices."""
+    out: list[str] = []
+    for name in names:
+        if name in SETS:
+            out += SETS[name]
+        elif name in VARIANTS:
+            out.append(name)
+        else:
+            raise ValueError(f"unknown variant {name!r}; choose from {', '.join([*VARIANTS, *SETS])}")
+    return out
+
+
 def build_order(names: list[str]) -> list[str]:
     """Variants whose head comes from another are built after it."""
     return sorted(set(names), key=lambda n: (bool(VARIANTS[n].head_of), n))
