@@ -7,11 +7,13 @@ skipped when that image exists. The git commit goes into the `org.opencontainers
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import re
 import shutil
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +27,7 @@ CONTENT_LABEL = "io.mlp.content-hash"
 IGNORED_DIRS = {"__pycache__"}  # .containerignore says the same
 IGNORED_SUFFIXES = {".pyc"}
 CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
+BUILD_LOCK = Path(tempfile.gettempdir()) / "mlp-image-builds.lock"  # one per machine, as podman's image store is
 PIP_CONFIG_FILES = (Path("/etc/pip.conf"), Path("/etc/xdg/pip"), Path.home() / ".config/pip", Path.home() / ".pip")
 
 
@@ -166,7 +169,16 @@ def pip_mounts() -> list[str]:
 
 
 def build(spec: ImageSpec, base: str = BASE_IMAGE, force: bool = False) -> BuiltImage:
-    """Build `spec` on `base` unless an image with the same content hash exists."""
+    """Build `spec` on `base` unless an image with the same content hash exists.
+
+    One build at a time on the machine: podman's image store is the machine's, and two processes building the same
+    image (two pytest workers, a test and `make images`) would each build it; the second waits, then finds it."""
+    with BUILD_LOCK.open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _build(spec, base, force)
+
+
+def _build(spec: ImageSpec, base: str, force: bool) -> BuiltImage:
     started = time.monotonic()
     ensure_base_image(base)
     digest = content_hash(spec, image_id(base))

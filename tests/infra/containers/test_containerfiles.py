@@ -1,7 +1,7 @@
 """Every image's Containerfile against what its entry point needs: each file of the entry module's import closure
 is copied, requirements are pinned as in the lock (no PyTorch), the build is two-stage, unprivileged, labelled with
 the commit and takes its base as an argument. The images themselves are built and run by
-tests/integration/test_images.py and the rehearsals."""
+tests/infra/containers/test_built_images.py and the rehearsals."""
 
 from __future__ import annotations
 

@@ -1,6 +1,10 @@
 """Every image of the cluster, built from the repository with podman: unprivileged, labelled with the commit, no
 build tools, its entry point importable on a read-only root without network, and an unchanged tree rebuilds
-nothing."""
+nothing.
+
+Marked `integration` (it runs podman; `make rehearse` selects it) but needs no local server: it sits with the other
+image tests, so under `make test` the images are built on the worker beside the integration suite, and the
+rehearsals there find them built (`build` takes a machine-wide lock, so nothing is built twice)."""
 
 from __future__ import annotations
 
