@@ -2,7 +2,7 @@
 script reproduces the packaged ONNX model's answers before it times anything, and a wrong head fails it loudly.
 
 Both run in the packaging env (`.venv-pack`, the one with PyTorch), as `make gpu-bench` and the lent GPU machine run
-them; the fp32 variant comes from `make models`, a step of `make test`.
+them; the fp32 variant comes from `make test-models`, a step of `make test`.
 """
 
 from __future__ import annotations
