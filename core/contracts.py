@@ -12,6 +12,21 @@ from typing import Final
 # ---------------------------------------------------------------- HTTP routes
 
 PREDICT_ROUTE: Final = "/classify"  # the model server's and the gateway's prediction route
+# The catalogue's public routes: `/v1/models/<name>/<task>` at the gateway (docs/catalogue.md), rewritten to the
+# server's own `/<task>` route. PREDICT_ROUTE stays public too, for the policy's default model (compatibility).
+MODEL_ROUTE_PREFIX: Final = "/v1/models"
+
+
+def model_route(model_name: str, task: str) -> str:
+    """The gateway's route of one catalogue model's task, e.g. `/v1/models/review-polarity-classifier/classify`."""
+    return f"{MODEL_ROUTE_PREFIX}/{model_name}/{task}"
+
+
+def server_route(task: str) -> str:
+    """The model server's route for a task: `/classify` (PREDICT_ROUTE), `/embed`, `/generate`."""
+    return f"/{task}"
+
+
 # Where the gateway sends requests pinned to a version (internal keys only): the same prediction, counted apart by
 # the server's metrics (label `endpoint`), so canary analyses and SLOs, which select PREDICT_ROUTE, never see them.
 PINNED_PREDICT_ROUTE: Final = "/classify/pinned"

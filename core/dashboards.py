@@ -19,13 +19,15 @@ from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models import common, dashboard
 
 from core import promql as q
-from core.policy import policy
+from core.policy import Policy, policy
 from core.rules import R
 
 MODEL_SERVING = "model-serving"
+MODEL_VAR = "model_name"  # one entry per catalogue model (policy.yaml models)
 VERSION_VAR = "model_version"
 DATASOURCE_VAR = "datasource"
-V = f'{{model_version=~"${VERSION_VAR}"}}'  # panel selector bound to the template variable
+# Panel selector bound to the template variables.
+V = f'{{{MODEL_VAR}=~"${MODEL_VAR}",{VERSION_VAR}=~"${VERSION_VAR}"}}'
 
 
 @dataclass(frozen=True)
@@ -49,8 +51,8 @@ def _per_version(expr: str, legend: str = "v{{model_version}}") -> Query:
     return Query(expr, legend)
 
 
-def panels() -> list[PanelSpec]:
-    p = policy()
+def panels(pol: Policy | None = None) -> list[PanelSpec]:
+    p = pol or policy()
     lat = [_per_version(f"{R.LATENCY[k]}{V}", f"p{k} v{{{{model_version}}}}") for k in sorted(R.LATENCY)]
     return [
         PanelSpec(
@@ -176,12 +178,13 @@ def _panel(spec: PanelSpec) -> timeseries.Panel:
     return panel
 
 
-def model_serving_dashboard() -> dict[str, Any]:
-    p = policy()
+def model_serving_dashboard(pol: Policy | None = None) -> dict[str, Any]:
+    p = pol or policy()
+    default = p.release.default_model
     builder = (
         dash.Dashboard("Model serving")
         .uid("mlp-model-serving")
-        .tags(["mlp", "model-serving", p.release.model_name])
+        .tags(["mlp", "model-serving"])
         .refresh("30s")
         .time("now-1h", "now")
         .timezone(common.TimeZoneBrowser)
@@ -189,11 +192,18 @@ def model_serving_dashboard() -> dict[str, Any]:
             dash.DatasourceVariable(DATASOURCE_VAR).id(DATASOURCE_VAR).label("Data source").type("prometheus")
         )
         .with_variable(
+            dash.CustomVariable(MODEL_VAR)
+            .id(MODEL_VAR)
+            .label("Model")
+            .values(",".join(m.name for m in p.models))
+            .current(dashboard.VariableOption(selected=True, text=default, value=default))
+        )
+        .with_variable(
             dash.QueryVariable(VERSION_VAR)
             .id(VERSION_VAR)
             .label("Model version")
             .datasource(_datasource())
-            .query(f"label_values({R.REQUESTS}, {VERSION_VAR})")
+            .query(f'label_values({R.REQUESTS}{{{MODEL_VAR}=~"${MODEL_VAR}"}}, {VERSION_VAR})')
             .refresh(dashboard.VariableRefresh.ON_TIME_RANGE_CHANGED)
             .multi(True)
             .include_all(True)
@@ -202,7 +212,7 @@ def model_serving_dashboard() -> dict[str, Any]:
         )
     )
     row = None
-    for spec in panels():
+    for spec in panels(p):
         if spec.row != row:
             builder = builder.with_row(dash.Row(spec.row))
             row = spec.row
@@ -211,9 +221,9 @@ def model_serving_dashboard() -> dict[str, Any]:
     return built
 
 
-def dashboards() -> dict[str, dict[str, Any]]:
+def dashboards(pol: Policy | None = None) -> dict[str, dict[str, Any]]:
     """Dashboard name -> Grafana dashboard JSON (provisionable as is)."""
-    return {MODEL_SERVING: model_serving_dashboard()}
+    return {MODEL_SERVING: model_serving_dashboard(pol)}
 
 
 def write(out_dir: Path) -> list[Path]:
@@ -227,5 +237,5 @@ def write(out_dir: Path) -> list[Path]:
 
 
 def local_expr(expr: str) -> str:
-    """A panel query as Prometheus runs it with every version selected (Grafana substitutes the variable)."""
-    return expr.replace(f"${VERSION_VAR}", ".*")
+    """A panel query as Prometheus runs it with every model and version selected (Grafana substitutes them)."""
+    return expr.replace(f"${VERSION_VAR}", ".*").replace(f"${MODEL_VAR}", ".*")

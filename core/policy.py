@@ -260,12 +260,11 @@ class Scaling(Strict):
     min_replicas: int = Field(ge=0, description="Replicas a critical model keeps at all times")
     max_replicas: int = Field(ge=1, description="Most replicas autoscaling may run")
     target_in_flight_per_replica: int = Field(ge=1, description="Concurrent requests per replica autoscaling aims at")
-    scale_to_zero_idle_seconds: int = Field(ge=30, description="A non-critical endpoint idle this long scales to zero")
+    scale_to_zero_idle_seconds: int = Field(ge=30, description="A non-critical model idle this long scales to zero")
     scale_from_zero_alert_seconds: int = Field(ge=1, description="Alert when a cold start is slower")
     cold_start_timeout_seconds: int = Field(
-        ge=30, description="How long a request to a scaled-to-zero endpoint may wait for a pod"
+        ge=30, description="How long a request to a scaled-to-zero model may wait for a pod"
     )
-    non_critical_endpoints: list[str] = Field(description="Endpoints that may scale to zero")
 
     @model_validator(mode="after")
     def _bounds(self) -> Scaling:
@@ -381,15 +380,52 @@ class Retraining(Strict):
 
 
 class Release(Strict):
-    """The registered model and the registry aliases a release reads and sets."""
+    """The registry aliases a release reads and sets, and the model commands address when none is named."""
 
-    model_name: str = Field(description="Registered model name in the MLflow registry")
+    default_model: str = Field(
+        description="The catalogue model that commands address without `--model`, and that the compatibility "
+        "route `/classify` serves (a `classify` model)"
+    )
     champion_alias: str = Field(description="Alias of the version serving all traffic")
     challenger_alias: str = Field(description="Alias of a registered, gated version not yet released")
     candidate_alias: str = Field(description="Setting this alias on a version starts its release (webhook)")
     webhook_max_skew_seconds: int = Field(
         ge=1, description="Registry webhook deliveries older (or newer) than this are refused (replay guard)"
     )
+
+
+Task = Literal["classify", "embed", "generate"]
+Runtime = Literal["onnxruntime", "llama-cpp"]
+Criticality = Literal["critical", "non-critical"]
+# Sections a model may override; the model's values are merged field by field over the platform's (`for_model`).
+OVERRIDABLE = ("slo", "promotion", "canary", "serving", "scaling", "drift", "prices")
+OverridableSection = Literal["slo", "promotion", "canary", "serving", "scaling", "drift", "prices"]
+# A model name names Kubernetes objects (`<name>-v<version>`), registry entries, metric labels and routes.
+MODEL_NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,40}[a-z0-9])?$"
+
+
+class CatalogueModel(Strict):
+    """One served model. Adding a model is an entry here and a packaging recipe; routes, rules, dashboards,
+    cost and the cluster manifests follow from it (docs/catalogue.md)."""
+
+    name: str = Field(pattern=MODEL_NAME_PATTERN, description="Registered model name (MLflow), metric label, route")
+    task: Task = Field(description="What it answers: the route `/v1/models/<name>/<task>` and the request schema")
+    runtime: Runtime = Field(
+        description="The runtime a version gets unless its artifacts say otherwise (`model.onnx`: ONNX Runtime, "
+        "`model.gguf`: llama.cpp)"
+    )
+    criticality: Criticality = Field(
+        description="critical: never below `scaling.min_replicas`; non-critical: scales to zero when idle "
+        "(a cold request waits up to `scaling.cold_start_timeout_seconds`)"
+    )
+    description: str = Field(min_length=1, description="One line for people: what the model is for")
+    overrides: dict[OverridableSection, dict[str, Any]] = Field(
+        description="Where this model differs from the platform-wide sections: `{slo: {latency_p95_ms: 2000}}`"
+    )
+
+    @property
+    def critical(self) -> bool:
+        return self.criticality == "critical"
 
 
 class Policy(Strict):
@@ -406,8 +442,55 @@ class Policy(Strict):
     alerting: Alerting = Field(description="Alert thresholds beyond the SLOs")
     alert_routing: AlertRouting = Field(description="Alert delivery: Alertmanager grouping and repeat intervals")
     prices: Prices = Field(description="Prices the cost model uses")
-    release: Release = Field(description="The registered model and its aliases")
+    release: Release = Field(description="The registry aliases and the default model")
     retraining: Retraining = Field(description="Retraining's circuit breakers")
+    models: list[CatalogueModel] = Field(min_length=1, description="The model catalogue: every served model")
+
+    @model_validator(mode="after")
+    def _catalogue(self) -> Policy:
+        names = [m.name for m in self.models]
+        if len(set(names)) != len(names):
+            raise ValueError(f"models: each name once, got {names}")
+        default = next((m for m in self.models if m.name == self.release.default_model), None)
+        if default is None:
+            raise ValueError(f"release.default_model {self.release.default_model!r} is not in models: {names}")
+        if default.task != "classify":
+            raise ValueError(f"release.default_model {default.name!r}: the `/classify` route needs a classify model")
+        for m in self.models:
+            self.for_model(m.name)  # each model's merged sections validate, or this names the field
+        return self
+
+    def model(self, name: str) -> CatalogueModel:
+        """The catalogue entry `name`; a ValueError naming the catalogue if there is none."""
+        for m in self.models:
+            if m.name == name:
+                return m
+        raise ValueError(
+            f"model {name!r} is not in the catalogue (policy.yaml models): {[m.name for m in self.models]}"
+        )
+
+    def for_model(self, name: str) -> Policy:
+        """This policy as model `name` sees it: its overrides merged over the platform-wide sections."""
+        overrides = self.model(name).overrides
+        if not overrides:
+            return self
+        merged: dict[str, Any] = {}
+        for section, values in overrides.items():
+            current = getattr(self, section)
+            try:  # each section validates as a whole: its own cross-field rules hold for the merged values too
+                merged[section] = type(current).model_validate(_merge(current.model_dump(), values))
+            except ValidationError as exc:
+                fields = "; ".join(f"{section}.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+                raise ValueError(f"models[{name}].overrides: {fields}") from exc
+        return self.model_copy(update=merged)
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        nested = isinstance(value, dict) and isinstance(base.get(key), dict)
+        out[key] = _merge(base[key], value) if nested else value
+    return out
 
 
 class PolicyError(ValueError):

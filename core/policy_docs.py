@@ -85,7 +85,7 @@ def _scalar(value: Any) -> str:
 
 
 def _value(value: Any) -> str:
-    if isinstance(value, dict):
+    if isinstance(value, dict) and value:
         return "<br>".join(f"`{k}`: {_scalar(v)}" for k, v in value.items())
     return _scalar(value)
 
@@ -153,6 +153,13 @@ def render(schema: Schema, values: dict[str, Any]) -> str:
     defs = schema.get("$defs", {})
     out = [HEADER]
     for name, node in schema["properties"].items():
+        items = node.get("items")
+        if node.get("type") == "array" and isinstance(items, dict) and _is_object(items, defs):
+            # A top-level list of objects (the model catalogue): its meaning, then one table over its entries.
+            out += [f"## `{name}`", "", " ".join(str(node.get("description", "")).split()), ""]
+            entries = {f"[{i}]": entry for i, entry in enumerate(values[name])}
+            out += _section(f"{name}[]", items, entries, defs, level=3)
+            continue
         out += _section(name, node, values[name], defs, level=2)
     return "\n".join(out).rstrip() + "\n"
 

@@ -11,8 +11,10 @@ Model servers are scraped with the target labels ``model_name`` and ``model_vers
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import get_args
 
 from core import contracts
+from core.policy import Task
 
 # BentoML 1.4 built-in HTTP metrics (namespace "bentoml_service").
 REQUEST_TOTAL = "bentoml_service_request_total"
@@ -78,6 +80,8 @@ DCGM_FB_USED = "DCGM_FI_DEV_FB_USED"  # MiB
 DCGM_FB_FREE = "DCGM_FI_DEV_FB_FREE"  # MiB
 
 PREDICT_ENDPOINT = contracts.PREDICT_ROUTE
+# Every task's prediction route (a PromQL regex, fully anchored): the pinned route is not among them.
+PREDICT_ENDPOINTS = "|".join(contracts.server_route(task) for task in get_args(Task))
 
 # Request-duration buckets the model servers export (BentoML `metrics.duration.buckets`): a fine ladder
 # plus the SLO thresholds, because the latency burn-rate rules read the bucket at exactly

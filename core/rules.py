@@ -9,6 +9,7 @@ side exists in a given runtime.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -56,7 +57,14 @@ class R:
 
 
 def _classify(extra: str = "") -> str:
-    return "{" + f'endpoint="{q.PREDICT_ENDPOINT}"' + extra + "}"
+    """The prediction routes of every task (the pinned route is not among them)."""
+    return "{" + f'endpoint=~"{q.PREDICT_ENDPOINTS}"' + extra + "}"
+
+
+def _of_model(p: Policy, model_name: str, extra: str = "") -> str:
+    """One catalogue model's prediction route: its SLO and drift rules carry its own thresholds."""
+    route = contracts.server_route(p.model(model_name).task)
+    return "{" + f'model_name="{model_name}",endpoint="{route}"' + extra + "}"
 
 
 def _model_server() -> str:
@@ -67,19 +75,19 @@ def _rate(metric: str, window: str, sel: str) -> str:
     return f"sum by ({BY}) (rate({metric}{sel}[{window}]))"
 
 
-def error_ratio(window: str) -> str:
-    """Share of /classify requests answered 5xx; 0 (not empty) when there were requests and no errors."""
-    total = _rate(q.REQUEST_TOTAL, window, _classify())
-    errors = _rate(q.REQUEST_TOTAL, window, _classify(',http_response_code=~"5.."'))
+def error_ratio(window: str, sel: Callable[[str], str] = _classify) -> str:
+    """Share of prediction requests answered 5xx; 0 (not empty) when there were requests and no errors."""
+    total = _rate(q.REQUEST_TOTAL, window, sel(""))
+    errors = _rate(q.REQUEST_TOTAL, window, sel(',http_response_code=~"5.."'))
     return f"({errors} or {total} * 0) / {total}"
 
 
-def slow_ratio(window: str, threshold_seconds: float) -> str:
-    """Share of /classify requests slower than the latency SLO. Needs a histogram bucket at exactly the threshold
+def slow_ratio(window: str, threshold_seconds: float, sel: Callable[[str], str] = _classify) -> str:
+    """Share of prediction requests slower than the latency SLO. Needs a histogram bucket at exactly the threshold
     (the model server's duration buckets include it; the integration test checks that the series exists)."""
-    le = _classify(f',le="{threshold_seconds:g}"')
+    le = sel(f',le="{threshold_seconds:g}"')
     fast = _rate(f"{q.REQUEST_DURATION}_bucket", window, le)
-    total = _rate(f"{q.REQUEST_DURATION}_count", window, _classify())
+    total = _rate(f"{q.REQUEST_DURATION}_count", window, sel(""))
     return f"1 - ({fast} / {total})"
 
 
@@ -133,11 +141,8 @@ def recording_group(p: Policy) -> dict[str, Any]:
         _record(R.REPLICAS, f"count by ({BY}) (up{_model_server()} == 1)"),
         _record(R.INFERENCES, _rate(q.INFERENCES_TOTAL, RATE, "")),
         # USD per 1,000 = (replicas x replica $/h) / (inferences per hour / 1000); replica $/h is the CPU
-        # instance price times the share one replica reserves (core/cost.py).
-        _record(
-            R.COST_PER_1K,
-            f"({R.REPLICAS} * {replica_usd_per_hour(p):.6g}) / on ({BY}) ({R.INFERENCES} * 3.6 > 0)",
-        ),
+        # instance price times the share one replica reserves (core/cost.py), per model: each may size its pods.
+        *[_cost_per_1k(p.for_model(m.name), m.name) for m in p.models],
         _record(R.DRIFT, f"max by ({BY}) ({q.DRIFT_SCORE})"),
         _record(R.GPU_UTIL, f"avg by (Hostname, gpu) (avg_over_time({q.DCGM_GPU_UTIL}[1m]))"),
         _record(
@@ -148,6 +153,12 @@ def recording_group(p: Policy) -> dict[str, Any]:
     return {"name": "mlp-model-serving", "rules": rules}
 
 
+def _cost_per_1k(p: Policy, model_name: str) -> dict[str, Any]:
+    sel = "{" + f'model_name="{model_name}"' + "}"
+    replicas, inferences = f"{R.REPLICAS}{sel}", f"{R.INFERENCES}{sel}"
+    return _record(R.COST_PER_1K, f"({replicas} * {replica_usd_per_hour(p):.6g}) / on ({BY}) ({inferences} * 3.6 > 0)")
+
+
 def _slo_windows(p: Policy) -> list[str]:
     windows: list[str] = []
     for long, short, _ in p.slo.burn_rate_windows:
@@ -155,12 +166,18 @@ def _slo_windows(p: Policy) -> list[str]:
     return windows
 
 
-def slo_group(p: Policy) -> dict[str, Any]:
+def slo_group(p: Policy, model_name: str) -> dict[str, Any]:
+    """One model's SLO recordings and burn-rate alerts, from its own objectives (catalogue overrides)."""
+    p = p.for_model(model_name)
     threshold = p.slo.latency_p95_ms / 1000
+
+    def sel(extra: str) -> str:
+        return _of_model(p, model_name, extra)
+
     rules = []
     for w in _slo_windows(p):
-        rules.append(_record(R.slo_errors(w), error_ratio(w)))
-        rules.append(_record(R.slo_slow(w), slow_ratio(w, threshold)))
+        rules.append(_record(R.slo_errors(w), error_ratio(w, sel)))
+        rules.append(_record(R.slo_slow(w), slow_ratio(w, threshold, sel)))
     budgets = [
         (
             contracts.ALERT_LATENCY_BURN,
@@ -190,7 +207,7 @@ def slo_group(p: Policy) -> dict[str, Any]:
                     labels={"long_window": long, "short_window": short},
                 )
             )
-    return {"name": "mlp-slo", "rules": rules}
+    return {"name": f"mlp-slo-{model_name}", "rules": rules}
 
 
 def _alert(
@@ -221,6 +238,21 @@ def _seconds(s: int) -> str:
     return q.seconds_to_promql(s)
 
 
+def _drift_alert(p: Policy, model_name: str) -> dict[str, Any]:
+    mv = "{{ $labels.model_name }} v{{ $labels.model_version }}"
+    sel = "{" + f'model_name="{model_name}"' + "}"
+    return _alert(
+        contracts.ALERT_DRIFT,
+        f"{R.DRIFT}{sel} > {p.drift.threshold:g}",
+        "ticket",
+        f"Input drift on {mv}",
+        f"Share of drifted features {{{{ $value | humanizePercentage }}}} > {p.drift.threshold:g} "
+        f"(drift job over the last {p.drift.window_hours} h).",
+        # The raw score travels with the alert: a retraining it starts records it as lineage.
+        annotations={contracts.DRIFT_SCORE_ANNOTATION: "{{ $value }}"},
+    )
+
+
 def alert_group(p: Policy) -> dict[str, Any]:
     a = p.alerting
     ns = f'{{namespace="{q.SERVING_NAMESPACE}"}}'
@@ -240,16 +272,7 @@ def alert_group(p: Policy) -> dict[str, Any]:
             "Prometheus cannot scrape the model server: it is not running or not answering /metrics.",
             for_=_seconds(a.model_server_down_for_seconds),
         ),
-        _alert(
-            contracts.ALERT_DRIFT,
-            f"{R.DRIFT} > {p.drift.threshold:g}",
-            "ticket",
-            f"Input drift on {mv}",
-            f"Share of drifted features {{{{ $value | humanizePercentage }}}} > {p.drift.threshold:g} "
-            f"(drift job over the last {p.drift.window_hours} h).",
-            # The raw score travels with the alert: a retraining it starts records it as lineage.
-            annotations={contracts.DRIFT_SCORE_ANNOTATION: "{{ $value }}"},
-        ),
+        *[_drift_alert(p.for_model(m.name), m.name) for m in p.models],
         _alert(
             contracts.ALERT_CANARY_FAILED,
             f"max by ({BY}) ({q.RELEASE_ANALYSIS_FAILED}) > 0",
@@ -317,10 +340,10 @@ def alert_group(p: Policy) -> dict[str, Any]:
     return {"name": "mlp-alerts", "rules": rules}
 
 
-def rule_groups() -> list[dict[str, Any]]:
-    """Every recording and alerting rule group (Prometheus rule-file `groups:` entries)."""
-    p = policy()
-    return [recording_group(p), slo_group(p), alert_group(p)]
+def rule_groups(pol: Policy | None = None) -> list[dict[str, Any]]:
+    """Every recording and alerting rule group (Prometheus rule-file `groups:` entries), for every catalogue model."""
+    p = pol or policy()
+    return [recording_group(p), *[slo_group(p, m.name) for m in p.models], alert_group(p)]
 
 
 def alert_names(groups: list[dict[str, Any]] | None = None) -> list[str]:

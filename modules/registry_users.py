@@ -44,7 +44,7 @@ def manifests(*, namespace: str, image: str, remote_key: str) -> list[c.Manifest
     ref = {"name": NAME}
     env: list[dict[str, Any]] = [
         {"name": "MLFLOW_URL", "value": mlflow_service_url()},
-        {"name": "MODEL_NAME", "value": policy().release.model_name},
+        {"name": "MODEL_NAME", "value": policy().release.default_model},
         {"name": "ADMIN_USER", "value": contracts.REGISTRY_ADMIN},
         {"name": "BOT_USER", "value": contracts.REGISTRY_RELEASE_BOT},
         {"name": "USERS", "value": ",".join(f"{u}={password_var(u)}" for u in users)},

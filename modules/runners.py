@@ -256,7 +256,7 @@ def release_shapes() -> list[c.Manifest]:
                 gpu=gpu,
             )
             props = RenderProps(
-                model_name=policy().release.model_name,
+                model_name=policy().release.default_model,
                 weights={1: 90, 2: 10},
                 mode=mode,
                 serving=serving,

@@ -168,7 +168,7 @@ def where_to_look(seconds: float) -> str:
     p = policy()
     return (
         f"\n\033[1mDemo finished in {seconds:.0f}s.\033[0m Where to look:\n"
-        f"  MLflow UI         {endpoints.mlflow_url()}  (experiment and model '{p.release.model_name}')\n"
+        f"  MLflow UI         {endpoints.mlflow_url()}  (experiment and model '{p.release.default_model}')\n"
         f"  Gateway           {endpoints.gateway_url()}/classify  (API keys in .state/secrets/api_key_*)\n"
         f"  Gateway CA        {tls.ca_bundle()}  (curl --cacert; plain HTTP is redirected)\n"
         f"  Prometheus        {endpoints.prometheus_url()}  (alerts: /alerts)\n"

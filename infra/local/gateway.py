@@ -187,6 +187,8 @@ def spec(weights: Mapping[int, int], stable: int | None, servers: Mapping[int, i
         keys=keys,
         max_request_bytes=p.gateway.max_request_bytes,
         pin_header=contracts.PIN_HEADER,
+        # The local runtime serves the default model: its catalogue route and the compatibility one.
+        predict_paths=(contracts.PREDICT_ROUTE, contracts.model_route(p.release.default_model, "classify")),
         upstream_timeout_seconds=p.gateway.upstream_timeout_seconds,
         client_timeout_seconds=p.gateway.client_timeout_seconds,
         retry_on_stable=p.gateway.retry_on_stable,

@@ -132,7 +132,7 @@ def model_server_programs() -> list[Program]:
 
 def write_targets() -> None:
     """Prometheus file_sd: one target per live model server, labelled with its model and version."""
-    name = policy().release.model_name
+    name = policy().release.default_model
     targets = [
         {
             "targets": [f"{endpoints.HOST}:{s.port}"],

@@ -69,6 +69,9 @@ class GatewaySpec:
     tls_cert: Path  # PEM of the server certificate (infra.local.tls)
     tls_key: Path  # its key, in the secret store
     tls_min_version: str  # policy gateway.tls.min_version: "1.2" or "1.3"
+    # The public prediction routes (the same location each): `/classify` and the catalogue's
+    # `/v1/models/<default model>/classify`; the model servers themselves answer `/classify`.
+    predict_paths: tuple[str, ...] = (PREDICT_PATH,)
     servers: Mapping[int, int] = field(default_factory=dict)  # version -> port of its live model server
     weights: Mapping[int, int] = field(default_factory=dict)  # version -> percent; empty: no traffic anywhere
     stable: int | None = None
@@ -275,6 +278,32 @@ REDIRECT_LOG_FORMAT = (
 )
 
 
+def _predict_location(path: str, limits: str, timeout: str, retry: str) -> str:
+    """One public prediction route: the checks in order (method, key, route), the key's rate limit, the proxy."""
+    return f"""        location = {path} {{
+            {_error_pages(unknown_version=True)}
+            if ($request_method != POST) {{ return 405; }}
+            if ($http_x_api_key = "") {{ return 401; }}
+            if ($api_key_name = "") {{ return 403; }}
+            if ($route_upstream = "") {{ return 404; }}
+            if ($route_upstream = "split_") {{ return 503; }}
+{limits}
+
+            proxy_pass http://$route_upstream$upstream_uri;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host $host;
+            proxy_set_header X-Request-ID $request_id;
+            proxy_set_header Content-Type "application/json";  # the API speaks JSON only
+            proxy_set_header X-API-Key "";  # the key stops here
+            proxy_connect_timeout 1s;
+            proxy_send_timeout {timeout};
+            proxy_read_timeout {timeout};
+{retry}        }}
+
+"""
+
+
 def render(spec: GatewaySpec) -> str:
     prefix, logs = spec.prefix, spec.logs_dir
     gen = generation(spec)
@@ -289,6 +318,7 @@ def render(spec: GatewaySpec) -> str:
         else "            proxy_next_upstream off;\n"
     )
     user = f"user {spec.worker_user};\n" if spec.worker_user else ""
+    predict_locations = "".join(_predict_location(path, limits, timeout, retry) for path in spec.predict_paths)
     return f"""# Rendered by infra/local/nginx.py from policy.yaml and the live model servers. Do not edit.
 # generation {gen}
 load_module {NJS_MODULE};
@@ -363,28 +393,7 @@ http {{
             return 200 '{health}\\n';
         }}
 
-        location = {PREDICT_PATH} {{
-            {_error_pages(unknown_version=True)}
-            if ($request_method != POST) {{ return 405; }}
-            if ($http_x_api_key = "") {{ return 401; }}
-            if ($api_key_name = "") {{ return 403; }}
-            if ($route_upstream = "") {{ return 404; }}
-            if ($route_upstream = "split_") {{ return 503; }}
-{limits}
-
-            proxy_pass http://$route_upstream$upstream_uri;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_set_header Host $host;
-            proxy_set_header X-Request-ID $request_id;
-            proxy_set_header Content-Type "application/json";  # the API speaks JSON only
-            proxy_set_header X-API-Key "";  # the key stops here
-            proxy_connect_timeout 1s;
-            proxy_send_timeout {timeout};
-            proxy_read_timeout {timeout};
-{retry}        }}
-
-        location / {{
+{predict_locations}        location / {{
             return 404;
         }}
 

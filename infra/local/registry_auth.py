@@ -155,7 +155,7 @@ def _ensure_model_and_experiment(bot: httpx.Client, model: str) -> str:
 def provision() -> dict[str, str]:
     """Users, passwords and the release bot's MANAGE grants (idempotent); what was done, per user."""
     done: dict[str, str] = {}
-    model = policy().release.model_name
+    model = policy().release.default_model
     with _admin() as admin:
         _check(admin.get("/api/2.0/mlflow/users/current"), "authenticating as the registry admin")
         for user in (WRITER, *READ_ONLY_USERS):

@@ -26,6 +26,15 @@ def selector_labels(model_name: str, version: int | None = None) -> dict[str, st
     return labels
 
 
+def platform_labels(component: str) -> dict[str, str]:
+    """Labels of an object every catalogue model shares (a service account, a grant): no model's name."""
+    return {
+        "app.kubernetes.io/component": component,
+        "app.kubernetes.io/part-of": PART_OF,
+        "app.kubernetes.io/managed-by": MANAGED_BY,
+    }
+
+
 def labels(model_name: str, version: int | None = None, component: str = "model-server") -> dict[str, str]:
     out = {
         **selector_labels(model_name, version),

@@ -1,9 +1,10 @@
 """Envoy Gateway in front of the model servers: Gateway, HTTPRoute (weighted split + version pin), SecurityPolicy
 (API keys) and BackendTrafficPolicy (per-key rate limits, retries, timeout, request body limit).
 
-Non-critical endpoints (scaled to zero) answer on `<endpoint>.<hostname>`: their HTTPRoute sends them to the KEDA HTTP
-interceptor (another namespace, so a ReferenceGrant there allows it), behind the same API keys and rate limits, with
-a timeout long enough for a cold start.
+Every catalogue model answers on `/v1/models/<name>/<task>` (the default model on `/classify` too), rewritten to the
+server's own route. A non-critical model (scaled to zero) is routed to the KEDA HTTP interceptor instead (another
+namespace, so a ReferenceGrant there allows it), behind the same API keys and rate limits, with a timeout long enough
+for a cold start.
 
 TLS at the edge (decision 0135): the Gateway listens with HTTPS on `https_port` (the `<hostname>` listener and the
 `*.<hostname>` one) with the certificate cert-manager keeps in `tls_secret` (modules/k8s/certificates.py); the plain
@@ -28,14 +29,13 @@ from modules.k8s.scaling import (
     INTERCEPTOR_SERVICE,
     KEDA_HTTP_NAMESPACE,
     cold_start_request_seconds,
-    endpoint_host,
-    endpoint_name,
+    interceptor_host,
 )
 from modules.k8s.versions import ENVOY_GATEWAY_API, GATEWAY_API, GATEWAY_API_BETA
 
 CONTROLLER = "gateway.envoyproxy.io/gatewayclass-controller"
 HTTPS_LISTENER = "https"
-ENDPOINTS_LISTENER = "endpoints"  # HTTPS too: `*.<hostname>` (non-critical endpoints, the internal host of pins)
+ENDPOINTS_LISTENER = "endpoints"  # HTTPS too: `*.<hostname>` (the internal host of pins)
 HTTP_LISTENER = "http"  # redirects only
 REDIRECT_STATUS = 308  # keeps the method and body: a POST /classify sent to http is re-sent as a POST
 # Service annotations of the load balancer. The in-tree AWS service controller reads `-type` and `-internal`; the AWS
@@ -171,25 +171,42 @@ def _backend(name: str, weight: int) -> dict[str, Any]:
     return {"group": "", "kind": "Service", "name": name, "port": c.HTTP_PORT, "weight": weight}
 
 
-def _predict_match(headers: list[dict[str, str]] | None = None) -> dict[str, Any]:
-    """Only the prediction route and method are routed; anything else (the servers' /metrics, /docs) is a 404."""
-    match: dict[str, Any] = {"path": {"type": "Exact", "value": contracts.PREDICT_ROUTE}, "method": "POST"}
-    if headers:
-        match["headers"] = headers
-    return match
+def public_paths(policy: Policy, model_name: str) -> list[str]:
+    """The paths a model answers on: its catalogue route, and `/classify` too for the default model."""
+    model = policy.model(model_name)
+    paths = [contracts.model_route(model.name, model.task)]
+    if model.name == policy.release.default_model:
+        paths.append(contracts.PREDICT_ROUTE)
+    return paths
 
 
-def _pin_rule(header: str, version: int, service: str) -> dict[str, Any]:
+def _predict_matches(
+    policy: Policy, model_name: str, headers: list[dict[str, str]] | None = None
+) -> list[dict[str, Any]]:
+    """Only the prediction routes and method are routed; anything else (the servers' /metrics, /docs) is a 404."""
+    matches = []
+    for path in public_paths(policy, model_name):
+        match: dict[str, Any] = {"path": {"type": "Exact", "value": path}, "method": "POST"}
+        if headers:
+            match["headers"] = headers
+        matches.append(match)
+    return matches
+
+
+def _rewrite(path: str, hostname: str | None = None) -> dict[str, Any]:
+    """The public path becomes the server's own route (and, for the interceptor, the Host it routes by)."""
+    rewrite: dict[str, Any] = {"path": {"type": "ReplaceFullPath", "replaceFullPath": path}}
+    if hostname:
+        rewrite["hostname"] = hostname
+    return {"type": "URLRewrite", "urlRewrite": rewrite}
+
+
+def _pin_rule(policy: Policy, model_name: str, header: str, version: int, service: str) -> dict[str, Any]:
     """A pinned request reaches its version's Service on the server's pinned route, which the canary analysis and
     the SLO rules (selecting the prediction route) do not count."""
     return {
-        "matches": [_predict_match([{"type": "Exact", "name": header, "value": str(version)}])],
-        "filters": [
-            {
-                "type": "URLRewrite",
-                "urlRewrite": {"path": {"type": "ReplaceFullPath", "replaceFullPath": contracts.PINNED_PREDICT_ROUTE}},
-            }
-        ],
+        "matches": _predict_matches(policy, model_name, [{"type": "Exact", "name": header, "value": str(version)}]),
+        "filters": [_rewrite(contracts.PINNED_PREDICT_ROUTE)],
         "backendRefs": [_backend(service, 1)],
     }
 
@@ -204,7 +221,8 @@ def http_route(
     """The public route: `weights` (Service name -> weight). A pin header here is not a match: pins answer only on
     the internal host (`pin_route`)."""
     rule = {
-        "matches": [_predict_match()],
+        "matches": _predict_matches(policy, model_name),
+        "filters": [_rewrite(contracts.server_route(policy.model(model_name).task))],
         "backendRefs": [_backend(name, w) for name, w in weights.items()],
         "timeouts": {"request": f"{policy.gateway.upstream_timeout_seconds:g}s"},
     }
@@ -242,10 +260,10 @@ def internal_host(props: GatewayProps) -> str:
     return f"{props.internal_host_label}.{props.hostname}"
 
 
-def pin_route(props: GatewayProps, model_name: str, namespace: str, pins: dict[int, str]) -> c.Manifest:
+def pin_route(props: GatewayProps, policy: Policy, model_name: str, namespace: str, pins: dict[int, str]) -> c.Manifest:
     """The version pins, on the internal host only, where `internal_security_policy` admits internal keys alone.
     A route of its own in both modes: in rollout mode the plugin owns the weighted route and never touches this one."""
-    rules = [_pin_rule(contracts.PIN_HEADER, v, svc) for v, svc in sorted(pins.items())]
+    rules = [_pin_rule(policy, model_name, contracts.PIN_HEADER, v, svc) for v, svc in sorted(pins.items())]
     host = internal_host(props)  # under the `*.<hostname>` listener
     return _http_route(props, pin_route_name(model_name), model_name, namespace, rules, host, ENDPOINTS_LISTENER)
 
@@ -339,10 +357,13 @@ def backend_traffic_policy(
     return c.manifest(ENVOY_GATEWAY_API, "BackendTrafficPolicy", meta, spec=spec)
 
 
-def endpoint_route(props: GatewayProps, policy: Policy, model_name: str, endpoint: str, namespace: str) -> c.Manifest:
-    """`<endpoint>.<hostname>` -> the KEDA HTTP interceptor, which holds the request while the endpoint scales up."""
+def interceptor_route(props: GatewayProps, policy: Policy, model_name: str, namespace: str) -> c.Manifest:
+    """A non-critical model's public route: to the KEDA HTTP interceptor, which holds the request while the model
+    scales up from zero. Its Host becomes the one the model's InterceptorRoute matches (scaling.py)."""
+    task = policy.model(model_name).task
     rule = {
-        "matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
+        "matches": _predict_matches(policy, model_name),
+        "filters": [_rewrite(contracts.server_route(task), interceptor_host(model_name, props.hostname))],
         "backendRefs": [
             {
                 "group": "",
@@ -354,23 +375,13 @@ def endpoint_route(props: GatewayProps, policy: Policy, model_name: str, endpoin
         ],
         "timeouts": {"request": f"{cold_start_request_seconds(policy):g}s"},
     }
-    name = endpoint_name(model_name, endpoint)
-    meta = c.metadata(name, namespace, c.labels(model_name, component="gateway"))
-    return c.manifest(
-        GATEWAY_API,
-        "HTTPRoute",
-        meta,
-        spec={
-            "parentRefs": [_parent(props, ENDPOINTS_LISTENER)],
-            "hostnames": [endpoint_host(endpoint, props.hostname)],
-            "rules": [rule],
-        },
-    )
+    return _http_route(props, route_name(model_name), model_name, namespace, [rule], props.hostname, HTTPS_LISTENER)
 
 
-def interceptor_grant(model_name: str, namespace: str) -> c.Manifest:
-    """Lets this namespace's HTTPRoutes send to the interceptor Service, and nothing else of the KEDA namespace."""
-    labels = c.labels(model_name, component="gateway")
+def interceptor_grant(namespace: str) -> c.Manifest:
+    """Lets this namespace's HTTPRoutes send to the interceptor Service, and nothing else of the KEDA namespace.
+    One per namespace, shared by every non-critical model: its labels name no model."""
+    labels = c.platform_labels("gateway")
     meta = c.metadata(f"{namespace}-to-keda-interceptor", KEDA_HTTP_NAMESPACE, labels)
     return c.manifest(
         GATEWAY_API_BETA,
@@ -381,20 +392,6 @@ def interceptor_grant(model_name: str, namespace: str) -> c.Manifest:
             "to": [{"group": "", "kind": "Service", "name": INTERCEPTOR_SERVICE}],
         },
     )
-
-
-def endpoint_manifests(
-    props: GatewayProps, policy: Policy, model_name: str, namespace: str, endpoints: list[str]
-) -> list[c.Manifest]:
-    """Route, rate limits (with the cold-start timeout) per endpoint, and the one grant they share."""
-    out: list[c.Manifest] = []
-    for endpoint in endpoints:
-        out.append(endpoint_route(props, policy, model_name, endpoint, namespace))
-        route, timeout = endpoint_name(model_name, endpoint), cold_start_request_seconds(policy)
-        out.append(backend_traffic_policy(props, policy, model_name, namespace, route, timeout))
-    if endpoints:
-        out.append(interceptor_grant(model_name, namespace))
-    return out
 
 
 def gateway_manifests(props: GatewayProps, policy: Policy, namespace: str) -> list[c.Manifest]:

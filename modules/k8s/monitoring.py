@@ -18,7 +18,12 @@ from modules.k8s import serving
 from modules.k8s.props import MonitoringProps, ServingProps
 from modules.k8s.versions import MONITORING_API
 
-DRIFT_JOB = "mlp-drift-check"
+
+def drift_job_name(model_name: str) -> str:
+    """One drift CronJob per catalogue model: each reads its own model's inference log."""
+    return f"{model_name}-drift"
+
+
 # The drift image's entry point (pipelines/drift/job.py): S3 through the pod's IRSA role, files in its /tmp.
 DRIFT_COMMAND = ("python", "-m", "pipelines.drift.job")
 DASHBOARD_LABEL = "grafana_dashboard"
@@ -47,9 +52,8 @@ DRIFT_SERVICE_ACCOUNT = "drift-job"  # trusted by the drift-job IRSA role that m
 
 def drift_service_account(props: ServingProps, mon: MonitoringProps, model_name: str) -> c.Manifest:
     annotations = {"eks.amazonaws.com/role-arn": mon.drift_irsa_role_arn} if mon.drift_irsa_role_arn else None
-    meta = c.metadata(
-        DRIFT_SERVICE_ACCOUNT, props.namespace, c.labels(model_name, component="drift"), annotations=annotations
-    )
+    # Shared by every model's drift job (one IRSA role): its labels name no model.
+    meta = c.metadata(DRIFT_SERVICE_ACCOUNT, props.namespace, c.platform_labels("drift"), annotations=annotations)
     return c.manifest("v1", "ServiceAccount", meta, automountServiceAccountToken=False)
 
 
@@ -83,7 +87,7 @@ def drift_cronjob(props: ServingProps, mon: MonitoringProps, policy: Policy, mod
         "containers": [container],
         "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}}],
     }
-    meta = c.metadata(DRIFT_JOB, props.namespace, c.labels(model_name, component="drift"))
+    meta = c.metadata(drift_job_name(model_name), props.namespace, c.labels(model_name, component="drift"))
     return c.manifest(
         "batch/v1",
         "CronJob",

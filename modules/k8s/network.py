@@ -3,8 +3,8 @@
 - every pod: receives nothing; sends to CoreDNS (53) only.
 - model servers (the release's pods): receive the HTTP port from this Gateway's Envoy proxies and Prometheus; send
   to MLflow (its port) and HTTPS (S3 through the gateway endpoint, STS through the interface endpoint).
-- scale-to-zero endpoint pods: receive the HTTP port from the KEDA HTTP interceptor's pods and Prometheus; send as
-  model servers.
+- a non-critical model's servers (scaled to zero): receive the HTTP port from the KEDA HTTP interceptor's pods and
+  Prometheus instead of the proxies; send as model servers.
 - drift job: receives nothing; sends to MLflow, the Pushgateway and HTTPS (S3, STS).
 
 Peers are pods selected by label inside their namespace, never a whole namespace: the KEDA namespace also runs the
@@ -24,7 +24,6 @@ ANYWHERE = "0.0.0.0/0"  # S3's gateway endpoint routes to public S3 addresses: H
 
 
 def serving_pods(model_name: str, component: str = "model-server") -> dict[str, str]:
-    """`model-server` for the release's pods; a non-critical endpoint's name for its scale-to-zero pods."""
     return {"app.kubernetes.io/name": model_name, "app.kubernetes.io/component": component}
 
 
@@ -40,22 +39,14 @@ def _https_out() -> dict[str, object]:
     return np.rule([np.cidr(ANYWHERE)], np.tcp(HTTPS))
 
 
-def model_server_policy(s: ServingProps, g: GatewayProps, model_name: str) -> c.Manifest:
-    callers = [
-        # Envoy Gateway runs the proxies of every Gateway in its own namespace, labelled with their Gateway.
-        np.pods(cs.GATEWAY_NAMESPACE, cs.envoy_proxy_pods(g.gateway_name, s.namespace)),
-        np.pods(cs.MONITORING_NAMESPACE, cs.PROMETHEUS_PODS),
-    ]
+def model_server_policy(s: ServingProps, g: GatewayProps, model_name: str, critical: bool = True) -> c.Manifest:
+    """A critical model is called by the Gateway's proxies; a scaled-to-zero one only through the interceptor (it
+    holds requests while the pods wake)."""
+    # Envoy Gateway runs the proxies of every Gateway in its own namespace, labelled with their Gateway.
+    proxies = np.pods(cs.GATEWAY_NAMESPACE, cs.envoy_proxy_pods(g.gateway_name, s.namespace))
+    interceptor = np.pods(cs.KEDA_NAMESPACE, cs.KEDA_INTERCEPTOR_PODS)
+    callers = [proxies if critical else interceptor, np.pods(cs.MONITORING_NAMESPACE, cs.PROMETHEUS_PODS)]
     return _serving_policy(s, model_name, "model-server", callers)
-
-
-def endpoint_policy(s: ServingProps, model_name: str, endpoint: str) -> c.Manifest:
-    """A scale-to-zero endpoint's pods are reached through the interceptor only (it holds requests while they wake)."""
-    callers = [
-        np.pods(cs.KEDA_NAMESPACE, cs.KEDA_INTERCEPTOR_PODS),
-        np.pods(cs.MONITORING_NAMESPACE, cs.PROMETHEUS_PODS),
-    ]
-    return _serving_policy(s, model_name, endpoint, callers)
 
 
 def _serving_policy(s: ServingProps, model_name: str, component: str, callers: list[np.Peer]) -> c.Manifest:
@@ -85,7 +76,6 @@ def serving_network_policies(s: ServingProps, g: GatewayProps, p: Policy, model_
     return [
         np.default_deny(s.namespace),
         np.allow_dns(s.namespace),
-        model_server_policy(s, g, model_name),
-        *[endpoint_policy(s, model_name, e) for e in p.scaling.non_critical_endpoints],
+        model_server_policy(s, g, model_name, critical=p.model(model_name).critical),
         drift_job_policy(s, model_name),
     ]

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import yaml
 
+from core import dashboards, rules
 from core.policy import Policy, policy
 from modules.k8s import common as c
 from modules.k8s import gateway, monitoring, network, release, scaling, serving, webhook
@@ -36,13 +37,14 @@ def namespace(name: str) -> c.Manifest:
 
 
 def render_all(props: RenderProps, pol: Policy | None = None) -> dict[str, list[c.Manifest]]:
-    """Concern -> manifests. Deployment mode: a Deployment per live version behind weighted HTTPRoute rules;
-    rollout mode: one Argo Rollout (canary = newest version) whose weights the Gateway API plugin moves."""
-    p = pol or policy()
+    """Concern -> manifests for one catalogue model and the platform-wide objects beside it (namespace, Gateway,
+    rules and dashboards of the whole catalogue). Deployment mode: a Deployment per live version behind weighted
+    HTTPRoute rules; rollout mode: one Argo Rollout (canary = newest version) whose weights the Gateway API plugin
+    moves. A non-critical model scales to zero behind the KEDA HTTP interceptor."""
+    name = props.model_name
+    p = (pol or policy()).for_model(name)  # raises naming the catalogue if the model is not in it
     s, g, m = props.serving, props.gateway, props.monitoring
     ns = s.namespace
-    name = props.model_name
-    route = gateway.route_name(name)
     out: dict[str, list[c.Manifest]] = {
         "namespace": [
             namespace(ns),
@@ -54,6 +56,27 @@ def render_all(props: RenderProps, pol: Policy | None = None) -> dict[str, list[
         "scaling": [],
         "monitoring": [],
     }
+    if p.model(name).critical:
+        _critical_model(props, p, out)
+    else:
+        _scale_to_zero_model(props, p, out)
+    out["monitoring"] = [
+        serving.pod_monitor(s, name, m.prometheus_release_label),
+        monitoring.prometheus_rule(ns, m.prometheus_release_label, rules.rule_groups(p)),
+        *monitoring.dashboard_configmaps(ns, dashboards.dashboards(p)),
+        monitoring.drift_service_account(s, m, name),
+        monitoring.drift_cronjob(s, m, p, name),
+    ]
+    if s.gpu:
+        out["monitoring"].append(monitoring.dcgm_service_monitor(m))
+    if props.webhook is not None:
+        out["webhook"] = webhook.manifests(s, props.webhook)
+    return out
+
+
+def _critical_model(props: RenderProps, p: Policy, out: dict[str, list[c.Manifest]]) -> None:
+    s, g, name, ns = props.serving, props.gateway, props.model_name, props.serving.namespace
+    route = gateway.route_name(name)
     if props.mode == "deployments":
         out["serving"] += serving.serving_manifests(s, p, name, props.versions)
         weights = {c.version_name(name, v): w for v, w in sorted(props.weights.items())}
@@ -72,25 +95,30 @@ def render_all(props: RenderProps, pol: Policy | None = None) -> dict[str, list[
         # version pins change every release, so they live in a route of their own the platform applies each time.
         weights = {release.stable_service_name(name): 100, release.canary_service_name(name): 0}
         out["traffic"] = [gateway.http_route(g, p, name, ns, weights)]
-    out["gateway"].append(gateway.pin_route(g, name, ns, pins))
+    out["gateway"].append(gateway.pin_route(g, p, name, ns, pins))
     out["gateway"].append(gateway.internal_security_policy(g, name, ns))
     out["gateway"].append(gateway.backend_traffic_policy(g, p, name, ns, route=gateway.pin_route_name(name)))
     out["gateway"].append(gateway.backend_traffic_policy(g, p, name, ns))
-    for endpoint in p.scaling.non_critical_endpoints:
-        out["scaling"].extend(scaling.scale_to_zero_manifests(s, p, name, props.stable_version, endpoint, g.hostname))
-    out["gateway"].extend(gateway.endpoint_manifests(g, p, name, ns, p.scaling.non_critical_endpoints))
-    out["monitoring"] = [
-        serving.pod_monitor(s, name, m.prometheus_release_label),
-        monitoring.prometheus_rule(ns, m.prometheus_release_label),
-        *monitoring.dashboard_configmaps(ns),
-        monitoring.drift_service_account(s, m, name),
-        monitoring.drift_cronjob(s, m, p, name),
+
+
+def _scale_to_zero_model(props: RenderProps, p: Policy, out: dict[str, list[c.Manifest]]) -> None:
+    """The interceptor routes by Host to one Service: a non-critical model runs one version (a release replaces it;
+    the weighted canary of the local runtime has no cluster counterpart here, docs/catalogue.md)."""
+    s, g, name, ns = props.serving, props.gateway, props.model_name, props.serving.namespace
+    if props.mode != "deployments" or len(props.weights) != 1:
+        raise ValueError(
+            f"{name} is non-critical (scales to zero behind the KEDA HTTP interceptor, which routes to one Service): "
+            f"render it in deployments mode with one version (e.g. --versions {props.canary_version}=100)"
+        )
+    *servers, interceptor_route, scaler = scaling.scale_to_zero_manifests(s, p, name, props.stable_version, g.hostname)
+    out["serving"] += servers
+    out["scaling"] = [interceptor_route, scaler]
+    cold = scaling.cold_start_request_seconds(p)
+    out["gateway"] += [
+        gateway.interceptor_route(g, p, name, ns),
+        gateway.interceptor_grant(ns),
+        gateway.backend_traffic_policy(g, p, name, ns, timeout_seconds=cold),
     ]
-    if s.gpu:
-        out["monitoring"].append(monitoring.dcgm_service_monitor(m))
-    if props.webhook is not None:
-        out["webhook"] = webhook.manifests(s, props.webhook)
-    return out
 
 
 def to_yaml(manifests: list[c.Manifest]) -> str:

@@ -1,10 +1,10 @@
-"""KEDA: scale model servers on in-flight requests per replica; scale non-critical endpoints to zero with the HTTP
-add-on (its interceptor holds requests while the first pod starts: the cold-start trade-off in
-docs/serving-cluster.md).
+"""KEDA: scale a critical model's servers on in-flight requests per replica, never below `scaling.min_replicas`;
+scale a non-critical model (catalogue `criticality`) to zero with the HTTP add-on (its interceptor holds requests
+while the first pod starts: the cold-start trade-off in docs/serving-cluster.md).
 
 Scale to zero, with the add-on's 0.14 API: an InterceptorRoute tells the interceptor which Host goes to which Service
 and what to count; a ScaledObject with the add-on's `external-push` scaler scales the Deployment between 0 and
-`max_replicas` on that count. The gateway sends the endpoint's hostname to the interceptor (gateway.py).
+`max_replicas` on that count. The gateway rewrites the model's route to the interceptor's Host (gateway.py).
 """
 
 from __future__ import annotations
@@ -80,40 +80,27 @@ def rollout_scaler(props: ServingProps, policy: Policy, model_name: str) -> c.Ma
     return scaled_object(props, policy, model_name, target, None)
 
 
-def endpoint_name(model_name: str, endpoint: str) -> str:
-    return f"{model_name}-{endpoint}"
-
-
-def endpoint_host(endpoint: str, hostname: str) -> str:
-    """Each non-critical endpoint answers on its own host under the gateway's: the interceptor routes by Host."""
-    return f"{endpoint}.{hostname}"
+def interceptor_host(model_name: str, hostname: str) -> str:
+    """The Host a non-critical model's requests carry to the interceptor, which routes by Host: the gateway rewrites
+    its public route to it (gateway.py), so this name never needs DNS."""
+    return f"{model_name}.{hostname}"
 
 
 def scale_to_zero_manifests(
-    props: ServingProps, policy: Policy, model_name: str, version: int, endpoint: str, hostname: str
+    props: ServingProps, policy: Policy, model_name: str, version: int, hostname: str
 ) -> list[c.Manifest]:
-    """A non-critical endpoint: its own Deployment of `version` at zero replicas, a Service, the InterceptorRoute that
-    holds its requests while a pod starts, and the ScaledObject that wakes it on the interceptor's count."""
-    name = endpoint_name(model_name, endpoint)
-    deploy = serving.deployment(props, policy, model_name, version)
-    deploy["metadata"]["name"] = name
-    deploy["metadata"]["labels"]["app.kubernetes.io/component"] = endpoint
-    # No `replicas` (serving.deployment renders none): KEDA owns the count, from 0 while the endpoint is idle.
-    sel = {**c.selector_labels(model_name, version), "app.kubernetes.io/component": endpoint}
-    deploy["spec"]["selector"] = {"matchLabels": sel}
-    deploy["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/component"] = endpoint
-    for constraint in deploy["spec"]["template"]["spec"]["topologySpreadConstraints"]:
-        constraint["labelSelector"] = {"matchLabels": dict(sel)}
-    svc = serving.service(props, model_name, name, sel)
+    """A non-critical model's version: its Deployment with no replica count and its Service (serving.py), the
+    InterceptorRoute that holds requests while a pod starts, and the ScaledObject that wakes it on the
+    interceptor's count and returns it to zero when idle."""
+    name = c.version_name(model_name, version)
     s = policy.scaling
-    meta = c.metadata(name, props.namespace, c.labels(model_name, version, component=endpoint))
     route = c.manifest(
         KEDA_HTTP_API,
         "InterceptorRoute",
-        meta,
+        c.metadata(model_name, props.namespace, c.labels(model_name, version, component="scaling")),
         spec={
             "target": {"service": name, "port": c.HTTP_PORT},
-            "rules": [{"hosts": [endpoint_host(endpoint, hostname)], "paths": [{"value": "/"}]}],
+            "rules": [{"hosts": [interceptor_host(model_name, hostname)], "paths": [{"value": "/"}]}],
             "scalingMetric": {"concurrency": {"targetValue": s.target_in_flight_per_replica}},
             "timeouts": {
                 # Held this long for a pod to become ready, then the request itself gets the usual timeout.
@@ -122,10 +109,12 @@ def scale_to_zero_manifests(
             },
         },
     )
+    # Named after the model, like its InterceptorRoute: a release re-targets the one scaler at the new version, so
+    # the replaced version's Deployment is never woken by the same count (the workflow then deletes it).
     scaler = c.manifest(
         KEDA_API,
         "ScaledObject",
-        c.metadata(name, props.namespace, c.labels(model_name, version, component="scaling")),
+        c.metadata(model_name, props.namespace, c.labels(model_name, version, component="scaling")),
         spec={
             "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
             "minReplicaCount": 0,
@@ -135,13 +124,13 @@ def scale_to_zero_manifests(
             "triggers": [
                 {
                     "type": "external-push",
-                    "metadata": {"scalerAddress": EXTERNAL_SCALER_ADDRESS, "interceptorRoute": name},
+                    "metadata": {"scalerAddress": EXTERNAL_SCALER_ADDRESS, "interceptorRoute": model_name},
                 }
             ],
         },
     )
     # Created after the InterceptorRoute: the scaler answers an empty metric spec for a route it does not know.
-    return [deploy, svc, route, scaler]
+    return [*serving.serving_manifests(props, policy, model_name, [version]), route, scaler]
 
 
 def cold_start_request_seconds(policy: Policy) -> float:

@@ -34,10 +34,11 @@ def quantity_mib(quantity: str) -> int:
 
 
 def service_account(props: ServingProps, model_name: str) -> c.Manifest:
+    # Shared by every catalogue model's servers (one IRSA role): its labels name no model.
     meta = c.metadata(
         SERVICE_ACCOUNT,
         props.namespace,
-        c.labels(model_name),
+        c.platform_labels("model-server"),
         annotations={"eks.amazonaws.com/role-arn": props.irsa_role_arn},
     )
     # The IRSA webhook mounts its own projected web-identity token, so the API token stays unmounted.

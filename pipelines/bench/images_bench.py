@@ -155,7 +155,7 @@ def measure_drift_job(version: int, server_url: str, server: BuiltImage) -> Drif
         return DriftJobFigures(DRIFT_TEXTS, ran.exit_code, ran.seconds, ran.peak_memory_bytes / 1e6, limit)
     finally:
         down(job.kube_file)
-        forget(endpoints.pushgateway_url(), policy().release.model_name, version)
+        forget(endpoints.pushgateway_url(), policy().release.default_model, version)
 
 
 def print_tables(images: list[ImageFigures], pod: PodFigures | None) -> None:

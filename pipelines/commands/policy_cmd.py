@@ -23,7 +23,8 @@ def schema_text() -> str:
 def validate(path: Path = typer.Argument(None, help="Policy file (default: policy.yaml)")) -> None:
     """Validate the policy; exit 2 naming every bad field."""
     p = load_policy(path)
-    typer.echo(f"policy OK: {len(p.gateway.api_keys)} API clients, canary steps {p.canary.steps}")
+    models = ", ".join(f"{m.name} ({m.task}, {m.criticality})" for m in p.models)
+    typer.echo(f"policy OK: models {models}; {len(p.gateway.api_keys)} API clients, canary steps {p.canary.steps}")
 
 
 @app.command()

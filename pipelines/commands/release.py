@@ -26,7 +26,9 @@ app = typer.Typer(no_args_is_help=True)
 webhook_app = typer.Typer(no_args_is_help=True, help="The MLflow registry webhook that starts releases.")
 app.add_typer(webhook_app, name="webhook")
 
-ModelOpt = Annotated[str | None, typer.Option("--model", help="Registered model (default: policy release.model_name)")]
+ModelOpt = Annotated[
+    str | None, typer.Option("--model", help="Registered model (default: policy release.default_model)")
+]
 WindowOpt = Annotated[
     str | None,
     typer.Option(
@@ -42,7 +44,7 @@ TrafficOpt = Annotated[
 
 
 def _model(model: str | None) -> str:
-    return model or policy().release.model_name
+    return model or policy().release.default_model
 
 
 def _finish(state: ReleaseState, traffic: dict[str, object] | None) -> None:

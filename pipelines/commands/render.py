@@ -39,6 +39,9 @@ def _pairs(values: list[str], option: str) -> dict[str, str]:
 @app.command("k8s")
 def k8s(
     out: Path = typer.Option(Path("build/k8s"), help="Output folder: one YAML file per concern"),
+    model: str | None = typer.Option(
+        None, "--model", help="Catalogue model (policy.yaml models) to render; default: release.default_model"
+    ),
     versions: str = typer.Option("1=100", help="Live versions and weights, e.g. 3=90,4=10"),
     gpu: bool = typer.Option(False, "--gpu", help="GPU node group variant of the model servers"),
     mode: str = typer.Option("deployments", help="deployments | rollout (Argo Rollouts canary)"),
@@ -66,7 +69,8 @@ def k8s(
     ),
     validate: bool = typer.Option(True, help="Schema-check every manifest before writing"),
 ) -> None:
-    """Render the cluster manifests (serving, gateway, release, scaling, monitoring) from policy.yaml."""
+    """Render one catalogue model's cluster manifests (serving, gateway, release, scaling, monitoring) and the
+    platform-wide objects beside them from policy.yaml: one folder per model, applied one after the other."""
     from pydantic import ValidationError
 
     from core.policy import policy
@@ -74,8 +78,10 @@ def k8s(
     from modules.k8s.validate import ManifestInvalid, check
 
     try:
+        name = model or policy().release.default_model
+        policy().model(name)  # a name not in the catalogue is a usage error naming the catalogue
         props = RenderProps(
-            model_name=policy().release.model_name,
+            model_name=name,
             weights=parse_versions(versions),
             mode=mode,  # pydantic checks the literal
             serving=ServingProps(
@@ -93,9 +99,9 @@ def k8s(
             gateway=GatewayProps(hostname=hostname),
             webhook=WebhookProps(github_repository=github_repository) if github_repository else None,
         )
-    except ValidationError as exc:
+        rendered = render_all(props)
+    except (ValidationError, ValueError) as exc:  # ValidationError is a ValueError: both are the caller's input
         raise typer.BadParameter(str(exc)) from exc
-    rendered = render_all(props)
     if validate:
         try:
             check(rendered)
@@ -131,7 +137,7 @@ def retrain_job(
     try:
         props = RetrainJobProps(
             image=image,
-            model_name=policy().release.model_name,
+            model_name=policy().release.default_model,
             parent_version=parent,
             trigger="drift" if alert_fingerprint else "manual",
             alert_fingerprint=alert_fingerprint,

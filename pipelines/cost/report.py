@@ -168,19 +168,11 @@ def build(
             }
         gpus.append(row)
     replica = m.replica_usd_per_hour(p)
-    s2z = m.scale_to_zero(
-        replica,
-        p.scaling.min_replicas,
-        inputs.busy_hours_per_day,
-        inputs.bursts_per_day,
-        p.scaling.scale_to_zero_idle_seconds,
-        cold_start_seconds,
-        prices.monthly_hours,
-    )
+    s2z = scale_to_zero_scenario(p, inputs, cold_start_seconds)
     return {
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "region": prices.region,
-        "model": p.release.model_name,
+        "model": p.release.default_model,
         "cpu": {
             "instance": prices.cpu_instance,
             "vcpu": cpu_instance.vcpu,
@@ -204,8 +196,9 @@ def build(
             "memory_request": p.serving.memory_request,
             "share_of_instance": m.replica_share(cpu_instance, p.serving.cpu_request, p.serving.memory_request),
         },
+        "catalogue": catalogue_costs(p, inputs, cold_start_seconds),
         "scale_to_zero": {
-            "endpoints": p.scaling.non_critical_endpoints,
+            "models": [model.name for model in p.models if not model.critical],
             "assumptions": asdict(inputs)
             | {
                 "idle_seconds": p.scaling.scale_to_zero_idle_seconds,
@@ -216,6 +209,46 @@ def build(
         },
         "monitoring": monitoring_cost(p, inputs),
     }
+
+
+def scale_to_zero_scenario(p: Policy, inputs: ScenarioInputs, cold_start_seconds: float) -> m.ScaleToZero:
+    """Always on at `scaling.min_replicas` against scaled to zero, for the replica `p` prices."""
+    return m.scale_to_zero(
+        m.replica_usd_per_hour(p),
+        p.scaling.min_replicas,
+        inputs.busy_hours_per_day,
+        inputs.bursts_per_day,
+        p.scaling.scale_to_zero_idle_seconds,
+        cold_start_seconds,
+        p.prices.monthly_hours,
+    )
+
+
+def catalogue_costs(p: Policy, inputs: ScenarioInputs, cold_start_seconds: float) -> list[dict[str, Any]]:
+    """What each catalogue model costs a month before it serves anything: a critical one keeps
+    `scaling.min_replicas` up; a non-critical one is up only while busy (the scale-to-zero scenario). Each model's
+    own resources and prices (catalogue overrides) decide its replica price. Cost per 1,000 inferences needs a
+    throughput measured for that model: the report measures the default model's."""
+    rows = []
+    for model in p.models:
+        mp = p.for_model(model.name)
+        replica = m.replica_usd_per_hour(mp)
+        s2z = scale_to_zero_scenario(mp, inputs, cold_start_seconds)
+        monthly = s2z.always_on_usd_per_month if model.critical else s2z.scale_to_zero_usd_per_month
+        rows.append(
+            {
+                "model": model.name,
+                "task": model.task,
+                "criticality": model.criticality,
+                "cpu_request": mp.serving.cpu_request,
+                "memory_request": mp.serving.memory_request,
+                "replica_usd_per_hour": replica,
+                "floor_replicas": mp.scaling.min_replicas if model.critical else 0,
+                "usd_per_month_before_traffic": monthly,
+                "throughput_measured": model.name == p.release.default_model,
+            }
+        )
+    return rows
 
 
 def monitoring_cost(p: Policy, inputs: ScenarioInputs) -> dict[str, Any]:
@@ -303,15 +336,33 @@ def markdown(r: dict[str, Any]) -> str:
     a = s2z["assumptions"]
     lines += [
         "",
-        "## Scale to zero (non-critical endpoints)",
+        "## The catalogue (policy.yaml models)",
         "",
-        f"Endpoints: {', '.join(s2z['endpoints'])}. One replica ({rep['cpu_request']} CPU, {rep['memory_request']}"
+        "Monthly cost of each model's pods before any traffic: a critical model keeps its floor of replicas, a "
+        "non-critical one scales to zero (the scenario below). Cost per 1,000 inferences above is measured for "
+        f"{r['model']}; another model needs its own throughput measurement.",
+        "",
+        "| model | task | criticality | replica | floor | $/month before traffic |",
+        "|---|---|---|---|---:|---:|",
+    ]
+    for row in r["catalogue"]:
+        lines.append(
+            f"| {row['model']} | {row['task']} | {row['criticality']} | {row['cpu_request']} CPU, "
+            f"{row['memory_request']}: ${row['replica_usd_per_hour']:.4f}/h | {row['floor_replicas']} | "
+            f"{row['usd_per_month_before_traffic']:.2f} |"
+        )
+    non_critical = ", ".join(s2z["models"]) or "none in the catalogue yet"
+    lines += [
+        "",
+        "## Scale to zero (non-critical models)",
+        "",
+        f"Non-critical models: {non_critical}. One replica ({rep['cpu_request']} CPU, {rep['memory_request']}"
         f" = {rep['share_of_instance']:.1%} of a {cpu['instance']}) costs ${rep['usd_per_hour']:.4f}/h.",
         "",
         f"- Always on ({a['min_replicas_always_on']} replicas): ${s2z['always_on_usd_per_month']:.2f}/month",
         f"- Scale to zero ({a['busy_hours_per_day']:g} busy h/day, {a['bursts_per_day']:g} bursts/day, "
         f"{a['idle_seconds']} s idle tail): ${s2z['scale_to_zero_usd_per_month']:.2f}/month",
-        f"- **Saving: ${s2z['saving_usd_per_month']:.2f}/month per endpoint**; price: the first request of each "
+        f"- **Saving: ${s2z['saving_usd_per_month']:.2f}/month per model**; price: the first request of each "
         f"burst waits a cold start ({s2z['cold_start_seconds']:.1f} s model load measured here, plus pod "
         f"scheduling and image pull in the cluster; alert above {s2z['cold_start_alert_seconds']} s).",
         "",

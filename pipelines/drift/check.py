@@ -188,7 +188,7 @@ def check_version(
 ) -> int:
     """Check one version (number or alias) over the window, print the verdict, push it; return the exit code."""
     try:
-        name = model_name or policy().release.model_name
+        name = model_name or policy().release.default_model
         number, directory = resolve_model(version, model_dir, workspace.models, name)
         request = CheckRequest(
             model_name=name,

@@ -80,7 +80,7 @@ def wait_for_logs(version: int, window: logs.Window, expected: int) -> int:
     deadline = time.monotonic() + 3 * p.serving.inference_log_flush_seconds + 30
     s3 = local_s3.client()
     while True:
-        n = len(logs.read_records(s3, contracts.INFERENCE_LOG_BUCKET, p.release.model_name, version, window))
+        n = len(logs.read_records(s3, contracts.INFERENCE_LOG_BUCKET, p.release.default_model, version, window))
         if n >= expected or time.monotonic() > deadline:
             return n
         time.sleep(2)
@@ -167,7 +167,7 @@ def follow_loop(version: int, since: datetime, loop: LoopOptions) -> int:
     fired = datetime.now(UTC)
     print("\n== The alert acts: delivery, retraining, gate, canary, promotion", flush=True)
     try:
-        report = follow(policy().release.model_name, version, since, fired, loop.timeout_seconds, loop.traffic_rps)
+        report = follow(policy().release.default_model, version, since, fired, loop.timeout_seconds, loop.traffic_rps)
     except LoopRefused as exc:
         print(f"drift loop stopped, as the policy's breakers say it must: {exc}", flush=True)
         return EXIT_REFUSED

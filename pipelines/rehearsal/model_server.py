@@ -48,7 +48,7 @@ def render_props(version: int, image: BuiltImage, **extra: Any) -> RenderProps:
     """The renderer's inputs for this machine: the image built here, the local MLflow and inference-log bucket."""
     repository, tag = image.ref.rsplit(":", 1)
     return RenderProps(
-        model_name=policy().release.model_name,
+        model_name=policy().release.default_model,
         weights={version: 100},
         serving=ServingProps(
             image_repository=repository,

@@ -43,7 +43,7 @@ class RetrainRun:
 def rendered_job(parent: int, image: BuiltImage, fingerprint: str, score: str) -> Manifest:
     props = RetrainJobProps(
         image=image.ref,
-        model_name=policy().release.model_name,
+        model_name=policy().release.default_model,
         parent_version=parent,
         alert_fingerprint=fingerprint,
         drift_score=score,

@@ -48,7 +48,7 @@ class LoadedModel:
 def load_from_env() -> LoadedModel:
     ref = env.MODEL_VERSION.get()
     override = env.MODEL_DIR.get()
-    name = env.MODEL_NAME.get() or policy().release.model_name
+    name = env.MODEL_NAME.get() or policy().release.default_model
     started = time.monotonic()
     if override:
         model_dir, version = override, int(ref) if ref.isdigit() else 0

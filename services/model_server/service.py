@@ -76,13 +76,15 @@ def _count_error(status: int) -> None:
         model_metrics().errors.labels(_loaded.name, str(_loaded.version), cls).inc()
 
 
-_serving = policy().serving
+# The policy as this server's model sees it (catalogue overrides: its SLO buckets, limits and batching).
+_policy = policy().for_model(env.MODEL_NAME.get() or policy().release.default_model)
+_serving = _policy.serving
 
 
 @bentoml.service(
     name="model-server",
     workers=_serving.workers,
-    traffic={"timeout": policy().gateway.upstream_timeout_seconds},
+    traffic={"timeout": _policy.gateway.upstream_timeout_seconds},
     logging={"access": {"enabled": False}},  # the gateway writes the access log; a line per request costs CPU
     # Latency buckets at the SLO thresholds, so burn-rate rules count "slower than the SLO" exactly.
     metrics={
@@ -90,8 +92,7 @@ _serving = policy().serving
         "namespace": "bentoml_service",
         "duration": {
             "buckets": [
-                float(b)
-                for b in duration_buckets(policy().slo.latency_p95_ms / 1000, policy().slo.latency_p99_ms / 1000)
+                float(b) for b in duration_buckets(_policy.slo.latency_p95_ms / 1000, _policy.slo.latency_p99_ms / 1000)
             ]
         },
     },

@@ -80,7 +80,7 @@ def tracking_uri() -> str:
 
 
 def model_name() -> str:
-    return policy().release.model_name
+    return policy().release.default_model
 
 
 def check_mlflow() -> None:

@@ -158,7 +158,7 @@ def receiver_config(state_dir: Path, logs_dir: Path) -> ReceiverConfig:
     p = policy()
     return ReceiverConfig(
         secret=env.WEBHOOK_SECRET.get(),
-        model_name=p.release.model_name,
+        model_name=p.release.default_model,
         candidate_alias=p.release.candidate_alias,
         max_skew_seconds=p.release.webhook_max_skew_seconds,
         ledger=DeliveryLedger(state_dir / "deliveries.sqlite"),

@@ -85,7 +85,7 @@ def test_policy_yaml_sets_every_field() -> None:
 
 @pytest.mark.parametrize(
     "path",
-    [("canary", "analysis", "min_requests"), ("canary", "analysis"), ("ports", "mlflow"), ("release", "model_name")],
+    [("canary", "analysis", "min_requests"), ("canary", "analysis"), ("ports", "mlflow"), ("release", "default_model")],
 )
 def test_a_field_missing_from_the_file_is_an_error_naming_it(tmp_path: Path, path: tuple[str, ...]) -> None:
     raw = yaml.safe_load((REPO_ROOT / "policy.yaml").read_text())

@@ -23,7 +23,8 @@ from core.policy import policy
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
-M = {"model_name": "news", "model_version": "2"}
+# A catalogue model: SLO, drift and cost rules are rendered per model (policy.yaml models).
+M = {"model_name": policy().release.default_model, "model_version": "2"}
 MS = {**M, "job": q.MODEL_SERVER_JOB, "instance": "127.0.0.1:13000"}
 
 
@@ -88,7 +89,7 @@ def test_every_alert_has_a_runbook_with_the_four_sections() -> None:
 
 def test_burn_rate_alerts_follow_policy_windows() -> None:
     p = policy()
-    slo = next(g for g in rules.rule_groups() if g["name"] == "mlp-slo")
+    slo = next(g for g in rules.rule_groups() if g["name"] == f"mlp-slo-{p.release.default_model}")
     for alert in ("ModelLatencySLOBurnRate", "ModelErrorSLOBurnRate"):
         windows = [
             (r["labels"]["long_window"], r["labels"]["short_window"]) for r in slo["rules"] if r.get("alert") == alert
@@ -279,7 +280,7 @@ def test_canary_failed_alert_follows_the_pushed_metric(tmp_path: Path) -> None:
 def test_canary_failed_alert_fires_for_a_rollout_argo_aborted(tmp_path: Path) -> None:
     """In the cluster the Argo Rollouts controller reports the aborted rollout; no pushed gauge exists there."""
     ns = q.SERVING_NAMESPACE
-    rollout = {"namespace": ns, "name": "news", "strategy": "Canary"}
+    rollout = {"namespace": ns, "name": M["model_name"], "strategy": "Canary"}
     other = {"namespace": ns, "name": "other", "strategy": "Canary"}
     elsewhere = {"namespace": "default", "name": "web", "strategy": "Canary"}
     run_promtool(
@@ -302,8 +303,8 @@ def test_canary_failed_alert_fires_for_a_rollout_argo_aborted(tmp_path: Path) ->
                         [
                             {
                                 "namespace": ns,
-                                "name": "news",
-                                "model_name": "news",
+                                "name": M["model_name"],
+                                "model_name": M["model_name"],
                                 "severity": "ticket",
                                 "source": "argo-rollouts",
                             }

@@ -218,7 +218,7 @@ def test_the_receiver_refuses_deliveries_without_alertmanagers_token(
     log, events = webhook.notifications_log(), webhook.events_log()
     before = log.read_text() if log.exists() else ""
     events_before = len(events.read_text().splitlines()) if events.exists() else 0
-    labels = {"alertname": contracts.ALERT_DRIFT, "model_name": policy().release.model_name, "model_version": "1"}
+    labels = {"alertname": contracts.ALERT_DRIFT, "model_name": policy().release.default_model, "model_version": "1"}
     body = {
         "version": "4",
         "groupKey": "{}:{}",

@@ -82,7 +82,7 @@ def traffic(registered_versions: dict[str, int]) -> Iterator[list[int]]:  # noqa
 
     registry = CollectorRegistry()
     Gauge(q.DRIFT_SCORE, "share of drifted features", registry=registry).set(0.1)
-    grouping = {"model_name": policy().release.model_name, "model_version": str(versions[0])}
+    grouping = {"model_name": policy().release.default_model, "model_version": str(versions[0])}
     push_to_gateway(endpoints.pushgateway_url(), job=DRIFT_JOB, registry=registry, grouping_key=grouping)
     yield versions
     # Servers that carry traffic cannot be stopped: hand the traffic back first, then stop ours.

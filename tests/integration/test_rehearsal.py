@@ -77,7 +77,7 @@ def test_inference_log_lands_in_the_bucket_the_rendered_env_names(
     version = registered_versions["fp32"]
     marker = f"rehearsal inference-log probe {time.time_ns()}"
     classify(pod.url, [marker])
-    prefix = f"model={policy().release.model_name}/version={version}/date={datetime.now(UTC):%Y-%m-%d}/"
+    prefix = f"model={policy().release.default_model}/version={version}/date={datetime.now(UTC):%Y-%m-%d}/"
     s3 = s3_client()
     deadline = time.monotonic() + policy().serving.inference_log_flush_seconds + 30
     while time.monotonic() < deadline:
@@ -129,7 +129,7 @@ def test_drift_job_reads_the_pods_log_pushes_its_score_and_the_alert_fires(
     from infra.local.prometheus import query
     from infra.local.s3 import client as s3_client
 
-    version, model = registered_versions["fp32"], policy().release.model_name
+    version, model = registered_versions["fp32"], policy().release.default_model
     job_image = build(DRIFT_JOB)
     since = datetime.now(UTC) - timedelta(seconds=2)
     shifted = random.Random(11).sample(load_shifted(), SHIFTED_SAMPLES)

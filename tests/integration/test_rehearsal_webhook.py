@@ -55,7 +55,7 @@ def deliver(run: ReceiverRun, body: str, delivery_id: str, secret: str = SECRET)
 
 
 def promotion(version: int) -> str:
-    data = {"name": policy().release.model_name, "alias": policy().release.candidate_alias, "version": str(version)}
+    data = {"name": policy().release.default_model, "alias": policy().release.candidate_alias, "version": str(version)}
     return json.dumps({"entity": "model_version_alias", "action": "created", "timestamp": "", "data": data})
 
 
@@ -106,7 +106,7 @@ def test_a_promotion_dispatches_the_release_workflow_exactly_once(receiver: Rece
     assert call.path == f"/repos/{webhook_receiver.REPOSITORY}/dispatches"
     assert call.authorization == "Bearer rehearsal-token"
     assert call.body["client_payload"]["version"] == "7"
-    assert call.body["client_payload"]["model"] == policy().release.model_name
+    assert call.body["client_payload"]["model"] == policy().release.default_model
     replay = deliver(receiver, promotion(7), delivery)
     assert replay.status_code == 200 and replay.json()["status"] == "duplicate"
     assert len(github.calls) == before + 1, "a replayed delivery dispatched a second release"
@@ -117,7 +117,7 @@ def drift_alert(version: int) -> dict[str, object]:
     labels = {
         "alertname": contracts.ALERT_DRIFT,
         "severity": "ticket",
-        "model_name": policy().release.model_name,
+        "model_name": policy().release.default_model,
         "model_version": str(version),
     }
     alert = {

@@ -38,7 +38,7 @@ def _state() -> dict[str, Any] | None:
     from core.policy import policy
     from pipelines.release.store import StateStore
 
-    state = StateStore(policy().release.model_name).load()
+    state = StateStore(policy().release.default_model).load()
     return None if state is None else state.to_json()
 
 

@@ -101,6 +101,18 @@ def test_pin_header_routes_to_that_version(versions: tuple[int, int], internal: 
     assert "names no live model version" in resp.json()["error"]
 
 
+def test_the_catalogue_route_answers_as_classify_does(versions: tuple[int, int], internal: httpx.Client) -> None:
+    """`/v1/models/<default model>/classify` is the same route as `/classify`: same pins, same answer, same checks."""
+    route = contracts.model_route(policy().release.default_model, "classify")
+    for version in versions:
+        old = classify(internal, headers={PIN: str(version)})
+        new = internal.post(route, json=TEXT, headers={PIN: str(version)})
+        assert new.status_code == 200 and new.headers["X-Model-Version"] == str(version)
+        assert new.json()["predictions"] == old.json()["predictions"]
+    assert internal.get(route).status_code == 405
+    assert internal.post(route.replace("classify", "generate"), json=TEXT).status_code == 404  # not served here
+
+
 def test_a_pin_from_a_key_that_may_not_pin_follows_the_weights(versions: tuple[int, int], client: httpx.Client) -> None:
     """The demo key is not internal: its pin header is ignored (80/20 split; 30 answers all from the canary would
     have probability 0.2**30)."""
@@ -135,7 +147,7 @@ def test_pinned_requests_are_counted_apart_from_what_the_canary_analysis_reads(
 
 
 def test_each_server_exports_its_labelled_metrics(versions: tuple[int, int], internal: httpx.Client) -> None:
-    name = policy().release.model_name
+    name = policy().release.default_model
     for version in versions:
         classify(internal, headers={PIN: str(version)})
         server = next(s for s in ms.live_model_servers() if s.version == version)
@@ -242,7 +254,7 @@ def test_inference_log_lands_in_s3_with_the_key_layout(versions: tuple[int, int]
     stable, _ = versions
     marker = f"inference-log probe {time.time_ns()}"
     assert classify(internal, json={"texts": [marker]}, headers={PIN: str(stable)}).status_code == 200
-    name = policy().release.model_name
+    name = policy().release.default_model
     prefix = f"model={name}/version={stable}/date={datetime.now(UTC):%Y-%m-%d}/"
     s3 = s3_client()
     deadline = time.monotonic() + policy().serving.inference_log_flush_seconds + 30

@@ -60,5 +60,7 @@ def test_the_names_the_retraining_workflow_uses_are_the_renderers() -> None:
 
     settings = yaml.safe_load((WORKFLOWS / "model-retrain.yml").read_text())["env"]
     assert settings["JOB_NAMESPACE"] == retrain_job(RETRAIN_PROPS)["metadata"]["namespace"]
-    assert (settings["NAMESPACE"], settings["DRIFT_CRONJOB"]) == (SERVING_NAMESPACE, monitoring.DRIFT_JOB)
+    assert settings["NAMESPACE"] == SERVING_NAMESPACE
+    # The model's own drift CronJob: the workflow formats the renderer's name with the dispatched model.
+    assert f"format('{monitoring.drift_job_name('{0}')}', " in settings["DRIFT_CRONJOB"]
     assert settings["FIELD_MANAGER"] == render.FIELD_MANAGER

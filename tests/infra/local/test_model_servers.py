@@ -37,7 +37,7 @@ def test_slots_persist_and_give_ports_and_targets(state: Path) -> None:
     targets = json.loads((state / "prometheus" / "targets" / "model-servers.json").read_text())
     assert targets[1] == {
         "targets": [f"127.0.0.1:{base + 1}"],
-        "labels": {"model_name": policy().release.model_name, "model_version": "4", "job": "model-server"},
+        "labels": {"model_name": policy().release.default_model, "model_version": "4", "job": "model-server"},
     }
 
 

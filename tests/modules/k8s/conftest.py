@@ -7,16 +7,40 @@ from typing import Any
 import pytest
 
 from core import images
-from core.policy import Policy, policy
+from core.policy import CatalogueModel, Policy, policy
 from modules.k8s import RenderProps, ServingProps, render_all
 
 MODEL = "review-polarity-classifier"
 WEIGHTS = {3: 90, 4: 10}
+# A non-critical model beside the repository's catalogue: it scales to zero behind the KEDA HTTP interceptor.
+IDLE_MODEL = "review-summariser"
+IDLE_VERSION = 5
 
 
-def props(mode: str = "deployments", gpu: bool = False, weights: dict[int, int] | None = None) -> RenderProps:
+def with_models(base: Policy, *models: CatalogueModel) -> Policy:
+    """The policy with `models` added to its catalogue, validated as policy.yaml would be."""
+    raw = base.model_dump()
+    raw["models"] += [m.model_dump() for m in models]
+    return Policy.model_validate(raw)
+
+
+def catalogue_policy() -> Policy:
+    idle = CatalogueModel(
+        name=IDLE_MODEL,
+        task="generate",
+        runtime="llama-cpp",
+        criticality="non-critical",
+        description="Summaries of long reviews, asked for a few times a day",
+        overrides={"slo": {"latency_p95_ms": 4000, "latency_p99_ms": 8000}},
+    )
+    return with_models(policy(), idle)
+
+
+def props(
+    mode: str = "deployments", gpu: bool = False, weights: dict[int, int] | None = None, model: str = MODEL
+) -> RenderProps:
     return RenderProps(
-        model_name=MODEL,
+        model_name=model,
         weights=weights or WEIGHTS,
         mode=mode,  # type: ignore[arg-type]
         serving=ServingProps(
@@ -57,6 +81,12 @@ def rollout() -> dict[str, list[dict[str, Any]]]:
 @pytest.fixture(scope="session")
 def gpu() -> dict[str, list[dict[str, Any]]]:
     return render_all(props(gpu=True))
+
+
+@pytest.fixture(scope="session")
+def scale_to_zero() -> dict[str, list[dict[str, Any]]]:
+    """The non-critical model of `catalogue_policy()`, one live version."""
+    return render_all(props(model=IDLE_MODEL, weights={IDLE_VERSION: 100}), catalogue_policy())
 
 
 ALL_VARIANTS = [("deployments", False), ("deployments", True), ("rollout", False), ("rollout", True)]

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from core import env, images
+from core.policy import policy
 from modules.k8s import RenderProps, ServingProps, WebhookProps, render_all
 from tests.services.model_server.test_container_build import REPO, imported_closure
 
@@ -76,7 +77,7 @@ def rendered_containers() -> dict[str, set[str]]:
     out: dict[str, set[str]] = {}
     for gpu in (False, True):
         props = RenderProps(
-            model_name="m",
+            model_name=policy().release.default_model,
             weights={1: 100},
             serving=ServingProps(
                 image_repository=f"registry/{images.model_server(gpu)}",

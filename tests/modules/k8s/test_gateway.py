@@ -5,7 +5,7 @@ import pytest
 from core import contracts
 from core.policy import ApiKey
 from modules.k8s import gateway
-from tests.modules.k8s.conftest import MODEL, WEIGHTS, by_kind, named
+from tests.modules.k8s.conftest import IDLE_MODEL, MODEL, WEIGHTS, by_kind, catalogue_policy, named
 
 
 def _default_rule(route):
@@ -39,11 +39,19 @@ def test_pins_answer_on_the_internal_host_only_on_the_pinned_route(mode, deploym
         assert len(pins["spec"]["rules"]) == len(WEIGHTS)
 
 
-def test_only_the_prediction_route_and_method_are_routed(deployments):
+def test_only_the_prediction_routes_and_method_are_routed(deployments):
+    """The catalogue route, and `/classify` for the default model; both reach the server's own route."""
+    wanted = {contracts.model_route(MODEL, "classify"), contracts.PREDICT_ROUTE}
     for route in (named(by_kind(deployments, "HTTPRoute"), n) for n in (MODEL, gateway.pin_route_name(MODEL))):
         for rule in route["spec"]["rules"]:
-            (match,) = rule["matches"]
-            assert match["path"] == {"type": "Exact", "value": contracts.PREDICT_ROUTE} and match["method"] == "POST"
+            assert {m["path"]["type"] for m in rule["matches"]} == {"Exact"}
+            assert {m["path"]["value"] for m in rule["matches"]} == wanted
+            assert {m["method"] for m in rule["matches"]} == {"POST"}
+            (rewrite,) = rule["filters"]
+            assert rewrite["urlRewrite"]["path"]["replaceFullPath"] in (
+                contracts.PREDICT_ROUTE,
+                contracts.PINNED_PREDICT_ROUTE,
+            )
 
 
 def test_the_pin_route_admits_internal_keys_only(deployments, pol):
@@ -102,17 +110,18 @@ def test_fractional_rates_move_to_a_longer_unit(rate, expected):
     assert gateway.rate_limit(ApiKey(name="k1", rate_per_second=rate, burst=1, internal=False)) == expected
 
 
-def test_a_non_critical_endpoint_is_routed_to_the_keda_interceptor(deployments, pol):
-    name = f"{MODEL}-batch-classifier"
-    route = named(by_kind(deployments, "HTTPRoute"), name)
-    (gw,) = by_kind(deployments, "Gateway")
-    listener = next(ln for ln in gw["spec"]["listeners"] if ln["name"] == route["spec"]["parentRefs"][0]["sectionName"])
-    # The listener's wildcard covers the endpoint's host, which is the host the InterceptorRoute matches on.
-    (host,) = route["spec"]["hostnames"]
-    assert listener["hostname"] == "*." + host.split(".", 1)[1]
-    interceptor = named(by_kind(deployments, "InterceptorRoute"), name)
-    assert interceptor["spec"]["rules"][0]["hosts"] == [host]
+def test_a_non_critical_model_is_routed_to_the_keda_interceptor(scale_to_zero, deployments):
+    pol = catalogue_policy().for_model(IDLE_MODEL)
+    route = named(by_kind(scale_to_zero, "HTTPRoute"), IDLE_MODEL)
+    assert route["spec"]["parentRefs"][0]["sectionName"] == gateway.HTTPS_LISTENER
     (rule,) = route["spec"]["rules"]
+    # Its catalogue route only: `/classify` belongs to the default model.
+    assert [m["path"]["value"] for m in rule["matches"]] == [contracts.model_route(IDLE_MODEL, "generate")]
+    (rewrite,) = rule["filters"]
+    interceptor = named(by_kind(scale_to_zero, "InterceptorRoute"), IDLE_MODEL)
+    # The Host the interceptor routes by is the one the gateway rewrites to; the path becomes the server's.
+    assert interceptor["spec"]["rules"][0]["hosts"] == [rewrite["urlRewrite"]["hostname"]]
+    assert rewrite["urlRewrite"]["path"]["replaceFullPath"] == "/generate"
     (backend,) = rule["backendRefs"]
     assert backend == {
         "group": "",
@@ -123,21 +132,22 @@ def test_a_non_critical_endpoint_is_routed_to_the_keda_interceptor(deployments, 
     }
     cold = pol.scaling.cold_start_timeout_seconds + pol.gateway.upstream_timeout_seconds
     assert rule["timeouts"]["request"] == f"{cold:g}s"
-    # Same keys and limits as the main route, with the cold-start timeout.
-    btp = named(by_kind(deployments, "BackendTrafficPolicy"), f"{name}-traffic")
+    # Same keys and limits as a critical model's route, with the cold-start timeout.
+    btp = named(by_kind(scale_to_zero, "BackendTrafficPolicy"), f"{IDLE_MODEL}-traffic")
     main = named(by_kind(deployments, "BackendTrafficPolicy"), f"{MODEL}-traffic")
-    assert btp["spec"]["targetRefs"][0]["name"] == name
+    assert btp["spec"]["targetRefs"][0]["name"] == IDLE_MODEL
     assert btp["spec"]["rateLimit"] == main["spec"]["rateLimit"]
     assert btp["spec"]["timeout"]["http"]["requestTimeout"] == f"{cold:g}s"
-    sp = gateway_security_policy(deployments)
+    sp = gateway_security_policy(scale_to_zero)
     assert sp["spec"]["targetRefs"][0]["kind"] == "Gateway"  # API keys cover every listener
+    assert not [r for r in by_kind(scale_to_zero, "HTTPRoute") if r["metadata"]["name"].endswith("-pins")]
 
 
-def test_the_reference_grant_allows_exactly_the_interceptor_service(deployments):
-    (grant,) = by_kind(deployments, "ReferenceGrant")
+def test_the_reference_grant_allows_exactly_the_interceptor_service(scale_to_zero):
+    (grant,) = by_kind(scale_to_zero, "ReferenceGrant")
     (route,) = [
         r
-        for r in by_kind(deployments, "HTTPRoute")
+        for r in by_kind(scale_to_zero, "HTTPRoute")
         if r["spec"]["rules"][0].get("backendRefs", [{}])[0].get("namespace")
     ]
     backend = route["spec"]["rules"][0]["backendRefs"][0]
@@ -146,10 +156,12 @@ def test_the_reference_grant_allows_exactly_the_interceptor_service(deployments)
         {"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "namespace": route["metadata"]["namespace"]}
     ]
     assert grant["spec"]["to"] == [{"group": "", "kind": "Service", "name": backend["name"]}]
+    assert "model_name" not in grant["metadata"]["labels"]  # one grant, shared by every non-critical model
 
 
-def test_no_non_critical_endpoint_renders_no_interceptor_route(pol):
-    from modules.k8s import GatewayProps
-
-    g = GatewayProps()
-    assert gateway.endpoint_manifests(g, pol, MODEL, "model-serving", []) == []
+def test_a_critical_model_renders_no_interceptor_route_or_grant(deployments, rollout):
+    for rendered in (deployments, rollout):
+        assert not by_kind(rendered, "ReferenceGrant")
+        for route in by_kind(rendered, "HTTPRoute"):
+            for rule in route["spec"]["rules"]:
+                assert all(b.get("namespace") is None for b in rule.get("backendRefs", []))

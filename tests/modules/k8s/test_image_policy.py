@@ -85,7 +85,7 @@ def test_every_pod_a_release_renders_is_admitted_and_without_the_digests_refused
         return found
 
     pinned = pod_specs(render_all(release))
-    assert len(pinned) >= 4  # the Rollout, the drift CronJob, the webhook receiver, the scale-to-zero endpoint
+    assert len(pinned) >= 3  # the Rollout, the drift CronJob, the webhook receiver
     assert [admit(spec) for spec in pinned] == [None] * len(pinned)
     unpinned = pod_specs(render_all(base.model_copy(update={"webhook": release.webhook})))
     assert all(admit(spec) for spec in unpinned)

@@ -67,26 +67,21 @@ def _pod(workload: dict[str, Any]) -> Pod:
     return Pod(workload["metadata"]["namespace"], template["metadata"]["labels"])
 
 
-def _pods(rendered: dict[str, list[dict[str, Any]]], scale_to_zero: bool = False) -> list[Pod]:
-    """The release's model-server pods, or the scale-to-zero endpoints' pods (those behind the interceptor)."""
-    routed = {r["spec"]["target"]["service"] for r in by_kind(rendered, "InterceptorRoute")}
-    services = {s["metadata"]["name"]: s["spec"]["selector"] for s in by_kind(rendered, "Service")}
-    behind = [services[name] for name in routed]
-    pods = []
-    for w in by_kind(rendered, "Deployment") + by_kind(rendered, "Rollout"):
-        pod = _pod(w)
-        if any(sel.items() <= pod.labels.items() for sel in behind) == scale_to_zero:
-            pods.append(pod)
+def _pods(rendered: dict[str, list[dict[str, Any]]]) -> list[Pod]:
+    """The model-server pods of a render (a critical model's release, or a non-critical model's version)."""
+    pods = [_pod(w) for w in by_kind(rendered, "Deployment") + by_kind(rendered, "Rollout")]
     assert pods
     return pods
 
 
-def _model_pods(rendered: dict[str, list[dict[str, Any]]]) -> list[Pod]:
-    return _pods(rendered) + _pods(rendered, scale_to_zero=True)
-
-
 @pytest.fixture(params=["deployments", "rollout"])
 def rendered(request: pytest.FixtureRequest) -> dict[str, list[dict[str, Any]]]:
+    return request.getfixturevalue(request.param)
+
+
+@pytest.fixture(params=["deployments", "rollout", "scale_to_zero"])
+def any_model(request: pytest.FixtureRequest) -> dict[str, list[dict[str, Any]]]:
+    """A critical model in both modes, and a non-critical one."""
     return request.getfixturevalue(request.param)
 
 
@@ -122,27 +117,27 @@ def test_model_servers_admit_the_gateway_and_prometheus_on_their_port_only(rende
             assert not allowed(nps, stranger, model, 3000), stranger
 
 
-def test_scale_to_zero_pods_admit_the_interceptor_pods_not_the_keda_namespace(rendered):
-    nps = policies(rendered)
-    for pod in _pods(rendered, scale_to_zero=True):
+def test_scale_to_zero_pods_admit_the_interceptor_pods_not_the_keda_namespace(scale_to_zero):
+    nps = policies(scale_to_zero)
+    for pod in _pods(scale_to_zero):
         assert allowed(nps, INTERCEPTOR, pod, 3000) and allowed(nps, PROMETHEUS, pod, 3000)
         assert not allowed(nps, INTERCEPTOR, pod, 9090)
         for stranger in (KEDA_OPERATOR, KEDA_METRICS, ENVOY, GRAFANA):
             assert not allowed(nps, stranger, pod, 3000), stranger
 
 
-def test_no_peer_of_the_model_servers_is_a_whole_namespace(rendered):
+def test_no_peer_of_the_model_servers_is_a_whole_namespace(any_model):
     """Selecting `keda` by namespace alone would admit its operator and metrics server too (issue 11)."""
-    for p in policies(rendered):
+    for p in policies(any_model):
         for rule in p["spec"].get("ingress", []) + p["spec"].get("egress", []):
             for peer in rule.get("from", rule.get("to", [])):
                 if "namespaceSelector" in peer:
                     assert peer.get("podSelector", {}).get("matchLabels"), (p["metadata"]["name"], peer)
 
 
-def test_model_servers_reach_dns_mlflow_and_https_and_nothing_else(rendered):
-    nps = policies(rendered)
-    for model in _model_pods(rendered):
+def test_model_servers_reach_dns_mlflow_and_https_and_nothing_else(any_model):
+    nps = policies(any_model)
+    for model in _pods(any_model):
         assert allowed(nps, model, COREDNS, 53, "UDP") and allowed(nps, model, COREDNS, 53, "TCP")
         assert allowed(nps, model, MLFLOW, 5000)
         assert allowed(nps, model, S3, 443)

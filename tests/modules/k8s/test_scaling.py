@@ -4,9 +4,16 @@ import pytest
 
 from core.policy import Policy, Scaling
 from modules.k8s import scaling
-from tests.modules.k8s.conftest import MODEL, WEIGHTS, by_kind, named
-
-ENDPOINT = "batch-classifier"
+from tests.modules.k8s.conftest import (
+    IDLE_MODEL,
+    IDLE_VERSION,
+    MODEL,
+    WEIGHTS,
+    by_kind,
+    catalogue_policy,
+    named,
+    props,
+)
 
 
 def _in_flight_scalers(rendered):
@@ -34,23 +41,25 @@ def test_rollout_mode_scales_the_rollout(rollout):
     assert s["spec"]["scaleTargetRef"] == {"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout", "name": MODEL}
 
 
-def test_non_critical_endpoints_scale_to_zero(deployments, pol):
-    assert pol.scaling.non_critical_endpoints == [ENDPOINT]
-    name = f"{MODEL}-{ENDPOINT}"
-    deploy = named(by_kind(deployments, "Deployment"), name)
+def test_a_non_critical_model_scales_to_zero_behind_the_interceptor(scale_to_zero):
+    pol = catalogue_policy().for_model(IDLE_MODEL)
+    name = f"{IDLE_MODEL}-v{IDLE_VERSION}"
+    deploy = named(by_kind(scale_to_zero, "Deployment"), name)
     assert "replicas" not in deploy["spec"]  # KEDA's, from zero (tests/modules/k8s/test_apply.py)
-    svc = named(by_kind(deployments, "Service"), name)
+    svc = named(by_kind(scale_to_zero, "Service"), name)
     assert svc["spec"]["selector"] == deploy["spec"]["selector"]["matchLabels"]
+    assert not _in_flight_scalers(scale_to_zero)  # no floor of replicas: nothing keeps it up
 
-    route = named(by_kind(deployments, "InterceptorRoute"), name)
+    route = named(by_kind(scale_to_zero, "InterceptorRoute"), IDLE_MODEL)
     assert route["apiVersion"] == "http.keda.sh/v1beta1"
     assert route["spec"]["target"] == {"service": name, "port": svc["spec"]["ports"][0]["port"]}
-    assert route["spec"]["rules"] == [{"hosts": [f"{ENDPOINT}.models.example.com"], "paths": [{"value": "/"}]}]
+    assert route["spec"]["rules"] == [{"hosts": [f"{IDLE_MODEL}.models.example.com"], "paths": [{"value": "/"}]}]
     target = pol.scaling.target_in_flight_per_replica
     assert route["spec"]["scalingMetric"] == {"concurrency": {"targetValue": target}}
     assert route["spec"]["timeouts"]["readiness"] == f"{pol.scaling.cold_start_timeout_seconds}s"
 
-    so = named(by_kind(deployments, "ScaledObject"), name)
+    # One scaler per model, re-targeted by each release: a replaced version is never woken by the same count.
+    so = named(by_kind(scale_to_zero, "ScaledObject"), IDLE_MODEL)
     assert so["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": name}
     assert so["spec"]["minReplicaCount"] == 0
     assert so["spec"]["maxReplicaCount"] == pol.scaling.max_replicas
@@ -58,11 +67,27 @@ def test_non_critical_endpoints_scale_to_zero(deployments, pol):
     (trigger,) = so["spec"]["triggers"]
     assert trigger == {
         "type": "external-push",
-        "metadata": {"scalerAddress": "keda-add-ons-http-external-scaler.keda:9090", "interceptorRoute": name},
+        "metadata": {"scalerAddress": "keda-add-ons-http-external-scaler.keda:9090", "interceptorRoute": IDLE_MODEL},
     }
     # The ScaledObject comes after its InterceptorRoute: KEDA asks the scaler for a route it must already know.
-    order = [(m["kind"], m["metadata"]["name"]) for m in deployments["scaling"]]
-    assert order.index(("InterceptorRoute", name)) < order.index(("ScaledObject", name))
+    order = [m["kind"] for m in scale_to_zero["scaling"]]
+    assert order.index("InterceptorRoute") < order.index("ScaledObject")
+
+
+def test_a_critical_model_renders_no_scale_to_zero(deployments, rollout):
+    for rendered in (deployments, rollout):
+        assert not by_kind(rendered, "InterceptorRoute")
+        assert all(s["spec"]["minReplicaCount"] >= 1 for s in by_kind(rendered, "ScaledObject"))
+
+
+@pytest.mark.parametrize(
+    ("mode", "weights"), [("rollout", {IDLE_VERSION: 100}), ("deployments", {IDLE_VERSION: 90, 6: 10})]
+)
+def test_a_non_critical_model_renders_one_version_in_deployments_mode_only(mode, weights):
+    from modules.k8s import render_all
+
+    with pytest.raises(ValueError, match=r"non-critical.*deployments mode with one version"):
+        render_all(props(mode, model=IDLE_MODEL, weights=weights), catalogue_policy())
 
 
 def test_the_add_on_namespace_is_the_one_the_add_on_stack_installs() -> None:

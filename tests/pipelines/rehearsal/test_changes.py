@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from core import contracts
+from core.policy import policy
 from modules.k8s import MonitoringProps, RenderProps, ServingProps, WebhookProps, render_all
 from modules.k8s import common as k8s_common
 from pipelines.rehearsal.changes import (
@@ -20,7 +21,7 @@ KEPT = ("securityContext", "volumeMounts", "resources", "command", "args", "life
 def rendered_with_platform() -> dict[str, list[dict[str, Any]]]:
     """Every concern as the rehearsal renders it: the images built here, the local servers, the receiver too."""
     props = RenderProps(
-        model_name="m",
+        model_name=policy().release.default_model,
         weights={3: 100},
         serving=ServingProps(
             image_repository="localhost/mlp/model-server",

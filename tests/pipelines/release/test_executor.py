@@ -35,7 +35,7 @@ def p() -> Policy:
 
 def new_state(p: Policy) -> ReleaseState:
     return ReleaseState.new(
-        p.release.model_name,
+        p.release.default_model,
         CANARY,
         STABLE,
         Trigger("manual", "tester@host"),
@@ -47,7 +47,7 @@ def new_state(p: Policy) -> ReleaseState:
 
 
 def run(tmp_path: Path, p: Policy, deps: Deps, state: ReleaseState | None = None) -> tuple[ReleaseState, StateStore]:
-    store = StateStore(p.release.model_name, tmp_path / "releases")
+    store = StateStore(p.release.default_model, tmp_path / "releases")
     state = state or new_state(p)
     store.save(state)
     log = ReleaseLog(tmp_path / "release.jsonl")
@@ -155,7 +155,7 @@ def test_error_mid_step_restores_the_last_safe_split_then_resume_finishes(tmp_pa
     serving(deps).fail_set_weights_to = {CANARY: 100}
     with pytest.raises(ReleaseInterrupted, match="mlp release resume"):
         run(tmp_path, p, deps)
-    store = StateStore(p.release.model_name, tmp_path / "releases")
+    store = StateStore(p.release.default_model, tmp_path / "releases")
     saved = store.load()
     assert saved is not None and saved.phase is Phase.ANALYSED
     assert serving(deps).weights == {STABLE: 90, CANARY: 10}  # the last completed step's split
@@ -167,7 +167,7 @@ def test_error_mid_step_restores_the_last_safe_split_then_resume_finishes(tmp_pa
 
 def test_operator_abort_rolls_back(tmp_path: Path, p: Policy) -> None:
     deps = fake_deps([GOOD])
-    store = StateStore(p.release.model_name, tmp_path / "releases")
+    store = StateStore(p.release.default_model, tmp_path / "releases")
     store.request_abort("bad smell")
     final, store = run(tmp_path, p, deps)
     assert final.phase is Phase.ROLLED_BACK
