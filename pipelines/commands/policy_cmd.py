@@ -47,3 +47,27 @@ def docs(write: bool = typer.Option(False, help="Write docs/policy.md instead of
         typer.echo(f"wrote {DOCS_PATH}")
     else:
         typer.echo(text, nl=False)
+
+
+@app.command()
+def models(path: Path = typer.Argument(None, help="Policy file (default: policy.yaml)")) -> None:
+    """The model catalogue as each model sees it: route, criticality, and the objectives its overrides give it."""
+    from core import contracts
+    from core.cost import replica_usd_per_hour
+
+    p = load_policy(path)
+    for m in p.models:
+        mp = p.for_model(m.name)
+        default = " (default: also POST /classify)" if m.name == p.release.default_model else ""
+        typer.echo(f"{m.name}: {m.task} on {m.runtime}, {m.criticality}{default}")
+        typer.echo(f"  route        POST {contracts.model_route(m.name, m.task)}")
+        typer.echo(f"  slo          p95 {mp.slo.latency_p95_ms:g} ms, p99 {mp.slo.latency_p99_ms:g} ms")
+        typer.echo(f"  canary       steps {mp.canary.steps}, max p95 ratio {mp.canary.analysis.max_latency_ratio:g}")
+        typer.echo(f"  drift        alert above {mp.drift.threshold:g} of features drifted")
+        floor = mp.scaling.min_replicas if m.critical else 0
+        typer.echo(
+            f"  replicas     {floor}..{mp.scaling.max_replicas} of {mp.serving.cpu_request} CPU, "
+            f"{mp.serving.memory_request} (${replica_usd_per_hour(mp):.4f}/h each on {mp.prices.cpu_instance})"
+        )
+        overridden = ", ".join(f"{section}.{key}" for section, values in m.overrides.items() for key in values)
+        typer.echo(f"  overrides    {overridden or 'none'}")

@@ -78,6 +78,17 @@ def test_the_policy_with_a_third_model_validates(policy_file: Path) -> None:
     assert f"{THIRD} (classify, critical)" in result.stdout
 
 
+def test_the_catalogue_lists_it_with_what_its_overrides_give_it(policy_file: Path) -> None:
+    result = mlp(policy_file, "policy", "models")
+    assert result.returncode == 0, result.stderr
+    third = result.stdout.split(f"{THIRD}:", 1)[1]
+    assert f"POST {contracts.model_route(THIRD, 'classify')}" in third
+    assert f"p95 {THIRD_P95_MS} ms" in third and f"alert above {THIRD_DRIFT:g}" in third
+    assert "slo.latency_p95_ms, drift.threshold, serving.cpu_request, serving.memory_request" in third
+    default = result.stdout.split(f"{THIRD}:", 1)[0]
+    assert "also POST /classify" in default and "overrides    none" in default
+
+
 def test_its_manifests_route_serve_and_scale_it(manifests: list[dict[str, Any]]) -> None:
     route = named(manifests, "HTTPRoute", THIRD)
     (rule,) = route["spec"]["rules"]
