@@ -44,7 +44,7 @@ def _log(classifier: OnnxTextClassifier, version: int, texts: list[str], end: da
         {
             "ts": (end - timedelta(seconds=len(texts) - i)).isoformat(),
             "request_id": f"test-{version}-{i}",
-            "model_name": policy().release.model_name,
+            "model_name": policy().release.default_model,
             "model_version": version,
             "text": text,
             "label": p.label,
@@ -54,7 +54,7 @@ def _log(classifier: OnnxTextClassifier, version: int, texts: list[str], end: da
         }
         for i, (text, p, n) in enumerate(zip(texts, predictions, tokens, strict=True))
     ]
-    write_records(s3_client(), contracts.INFERENCE_LOG_BUCKET, policy().release.model_name, version, records)
+    write_records(s3_client(), contracts.INFERENCE_LOG_BUCKET, policy().release.default_model, version, records)
 
 
 def _check(version: int, out_dir: Path, hours: str = "1"):  # type: ignore[no-untyped-def]
@@ -66,7 +66,7 @@ def _check(version: int, out_dir: Path, hours: str = "1"):  # type: ignore[no-un
 
 def _pushed(version: int) -> dict[str, float]:
     """Metric name -> value of the Pushgateway group of this version."""
-    return pushed(endpoints.pushgateway_url(), policy().release.model_name, version)
+    return pushed(endpoints.pushgateway_url(), policy().release.default_model, version)
 
 
 def _report(out_dir: Path) -> dict[str, object]:
