@@ -40,8 +40,16 @@ test-models: bootstrap  ## package the variants the tests and the demo register 
 	$(MLP) model package --variant registered
 
 test: bootstrap  ## every test: unit, policy, synth, k8s, integration against real local servers
-	$(MAKE) --no-print-directory -j2 lint test-models  # lint on one core while packaging starts
-	$(PY) -m pytest -q --durations=15 -n 2  # one worker per top-level test folder, the unit folders beside the integration suite (tests/conftest.py)
+	@# Lint and the test models start beside pytest: its first minutes (unit folders, the environment coming up) need
+	@# neither, and a test that needs a model waits for the packaging's lock (pipelines/packaging/build.py).
+	@mkdir -p build; echo "lint and the test models run in the background: build/lint.log, build/test-models.log"
+	@$(MAKE) --no-print-directory lint > build/lint.log 2>&1 & lint=$$!; \
+	$(MAKE) --no-print-directory test-models > build/test-models.log 2>&1 & models=$$!; \
+	$(PY) -m pytest -q --durations=15 -n 2; tests=$$?; \
+	wait $$lint; lint_rc=$$?; wait $$models; models_rc=$$?; \
+	[ $$lint_rc -eq 0 ] || { echo "lint failed (build/lint.log):"; tail -30 build/lint.log; }; \
+	[ $$models_rc -eq 0 ] || { echo "packaging the test models failed (build/test-models.log):"; tail -30 build/test-models.log; }; \
+	[ $$tests -eq 0 ] && [ $$lint_rc -eq 0 ] && [ $$models_rc -eq 0 ]  # one worker per top-level test folder (tests/conftest.py)
 
 synth: bootstrap  ## synthesize every CDK Terrain stack for every environment
 	$(PY) -m infra.synth
@@ -49,8 +57,10 @@ synth: bootstrap  ## synthesize every CDK Terrain stack for every environment
 plan: synth  ## offline terraform init/validate/plan of the AWS stacks
 	$(PY) -m infra.plan
 
-bench: bootstrap models  ## benchmarks: every variant on its runtime (ONNX, llama.cpp: quantisation table), serving layers, images and the pod, synth time
+bench: bootstrap models  ## benchmarks: every variant on its runtime (ONNX, llama.cpp: quantisation table), the generative model's gate (TTFT, tokens/s, cost per 1M tokens), serving layers, images and the pod, synth time
 	$(PY) -m pipelines.bench.runtime_bench
+	$(MLP) model package-generator
+	$(MLP) model gate-generator
 	$(PY) -m pipelines.bench.serving_bench
 	$(PY) -m pipelines.bench.images_bench
 	$(PY) -m infra.tools.bench_synth
@@ -68,6 +78,7 @@ lock:  ## re-resolve the hash-locked requirements: main, llama, gpu, checkov, th
 	uv pip compile -q --python-version 3.11 --python-platform x86_64-manylinux_2_28 --generate-hashes requirements/gpu.in -o requirements/gpu.lock
 	uv pip compile -q --python-version 3.11 --generate-hashes requirements/checkov.in -o requirements/checkov.lock
 	uv pip compile -q --python-version 3.11 --generate-hashes requirements/uv.in -o requirements/uv.lock
+	uv pip compile -q --python-version 3.11 --generate-hashes requirements/gemma.in -o requirements/gemma.lock
 	$(PY) -m infra.containers.locks
 
 lock-pack:  ## re-freeze requirements/pack.lock from a fresh .venv-pack built from requirements/pack.in

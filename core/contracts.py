@@ -73,6 +73,7 @@ ALERT_LOG_DROPPED: Final = "InferenceLogSamplesDropped"
 ALERT_GPU_MEMORY: Final = "GpuMemoryNearlyFull"
 ALERT_GPU_IDLE: Final = "GpuUnderutilised"
 ALERT_RETRAINED_GATE_FAILED: Final = "RetrainedCandidateFailedGate"
+ALERT_GENERATION_SLOW: Final = "ModelGenerationSlow"
 
 # The drift alert's annotation holding the raw drift score (a retraining it starts records it as lineage).
 DRIFT_SCORE_ANNOTATION: Final = "drift_score"
@@ -102,6 +103,7 @@ RUNBOOKS: Final[dict[str, str]] = {
     ALERT_GPU_MEMORY: "gpu-memory-nearly-full",
     ALERT_GPU_IDLE: "gpu-underutilised",
     ALERT_RETRAINED_GATE_FAILED: "retrained-candidate-failed-gate",
+    ALERT_GENERATION_SLOW: "model-generation-slow",
 }
 """Alert name -> runbook file (`runbooks/<file>.md`)."""
 

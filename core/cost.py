@@ -18,6 +18,28 @@ def cost_per_1k(usd_per_hour: float, inferences_per_second: float) -> float:
     return usd_per_hour / (inferences_per_second * 3600) * 1000
 
 
+@dataclass(frozen=True)
+class GenerationCost:
+    usd_per_1k_requests: float
+    usd_per_million_tokens: float
+    tokens_per_request: int
+
+
+def generation_costs(usd_per_hour: float, ttft_seconds: float, tokens_per_second: float, tokens: int) -> GenerationCost:
+    """What generated text costs on capacity that costs `usd_per_hour` and decodes one request at a time (as the
+    llama.cpp server does): a request of `tokens` tokens takes the time to its first token plus the rest at the
+    decode speed. Per million tokens counts generated tokens only (the prompt's evaluation is in TTFT)."""
+    if tokens_per_second <= 0 or tokens < 1 or ttft_seconds < 0:
+        raise ValueError("pricing generation needs a positive decode speed, tokens >= 1 and ttft >= 0")
+    request_seconds = ttft_seconds + (tokens - 1) / tokens_per_second
+    per_second = usd_per_hour / 3600
+    return GenerationCost(
+        usd_per_1k_requests=per_second * request_seconds * 1000,
+        usd_per_million_tokens=per_second * request_seconds / tokens * 1_000_000,
+        tokens_per_request=tokens,
+    )
+
+
 def replica_share(instance: InstancePrice, cpu_request: str, memory_request: str) -> float:
     """Share of an instance one replica reserves: the scheduler packs by requests, so the binding resource
     (CPU or memory) decides how many replicas fit."""

@@ -57,6 +57,9 @@ class Ports(Strict):
     alertmanager: Port = Field(description="Alertmanager (routes Prometheus alerts to the receivers)")
     model_server_base: Port = Field(description="First model server port: slot `i` listens on base + i")
     model_server_slots: int = Field(ge=2, le=64, description="How many model servers may run at once")
+    generate_server_base: Port = Field(
+        description="First generate server port: the catalogue's i-th `generate` model listens on base + i"
+    )
 
     @model_validator(mode="after")
     def _distinct(self) -> Ports:
@@ -74,6 +77,7 @@ class Ports(Strict):
             self.nginx_exporter,
             self.process_exporter,
             self.alertmanager,
+            self.generate_server_base,
         ]
         if len(set(fixed)) != len(fixed):
             raise ValueError("ports: every service needs its own port")
@@ -278,6 +282,34 @@ class Scaling(Strict):
         return self
 
 
+class Generation(Strict):
+    """Text generation (catalogue models of task `generate`, on llama.cpp): request limits, the gate, the SLOs.
+    Greedy decoding everywhere, so the gate and the canary compare answers that do not depend on a seed."""
+
+    max_prompt_chars: int = Field(ge=1, description="Characters per prompt (longer: 400)")
+    max_new_tokens: int = Field(ge=1, le=4096, description="Most tokens one request may ask for (more: 400)")
+    default_new_tokens: int = Field(ge=1, description="Tokens generated when a request names no `max_tokens`")
+    context_tokens: int = Field(ge=64, le=131072, description="llama.cpp context: prompt and answer together")
+    threads: int = Field(ge=1, description="llama.cpp threads per server (one request decodes at a time)")
+    gate_min_choice_accuracy: Fraction = Field(
+        description="Gate: least share of the held-out questions whose right answer the model scores most likely "
+        "(log-likelihood over the choices; chance is 1/choices)"
+    )
+    gate_max_ttft_p95_ms: float = Field(gt=0, description="Gate: slowest p95 time to first token over its prompts")
+    gate_min_tokens_per_second: float = Field(gt=0, description="Gate: least median decode speed (tokens/s)")
+    gate_new_tokens: int = Field(ge=1, description="Gate: tokens generated per timed prompt")
+    ttft_p95_ms: float = Field(gt=0, description="SLO: p95 time to first token of served requests")
+    inter_token_p95_ms: float = Field(gt=0, description="SLO: p95 time between two generated tokens")
+
+    @model_validator(mode="after")
+    def _bounds(self) -> Generation:
+        if self.default_new_tokens > self.max_new_tokens:
+            raise ValueError("generation.default_new_tokens must not exceed generation.max_new_tokens")
+        if self.max_new_tokens >= self.context_tokens:
+            raise ValueError("generation.max_new_tokens must leave room for the prompt in generation.context_tokens")
+        return self
+
+
 class Drift(Strict):
     """Data drift checks over the inference log."""
 
@@ -398,8 +430,8 @@ Task = Literal["classify", "embed", "generate"]
 Runtime = Literal["onnxruntime", "llama-cpp"]
 Criticality = Literal["critical", "non-critical"]
 # Sections a model may override; the model's values are merged field by field over the platform's (`for_model`).
-OVERRIDABLE = ("slo", "promotion", "canary", "serving", "scaling", "drift", "prices")
-OverridableSection = Literal["slo", "promotion", "canary", "serving", "scaling", "drift", "prices"]
+OVERRIDABLE = ("slo", "promotion", "canary", "serving", "scaling", "drift", "generation", "prices")
+OverridableSection = Literal["slo", "promotion", "canary", "serving", "scaling", "drift", "generation", "prices"]
 # A model name names Kubernetes objects (`<name>-v<version>`), registry entries, metric labels and routes.
 MODEL_NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,40}[a-z0-9])?$"
 
@@ -439,6 +471,7 @@ class Policy(Strict):
     serving: Serving = Field(description="The model server")
     scaling: Scaling = Field(description="Autoscaling")
     drift: Drift = Field(description="Drift checks")
+    generation: Generation = Field(description="Text generation: limits, gate and SLOs of `generate` models")
     alerting: Alerting = Field(description="Alert thresholds beyond the SLOs")
     alert_routing: AlertRouting = Field(description="Alert delivery: Alertmanager grouping and repeat intervals")
     prices: Prices = Field(description="Prices the cost model uses")
@@ -458,6 +491,11 @@ class Policy(Strict):
             raise ValueError(f"release.default_model {default.name!r}: the `/classify` route needs a classify model")
         for m in self.models:
             self.for_model(m.name)  # each model's merged sections validate, or this names the field
+        generators = sum(m.task == "generate" for m in self.models)
+        taken = set(self.ports.model_dump().values()) - {self.ports.generate_server_base}
+        top = self.ports.generate_server_base + generators - 1
+        if generators and any(self.ports.generate_server_base < port <= top for port in taken):
+            raise ValueError(f"ports.generate_server_base: the {generators} generate models' ports clash with another")
         return self
 
     def model(self, name: str) -> CatalogueModel:
@@ -468,6 +506,13 @@ class Policy(Strict):
         raise ValueError(
             f"model {name!r} is not in the catalogue (policy.yaml models): {[m.name for m in self.models]}"
         )
+
+    def generate_server_port(self, name: str) -> int:
+        """The local port of a `generate` model's server: base + its place among the catalogue's generate models."""
+        generators = [m.name for m in self.models if m.task == "generate"]
+        if name not in generators:
+            raise ValueError(f"{name!r} is not a generate model of the catalogue: {generators}")
+        return self.ports.generate_server_base + generators.index(name)
 
     def for_model(self, name: str) -> Policy:
         """This policy as model `name` sees it: its overrides merged over the platform-wide sections."""

@@ -34,6 +34,12 @@ MODEL_LOADED = "mlp_model_loaded"  # gauge 1 once loaded and warmed up
 MODEL_SERVER_STARTED = "mlp_model_server_start_time_seconds"
 INFERENCE_BATCH_SIZE = "mlp_model_inference_batch_size"  # histogram: texts per model call (adaptive batching)
 
+# The generate server's (services/generate_server): the LLM serving measures.
+GENERATE_TTFT = "mlp_generate_time_to_first_token_seconds"  # histogram: request start to the first token
+GENERATE_INTER_TOKEN = "mlp_generate_inter_token_seconds"  # histogram: between two generated tokens
+GENERATE_TOKENS_TOTAL = "mlp_generate_tokens_total"  # label kind: prompt | completion
+GENERATE_TOKENS_PER_SECOND = "mlp_generate_tokens_per_second"  # histogram: decode speed of each request
+
 # Drift job, pushed to the Pushgateway.
 DRIFT_SCORE = "mlp_drift_share_of_drifted_features"
 DRIFT_SAMPLES = "mlp_drift_samples"  # logged texts the last check scored

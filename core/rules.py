@@ -42,7 +42,11 @@ class R:
     MEMORY = "model_version:server_resident_memory_bytes"
     REPLICAS = "model_version:servers_up:count"
     INFERENCES = f"model_version:inferences:rate{RATE}"
-    COST_PER_1K = "model_version:cost_per_1k_inferences_usd"
+    COST_PER_1K = "model_version:cost_per_1k_inferences_usd"  # a generate model's inference is a request
+    TTFT_P95 = f"model_version:generate_ttft_seconds:p95_{RATE}"
+    INTER_TOKEN_P95 = f"model_version:generate_inter_token_seconds:p95_{RATE}"
+    TOKENS = f"model_version:generated_tokens:rate{RATE}"
+    COST_PER_1M_TOKENS = "model_version:cost_per_1m_generated_tokens_usd"
     DRIFT = "model_version:drift_share:max"
     GPU_UTIL = "gpu:utilisation_percent:avg1m"
     GPU_MEMORY = "gpu:memory_used:ratio"
@@ -126,8 +130,13 @@ def memory_bytes() -> str:
 # ---------------------------------------------------------------- groups
 
 
-def _record(name: str, expr: str) -> dict[str, Any]:
-    return {"record": name, "expr": expr}
+def _record(name: str, expr: str, model_name: str | None = None) -> dict[str, Any]:
+    """A recording rule; one recorded per catalogue model carries its `model_name` as a static label too, which
+    its series have anyway and which tells the models' rules apart (promtool refuses look-alike duplicates)."""
+    rule: dict[str, Any] = {"record": name, "expr": expr}
+    if model_name is not None:
+        rule["labels"] = {"model_name": model_name}
+    return rule
 
 
 def recording_group(p: Policy) -> dict[str, Any]:
@@ -143,6 +152,7 @@ def recording_group(p: Policy) -> dict[str, Any]:
         # USD per 1,000 = (replicas x replica $/h) / (inferences per hour / 1000); replica $/h is the CPU
         # instance price times the share one replica reserves (core/cost.py), per model: each may size its pods.
         *[_cost_per_1k(p.for_model(m.name), m.name) for m in p.models],
+        *_generation_records(p),
         _record(R.DRIFT, f"max by ({BY}) ({q.DRIFT_SCORE})"),
         _record(R.GPU_UTIL, f"avg by (Hostname, gpu) (avg_over_time({q.DCGM_GPU_UTIL}[1m]))"),
         _record(
@@ -155,8 +165,47 @@ def recording_group(p: Policy) -> dict[str, Any]:
 
 def _cost_per_1k(p: Policy, model_name: str) -> dict[str, Any]:
     sel = "{" + f'model_name="{model_name}"' + "}"
-    replicas, inferences = f"{R.REPLICAS}{sel}", f"{R.INFERENCES}{sel}"
-    return _record(R.COST_PER_1K, f"({replicas} * {replica_usd_per_hour(p):.6g}) / on ({BY}) ({inferences} * 3.6 > 0)")
+    # A classifier counts texts (a request may carry many); a generate model, requests.
+    served = R.INFERENCES if p.model(model_name).task != "generate" else R.REQUESTS
+    replicas, inferences = f"{R.REPLICAS}{sel}", f"{served}{sel}"
+    return _record(
+        R.COST_PER_1K, f"({replicas} * {replica_usd_per_hour(p):.6g}) / on ({BY}) ({inferences} * 3.6 > 0)", model_name
+    )
+
+
+def _generation_records(p: Policy) -> list[dict[str, Any]]:
+    """TTFT and inter-token p95, generated tokens/s and USD per million generated tokens of the generate models."""
+    generators = [m.name for m in p.models if m.task == "generate"]
+    if not generators:
+        return []
+    sel = "{" + f'model_name=~"{"|".join(generators)}"' + "}"
+    completion = "{" + f'model_name=~"{"|".join(generators)}",kind="completion"' + "}"
+    records = [
+        _record(R.TTFT_P95, quantile(0.95, q.GENERATE_TTFT, sel)),
+        _record(R.INTER_TOKEN_P95, quantile(0.95, q.GENERATE_INTER_TOKEN, sel)),
+        _record(R.TOKENS, _rate(q.GENERATE_TOKENS_TOTAL, RATE, completion)),
+    ]
+    for name in generators:
+        one = "{" + f'model_name="{name}"' + "}"
+        usd = f"{R.REPLICAS}{one} * {replica_usd_per_hour(p.for_model(name)):.6g}"
+        # USD per 1M tokens = replicas x $/h / (tokens per hour / 1e6)
+        records.append(_record(R.COST_PER_1M_TOKENS, f"({usd}) / on ({BY}) ({R.TOKENS}{one} * 0.0036 > 0)", name))
+    return records
+
+
+def _generation_alert(p: Policy, model_name: str) -> dict[str, Any]:
+    g = p.generation
+    sel = "{" + f'model_name="{model_name}"' + "}"
+    ttft, gap = g.ttft_p95_ms / 1000, g.inter_token_p95_ms / 1000
+    return _alert(
+        contracts.ALERT_GENERATION_SLOW,
+        f"{R.TTFT_P95}{sel} > {ttft:g} or {R.INTER_TOKEN_P95}{sel} > {gap:g}",
+        "ticket",
+        "{{ $labels.model_name }} v{{ $labels.model_version }} generates slower than its objectives",
+        f"p95 time to first token above {g.ttft_p95_ms:g} ms or p95 time between tokens above "
+        f"{g.inter_token_p95_ms:g} ms for 10 minutes (policy generation); the value is {{{{ $value }}}} s.",
+        for_="10m",
+    )
 
 
 def _slo_windows(p: Policy) -> list[str]:
@@ -174,10 +223,11 @@ def slo_group(p: Policy, model_name: str) -> dict[str, Any]:
     def sel(extra: str) -> str:
         return _of_model(p, model_name, extra)
 
+    own = "{" + f'model_name="{model_name}"' + "}"
     rules = []
     for w in _slo_windows(p):
-        rules.append(_record(R.slo_errors(w), error_ratio(w, sel)))
-        rules.append(_record(R.slo_slow(w), slow_ratio(w, threshold, sel)))
+        rules.append(_record(R.slo_errors(w), error_ratio(w, sel), model_name))
+        rules.append(_record(R.slo_slow(w), slow_ratio(w, threshold, sel), model_name))
     budgets = [
         (
             contracts.ALERT_LATENCY_BURN,
@@ -198,13 +248,14 @@ def slo_group(p: Policy, model_name: str) -> dict[str, Any]:
             rules.append(
                 _alert(
                     alert,
-                    f"{series(long)} > {limit} and {series(short)} > {limit}",
+                    # Its own model's recordings only: each model's alert holds its own objectives.
+                    f"{series(long)}{own} > {limit} and {series(short)}{own} > {limit}",
                     severity="page" if i == 0 else "ticket",
                     summary=f"{{{{ $labels.model_name }}}} v{{{{ $labels.model_version }}}} burns its budget of "
                     f"{what} {factor:g}x too fast ({long} and {short} windows)",
                     description=f"{what} over {long}: {{{{ $value | humanizePercentage }}}} "
                     f"(budget {budget:.3g}, burn-rate factor {factor:g}).",
-                    labels={"long_window": long, "short_window": short},
+                    labels={"long_window": long, "short_window": short, "model_name": model_name},
                 )
             )
     return {"name": f"mlp-slo-{model_name}", "rules": rules}
@@ -272,7 +323,9 @@ def alert_group(p: Policy) -> dict[str, Any]:
             "Prometheus cannot scrape the model server: it is not running or not answering /metrics.",
             for_=_seconds(a.model_server_down_for_seconds),
         ),
-        *[_drift_alert(p.for_model(m.name), m.name) for m in p.models],
+        # The drift job reads a classifier's inference log; generate models are watched by their speed.
+        *[_drift_alert(p.for_model(m.name), m.name) for m in p.models if m.task == "classify"],
+        *[_generation_alert(p.for_model(m.name), m.name) for m in p.models if m.task == "generate"],
         _alert(
             contracts.ALERT_CANARY_FAILED,
             f"max by ({BY}) ({q.RELEASE_ANALYSIS_FAILED}) > 0",

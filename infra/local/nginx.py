@@ -36,6 +36,7 @@ ERROR_PREFIX = "/_mlp_errors/"  # internal locations answering each refusal with
 REDIRECT_LOG = "gateway-redirect.log"
 TLS_PROTOCOLS = ("TLSv1.2", "TLSv1.3")  # what nginx 1.22 / OpenSSL 3.0 can be told; older ones are never offered
 PREDICT_PATH = contracts.PREDICT_ROUTE
+GENERATE_UPSTREAM_PATH = contracts.server_route("generate")
 PINNED_PREDICT_PATH = contracts.PINNED_PREDICT_ROUTE
 HEALTH_PATH = "/healthz"
 
@@ -73,6 +74,8 @@ class GatewaySpec:
     # `/v1/models/<default model>/classify`; the model servers themselves answer `/classify`.
     predict_paths: tuple[str, ...] = (PREDICT_PATH,)
     servers: Mapping[int, int] = field(default_factory=dict)  # version -> port of its live model server
+    # Public route -> port of a catalogue `generate` model's server (one version each: no split, no pins).
+    generate_routes: Mapping[str, int] = field(default_factory=dict)
     weights: Mapping[int, int] = field(default_factory=dict)  # version -> percent; empty: no traffic anywhere
     stable: int | None = None
     worker_user: str | None = None  # only when nginx starts as root
@@ -143,6 +146,7 @@ def generation(spec: GatewaySpec) -> str:
     """A short fingerprint of what the config routes; `/healthz` reports it, so a reload can be confirmed."""
     basis = {
         "servers": sorted(spec.servers.items()),
+        "generate_routes": sorted(spec.generate_routes.items()),
         "weights": sorted(spec.weights.items()),
         "stable": spec.stable,
         "keys": [(k.name, k.sha256, k.rate_per_second, k.burst) for k in spec.keys],
@@ -304,6 +308,32 @@ def _predict_location(path: str, limits: str, timeout: str, retry: str) -> str:
 """
 
 
+def _generate_location(path: str, port: int, limits: str, timeout: str) -> str:
+    """A generate model's route: the same checks and rate limits as prediction, proxied to its one server's
+    `/generate`. Not retried: a generation is not idempotent in cost, and there is no second server to try."""
+    return f"""        location = {path} {{
+            {_error_pages()}
+            if ($request_method != POST) {{ return 405; }}
+            if ($http_x_api_key = "") {{ return 401; }}
+            if ($api_key_name = "") {{ return 403; }}
+{limits}
+
+            proxy_pass http://127.0.0.1:{port}{GENERATE_UPSTREAM_PATH};
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host $host;
+            proxy_set_header X-Request-ID $request_id;
+            proxy_set_header Content-Type "application/json";
+            proxy_set_header X-API-Key "";
+            proxy_connect_timeout 1s;
+            proxy_send_timeout {timeout};
+            proxy_read_timeout {timeout};
+            proxy_next_upstream off;
+        }}
+
+"""
+
+
 def render(spec: GatewaySpec) -> str:
     prefix, logs = spec.prefix, spec.logs_dir
     gen = generation(spec)
@@ -319,6 +349,9 @@ def render(spec: GatewaySpec) -> str:
     )
     user = f"user {spec.worker_user};\n" if spec.worker_user else ""
     predict_locations = "".join(_predict_location(path, limits, timeout, retry) for path in spec.predict_paths)
+    predict_locations += "".join(
+        _generate_location(path, port, limits, timeout) for path, port in sorted(spec.generate_routes.items())
+    )
     return f"""# Rendered by infra/local/nginx.py from policy.yaml and the live model servers. Do not edit.
 # generation {gen}
 load_module {NJS_MODULE};

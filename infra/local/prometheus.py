@@ -2,8 +2,8 @@
 
 - prometheus: config `<state>/prometheus/prometheus.yml`, TSDB `<state>/prometheus/data`, rules rendered by
   `core.rules`; model servers found through file_sd (`targets/model-servers.json`, written by
-  `infra.local.model_servers`). `--web.enable-lifecycle` so a rule or config change is a `POST /-/reload`, not a
-  restart.
+  `infra.local.model_servers`; `targets/generate-servers.json`, by `infra.local.generators`).
+  `--web.enable-lifecycle` so a rule or config change is a `POST /-/reload`, not a restart.
 - node-exporter: the machine (CPU, memory, disk).
 - pushgateway: batch jobs push here (drift job, release executor); persisted so a restart keeps the last values.
 - gateway-exporter: mtail turns the nginx JSON access log into per-upstream-version request and latency metrics.
@@ -78,7 +78,8 @@ def prometheus_config() -> dict[str, Any]:
             _static(q.PROCESS_EXPORTER_JOB, ports.process_exporter),
             {
                 "job_name": q.MODEL_SERVER_JOB,
-                "file_sd_configs": [{"files": [str(targets_file())], "refresh_interval": interval}],
+                # Every file in targets/: the classifier's servers and the generate servers (infra/local/generators.py).
+                "file_sd_configs": [{"files": [str(targets_file().parent / "*.json")], "refresh_interval": interval}],
             },
         ],
     }

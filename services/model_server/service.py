@@ -28,9 +28,9 @@ from starlette.responses import JSONResponse
 
 from core import contracts, env
 from core.policy import policy
-from core.promql import duration_buckets
 from services.model_server.batching import AdaptiveBatcher, Overloaded
 from services.model_server.loading import LoadedModel, load_from_env
+from services.model_server.options import service_options
 from services.model_server.schemas import ClassifyRequest, ClassifyResponse, PredictionOut
 
 logger = logging.getLogger("mlp.model_server")
@@ -81,22 +81,7 @@ _policy = policy().for_model(env.MODEL_NAME.get() or policy().release.default_mo
 _serving = _policy.serving
 
 
-@bentoml.service(
-    name="model-server",
-    workers=_serving.workers,
-    traffic={"timeout": _policy.gateway.upstream_timeout_seconds},
-    logging={"access": {"enabled": False}},  # the gateway writes the access log; a line per request costs CPU
-    # Latency buckets at the SLO thresholds, so burn-rate rules count "slower than the SLO" exactly.
-    metrics={
-        "enabled": True,
-        "namespace": "bentoml_service",
-        "duration": {
-            "buckets": [
-                float(b) for b in duration_buckets(_policy.slo.latency_p95_ms / 1000, _policy.slo.latency_p99_ms / 1000)
-            ]
-        },
-    },
-)
+@bentoml.service(**service_options("model-server", _serving.workers, _policy))
 class ModelService:
     def __init__(self) -> None:
         global _loaded

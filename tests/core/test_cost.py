@@ -138,3 +138,20 @@ def test_report_prices_cpu_and_every_gpu_estimate_with_its_source() -> None:
     assert r["monitoring"]["usd_per_month"] == pytest.approx(sum(i["usd_per_month"] for i in r["monitoring"]["items"]))
     text = rep.markdown(r)
     assert f"{r['cpu']['usd_per_1k']:.6f}" in text and rep.GPU_LABEL in text
+
+
+def test_generation_is_priced_per_request_and_per_million_generated_tokens() -> None:
+    # $3.60/h is $0.001/s; a request of 11 tokens: 0.2 s to the first token, then 10 more at 20 tokens/s = 0.7 s.
+    c = m.generation_costs(3.6, ttft_seconds=0.2, tokens_per_second=20, tokens=11)
+    assert c.usd_per_1k_requests == pytest.approx(0.7)  # 0.7 s x $0.001/s x 1,000
+    assert c.usd_per_million_tokens == pytest.approx(0.7 * 0.001 / 11 * 1e6)
+    # Longer answers spread the first token's wait over more tokens: cheaper per token, dearer per request.
+    longer = m.generation_costs(3.6, ttft_seconds=0.2, tokens_per_second=20, tokens=101)
+    assert longer.usd_per_million_tokens < c.usd_per_million_tokens
+    assert longer.usd_per_1k_requests > c.usd_per_1k_requests
+
+
+@pytest.mark.parametrize(("ttft", "tps", "tokens"), [(0.1, 0, 10), (0.1, 10, 0), (-1, 10, 10)])
+def test_generation_cost_refuses_impossible_measurements(ttft: float, tps: float, tokens: int) -> None:
+    with pytest.raises(ValueError, match="decode speed"):
+        m.generation_costs(1.0, ttft_seconds=ttft, tokens_per_second=tps, tokens=tokens)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from core.policy import REPO_ROOT, PolicyError, json_schema, load_policy
+from core.policy import REPO_ROOT, Policy, PolicyError, json_schema, load_policy
 
 
 def _write(tmp_path: Path, data: dict) -> Path:  # type: ignore[type-arg]
@@ -40,6 +40,8 @@ def test_shipped_policy_is_valid() -> None:
         (("serving", "max_batch_size"), 0, "serving.max_batch_size"),
         (("scaling", "min_replicas"), 50, "scaling"),
         (("canary", "analysis", "on_inconclusive"), "pass", "canary.analysis.on_inconclusive"),
+        (("generation", "default_new_tokens"), 100000, "generation"),  # above max_new_tokens
+        (("generation", "max_new_tokens"), 4096, "generation"),  # leaves no room for a prompt in the context
     ],
 )
 def test_invalid_value_is_rejected_naming_the_field(
@@ -100,3 +102,20 @@ def test_a_gateway_without_an_internal_key_is_refused() -> None:
     with pytest.raises(ValidationError, match="internal: true"):
         Gateway.model_validate(data)
     assert policy().gateway.internal_key() in {k.name for k in policy().gateway.api_keys if k.internal}
+
+
+def test_each_generate_model_gets_its_own_local_port(shipped: dict) -> None:  # type: ignore[type-arg]
+    shipped["models"].append({**shipped["models"][-1], "name": "second-generator"})
+    p = Policy.model_validate(shipped)
+    generators = [m.name for m in p.models if m.task == "generate"]
+    assert len(generators) == 2
+    assert [p.generate_server_port(n) for n in generators] == [p.ports.generate_server_base + i for i in range(2)]
+    with pytest.raises(ValueError, match="not a generate model"):
+        p.generate_server_port(p.release.default_model)
+
+
+def test_generate_ports_may_not_run_into_another_port(shipped: dict) -> None:  # type: ignore[type-arg]
+    shipped["models"].append({**shipped["models"][-1], "name": "second-generator"})
+    shipped["ports"]["alertmanager"] = shipped["ports"]["generate_server_base"] + 1
+    with pytest.raises(ValueError, match="generate_server_base"):
+        Policy.model_validate(shipped)

@@ -508,3 +508,85 @@ def test_cost_is_absent_not_infinite_without_inferences(tmp_path: Path) -> None:
     inputs = [series("up", MS, "1x20"), series(q.INFERENCES_TOTAL, MS, "0x20")]
     tests = [{"eval_time": "10m", "expr": rules.R.COST_PER_1K, "exp_samples": []}]
     run_promtool(tmp_path, [{"interval": "1m", "input_series": inputs, "promql_expr_test": tests}])
+
+
+# ---------------------------------------------------------------- generate models
+
+
+def _generator() -> str:
+    (name,) = [m.name for m in policy().models if m.task == "generate"]
+    return name
+
+
+def test_a_slow_generator_alerts_on_ttft_or_token_gaps_and_a_fast_one_does_not(tmp_path: Path) -> None:
+    g = policy().for_model(_generator()).generation
+    ttft, gap = g.ttft_p95_ms / 1000, g.inter_token_p95_ms / 1000
+    slow_first = {"model_name": _generator(), "model_version": "1", "job": q.MODEL_SERVER_JOB}
+    slow_gaps = {**slow_first, "model_version": "2"}
+    fast = {**slow_first, "model_version": "3"}
+
+    def histogram(metric: str, labels: dict[str, str], fast_le: float, slow: bool) -> list[dict[str, str]]:
+        # 60 observations a minute; all of them in (fast_le, 2 x fast_le] when slow, all at or below it otherwise.
+        below = 0 if slow else 60
+        return [
+            series(f"{metric}_bucket", {**labels, "le": f"{fast_le:g}"}, counter(below, 30)),
+            series(f"{metric}_bucket", {**labels, "le": f"{2 * fast_le:g}"}, counter(60, 30)),
+            series(f"{metric}_bucket", {**labels, "le": "+Inf"}, counter(60, 30)),
+        ]
+
+    inputs = [
+        *histogram(q.GENERATE_TTFT, slow_first, ttft, slow=True),
+        *histogram(q.GENERATE_INTER_TOKEN, slow_first, gap, slow=False),
+        *histogram(q.GENERATE_TTFT, slow_gaps, ttft, slow=False),
+        *histogram(q.GENERATE_INTER_TOKEN, slow_gaps, gap, slow=True),
+        *histogram(q.GENERATE_TTFT, fast, ttft, slow=False),
+        *histogram(q.GENERATE_INTER_TOKEN, fast, gap, slow=False),
+    ]
+    expected = [
+        {"model_name": _generator(), "model_version": v, "severity": "ticket"} for v in ("1", "2")
+    ]  # the 10-minute `for` has passed at 20m; the fast version never fires
+    run_promtool(
+        tmp_path,
+        [
+            {
+                "interval": "1m",
+                "input_series": inputs,
+                "promql_expr_test": [firing("ModelGenerationSlow", "20m", expected)],
+            }
+        ],
+    )
+
+
+def test_generated_tokens_are_priced_per_million_from_the_models_replicas(tmp_path: Path) -> None:
+    name = _generator()
+    labels = {"model_name": name, "model_version": "1", "job": q.MODEL_SERVER_JOB, "instance": "127.0.0.1:13050"}
+    completion = {k: v for k, v in labels.items() if k != "instance"} | {"kind": "completion"}
+    prompt = {**completion, "kind": "prompt"}
+    tokens_per_min = 600.0  # 10 generated tokens/s; prompt tokens are not generated and not priced
+    inputs = [
+        series("up", labels, "1x20"),
+        series(q.GENERATE_TOKENS_TOTAL, completion, counter(tokens_per_min, 20)),
+        series(q.GENERATE_TOKENS_TOTAL, prompt, counter(5000, 20)),
+    ]
+    own = {"model_name": name, "model_version": "1"}
+    usd_per_hour = replica_usd_per_hour(policy().for_model(name))
+    tests = [
+        _value(rules.R.TOKENS, own, tokens_per_min / 60),
+        # One replica's $/h over the tokens it generates in an hour, per million.
+        _value(rules.R.COST_PER_1M_TOKENS, own, usd_per_hour / (tokens_per_min / 60 * 3600 / 1e6)),
+    ]
+    run_promtool(tmp_path, [{"interval": "1m", "input_series": inputs, "promql_expr_test": tests}])
+
+
+def test_a_generate_model_has_no_drift_alert_and_each_slo_alert_reads_its_own_model() -> None:
+    alerts = [r for g in rules.rule_groups() for r in g["rules"] if "alert" in r]
+    drift = [r["expr"] for r in alerts if r["alert"] == "ModelDriftDetected"]
+    assert drift and all(_generator() not in e for e in drift)  # the drift job reads a classifier's inputs
+    for group in rules.rule_groups():
+        if not group["name"].startswith("mlp-slo-"):
+            continue
+        model = group["name"].removeprefix("mlp-slo-")
+        for rule in group["rules"]:
+            if "alert" in rule:  # another model's recordings would be judged by this model's objectives
+                assert rule["expr"].count(f'{{model_name="{model}"}}') == 2, rule["expr"]
+                assert rule["labels"]["model_name"] == model

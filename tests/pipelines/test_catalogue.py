@@ -160,3 +160,11 @@ def test_a_model_not_in_the_catalogue_is_a_usage_error(policy_file: Path, tmp_pa
     result = mlp(policy_file, "render", "k8s", "--model", "nope", "--out", str(tmp_path))
     assert result.returncode == 2
     assert "not in the catalogue" in result.stderr and THIRD in result.stderr
+
+
+def test_a_generate_model_is_not_rendered_for_a_cluster_that_cannot_run_it(policy_file: Path, tmp_path: Path) -> None:
+    (generator,) = [m["name"] for m in yaml.safe_load(policy_file.read_text())["models"] if m["task"] == "generate"]
+    result = mlp(policy_file, "render", "k8s", "--model", generator, "--out", str(tmp_path / "k8s"))
+    assert result.returncode == 2
+    assert "generate model" in result.stderr and "mlp serve generator start" in result.stderr
+    assert not list((tmp_path / "k8s").glob("*.yaml"))  # nothing half-rendered

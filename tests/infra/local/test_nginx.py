@@ -198,9 +198,12 @@ needs_nginx = pytest.mark.skipif(shutil.which("nginx") is None and not Path("/us
 
 
 @needs_nginx
-@pytest.mark.parametrize("weights", [{3: 80, 4: 20}, {}, {4: 100}])
+@pytest.mark.parametrize(
+    ("weights", "generate_routes"),
+    [({3: 80, 4: 20}, {}), ({}, {}), ({4: 100}, {}), ({3: 100}, {"/v1/models/gemma3-270m/generate": 13050})],
+)
 def test_nginx_accepts_the_rendered_config(
-    tmp_path: Path, weights: dict[int, int], monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, weights: dict[int, int], generate_routes: dict[str, int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv(env.STATE_DIR.name, str(tmp_path))  # the certificate and key land where spec() says
     tls.ensure()
@@ -209,7 +212,7 @@ def test_nginx_accepts_the_rendered_config(
         (tmp_path / "tmp" / d).mkdir(parents=True)
     stable = c.pick_stable(weights, None)
     conf = tmp_path / "nginx.conf"
-    conf.write_text(c.render(spec(tmp_path, weights=weights, stable=stable)))
+    conf.write_text(c.render(spec(tmp_path, weights=weights, stable=stable, generate_routes=generate_routes)))
     result = subprocess.run(
         ["/usr/sbin/nginx", "-t", "-p", str(tmp_path), "-c", str(conf), "-e", str(tmp_path / "logs" / "e.log")],
         capture_output=True,
@@ -254,3 +257,19 @@ def test_a_stalled_client_is_dropped_and_protocol_errors_get_their_own_answer(tm
         )
         assert block is not None, status
         assert '"status": ' + str(status) in block.group(1) or f'"status":{status}' in block.group(1)
+
+
+def test_a_generate_route_is_keyed_limited_and_proxied_to_its_one_server(tmp_path: Path) -> None:
+    route = "/v1/models/gemma3-270m/generate"
+    conf = c.render(spec(tmp_path, generate_routes={route: 13050}))
+    block = re.search(rf"location = {re.escape(route)} \{{(.*?)\n        \}}\n", conf, re.S)
+    assert block, f"no location for {route}"
+    body = block.group(1)
+    for check in ("return 405;", "return 401;", "return 403;", "limit_req zone=key_demo", "limit_req zone=key_limited"):
+        assert check in body
+    assert "proxy_pass http://127.0.0.1:13050/generate;" in body
+    assert 'proxy_set_header X-API-Key "";' in body  # the key stops at the gateway here too
+    assert "proxy_next_upstream off;" in body  # one server: nothing to retry on
+    assert "$route_upstream" not in body  # not the classifier's weighted split
+    # Routed or not changes what the gateway serves: the generation fingerprint tells the reload apart.
+    assert c.generation(spec(tmp_path, generate_routes={route: 13050})) != c.generation(spec(tmp_path))

@@ -12,6 +12,7 @@ import yaml
 
 from core import promql as q
 from core.policy import policy
+from infra.local import generators
 from infra.local import prometheus as local
 
 PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
@@ -55,7 +56,10 @@ def test_every_exporter_is_scraped_on_its_policy_port(state: Path) -> None:
     for job, port in expected.items():
         assert jobs[job]["static_configs"][0]["targets"] == [f"127.0.0.1:{port}"]
     assert jobs["pushgateway"]["honor_labels"] is True
-    assert jobs[q.MODEL_SERVER_JOB]["file_sd_configs"][0]["files"] == [str(local.targets_file())]
+    # One glob over the targets folder: the classifier's servers and the generate servers each write a file there.
+    (pattern,) = jobs[q.MODEL_SERVER_JOB]["file_sd_configs"][0]["files"]
+    assert Path(pattern).parent == local.targets_file().parent == generators.targets_path().parent
+    assert Path(pattern).match("*.json") and Path(pattern).name == "*.json"
     interval = f"{policy().alerting.local_scrape_interval_seconds}s"
     assert local.prometheus_config()["global"]["scrape_interval"] == interval
     programs = {p.name: p for p in local.programs()}

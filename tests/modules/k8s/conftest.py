@@ -13,7 +13,7 @@ from modules.k8s import RenderProps, ServingProps, render_all
 MODEL = "review-polarity-classifier"
 WEIGHTS = {3: 90, 4: 10}
 # A non-critical model beside the repository's catalogue: it scales to zero behind the KEDA HTTP interceptor.
-IDLE_MODEL = "review-summariser"
+IDLE_MODEL = "review-topic-classifier"
 IDLE_VERSION = 5
 
 
@@ -27,10 +27,10 @@ def with_models(base: Policy, *models: CatalogueModel) -> Policy:
 def catalogue_policy() -> Policy:
     idle = CatalogueModel(
         name=IDLE_MODEL,
-        task="generate",
-        runtime="llama-cpp",
+        task="classify",
+        runtime="onnxruntime",
         criticality="non-critical",
-        description="Summaries of long reviews, asked for a few times a day",
+        description="Topic of a review, asked for a few times a day",
         overrides={"slo": {"latency_p95_ms": 4000, "latency_p99_ms": 8000}},
     )
     return with_models(policy(), idle)

@@ -116,12 +116,12 @@ def test_a_non_critical_model_is_routed_to_the_keda_interceptor(scale_to_zero, d
     assert route["spec"]["parentRefs"][0]["sectionName"] == gateway.HTTPS_LISTENER
     (rule,) = route["spec"]["rules"]
     # Its catalogue route only: `/classify` belongs to the default model.
-    assert [m["path"]["value"] for m in rule["matches"]] == [contracts.model_route(IDLE_MODEL, "generate")]
+    assert [m["path"]["value"] for m in rule["matches"]] == [contracts.model_route(IDLE_MODEL, "classify")]
     (rewrite,) = rule["filters"]
     interceptor = named(by_kind(scale_to_zero, "InterceptorRoute"), IDLE_MODEL)
     # The Host the interceptor routes by is the one the gateway rewrites to; the path becomes the server's.
     assert interceptor["spec"]["rules"][0]["hosts"] == [rewrite["urlRewrite"]["hostname"]]
-    assert rewrite["urlRewrite"]["path"]["replaceFullPath"] == "/generate"
+    assert rewrite["urlRewrite"]["path"]["replaceFullPath"] == "/classify"
     (backend,) = rule["backendRefs"]
     assert backend == {
         "group": "",

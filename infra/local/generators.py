@@ -1,0 +1,152 @@
+"""Generate servers of the local runtime: one supervised `bentoml serve` per catalogue model of task `generate`.
+
+A generate model's server listens on `ports.generate_server_base + i` (its place among the catalogue's generate
+models), runs as the program `generate-<model>`, and is routed by the gateway at `/v1/models/<model>/generate` once
+it is ready. The servers started are recorded in `<state>/serving/generators.json`; Prometheus finds them through
+`<state>/prometheus/targets/generate-servers.json` with the same `model_name`/`model_version` labels as the
+classifier's servers. The order of starting, routing and stopping is `infra.local.serving`'s.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from core import contracts, endpoints, env, promql
+from core.policy import policy
+from infra.local.files import atomic_write_text, locked
+from infra.local.paths import REPO_ROOT, state_dir, sub
+from infra.local.supervisor import VENV_BIN, Program, ensure_program, remove_program, wait_healthy
+from services.model_runtime.generator import GENERATOR_CONFIG
+
+SERVICE_REF = "services.generate_server.service:GenerateService"
+
+
+class GeneratorError(RuntimeError):
+    """A generate server could not be started or stopped; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class GenerateServer:
+    model: str
+    version: int
+    model_dir: str
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://{endpoints.HOST}:{self.port}"
+
+    @property
+    def route(self) -> str:
+        return contracts.model_route(self.model, "generate")
+
+
+def _state_path() -> Path:
+    return sub("serving") / "generators.json"
+
+
+def targets_path() -> Path:
+    return state_dir() / "prometheus" / "targets" / "generate-servers.json"
+
+
+def program_name(model: str) -> str:
+    return f"generate-{model}"
+
+
+def live() -> list[GenerateServer]:
+    """The generate servers started (and not stopped), by model."""
+    try:
+        raw = json.loads(_state_path().read_text())
+    except (FileNotFoundError, ValueError):
+        return []
+    return [GenerateServer(**entry) for entry in raw]
+
+
+def routes() -> dict[str, int]:
+    """Public route -> port of each live generate server: what the gateway proxies."""
+    return {s.route: s.port for s in live()}
+
+
+def _record(servers: list[GenerateServer]) -> None:
+    atomic_write_text(_state_path(), json.dumps([s.__dict__ for s in servers], indent=2) + "\n")
+    targets = [
+        {
+            "targets": [f"{endpoints.HOST}:{s.port}"],
+            "labels": {"model_name": s.model, "model_version": str(s.version), "job": promql.MODEL_SERVER_JOB},
+        }
+        for s in servers
+    ]
+    atomic_write_text(targets_path(), json.dumps(targets, indent=2) + "\n")  # Prometheus watches the folder
+
+
+def program(server: GenerateServer) -> Program:
+    server_env = {
+        env.MODEL_NAME.name: server.model,
+        env.MODEL_DIR.name: server.model_dir,
+        env.MODEL_VERSION.name: str(server.version),
+        # Its own BENTOML_HOME: BentoML's Prometheus multiprocess files must not mix with another server's.
+        "BENTOML_HOME": str(sub("serving") / "bentoml" / program_name(server.model)),
+        "BENTOML_DO_NOT_TRACK": "True",
+        env.STATE_DIR.name: str(state_dir()),
+        env.PORT_OFFSET.name: str(env.PORT_OFFSET.get()),
+    }
+    if env.POLICY.is_set():
+        server_env[env.POLICY.name] = str(env.POLICY.get())
+    return Program(
+        name=program_name(server.model),
+        command=[str(VENV_BIN / "bentoml"), "serve", SERVICE_REF, "--port", str(server.port), "--host", endpoints.HOST],
+        env=server_env,
+        secret_env={},
+        cwd=REPO_ROOT,
+        priority=40,
+        stopsignal="TERM",  # BentoML finishes the request in flight
+        stopwaitsecs=20,
+        startsecs=3,
+        health_url=f"{server.url}{contracts.READINESS_ROUTE}",
+    )
+
+
+def start(model: str, model_dir: Path, version: int = 1, timeout: float = 120) -> GenerateServer:
+    """Start (or restart with a new folder) the server of generate model `model` and wait until it is ready; then
+    record it (the gateway routes what is recorded: `infra.local.serving` re-renders it after this). A server
+    that does not become ready is removed and never recorded."""
+    p = policy()
+    entry = p.model(model)
+    if entry.task != "generate":
+        raise GeneratorError(f"{model} is a {entry.task} model; `mlp serve generator` serves generate models")
+    if not (model_dir / GENERATOR_CONFIG).is_file():
+        raise GeneratorError(f"{model_dir} is not a packaged generator: run `mlp model package-generator`")
+    server = GenerateServer(model, version, str(model_dir.resolve()), p.generate_server_port(model))
+    with locked(_lock()):
+        prog = program(server)
+        ensure_program(prog)
+        try:
+            wait_healthy(prog, timeout=timeout)
+        except Exception as exc:
+            remove_program(prog.name)
+            raise GeneratorError(
+                f"the generate server of {model} did not become ready: {exc}\nSee runbooks/model-fails-to-load.md"
+            ) from exc
+        _record([*(s for s in live() if s.model != model), server])
+    return server
+
+
+def unrecord(model: str) -> None:
+    """Take the model's server off the live list (the gateway stops routing it once re-rendered); it keeps
+    running until `remove`."""
+    with locked(_lock()):
+        if not any(s.model == model for s in live()):
+            raise GeneratorError(f"no generate server of {model} is running (running: {[s.model for s in live()]})")
+        _record([s for s in live() if s.model != model])
+
+
+def remove(model: str) -> None:
+    """Stop the model's server process (TERM: the request in flight finishes)."""
+    with locked(_lock()):
+        remove_program(program_name(model))
+
+
+def _lock() -> Path:
+    return sub("serving") / ".generators.lock"
