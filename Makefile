@@ -40,16 +40,8 @@ test-models: bootstrap  ## package the variants the tests and the demo register 
 	$(MLP) model package --variant registered
 
 test: bootstrap  ## every test: unit, policy, synth, k8s, integration against real local servers
-	@# Lint and the test models start beside pytest: its first minutes (unit folders, the environment coming up) need
-	@# neither, and a test that needs a model waits for the packaging's lock (pipelines/packaging/build.py).
-	@mkdir -p build; echo "lint and the test models run in the background: build/lint.log, build/test-models.log"
-	@$(MAKE) --no-print-directory lint > build/lint.log 2>&1 & lint=$$!; \
-	$(MAKE) --no-print-directory test-models > build/test-models.log 2>&1 & models=$$!; \
-	$(PY) -m pytest -q --durations=15 -n 2; tests=$$?; \
-	wait $$lint; lint_rc=$$?; wait $$models; models_rc=$$?; \
-	[ $$lint_rc -eq 0 ] || { echo "lint failed (build/lint.log):"; tail -30 build/lint.log; }; \
-	[ $$models_rc -eq 0 ] || { echo "packaging the test models failed (build/test-models.log):"; tail -30 build/test-models.log; }; \
-	[ $$tests -eq 0 ] && [ $$lint_rc -eq 0 ] && [ $$models_rc -eq 0 ]  # one worker per top-level test folder (tests/conftest.py)
+	$(MAKE) --no-print-directory -j2 lint test-models  # lint on one core while packaging starts
+	$(PY) -m pytest -q --durations=15 -n 2  # one worker per top-level test folder, the unit folders beside the integration suite (tests/conftest.py)
 
 synth: bootstrap  ## synthesize every CDK Terrain stack for every environment
 	$(PY) -m infra.synth

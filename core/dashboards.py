@@ -44,6 +44,7 @@ class PanelSpec:
     queries: tuple[Query, ...]
     description: str = ""
     cluster_only: bool = False  # needs metrics that only the cluster has (DCGM GPUs): no data locally, by design
+    generate_only: bool = False  # a `generate` model's measures: data only while one serves
     thresholds: tuple[float, ...] = field(default=())  # drawn as lines (SLO limits)
 
 
@@ -129,6 +130,34 @@ def panels(pol: Policy | None = None) -> list[PanelSpec]:
             "currencyUSD",
             (_per_version(f"{R.COST_PER_1K}{V}"),),
             f"Replica price ({p.prices.cpu_instance} share, policy prices) / inferences per hour x 1000.",
+        ),
+        PanelSpec(
+            "Generation",
+            "Time to first token / between tokens p95",
+            "s",
+            (
+                _per_version(f"{R.TTFT_P95}{V}", "first token v{{model_version}}"),
+                _per_version(f"{R.INTER_TOKEN_P95}{V}", "between tokens v{{model_version}}"),
+            ),
+            "Generate models (llama.cpp): request start to the first token, and the gap between two tokens.",
+            generate_only=True,
+            thresholds=(p.generation.ttft_p95_ms / 1000, p.generation.inter_token_p95_ms / 1000),
+        ),
+        PanelSpec(
+            "Generation",
+            "Generated tokens/s",
+            "short",
+            (_per_version(f"{R.TOKENS}{V}"),),
+            "Completion tokens generated per second (prompt tokens are not counted).",
+            generate_only=True,
+        ),
+        PanelSpec(
+            "Generation",
+            "Cost per 1M generated tokens",
+            "currencyUSD",
+            (_per_version(f"{R.COST_PER_1M_TOKENS}{V}"),),
+            "Replicas x replica price / generated tokens per hour x 1,000,000.",
+            generate_only=True,
         ),
         PanelSpec(
             "Quality",

@@ -124,7 +124,16 @@ STEPS: tuple[Step, ...] = (
         "price per 1,000 requests and per million tokens",
         ("model", "gate-generator"),
     ),
-    Step("Serve it behind the gateway at /v1/models/gemma3-270m/generate", ("serve", "generator", "start")),
+    Step(
+        "Register it as a signed version of gemma3-270m, tagged with its gate's measures (the same file is not "
+        "registered twice)",
+        ("model", "register-generator", "--json"),
+        saves={"gemma3-270m": "version"},
+    ),
+    Step(
+        "Serve gemma3-270m v{gemma3-270m} from the registry behind the gateway at /v1/models/gemma3-270m/generate",
+        ("serve", "generator", "start", "{gemma3-270m}"),
+    ),
     Step(
         "A generation through the gateway (same keys and rate limits as classification)",
         ("serve", "generate", "The three primary colours of light are", "--max-tokens", "24"),

@@ -61,6 +61,7 @@ class GenerationMeasures:
 class GenerationGateReport:
     model_name: str
     form: str
+    sha256: str  # of the file measured: registration checks it is the file it registers
     passed: bool
     criteria: list[Criterion]
     measures: GenerationMeasures
@@ -159,7 +160,13 @@ def run_generation_gate(model_dir: Path, model_name: str, p: Policy, report_dir:
         replica_usd_per_hour(mp), m.ttft_p50_ms / 1000, m.tokens_per_second, mp.generation.default_new_tokens
     )
     report = GenerationGateReport(
-        model_name, generator.config.name, all(c.passed for c in criteria), criteria, m, cost=asdict(cost)
+        model_name,
+        generator.config.name,
+        generator.config.sha256,
+        all(c.passed for c in criteria),
+        criteria,
+        m,
+        cost=asdict(cost),
     )
     report_dir.mkdir(parents=True, exist_ok=True)
     (report_dir / f"gate-{model_name}-{generator.config.name}.json").write_text(report.to_json())

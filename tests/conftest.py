@@ -23,25 +23,10 @@ def _top_level_folder(nodeid: str) -> str:
     return nodeid.split("::", 1)[0].split("/")[1]  # tests/<folder>/... or tests/<file>.py
 
 
-# Integration modules that need no packaged model: they run first, while `make test` still packages the models beside
-# pytest (the first module that registers a version waits for the packaging's lock).
-NEEDS_NO_MODEL = ("test_local_env.py", "test_alertmanager.py", "test_generation.py")
-
-
-def _module(nodeid: str) -> str:
-    return nodeid.split("::", 1)[0].rsplit("/", 1)[-1]
-
-
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Under xdist the integration suite is handed out first, so it starts at once on its own worker; within it, the
-    modules that need no model come first."""
+    """Under xdist the integration suite is handed out first, so it starts at once on its own worker."""
     if os.environ.get("PYTEST_XDIST_WORKER"):
-        items.sort(
-            key=lambda item: (
-                _top_level_folder(item.nodeid) != "integration",
-                _module(item.nodeid) not in NEEDS_NO_MODEL,
-            )
-        )
+        items.sort(key=lambda item: _top_level_folder(item.nodeid) != "integration")
 
 
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:

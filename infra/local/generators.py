@@ -15,8 +15,10 @@ from pathlib import Path
 
 from core import contracts, endpoints, env, promql
 from core.policy import policy
+from infra.local import registry_auth, s3
 from infra.local.files import atomic_write_text, locked
-from infra.local.paths import REPO_ROOT, state_dir, sub
+from infra.local.paths import REPO_ROOT, model_cache, state_dir, sub
+from infra.local.secrets import artifact_public_key
 from infra.local.supervisor import VENV_BIN, Program, ensure_program, remove_program, wait_healthy
 from services.model_runtime.generator import GENERATOR_CONFIG
 
@@ -31,7 +33,7 @@ class GeneratorError(RuntimeError):
 class GenerateServer:
     model: str
     version: int
-    model_dir: str
+    model_dir: str  # a packaged folder served as is; "": the registry version `version`, fetched and verified
     port: int
 
     @property
@@ -84,7 +86,6 @@ def _record(servers: list[GenerateServer]) -> None:
 def program(server: GenerateServer) -> Program:
     server_env = {
         env.MODEL_NAME.name: server.model,
-        env.MODEL_DIR.name: server.model_dir,
         env.MODEL_VERSION.name: str(server.version),
         # Its own BENTOML_HOME: BentoML's Prometheus multiprocess files must not mix with another server's.
         "BENTOML_HOME": str(sub("serving") / "bentoml" / program_name(server.model)),
@@ -92,13 +93,28 @@ def program(server: GenerateServer) -> Program:
         env.STATE_DIR.name: str(state_dir()),
         env.PORT_OFFSET.name: str(env.PORT_OFFSET.get()),
     }
+    secret_env: dict[str, str] = {}
+    if server.model_dir:
+        server_env[env.MODEL_DIR.name] = server.model_dir
+    else:  # from the registry, as a classifier's server: read-only identity, verified against the signing key
+        auth_env, auth_secret_env = registry_auth.program_env(contracts.REGISTRY_MODEL_SERVER)
+        server_env.update(
+            {
+                **s3.client_env(),
+                **auth_env,
+                "MLFLOW_TRACKING_URI": endpoints.mlflow_url(),
+                env.MODEL_CACHE.name: str(model_cache()),
+                env.ARTIFACT_PUBLIC_KEY.name: artifact_public_key(),
+            }
+        )
+        secret_env = {**s3.SECRET_ENV, **auth_secret_env}
     if env.POLICY.is_set():
         server_env[env.POLICY.name] = str(env.POLICY.get())
     return Program(
         name=program_name(server.model),
         command=[str(VENV_BIN / "bentoml"), "serve", SERVICE_REF, "--port", str(server.port), "--host", endpoints.HOST],
         env=server_env,
-        secret_env={},
+        secret_env=secret_env,
         cwd=REPO_ROOT,
         priority=40,
         stopsignal="TERM",  # BentoML finishes the request in flight
@@ -108,17 +124,26 @@ def program(server: GenerateServer) -> Program:
     )
 
 
-def start(model: str, model_dir: Path, version: int = 1, timeout: float = 120) -> GenerateServer:
-    """Start (or restart with a new folder) the server of generate model `model` and wait until it is ready; then
-    record it (the gateway routes what is recorded: `infra.local.serving` re-renders it after this). A server
-    that does not become ready is removed and never recorded."""
+def start(model: str, version: int, model_dir: Path | None = None, timeout: float = 180) -> GenerateServer:
+    """Start (or restart) the server of generate model `model` and wait until it is ready; then record it (the
+    gateway routes what is recorded: `infra.local.serving` re-renders it after this). It serves registry version
+    `version` (fetched and verified here first, so a bad version fails with the registry's reason), or the packaged
+    `model_dir` labelled `version`. A server that does not become ready is removed and never recorded."""
     p = policy()
     entry = p.model(model)
     if entry.task != "generate":
         raise GeneratorError(f"{model} is a {entry.task} model; `mlp serve generator` serves generate models")
-    if not (model_dir / GENERATOR_CONFIG).is_file():
+    if model_dir is not None and not (model_dir / GENERATOR_CONFIG).is_file():
         raise GeneratorError(f"{model_dir} is not a packaged generator: run `mlp model package-generator`")
-    server = GenerateServer(model, version, str(model_dir.resolve()), p.generate_server_port(model))
+    if model_dir is None:
+        from services.registry.client import RegistryError, download_version
+
+        try:
+            download_version(version, model, cache_root=model_cache())
+        except RegistryError as exc:
+            raise GeneratorError(f"cannot serve {model} v{version}: {exc}") from exc
+    folder = str(model_dir.resolve()) if model_dir is not None else ""
+    server = GenerateServer(model, version, folder, p.generate_server_port(model))
     with locked(_lock()):
         prog = program(server)
         ensure_program(prog)

@@ -92,9 +92,10 @@ def stop_model_server(version: int, drain_seconds: float = 0) -> None:
     model_servers.remove(version)
 
 
-def start_generator(model: str, model_dir: Path, version: int = 1) -> generators.GenerateServer:
-    """Start the generate model's server, then route `/v1/models/<model>/generate` to it once it is ready."""
-    server = generators.start(model, model_dir, version)
+def start_generator(model: str, version: int, model_dir: Path | None = None) -> generators.GenerateServer:
+    """Start the generate model's server (registry version `version`, or the packaged `model_dir`), then route
+    `/v1/models/<model>/generate` to it once it is ready."""
+    server = generators.start(model, version, model_dir)
     gateway.refresh(model_servers.live_ports())
     return server
 

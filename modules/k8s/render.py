@@ -47,8 +47,7 @@ def render_all(props: RenderProps, pol: Policy | None = None) -> dict[str, list[
     if task != "classify":
         raise ValueError(
             f"{name} is a {task} model: the cluster's model-server image serves classify models only (no llama.cpp "
-            "in it, no registry versions of generators yet); serve it locally with `mlp serve generator start` "
-            "(docs/generation.md, what is not built)"
+            "in it); serve it locally with `mlp serve generator start` (docs/generation.md, what is not built)"
         )
     s, g, m = props.serving, props.gateway, props.monitoring
     ns = s.namespace

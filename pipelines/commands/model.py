@@ -262,6 +262,32 @@ def gate_generator(
     console.print("[green]Gate passed.[/green]")
 
 
+@app.command("register-generator")
+def register_generator_cmd(
+    model: str = typer.Option("gemma3-270m", help="Catalogue model (task generate) to register a version of"),
+    path: Path | None = typer.Option(None, help="Packaged generator folder (default build/models/gemma3-270m)"),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as one JSON object on stdout"),
+) -> None:
+    """Register a packaged generator that passed its gate as a new version: signed, tagged with its gate's measures,
+    all or nothing; the same file is not registered twice."""
+    from pipelines.registry.register_generator import register_generator
+
+    use_identity(contracts.REGISTRY_RELEASE_BOT)
+    model_dir = path or generator_dir()
+    try:
+        config = json.loads((model_dir / "generator.json").read_text())
+        report = build_dir() / "reports" / f"gate-{model}-{config['name']}.json"
+        # Stdout carries the result only: MLflow writes its "View run" line there, so send that to stderr.
+        with contextlib.redirect_stdout(sys.stderr):
+            reg = register_generator(model_dir, model, report, progress=_progress)
+    except (RegistryError, OSError, ValueError, KeyError) as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from exc
+    if as_json:
+        print(json.dumps(asdict(reg)))
+    console.print(f"[green]{reg.form} {'is' if reg.reused else 'registered as'} {reg.name} v{reg.version}[/green]")
+
+
 @app.command("list")
 def list_versions() -> None:
     """Registered versions with aliases, variant and validation accuracy."""

@@ -181,17 +181,21 @@ app.add_typer(generator_app, name="generator")
 
 @generator_app.command("start")
 def generator_start(
+    version: str | None = typer.Argument(None, help="Registered version of the model: a number or an alias"),
     model: str = typer.Option("gemma3-270m", help="Catalogue model of task generate"),
-    path: Path | None = typer.Option(None, help="Packaged generator folder (default build/models/<model>)"),
-    version: int = typer.Option(1, help="Version label its metrics and responses carry"),
+    path: Path | None = typer.Option(None, help="Serve this packaged folder instead of a registered version"),
 ) -> None:
-    """Start the model's generate server, wait until it is ready, route `/v1/models/<model>/generate` to it."""
+    """Start the model's generate server (a registered version, fetched and verified; or a packaged folder), wait
+    until it is ready, then route `/v1/models/<model>/generate` to it."""
     from infra.local import generators, serving
-    from infra.local.paths import build_dir
+    from services.registry.client import RegistryError, resolve_version
 
+    if (version is None) == (path is None):
+        raise _fail("name a registered version (`mlp serve generator start 1`) or a folder (`--path`), one of them")
     try:
-        server = serving.start_generator(model, path or build_dir() / "models" / model, version)
-    except (generators.GeneratorError, ValueError) as exc:
+        number = resolve_version(version, model) if version is not None else 0
+        server = serving.start_generator(model, number, path)
+    except (generators.GeneratorError, RegistryError, ValueError) as exc:
         raise _fail(str(exc)) from exc
     typer.echo(f"{model} v{server.version} ready on {server.url}; routed at {endpoints.gateway_url()}{server.route}")
 

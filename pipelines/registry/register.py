@@ -119,7 +119,7 @@ def flatten_metrics(metrics: dict[str, Any], prefix: str = "") -> dict[str, floa
     return flat
 
 
-def _failed_server() -> str:
+def failed_server() -> str:
     """Which server broke a registration: MLflow itself, or the artifact store behind it."""
     try:
         check_mlflow()
@@ -187,7 +187,7 @@ def _log_run(
                 metadata={"variant": variant, "quantisation": lineage["quantisation"]},
             )
             progress("verifying the stored artifacts and signing their manifest")
-            took, manifest_sha256 = _verify_and_sign(info.model_id, info.model_uri, artifact_dir)
+            took, manifest_sha256 = verify_and_sign(info.model_id, info.model_uri, artifact_dir)
             mlflow.log_metric("artifact_manifest_seconds", took)
             mlflow.set_tag(MANIFEST_TAG, manifest_sha256)
         except Exception:
@@ -196,7 +196,7 @@ def _log_run(
     return run.info.run_id, info.model_uri, manifest_sha256
 
 
-def _verify_and_sign(model_id: str, model_uri: str, artifact_dir: Path) -> tuple[float, str]:
+def verify_and_sign(model_id: str, model_uri: str, artifact_dir: Path) -> tuple[float, str]:
     """Read back what the store holds, check every packaged file arrived byte for byte, then sign the manifest of
     the whole logged model (MLmodel, code, the package) and store `manifest.json` + `manifest.sig` beside it.
     Returns the seconds taken and the manifest's SHA-256 (a version tag: the registry records which manifest it got).
@@ -266,13 +266,7 @@ def register(
     except RegistryError:
         raise
     except (MlflowException, OSError, Exception) as exc:
-        refused = auth_refusal(exc, f"register {variant} (log its run and artifacts)", write=True)
-        if refused is not None:
-            raise refused from exc
-        raise RegistryError(
-            f"registration of {variant} failed before any version was created: {exc!s:.300}\n"
-            f"Failing server: {_failed_server()}. Nothing was registered; run the command again once it is fixed."
-        ) from exc
+        raise not_logged(exc, variant) from exc
 
     progress("creating the model version")
     client = mlflow_client()
@@ -280,17 +274,9 @@ def register(
     tags.update({"variant": variant, "validation_accuracy": str(metrics.get("validation", {}).get("accuracy"))})
     tags[MANIFEST_TAG] = manifest_sha256
     tags.update(extra_tags)
+    version = create_version(model_uri, name, tags)
     try:
-        # Tags go in with the creation request, so a version never exists without its lineage.
-        mv = mlflow.register_model(model_uri, name, tags=tags, await_registration_for=60)
-    except MlflowException as exc:
-        refused = auth_refusal(exc, f"create a version of {name}", write=True)
-        if refused is not None:
-            raise refused from exc
-        raise RegistryError(f"could not create the version: {exc}. Failing server: {_failed_server()}") from exc
-    version = int(mv.version)
-    try:
-        _wait_ready(name, version)
+        wait_ready(name, version)
         client.update_model_version(name, str(version), description=_description(variant, metrics, lineage))
         if alias:
             set_alias(alias, version)
@@ -299,12 +285,36 @@ def register(
         client.delete_model_version(name, str(version))
         raise RegistryError(
             f"version {version} was created but could not be completed ({exc!s:.200}); it was deleted again. "
-            f"Failing server: {_failed_server()}"
+            f"Failing server: {failed_server()}"
         ) from exc
     return Registered(name, version, run_id, variant, False)
 
 
-def _wait_ready(name: str, version: int, timeout: float = 60) -> None:
+def not_logged(exc: Exception, what: str) -> Exception:
+    """The error for a registration that failed before its version existed: the registry's refusal, or the
+    failing server."""
+    refused = auth_refusal(exc, f"register {what} (log its run and artifacts)", write=True)
+    if refused is not None:
+        return refused
+    return RegistryError(
+        f"registration of {what} failed before any version was created: {exc!s:.300}\n"
+        f"Failing server: {failed_server()}. Nothing was registered; run the command again once it is fixed."
+    )
+
+
+def create_version(model_uri: str, name: str, tags: dict[str, str]) -> int:
+    """Create the version with its tags in the creation request, so a version never exists without them."""
+    try:
+        mv = mlflow.register_model(model_uri, name, tags=tags, await_registration_for=60)
+    except MlflowException as exc:
+        refused = auth_refusal(exc, f"create a version of {name}", write=True)
+        if refused is not None:
+            raise refused from exc
+        raise RegistryError(f"could not create the version: {exc}. Failing server: {failed_server()}") from exc
+    return int(mv.version)
+
+
+def wait_ready(name: str, version: int, timeout: float = 60) -> None:
     client = mlflow_client()
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -12,8 +12,8 @@
   tokens/s per request (`mlp_generate_*`), labelled `model_name` and `model_version`.
 - Every response carries `X-Model-Version`.
 
-The generator is served from a packaged folder (`MLP_MODEL_DIR`); the version label is `MLP_MODEL_VERSION` when
-numeric, else 0.
+It serves the registered version `MLP_MODEL_VERSION` names (fetched and verified like the classifier's), or a packaged
+folder (`MLP_MODEL_DIR`, benchmarks and tests).
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ class GenerateService:
         from services.generate_server.metrics import generate_metrics
 
         started = time.monotonic()
-        self.generator, version = load_generator(_policy.generation)
+        self.generator, version = load_generator(_policy.generation, _model_name)
         self.generator.generate(WARMUP_PROMPT, 2)
         self.metrics = generate_metrics()
         self.labels = (_model_name, str(version))

@@ -48,6 +48,10 @@ def test_required_panels_exist() -> None:
         rules.R.INFERENCES,
         rules.R.COST_PER_1K,
         rules.R.DRIFT,
+        rules.R.TTFT_P95,
+        rules.R.INTER_TOKEN_P95,
+        rules.R.TOKENS,
+        rules.R.COST_PER_1M_TOKENS,
     ):
         assert record in exprs, f"no panel shows {record}"
 

@@ -1,17 +1,21 @@
-"""The generative catalogue model in the local runtime: `mlp serve generator start` runs its server under
-supervisord, the gateway routes `/v1/models/<model>/generate` to it with the same keys and limits as prediction,
-Prometheus scrapes it with its model's labels, and `stop` takes the route away before the server."""
+"""The generative catalogue model in the local runtime: packaged, gated and registered as a signed version;
+`mlp serve generator start <version>` fetches and verifies it and runs its server under supervisord; the gateway
+routes `/v1/models/<model>/generate` to it with the same keys and limits as prediction; Prometheus scrapes it with its
+model's labels; `stop` takes the route away before the server."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 
-from core import contracts, endpoints
-from core.policy import policy
+from core import contracts, dashboards, endpoints
+from core.policy import REPO_ROOT, policy
 from infra.local import generators, tls
 from infra.local.prometheus import query
 from infra.local.secrets import api_key
@@ -26,10 +30,30 @@ def generator_name() -> str:
     return name
 
 
+def relaxed_speed_policy(folder: Path) -> Path:
+    """policy.yaml with the gate's speed limits out of reach of the suite's load: this module tests registration and
+    serving of a gated file; the gate's thresholds are tests/pipelines/test_generation_gate.py's."""
+    raw = yaml.safe_load((REPO_ROOT / "policy.yaml").read_text())
+    raw["generation"].update(gate_min_tokens_per_second=0.1, gate_max_ttft_p95_ms=600000)
+    path = folder / "policy.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return path
+
+
 @pytest.fixture(scope="module")
-def served(local_env: None) -> Iterator[str]:
+def registered(local_env: None, tmp_path_factory: pytest.TempPathFactory) -> int:
     mlp("model", "package-generator", timeout=900)
-    started = mlp("serve", "generator", "start", "--model", generator_name(), timeout=300)
+    relaxed = {"MLP_POLICY": str(relaxed_speed_policy(tmp_path_factory.mktemp("policy")))}
+    mlp("model", "gate-generator", "--model", generator_name(), timeout=600, extra_env=relaxed)
+    first = json.loads(mlp("model", "register-generator", "--json", timeout=600).stdout)
+    again = json.loads(mlp("model", "register-generator", "--json", timeout=600).stdout)
+    assert (again["version"], again["reused"]) == (first["version"], True)  # the same file is not registered twice
+    return int(first["version"])
+
+
+@pytest.fixture(scope="module")
+def served(registered: int) -> Iterator[str]:
+    started = mlp("serve", "generator", "start", str(registered), "--model", generator_name(), timeout=300)
     assert contracts.model_route(generator_name(), "generate") in started.stdout
     yield contracts.model_route(generator_name(), "generate")
     if generators.live():
@@ -41,13 +65,13 @@ def gateway(key: str | None) -> httpx.Client:
     return httpx.Client(base_url=endpoints.gateway_url(), headers=headers, timeout=60, verify=tls.client_context())
 
 
-def test_the_gateway_answers_the_generate_route_with_the_keys_checks(served: str) -> None:
+def test_the_gateway_answers_the_generate_route_with_the_keys_checks(served: str, registered: int) -> None:
     with gateway("demo") as client:
         resp = client.post(served, json={"prompt": "The largest ocean on Earth is the", "max_tokens": 8})
         assert resp.status_code == 200, resp.text
         body = resp.json()
         assert body["model_name"] == generator_name() and body["text"].strip()
-        assert resp.headers[contracts.VERSION_HEADER] == "1"
+        assert resp.headers[contracts.VERSION_HEADER] == str(registered)
         bad = client.post(served, json={"prompt": "", "max_tokens": 8})
         assert bad.status_code == 400 and "prompt is empty" in bad.text  # the server's reason reaches the client
         assert client.get(served).status_code == 405
@@ -58,10 +82,12 @@ def test_the_gateway_answers_the_generate_route_with_the_keys_checks(served: str
         assert 429 in codes and codes[0] == 200
 
 
-def test_prometheus_scrapes_it_with_its_models_labels(served: str) -> None:
+def test_prometheus_scrapes_it_with_its_models_labels(served: str, registered: int) -> None:
     name = generator_name()
-    with gateway("demo") as client:
-        assert client.post(served, json={"prompt": "Snow is", "max_tokens": 4}).status_code == 200
+    with gateway("demo") as client:  # requests over a few scrapes: rates and quantiles need two samples apart
+        for _ in range(8):
+            assert client.post(served, json={"prompt": "Snow is", "max_tokens": 4}).status_code == 200
+            time.sleep(policy().alerting.local_scrape_interval_seconds / 2)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         up = query(f'up{{model_name="{name}"}}')
@@ -71,7 +97,24 @@ def test_prometheus_scrapes_it_with_its_models_labels(served: str) -> None:
         time.sleep(2)
     else:
         pytest.fail(f"Prometheus has no scraped series of {name}: up={up}, tokens={tokens}")
-    assert up[0]["metric"]["model_version"] == "1"
+    assert up[0]["metric"]["model_version"] == str(registered)
+
+
+def test_the_dashboards_generation_panels_have_data(served: str) -> None:
+    """The generate model's panels (`generate_only`: no data unless a generate server serves) after the requests
+    above; each query as Grafana runs it with every model and version selected."""
+    specs = [spec for spec in dashboards.panels() if spec.generate_only]
+    assert specs
+    empty = []
+    for spec in specs:
+        for panel_query in spec.queries:
+            expr = dashboards.local_expr(panel_query.expr)
+            deadline = time.monotonic() + 90
+            while not query(expr) and time.monotonic() < deadline:
+                time.sleep(3)
+            if not query(expr):
+                empty.append(f"{spec.title}: {expr}")
+    assert not empty, "generation panels without data:\n" + "\n".join(empty)
 
 
 def test_stop_takes_the_route_away_and_stops_the_server(served: str) -> None:
@@ -83,3 +126,14 @@ def test_stop_takes_the_route_away_and_stops_the_server(served: str) -> None:
     assert not generators.live()
     again = mlp("serve", "generator", "stop", "--model", name, check=False)
     assert again.returncode == 1 and "no generate server" in again.stderr
+
+
+def test_the_registered_version_holds_the_signed_file_and_its_gate(registered: int) -> None:
+    from services.registry.client import mlflow_client
+
+    version = mlflow_client().get_model_version(generator_name(), str(registered))
+    tags = version.tags
+    config = json.loads((REPO_ROOT / "build" / "models" / generator_name() / "generator.json").read_text())
+    assert tags["sha256"] == config["sha256"] and tags["gate"] == "passed"
+    assert float(tags["gate_choice_accuracy"]) >= policy().generation.gate_min_choice_accuracy
+    assert tags["artifact_manifest_sha256"]  # signed like every version the servers accept

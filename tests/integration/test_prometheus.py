@@ -1,7 +1,8 @@
 """Against the real local stack: Prometheus scrapes its exporters and the model servers, the rules load, and after
 real traffic through the gateway every dashboard panel's query is valid and returns data.
 
-GPU panels cannot have data here (no GPU, no DCGM exporter): they are excluded by `PanelSpec.cluster_only`, and
+GPU panels cannot have data here (no GPU, no DCGM exporter): they are excluded by `PanelSpec.cluster_only` (and the
+generate models' panels, `generate_only`, are checked where a generate server serves: test_generation.py), and
 `test_dashboards.py` asserts that this set is exactly the DCGM panels.
 """
 
@@ -98,7 +99,7 @@ def traffic(registered_versions: dict[str, int]) -> Iterator[list[int]]:  # noqa
 def test_every_panel_query_is_valid_and_returns_data_after_traffic(traffic: list[int]) -> None:
     empty = []
     for spec in dashboards.panels():
-        if spec.cluster_only:
+        if spec.cluster_only or spec.generate_only:  # generate panels: tests/integration/test_generation.py
             continue
         for query in spec.queries:
             expr = dashboards.local_expr(query.expr)
