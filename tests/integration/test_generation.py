@@ -75,6 +75,8 @@ def test_the_gateway_answers_the_generate_route_with_the_keys_checks(served: str
         bad = client.post(served, json={"prompt": "", "max_tokens": 8})
         assert bad.status_code == 400 and "prompt is empty" in bad.text  # the server's reason reaches the client
         assert client.get(served).status_code == 405
+    cli = mlp("serve", "generate", "The largest ocean on Earth is the", "--max-tokens", "8")
+    assert f"{generator_name()} v{registered}: " in cli.stdout and "tokens/s" in cli.stdout
     with gateway(None) as anonymous:
         assert anonymous.post(served, json={"prompt": "Hi"}).status_code == 401
     with gateway("limited") as limited:  # the key's own rate limit applies to this route too
