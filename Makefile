@@ -41,7 +41,7 @@ test-models: bootstrap  ## package the variants the tests and the demo register 
 
 test: bootstrap  ## every test: unit, policy, synth, k8s, integration against real local servers
 	$(MAKE) --no-print-directory -j2 lint test-models  # lint on one core while packaging starts
-	$(PY) -m pytest -q --durations=15 -n 2  # one worker per top-level test folder, the unit folders beside the integration suite (tests/conftest.py)
+	$(PY) -m pytest -q --durations=15 -n 3  # the integration suite in two halves, each with its own local environment, the unit folders on a third worker (tests/conftest.py)
 
 synth: bootstrap  ## synthesize every CDK Terrain stack for every environment
 	$(PY) -m infra.synth

@@ -20,7 +20,6 @@ import re
 import shutil
 import subprocess
 import sys
-import threading
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -39,10 +38,6 @@ OVERRIDE_FILE = "zz_offline_override.tf.json"
 REMOTE_OUTPUT = re.compile(r"data\.terraform_remote_state\.([\w-]+)\.outputs\.([\w-]+)")
 FAKE_ACCOUNT = "123456789012"
 PARALLEL = 2
-# terraform's plugin cache is not safe for concurrent writers: two `init`s unpacking the provider into an empty
-# cache at once leave one of them with "provider binary not found" (hashicorp/terraform#31964). Inits take turns;
-# validate and plan, the slow part, still run in parallel.
-_INIT_LOCK = threading.Lock()
 
 
 class OfflinePlanUnavailable(RuntimeError):
@@ -160,8 +155,8 @@ def terraform_env(work: Path) -> dict[str, str]:
     return env
 
 
-def plan_stack(terraform: str, stack_dir: Path, work: Path, env: dict[str, str]) -> StackPlan:
-    start = time.perf_counter()
+def prepare_stack(terraform: str, stack_dir: Path, work: Path, env: dict[str, str]) -> Path:
+    """A copy of the synthesized stack with the offline override and upstream states, initialised."""
     target = work / stack_dir.name
     if target.exists():
         shutil.rmtree(target)
@@ -170,12 +165,17 @@ def plan_stack(terraform: str, stack_dir: Path, work: Path, env: dict[str, str])
     (target / OVERRIDE_FILE).write_text(json.dumps(override_for(config), indent=2))
     for source, outputs in upstream_outputs(config).items():
         (target / f"{source}.tfstate").write_text(json.dumps(upstream_state(outputs)))
-    with _INIT_LOCK:
-        _run([terraform, "init", "-input=false", "-no-color"], target, env)
+    _run([terraform, "init", "-input=false", "-no-color"], target, env)
+    return target
+
+
+def plan_stack(terraform: str, target: Path, env: dict[str, str]) -> StackPlan:
+    """Validate and plan a prepared stack; count what it would create."""
+    start = time.perf_counter()
     _run([terraform, "validate", "-no-color"], target, env)
     _run([terraform, "plan", "-input=false", "-lock=false", "-no-color", "-out=plan.bin"], target, env)
     shown = json.loads(_run([terraform, "show", "-json", "plan.bin"], target, env))
-    result = StackPlan(stack=stack_dir.name)
+    result = StackPlan(stack=target.name)
     for change in shown.get("resource_changes", []):
         if change.get("mode") == "managed" and "create" in change["change"]["actions"]:
             result.creates[change["type"]] += 1
@@ -197,9 +197,13 @@ def plan_all(outdir: Path = DEFAULT_OUTDIR, work: Path = PLAN_DIR, echo: bool = 
     dirs = aws_stack_dirs(outdir)
     if echo:
         print(f"planning {len(dirs)} stacks offline, {PARALLEL} at a time ...", flush=True)
+    # Every init first, one at a time: terraform's plugin cache is not safe for concurrent use (hashicorp/terraform
+    # #31964): two inits unpacking the provider at once left one with "provider binary not found", and a validate
+    # beside another stack's init found "no package ... cached in .terraform/providers".
+    targets = [prepare_stack(terraform, d, work, env) for d in dirs]
     # terraform is mostly waiting on the provider process: two at a time halves the wall time on 2 cores.
     with ThreadPoolExecutor(max_workers=PARALLEL) as pool:
-        results = list(pool.map(lambda d: plan_stack(terraform, d, work, env), dirs))
+        results = list(pool.map(lambda t: plan_stack(terraform, t, env), targets))
     return results
 
 

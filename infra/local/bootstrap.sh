@@ -8,8 +8,8 @@ want="${1:-runtime}"   # runtime | pack | checkov | all
 
 step() { printf '\n==> %s\n' "$*"; }
 
-# shellcheck source=../../requirements/llama-cpp.env
-source requirements/llama-cpp.env
+# shellcheck source=llama-build.sh
+source infra/local/llama-build.sh
 
 install_apt() {
   local missing=()
@@ -36,14 +36,17 @@ install_runtime_venv() {
   ensure_uv
   local stamp=.venv/.lock-sha
   # The editable install lists the top-level packages from pyproject.toml: a new package needs a reinstall too.
-  local want_sha; want_sha=$(cat requirements/main.lock requirements/llama.lock pyproject.toml | sha256sum | cut -d' ' -f1)
+  local want_sha; want_sha=$(cat requirements/main.lock requirements/llama.lock requirements/llama-cpp.env pyproject.toml | sha256sum | cut -d' ' -f1)
   if [[ -f $stamp && "$(cat $stamp)" == "$want_sha" ]]; then return; fi
   step "Python env .venv from requirements/main.lock and llama.lock"
   [[ -d .venv ]] || uv venv -q -p python3.11 .venv
+  local rebuild; rebuild=$(llama_sync_args .venv)
   if ! uv cache dir >/dev/null 2>&1 || ! find "$(uv cache dir)" -maxdepth 4 -name 'llama_cpp_python*' 2>/dev/null | grep -q .; then
     echo "    llama-cpp-python is built from its source package the first time (about 5 minutes on 2 cores; cached after)"
   fi
-  CMAKE_ARGS="${CMAKE_ARGS:-$LLAMA_CMAKE_ARGS}" VIRTUAL_ENV=.venv uv pip sync -q --require-hashes requirements/main.lock requirements/llama.lock
+  # shellcheck disable=SC2086  # rebuild is empty or two words
+  CMAKE_ARGS="${CMAKE_ARGS:-$LLAMA_CMAKE_ARGS}" VIRTUAL_ENV=.venv uv pip sync -q --require-hashes $rebuild requirements/main.lock requirements/llama.lock
+  llama_record_flags .venv
   VIRTUAL_ENV=.venv uv pip install -q --no-deps -e .
   echo "$want_sha" > "$stamp"
 }

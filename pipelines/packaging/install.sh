@@ -6,18 +6,21 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 stamp=.venv-pack/.lock-sha
-want=$(sha256sum requirements/pack.lock | cut -d' ' -f1)
+want=$(cat requirements/pack.lock requirements/llama-cpp.env | sha256sum | cut -d' ' -f1)
 if [[ -f $stamp && "$(cat "$stamp")" == "$want" ]]; then exit 0; fi
 printf '\n==> packaging env .venv-pack from requirements/pack.lock (PyTorch CPU)\n'
 [[ -x .venv-pack/bin/python ]] || uv venv -q -p python3.11 .venv-pack
 sources=()
 for dir in ${PIP_FIND_LINKS:-}; do sources+=(--find-links "$dir"); done
-source requirements/llama-cpp.env  # llama-cpp-python builds from source as in the runtime env
-if ! CMAKE_ARGS="${CMAKE_ARGS:-$LLAMA_CMAKE_ARGS}" VIRTUAL_ENV=.venv-pack uv pip sync -q ${sources[@]+"${sources[@]}"} requirements/pack.lock > .venv-pack/install.log 2>&1; then
+source infra/local/llama-build.sh  # llama-cpp-python builds from source as in the runtime env
+rebuild=$(llama_sync_args .venv-pack)
+# shellcheck disable=SC2086  # rebuild is empty or two words
+if ! CMAKE_ARGS="${CMAKE_ARGS:-$LLAMA_CMAKE_ARGS}" VIRTUAL_ENV=.venv-pack uv pip sync -q $rebuild ${sources[@]+"${sources[@]}"} requirements/pack.lock > .venv-pack/install.log 2>&1; then
   tail -20 .venv-pack/install.log
   echo "uv could not install requirements/pack.lock (full log: .venv-pack/install.log)" >&2
   exit 1
 fi
 # Fail loudly if the CPU build was not taken (a CUDA torch would pull GBs of nvidia-* wheels).
 .venv-pack/bin/python -c "import torch, sys; sys.exit(0 if torch.__version__.endswith('+cpu') else 'torch is not the CPU build: ' + torch.__version__)"
+llama_record_flags .venv-pack
 echo "$want" > "$stamp"
