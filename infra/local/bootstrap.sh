@@ -40,12 +40,11 @@ install_runtime_venv() {
   if [[ -f $stamp && "$(cat $stamp)" == "$want_sha" ]]; then return; fi
   step "Python env .venv from requirements/main.lock and llama.lock"
   [[ -d .venv ]] || uv venv -q -p python3.11 .venv
-  local rebuild; rebuild=$(llama_sync_args .venv)
+  llama_prepare .venv
   if ! uv cache dir >/dev/null 2>&1 || ! find "$(uv cache dir)" -maxdepth 4 -name 'llama_cpp_python*' 2>/dev/null | grep -q .; then
     echo "    llama-cpp-python is built from its source package the first time (about 5 minutes on 2 cores; cached after)"
   fi
-  # shellcheck disable=SC2086  # rebuild is empty or two words
-  CMAKE_ARGS="${CMAKE_ARGS:-$LLAMA_CMAKE_ARGS}" VIRTUAL_ENV=.venv uv pip sync -q --require-hashes $rebuild requirements/main.lock requirements/llama.lock
+  CMAKE_ARGS="${CMAKE_ARGS:-$LLAMA_CMAKE_ARGS}" VIRTUAL_ENV=.venv uv pip sync -q --require-hashes requirements/main.lock requirements/llama.lock
   llama_record_flags .venv
   VIRTUAL_ENV=.venv uv pip install -q --no-deps -e .
   echo "$want_sha" > "$stamp"

@@ -4,15 +4,17 @@
 # shellcheck source=../../requirements/llama-cpp.env
 source requirements/llama-cpp.env
 
-# Print uv's extra arguments for syncing the env in $1 (its folder); clears uv's cached build when the flags changed.
-llama_sync_args() {
+# Before syncing the env in $1 (its folder): clears uv's cached build when the flags changed, and takes out of the env
+# a llama-cpp-python built with other flags (uv's --reinstall-package would rebuild it even when the cache is right).
+llama_prepare() {
   local cache_stamp; cache_stamp="$(uv cache dir)/.mlp-llama-cmake-args"
   if [[ ! -f $cache_stamp || "$(cat "$cache_stamp")" != "$LLAMA_CMAKE_ARGS" ]]; then
-    uv cache clean -q llama-cpp-python >&2 || true
+    uv cache clean -q llama-cpp-python || true
     mkdir -p "$(dirname "$cache_stamp")" && echo "$LLAMA_CMAKE_ARGS" > "$cache_stamp"
   fi
-  if [[ -f $1/.llama-cmake-args && "$(cat "$1/.llama-cmake-args")" == "$LLAMA_CMAKE_ARGS" ]]; then return; fi
-  echo "--reinstall-package llama-cpp-python"
+  if [[ ! -f $1/.llama-cmake-args || "$(cat "$1/.llama-cmake-args")" != "$LLAMA_CMAKE_ARGS" ]]; then
+    VIRTUAL_ENV=$1 uv pip uninstall -q llama-cpp-python 2>/dev/null || true
+  fi
 }
 
 # Record, after a successful sync, the flags the env in $1 was built with.

@@ -13,9 +13,8 @@ printf '\n==> packaging env .venv-pack from requirements/pack.lock (PyTorch CPU)
 sources=()
 for dir in ${PIP_FIND_LINKS:-}; do sources+=(--find-links "$dir"); done
 source infra/local/llama-build.sh  # llama-cpp-python builds from source as in the runtime env
-rebuild=$(llama_sync_args .venv-pack)
-# shellcheck disable=SC2086  # rebuild is empty or two words
-if ! CMAKE_ARGS="${CMAKE_ARGS:-$LLAMA_CMAKE_ARGS}" VIRTUAL_ENV=.venv-pack uv pip sync -q $rebuild ${sources[@]+"${sources[@]}"} requirements/pack.lock > .venv-pack/install.log 2>&1; then
+llama_prepare .venv-pack
+if ! CMAKE_ARGS="${CMAKE_ARGS:-$LLAMA_CMAKE_ARGS}" VIRTUAL_ENV=.venv-pack uv pip sync -q ${sources[@]+"${sources[@]}"} requirements/pack.lock > .venv-pack/install.log 2>&1; then
   tail -20 .venv-pack/install.log
   echo "uv could not install requirements/pack.lock (full log: .venv-pack/install.log)" >&2
   exit 1
