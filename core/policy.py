@@ -140,6 +140,20 @@ class CanaryAnalysis(Strict):
     failure_limit: int = Field(ge=1, description="Failed measurements before rollback")
 
 
+class CanaryQuality(Strict):
+    """How a candidate's answers are judged against stable's on the same requests (pipelines/shadow/compare.py).
+    Too few pairs is inconclusive, never a pass."""
+
+    min_pairs: int = Field(ge=1, description="Fewer paired answers = inconclusive")
+    min_agreement: Fraction = Field(description="Roll back if the share of texts labelled as stable did is below this")
+    max_flip_rate: Fraction = Field(
+        description="Roll back if, of the texts stable gave one label, a larger share got another from the candidate"
+    )
+    min_pairs_per_label: int = Field(ge=1, description="A label's flip rate is judged on at least this many pairs")
+    max_label_psi: float = Field(gt=0, description="Roll back if the predicted-label distribution's PSI is above this")
+    max_confidence_drop: Fraction = Field(description="Roll back if the mean confidence falls by more than this")
+
+
 class Canary(Strict):
     """Progressive delivery: the traffic steps of a release and the analysis after each. Steps strictly increase
     and end at 100 (full promotion)."""
@@ -148,6 +162,7 @@ class Canary(Strict):
         description="Percent of traffic on the canary at each step; an analysis follows every step below 100"
     )
     analysis: CanaryAnalysis = Field(description="How each step's canary is judged")
+    quality: CanaryQuality = Field(description="How the candidate's answers are judged against stable's")
     drain_grace_seconds: int = Field(
         ge=0, description="Production: seconds a replaced server keeps answering in-flight requests"
     )

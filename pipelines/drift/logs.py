@@ -1,7 +1,8 @@
 """The inference log in S3 (written by the model servers, read here).
 
 Layout (the contract): `model=<name>/version=<N>/date=YYYY-MM-DD/<hour>-<uuid>.jsonl.gz`, one JSON object per
-text: `{"ts", "request_id", "model_name", "model_version", "text", "label", "confidence", "scores", "n_tokens"}`.
+text: `{"ts", "request_id", "index", "model_name", "model_version", "text", "label", "confidence", "scores",
+"n_tokens"}`.
 `write_records` writes the same layout; tests and fixtures use it because the format, not the writer, is the
 contract.
 """
@@ -82,12 +83,11 @@ def _file_may_overlap(key: str, day: str, window: Window) -> bool:
     return start < window.until and start + timedelta(hours=2) > window.since
 
 
-def read_records(
-    client: Any, bucket: str, model_name: str, version: int, window: Window, stats: ReadStats | None = None
-) -> list[LoggedInference]:
-    """Every logged inference of (model, version) whose `ts` falls in the window, oldest first."""
-    stats = stats if stats is not None else ReadStats()
-    found: list[LoggedInference] = []
+def read_rows(
+    client: Any, bucket: str, model_name: str, version: int, window: Window, stats: ReadStats
+) -> Iterator[dict[str, Any]]:
+    """The JSON objects of every log file of (model, version) that may hold records of the window (unfiltered:
+    the caller checks each row's `ts`). A line that is not a JSON object is counted as malformed and skipped."""
     paginator = client.get_paginator("list_objects_v2")
     for day in _days(window):
         prefix = f"{version_prefix(model_name, version)}date={day}/"
@@ -97,24 +97,42 @@ def read_records(
                     continue
                 body = client.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read()
                 stats.files += 1
-                for record in _parse(gzip.decompress(body), stats):
-                    if record.ts in window:
-                        found.append(record)
+                yield from _json_lines(gzip.decompress(body), stats)
+
+
+def read_records(
+    client: Any, bucket: str, model_name: str, version: int, window: Window, stats: ReadStats | None = None
+) -> list[LoggedInference]:
+    """Every logged inference of (model, version) whose `ts` falls in the window, oldest first."""
+    stats = stats if stats is not None else ReadStats()
+    found: list[LoggedInference] = []
+    for raw in read_rows(client, bucket, model_name, version, window, stats):
+        try:
+            record = LoggedInference(
+                parse_ts(str(raw["ts"])), str(raw["text"]), str(raw["label"]), float(raw["confidence"])
+            )
+        except (ValueError, KeyError, TypeError):
+            stats.malformed += 1  # one bad line must not sink the whole check
+            continue
+        if record.ts in window:
+            found.append(record)
     stats.records = len(found)
     return sorted(found, key=lambda r: r.ts)
 
 
-def _parse(data: bytes, stats: ReadStats) -> Iterator[LoggedInference]:
+def _json_lines(data: bytes, stats: ReadStats) -> Iterator[dict[str, Any]]:
     for line in data.decode("utf-8", errors="replace").splitlines():
         if not line.strip():
             continue
         try:
             raw = json.loads(line)
-            yield LoggedInference(
-                parse_ts(str(raw["ts"])), str(raw["text"]), str(raw["label"]), float(raw["confidence"])
-            )
-        except (ValueError, KeyError, TypeError):
-            stats.malformed += 1  # one bad line must not sink the whole check
+        except ValueError:
+            stats.malformed += 1
+            continue
+        if isinstance(raw, dict):
+            yield raw
+        else:
+            stats.malformed += 1
 
 
 def write_records(client: Any, bucket: str, model_name: str, version: int, records: Iterable[dict[str, Any]]) -> str:

@@ -24,6 +24,8 @@ from enum import StrEnum
 
 from scipy.stats import chi2_contingency
 
+from core.policy import CanaryQuality
+
 # A label one side never gave still gets this share in the PSI, so one missing class is a large finite value.
 PSI_FLOOR = 1e-4
 
@@ -115,6 +117,17 @@ class QualityThresholds:
     min_pairs_per_label: int  # a label's flip rate is judged only on at least this many pairs
     max_label_psi: float
     max_confidence_drop: float
+
+    @classmethod
+    def from_policy(cls, quality: CanaryQuality) -> QualityThresholds:
+        return cls(
+            quality.min_pairs,
+            quality.min_agreement,
+            quality.max_flip_rate,
+            quality.min_pairs_per_label,
+            quality.max_label_psi,
+            quality.max_confidence_drop,
+        )
 
 
 @dataclass

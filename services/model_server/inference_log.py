@@ -5,16 +5,20 @@ writes one object per `flush_records` records or `flush_seconds`, whichever come
 the records are dropped and counted (`mlp_inference_log_dropped_total`): logging never slows or fails a request.
 
 Key layout (the drift job reads it): `model=<name>/version=<N>/date=YYYY-MM-DD/<HH>-<uuid>.jsonl.gz`, one JSON
-object per text: ts, request_id, model_name, model_version, text, label, confidence, scores, n_tokens.
+object per text: ts, request_id, index (the text's position in its request), model_name, model_version, text,
+label, confidence, scores, n_tokens.
+
+Sampling is decided by the request id, not by a coin per server: a request mirrored to a shadow candidate is logged
+by both servers or by neither, so their answers pair (pipelines/shadow/compare.py).
 """
 
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import logging
 import queue
-import random
 import threading
 import time
 import uuid
@@ -38,6 +42,12 @@ class Record:
     label: str
     confidence: float
     scores: dict[str, float]
+    index: int = 0  # the text's position in its request
+
+
+def request_draw(request_id: str) -> float:
+    """A number in [0, 1) fixed by the request id: the same on every server that answers the request."""
+    return int.from_bytes(hashlib.sha256(request_id.encode()).digest()[:8], "big") / 2**64
 
 
 def object_key(model_name: str, model_version: int, when: datetime) -> str:
@@ -58,7 +68,7 @@ class InferenceLogger:
         sample_rate: float,
         count_tokens: Callable[[list[str]], list[int]] | None = None,
         on_drop: Callable[[str, int], None] | None = None,
-        rng: Callable[[], float] = random.random,
+        draw: Callable[[str], float] = request_draw,
     ) -> None:
         self.sink = sink
         self.model_name = model_name
@@ -68,7 +78,7 @@ class InferenceLogger:
         self.sample_rate = sample_rate
         self.count_tokens = count_tokens
         self.on_drop = on_drop or (lambda _reason, _n: None)
-        self.rng = rng
+        self.draw = draw
         self._queue: queue.Queue[Record] = queue.Queue(maxsize=queue_size)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="inference-log-writer", daemon=True)
@@ -80,7 +90,7 @@ class InferenceLogger:
 
     def submit(self, records: Sequence[Record]) -> int:
         """Queue one request's records if the request is sampled; return how many were queued."""
-        if not records or self.sample_rate <= 0 or self.rng() >= self.sample_rate:
+        if not records or self.sample_rate <= 0 or self.draw(records[0].request_id) >= self.sample_rate:
             return 0
         queued = 0
         for record in records:
@@ -151,6 +161,7 @@ class InferenceLogger:
         return {
             "ts": r.ts.astimezone(UTC).isoformat(),
             "request_id": r.request_id,
+            "index": r.index,
             "model_name": self.model_name,
             "model_version": self.model_version,
             "text": r.text,

@@ -173,8 +173,8 @@ class ModelService:
         now = datetime.now(UTC)
         self.log.submit(
             [
-                Record(now, request_id, t, p.label, p.confidence, p.scores)
-                for t, p in zip(texts, predictions, strict=True)
+                Record(now, request_id, t, p.label, p.confidence, p.scores, index=i)
+                for i, (t, p) in enumerate(zip(texts, predictions, strict=True))
             ]
         )
 

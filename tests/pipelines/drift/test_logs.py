@@ -8,6 +8,7 @@ import re
 from datetime import UTC, datetime, timedelta
 
 from pipelines.drift import logs
+from tests.pipelines.memory_s3 import MemoryS3
 
 
 def test_object_key_follows_the_contract() -> None:
@@ -42,7 +43,11 @@ def test_files_of_hours_outside_the_window_are_skipped() -> None:
 
 def test_malformed_lines_are_counted_not_fatal() -> None:
     good = {"ts": "2026-03-04T05:06:07Z", "text": "fine", "label": "positive", "confidence": 0.8}
-    lines = [json.dumps(good), "{not json", json.dumps({"ts": "2026-03-04T05:06:07Z"}), ""]
+    lines = [json.dumps(good), "{not json", json.dumps({"ts": "2026-03-04T05:06:07Z"}), "[1, 2]", ""]
+    s3 = MemoryS3()
+    key = logs.object_key("m", 3, datetime(2026, 3, 4, 5, tzinfo=UTC))
+    s3.put_object(Bucket="logs", Key=key, Body=gzip.compress("\n".join(lines).encode()))
     stats = logs.ReadStats()
-    parsed = list(logs._parse(gzip.decompress(gzip.compress("\n".join(lines).encode())), stats))
-    assert [r.text for r in parsed] == ["fine"] and stats.malformed == 2
+    window = logs.Window(datetime(2026, 3, 4, tzinfo=UTC), datetime(2026, 3, 5, tzinfo=UTC))
+    parsed = logs.read_records(s3, "logs", "m", 3, window, stats)
+    assert [r.text for r in parsed] == ["fine"] and (stats.files, stats.records, stats.malformed) == (1, 1, 3)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from core.policy import policy
 from pipelines.shadow.compare import (
     Answer,
     Comparison,
@@ -109,6 +110,17 @@ def test_a_confidence_collapse_fails_though_every_label_agrees() -> None:
     verdict = judge(c, THRESHOLDS)
     assert c.agreement == 1.0 and verdict.verdict is QualityVerdict.FAIL
     assert verdict.reasons == ["mean confidence fell by 0.310 > max 0.05 over 200 pairs"]
+
+
+def test_the_policys_thresholds_let_int8_like_disagreement_pass_and_catch_a_flipped_class() -> None:
+    t = QualityThresholds.from_policy(policy().canary.quality)
+    # 16 of 704 texts differ either way (int8 against fp32 on the held-out split, docs/quantisation.md).
+    stable = ["positive"] * 300 + ["negative"] * 404
+    candidate = ["negative"] * 8 + ["positive"] * 292 + ["positive"] * 8 + ["negative"] * 396
+    assert judge(compare(paired(answers(stable), answers(candidate))), t).verdict is QualityVerdict.PASS
+    # A third of one class flipped: the policy rolls it back.
+    flipped = ["negative"] * 100 + ["positive"] * 200 + ["negative"] * 404
+    assert judge(compare(paired(answers(stable), answers(flipped))), t).verdict is QualityVerdict.FAIL
 
 
 def test_a_label_distribution_shift_names_psi_and_the_tests_p_value() -> None:

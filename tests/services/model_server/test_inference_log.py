@@ -54,8 +54,8 @@ def test_records_are_written_with_every_field_at_close() -> None:
     assert all(KEY.match(k) for k in sink.objects)
     rows = sink.rows()
     assert [r["request_id"] for r in rows] == ["req-1", "req-2"]
-    assert set(rows[0]) == {"ts", "request_id", "model_name", "model_version", "text", "label", "confidence",
-                            "scores", "n_tokens"}  # fmt: skip
+    assert set(rows[0]) == {"ts", "request_id", "index", "model_name", "model_version", "text", "label",
+                            "confidence", "scores", "n_tokens"}  # fmt: skip
     assert rows[0]["model_version"] == 7 and rows[0]["n_tokens"] == 4 and rows[0]["text"] == "text 1"
 
 
@@ -124,9 +124,25 @@ def test_failing_sink_counts_drops_and_keeps_running() -> None:
 
 def test_sampling() -> None:
     sink = MemorySink()
-    values = iter([0.05, 0.5, 0.09, 0.95])
-    log = logger(sink, sample_rate=0.1, rng=lambda: next(values)).start()
+    draws = {"req-0": 0.05, "req-1": 0.5, "req-2": 0.09, "req-3": 0.95}
+    log = logger(sink, sample_rate=0.1, draw=draws.__getitem__).start()
     results = [log.submit([record(i)]) for i in range(4)]
     log.close()
     assert results == [1, 0, 1, 0]
     assert logger(sink, sample_rate=0.0).submit([record(1)]) == 0
+
+
+def test_two_servers_sample_the_same_requests() -> None:
+    """A mirrored request is logged by both servers or by neither: the decision is the request id's."""
+    first, second = (logger(MemorySink(), sample_rate=0.3, queue_size=1000) for _ in range(2))
+    taken = [(first.submit([record(i)]), second.submit([record(i)])) for i in range(400)]
+    assert all(a == b for a, b in taken)
+    assert 0.2 < sum(a for a, _ in taken) / 400 < 0.4  # about the rate: 120 expected, sd 9
+
+
+def test_each_row_carries_its_position_in_the_request() -> None:
+    sink = MemorySink()
+    log = logger(sink).start()
+    log.submit([Record(datetime.now(UTC), "req", f"t{i}", "positive", 0.9, {}, index=i) for i in range(3)])
+    log.close()
+    assert sorted((row["text"], row["index"]) for row in sink.rows()) == [("t0", 0), ("t1", 1), ("t2", 2)]
