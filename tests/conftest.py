@@ -75,8 +75,7 @@ SECOND_INTEGRATION_HALF = frozenset(
 # Modules that judge a canary's latency against stable's: under `make test` each runs with no other integration
 # module beside it (decision 0172, addenda). On two shared cores a canary at 10% of the traffic pays more for its
 # neighbours than the busy stable server, and the analysis reads that as a regression. The unit folders' worker runs
-# beside them, as it did beside the one integration worker before the split: holding it back measured 18.6 minutes
-# where it cost the release tests nothing they did not tolerate before.
+# beside them, as it did beside the one integration worker before the split.
 RUN_ALONE = frozenset({"test_release.py", "test_retrain.py"})
 
 
