@@ -27,6 +27,20 @@ def server_route(task: str) -> str:
     return f"/{task}"
 
 
+# The BentoML service a task's server runs (`bentoml serve <ref>`): the local supervisor's command and the cluster
+# container's. Both run on the CPU model-server image (services/model_server/Containerfile).
+CLASSIFY_SERVICE_REF: Final = "services.model_server.service:ModelService"
+GENERATE_SERVICE_REF: Final = "services.generate_server.service:GenerateService"
+SERVICE_REFS: Final = {"classify": CLASSIFY_SERVICE_REF, "generate": GENERATE_SERVICE_REF}
+
+
+def service_ref(task: str) -> str:
+    """The service serving `task`; a clear error for a task the platform has no server for yet."""
+    if task not in SERVICE_REFS:
+        raise ValueError(f"no server serves task {task!r} yet (served: {sorted(SERVICE_REFS)})")
+    return SERVICE_REFS[task]
+
+
 # Where the gateway sends requests pinned to a version (internal keys only): the same prediction, counted apart by
 # the server's metrics (label `endpoint`), so canary analyses and SLOs, which select PREDICT_ROUTE, never see them.
 PINNED_PREDICT_ROUTE: Final = "/classify/pinned"

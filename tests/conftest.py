@@ -67,6 +67,7 @@ SECOND_INTEGRATION_HALF = frozenset(
         "test_generation.py",
         "test_gguf_runtime.py",
         "test_rehearsal.py",
+        "test_rehearsal_llama.py",
         "test_rehearsal_retrain.py",
         "test_rehearsal_webhook.py",
     }

@@ -38,7 +38,8 @@ class ImageSpec:
     entry: str  # the module the image runs: its import closure is what the Containerfile must copy
     requirements: tuple[str, ...]  # what the image needs (the `.txt` lists), locked into `lock` by `make lock`
     build_args: tuple[tuple[str, str], ...] = ()  # ARGs that make this image from a shared Containerfile
-    platform_lock: str | None = None  # a second constraint file (the GPU runtime's pins)
+    # Constraint files beside main.lock: llama.lock (llama.cpp, CPU image), gpu.lock (the CUDA runtime's pins).
+    constraint_locks: tuple[str, ...] = ()
     other_entries: tuple[str, ...] = ()  # modules its other workloads run (`command` in their manifests)
 
     @property
@@ -67,6 +68,9 @@ MODEL_SERVER = ImageSpec(
     "services/model_server/Containerfile",
     entry="services.model_server.service",
     requirements=("services/model_server/requirements.txt", "services/model_server/runtime-cpu.txt"),
+    constraint_locks=("requirements/llama.lock",),
+    # A generate model's pods run the same image with its command (modules/k8s/serving.py): one llama.cpp build.
+    other_entries=("services.generate_server.service",),
 )
 DRIFT_JOB = ImageSpec(
     images.DRIFT_JOB,
@@ -83,7 +87,7 @@ MODEL_SERVER_GPU = ImageSpec(
     entry=MODEL_SERVER.entry,
     requirements=("services/model_server/requirements.txt", "services/model_server/runtime-gpu.txt"),
     build_args=(("RUNTIME", "gpu"),),  # ONNX Runtime's CUDA build (requirements/gpu.lock): ~3 GB of CUDA libraries
-    platform_lock="requirements/gpu.lock",
+    constraint_locks=("requirements/gpu.lock",),
 )
 WEBHOOK_RECEIVER = ImageSpec(
     images.WEBHOOK_RECEIVER,

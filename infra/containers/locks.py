@@ -1,9 +1,10 @@
 """Each image's hash-locked requirements, compiled from its requirement lists within the repository's locks.
 
 `requirements/images/<image>.lock` holds every package the image installs, with its version from
-`requirements/main.lock` (and `gpu.lock` for the CUDA build) and the SHA-256 of every file PyPI offers for it: the
-Containerfiles install it with `pip install --require-hashes --no-deps`, so a changed file on the index fails the
-build. `make lock` runs this after re-resolving main.lock; the images' platform is the cluster's (x86_64 Linux).
+`requirements/main.lock` (and `llama.lock` for llama.cpp, `gpu.lock` for the CUDA build) and the SHA-256 of every
+file PyPI offers for it: the Containerfiles install it with `pip install --require-hashes --no-deps`, so a changed
+file on the index fails the build. `make lock` runs this after re-resolving main.lock; the images' platform is the
+cluster's (x86_64 Linux).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ MAIN_LOCK = "requirements/main.lock"
 
 
 def compile_command(spec: ImageSpec) -> list[str]:
-    constraints = [MAIN_LOCK, *([spec.platform_lock] if spec.platform_lock else [])]
+    constraints = [MAIN_LOCK, *spec.constraint_locks]
     command = ["uv", "pip", "compile", "-q", "--python-version", "3.11", "--python-platform", PLATFORM]
     command += ["--generate-hashes", "--custom-compile-command", "make lock", *spec.requirements]
     for constraint in constraints:

@@ -22,7 +22,7 @@ from infra.local.secrets import artifact_public_key
 from infra.local.supervisor import VENV_BIN, Program, ensure_program, remove_program, wait_healthy
 from services.model_runtime.generator import GENERATOR_CONFIG
 
-SERVICE_REF = "services.generate_server.service:GenerateService"
+SERVICE_REF = contracts.GENERATE_SERVICE_REF
 
 
 class GeneratorError(RuntimeError):

@@ -23,7 +23,7 @@ from infra.local.paths import REPO_ROOT, model_cache, state_dir, sub
 from infra.local.secrets import artifact_public_key
 from infra.local.supervisor import VENV_BIN, Program, ensure_program, remove_program, wait_healthy
 
-SERVICE_REF = "services.model_server.service:ModelService"
+SERVICE_REF = contracts.CLASSIFY_SERVICE_REF
 
 
 class ModelServerError(RuntimeError):

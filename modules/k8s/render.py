@@ -14,7 +14,7 @@ from pathlib import Path
 
 import yaml
 
-from core import dashboards, rules
+from core import contracts, dashboards, rules
 from core.policy import Policy, policy
 from modules.k8s import common as c
 from modules.k8s import gateway, monitoring, network, release, scaling, serving, webhook
@@ -44,12 +44,13 @@ def render_all(props: RenderProps, pol: Policy | None = None) -> dict[str, list[
     name = props.model_name
     p = (pol or policy()).for_model(name)  # raises naming the catalogue if the model is not in it
     task = p.model(name).task
-    if task != "classify":
-        raise ValueError(
-            f"{name} is a {task} model: the cluster's model-server image serves classify models only (no llama.cpp "
-            "in it); serve it locally with `mlp serve generator start` (docs/generation.md, what is not built)"
-        )
+    contracts.service_ref(task)  # raises for a task no server serves yet
     s, g, m = props.serving, props.gateway, props.monitoring
+    if s.gpu and task != "classify":
+        raise ValueError(
+            f"{name} is a {task} model on llama.cpp, which the CPU model-server image carries and the GPU image does "
+            "not: render it without --gpu (docs/generation.md)"
+        )
     ns = s.namespace
     out: dict[str, list[c.Manifest]] = {
         "namespace": [
@@ -70,9 +71,9 @@ def render_all(props: RenderProps, pol: Policy | None = None) -> dict[str, list[
         serving.pod_monitor(s, name, m.prometheus_release_label),
         monitoring.prometheus_rule(ns, m.prometheus_release_label, rules.rule_groups(p)),
         *monitoring.dashboard_configmaps(ns, dashboards.dashboards(p)),
-        monitoring.drift_service_account(s, m, name),
-        monitoring.drift_cronjob(s, m, p, name),
     ]
+    if p.model(name).task == "classify":  # drift watches a classifier's inputs (its inference log)
+        out["monitoring"] += [monitoring.drift_service_account(s, m, name), monitoring.drift_cronjob(s, m, p, name)]
     if s.gpu:
         out["monitoring"].append(monitoring.dcgm_service_monitor(m))
     if props.webhook is not None:

@@ -72,15 +72,15 @@ def _env(props: ServingProps, policy: Policy, model_name: str, version: int) -> 
         env_vars.MODEL_NAME.name: model_name,
         env_vars.MODEL_VERSION.name: str(version),
         "MLFLOW_TRACKING_URI": props.mlflow_tracking_uri,
-        env_vars.INFERENCE_LOG_BUCKET.name: props.inference_log_bucket,
         env_vars.MODEL_CACHE.name: MODEL_CACHE,
-        env_vars.INFERENCE_LOG_BUCKET.name: props.inference_log_bucket,
-        env_vars.DEVICE.name: "cuda" if props.gpu else "cpu",
         "HF_HUB_OFFLINE": "1",
         "TMPDIR": "/tmp",
         "HOME": "/tmp",
         "BENTOML_HOME": "/tmp/bentoml",
     }
+    if policy.model(model_name).task == "classify":  # a classifier's server logs its inferences and picks its device
+        env[env_vars.INFERENCE_LOG_BUCKET.name] = props.inference_log_bucket
+        env[env_vars.DEVICE.name] = "cuda" if props.gpu else "cpu"
     if props.gpu:
         env[env_vars.GPU_MEMORY_LIMIT_BYTES.name] = str(quantity_mib(policy.serving.gpu_memory_limit) * 1024 * 1024)
     rendered = [{"name": k, "value": v} for k, v in env.items()]
@@ -92,6 +92,8 @@ def container(props: ServingProps, policy: Policy, model_name: str, version: int
         "name": "model-server",
         "image": props.image,
         "imagePullPolicy": "Always",
+        # One image serves every task (services/model_server/Containerfile): the task picks the service it runs.
+        "command": ["bentoml", "serve", contracts.service_ref(policy.model(model_name).task)],
         "ports": [{"name": c.HTTP_PORT_NAME, "containerPort": c.HTTP_PORT, "protocol": "TCP"}],
         "env": _env(props, policy, model_name, version),
         "resources": _resources(policy, props.gpu),

@@ -1,4 +1,5 @@
-"""The model server's Deployment, rendered for one live version and run with `podman kube play`.
+"""A model's server Deployment, rendered for one live version and run with `podman kube play`: a classifier's
+(ONNX or GGUF version) or a generate model's, all on the CPU model-server image.
 
 Inputs of the renderer (not edits): the image built here, the local MLflow as the tracking URI and the local
 inference-log bucket. The edits are
@@ -44,11 +45,12 @@ def rehearsal_port() -> int:
     return ports.model_server_base + ports.model_server_slots
 
 
-def render_props(version: int, image: BuiltImage, **extra: Any) -> RenderProps:
-    """The renderer's inputs for this machine: the image built here, the local MLflow and inference-log bucket."""
+def render_props(version: int, image: BuiltImage, model_name: str | None = None, **extra: Any) -> RenderProps:
+    """The renderer's inputs for this machine: the image built here, the local MLflow and inference-log bucket;
+    the catalogue model `model_name` (default: the policy's default model)."""
     repository, tag = image.ref.rsplit(":", 1)
     return RenderProps(
-        model_name=policy().release.default_model,
+        model_name=model_name or policy().release.default_model,
         weights={version: 100},
         serving=ServingProps(
             image_repository=repository,
@@ -61,8 +63,9 @@ def render_props(version: int, image: BuiltImage, **extra: Any) -> RenderProps:
     )
 
 
-def rendered_deployment(version: int, image: BuiltImage) -> Manifest:
-    (deployment,) = [m for m in render_all(render_props(version, image))["serving"] if m["kind"] == "Deployment"]
+def rendered_deployment(version: int, image: BuiltImage, model_name: str | None = None) -> Manifest:
+    rendered = render_all(render_props(version, image, model_name))["serving"]
+    (deployment,) = [m for m in rendered if m["kind"] == "Deployment"]
     return deployment
 
 
@@ -86,29 +89,38 @@ def startup_budget(deployment: Manifest) -> float:
     return float(probe["periodSeconds"] * probe["failureThreshold"])
 
 
-def play(version: int, image: BuiltImage) -> PodRun:
+def play(version: int, image: BuiltImage, model_name: str | None = None) -> PodRun:
     """Run the version's rendered Deployment; return once `/readyz` answers 200, or raise with the log."""
-    deployment = rendered_deployment(version, image)
+    deployment = rendered_deployment(version, image, model_name)
     budget = startup_budget(deployment)
     port = rehearsal_port()
     secrets = registry_secrets(contracts.REGISTRY_MODEL_SERVER)
     manifest, changes = for_this_machine(deployment, port=port, s3_env=s3_env(), secrets=secrets)
+    url = f"http://{endpoints.HOST}:{port}"
     path = pods.kube_file(manifest)
+    pods.down(path)  # a leftover of this same object, from an interrupted run
+    if pods.http_status(f"{url}/readyz") != 0:  # its probes would be answered by whatever holds the port
+        raise pods.RehearsalError(f"port {port} already answers: stop the pod on it first (`podman pod ps`)")
     started = time.monotonic()
     cid = pods.play(path)
-    url = f"http://{endpoints.HOST}:{port}"
     try:
         ready = pods.wait_ready(cid, f"{url}/readyz", budget, started)
     except pods.RehearsalError as exc:
         pods.down(path)
-        raise pods.RehearsalError(f"v{version}'s pod: {exc}") from exc
+        raise pods.RehearsalError(f"{deployment['metadata']['name']}'s pod: {exc}") from exc
     return PodRun(path, cid, url, ready, budget, changes)
 
 
-def classify(url: str, texts: list[str]) -> dict[str, Any]:
-    request = urllib.request.Request(
-        f"{url}/classify", data=json.dumps({"texts": texts}).encode(), headers={"Content-Type": "application/json"}
-    )
-    with urllib.request.urlopen(request, timeout=30) as resp:
+def _post(url: str, body: dict[str, Any], timeout: float) -> dict[str, Any]:
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=timeout) as resp:
         result: dict[str, Any] = json.loads(resp.read())
     return result
+
+
+def classify(url: str, texts: list[str]) -> dict[str, Any]:
+    return _post(f"{url}{contracts.server_route('classify')}", {"texts": texts}, timeout=30)
+
+
+def generate(url: str, prompt: str, max_tokens: int) -> dict[str, Any]:
+    return _post(f"{url}{contracts.server_route('generate')}", {"prompt": prompt, "max_tokens": max_tokens}, 120)

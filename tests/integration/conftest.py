@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -9,8 +10,10 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
+import yaml
 
 from core import contracts, env
+from core.policy import policy
 from pipelines.packaging.variants import REGISTERED
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -84,3 +87,30 @@ def registered_versions(local_env: None, packaged_variants: dict[str, Path]) -> 
     for variant, alias in VARIANT_ALIASES.items():
         versions[variant] = register(packaged_variants[variant], alias=alias, progress=lambda _m: None).version
     return versions
+
+
+def generator_name() -> str:
+    (name,) = [m.name for m in policy().models if m.task == "generate"]
+    return name
+
+
+def relaxed_speed_policy(folder: Path) -> Path:
+    """policy.yaml with the gate's speed limits out of reach of the suite's load: the integration tests register and
+    serve a gated file; the gate's thresholds are tests/pipelines/test_generation_gate.py's."""
+    raw = yaml.safe_load((REPO_ROOT / "policy.yaml").read_text())
+    raw["generation"].update(gate_min_tokens_per_second=0.1, gate_max_ttft_p95_ms=600000)
+    path = folder / "policy.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return path
+
+
+@pytest.fixture(scope="session")
+def registered_generator(local_env: None, tmp_path_factory: pytest.TempPathFactory) -> int:
+    """The catalogue's generate model packaged, gated and registered (the same file is registered once)."""
+    mlp("model", "package-generator", timeout=900)
+    relaxed = {"MLP_POLICY": str(relaxed_speed_policy(tmp_path_factory.mktemp("policy")))}
+    mlp("model", "gate-generator", "--model", generator_name(), timeout=600, extra_env=relaxed)
+    first = json.loads(mlp("model", "register-generator", "--json", timeout=600).stdout)
+    again = json.loads(mlp("model", "register-generator", "--json", timeout=600).stdout)
+    assert (again["version"], again["reused"]) == (first["version"], True)  # the same file is not registered twice
+    return int(first["version"])

@@ -8,11 +8,9 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
-import yaml
 
 from core import contracts, dashboards, endpoints
 from core.policy import REPO_ROOT, policy
@@ -20,35 +18,14 @@ from infra.local import generators, tls
 from infra.local.prometheus import query
 from infra.local.secrets import api_key
 from infra.local.supervisor import program_state
-from tests.integration.conftest import mlp
+from tests.integration.conftest import generator_name, mlp
 
 pytestmark = pytest.mark.integration
 
 
-def generator_name() -> str:
-    (name,) = [m.name for m in policy().models if m.task == "generate"]
-    return name
-
-
-def relaxed_speed_policy(folder: Path) -> Path:
-    """policy.yaml with the gate's speed limits out of reach of the suite's load: this module tests registration and
-    serving of a gated file; the gate's thresholds are tests/pipelines/test_generation_gate.py's."""
-    raw = yaml.safe_load((REPO_ROOT / "policy.yaml").read_text())
-    raw["generation"].update(gate_min_tokens_per_second=0.1, gate_max_ttft_p95_ms=600000)
-    path = folder / "policy.yaml"
-    path.write_text(yaml.safe_dump(raw, sort_keys=False))
-    return path
-
-
 @pytest.fixture(scope="module")
-def registered(local_env: None, tmp_path_factory: pytest.TempPathFactory) -> int:
-    mlp("model", "package-generator", timeout=900)
-    relaxed = {"MLP_POLICY": str(relaxed_speed_policy(tmp_path_factory.mktemp("policy")))}
-    mlp("model", "gate-generator", "--model", generator_name(), timeout=600, extra_env=relaxed)
-    first = json.loads(mlp("model", "register-generator", "--json", timeout=600).stdout)
-    again = json.loads(mlp("model", "register-generator", "--json", timeout=600).stdout)
-    assert (again["version"], again["reused"]) == (first["version"], True)  # the same file is not registered twice
-    return int(first["version"])
+def registered(registered_generator: int) -> int:
+    return registered_generator
 
 
 @pytest.fixture(scope="module")

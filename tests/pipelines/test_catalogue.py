@@ -47,7 +47,7 @@ def write_policy(tmp_path: Path, **third: Any) -> Path:
 
 
 def mlp(policy_file: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "MLP_POLICY": str(policy_file)}
+    env = {**os.environ, "MLP_POLICY": str(policy_file), "COLUMNS": "400"}  # errors unwrapped
     return subprocess.run(
         [sys.executable, "-m", "pipelines.cli", *args], cwd=REPO_ROOT, env=env, capture_output=True, text=True
     )
@@ -162,9 +162,33 @@ def test_a_model_not_in_the_catalogue_is_a_usage_error(policy_file: Path, tmp_pa
     assert "not in the catalogue" in result.stderr and THIRD in result.stderr
 
 
-def test_a_generate_model_is_not_rendered_for_a_cluster_that_cannot_run_it(policy_file: Path, tmp_path: Path) -> None:
+def generator_of(policy_file: Path) -> str:
     (generator,) = [m["name"] for m in yaml.safe_load(policy_file.read_text())["models"] if m["task"] == "generate"]
-    result = mlp(policy_file, "render", "k8s", "--model", generator, "--out", str(tmp_path / "k8s"))
+    return str(generator)
+
+
+def test_a_generate_model_renders_on_the_cpu_image_scaled_to_zero(policy_file: Path, tmp_path: Path) -> None:
+    generator = generator_of(policy_file)
+    result = mlp(policy_file, "render", "k8s", "--model", generator, "--versions", "4=100", "--out", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert "(schema-valid)" in result.stdout
+    rendered = [m for path in sorted(tmp_path.glob("*.yaml")) for m in yaml.safe_load_all(path.read_text()) if m]
+    container = named(rendered, "Deployment", f"{generator}-v4")["spec"]["template"]["spec"]["containers"][0]
+    assert container["command"] == ["bentoml", "serve", contracts.GENERATE_SERVICE_REF]
+    assert container["image"].rsplit(":", 1)[0].endswith("/model-server"), "the CPU image: it carries llama.cpp"
+    assert container["resources"]["limits"]["cpu"] == "2"  # its serving override: generation.threads cores
+    env = {e["name"] for e in container["env"]}
+    assert "MLP_INFERENCE_LOG_BUCKET" not in env  # a generator writes no inference log
+    assert named(rendered, "ScaledObject", generator)["spec"]["minReplicaCount"] == 0  # non-critical
+    assert not [m for m in rendered if m["kind"] == "CronJob"], "drift watches classifiers only"
+    route = named(rendered, "HTTPRoute", generator)
+    assert [m["path"]["value"] for r in route["spec"]["rules"] for m in r["matches"]] == [
+        contracts.model_route(generator, "generate")
+    ]
+
+
+def test_a_generate_model_is_refused_on_the_gpu_image(policy_file: Path, tmp_path: Path) -> None:
+    result = mlp(policy_file, "render", "k8s", "--model", generator_of(policy_file), "--gpu", "--out", str(tmp_path))
     assert result.returncode == 2
-    assert "generate model" in result.stderr and "mlp serve generator start" in result.stderr
-    assert not list((tmp_path / "k8s").glob("*.yaml"))  # nothing half-rendered
+    assert "llama.cpp" in result.stderr and "without --gpu" in result.stderr
+    assert not list(tmp_path.glob("*.yaml"))  # nothing half-rendered

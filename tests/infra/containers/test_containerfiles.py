@@ -60,7 +60,9 @@ def test_the_entry_points_import_closure_is_copied(spec: ImageSpec) -> None:
 
 @pytest.mark.parametrize("spec", IMAGES, ids=lambda s: s.name)
 def test_the_image_lock_holds_its_requirements_at_the_repositorys_pins_and_no_torch(spec: ImageSpec) -> None:
-    repository = {**LOCK, **GPU_LOCK} if spec.platform_lock else LOCK
+    repository = {**LOCK}
+    for constraint in spec.constraint_locks:
+        repository.update(pins(constraint.removeprefix("requirements/")))
     image = locked(spec)
     for line in requirements(spec):
         name, version = line.split("==")
@@ -81,7 +83,10 @@ def test_two_stages_unprivileged_labelled_base_as_argument(spec: ImageSpec) -> N
     assert re.search(r"^ARG BASE_IMAGE=", text, re.M), "the base image is a build argument"
     assert "org.opencontainers.image.revision=${REVISION}" in text
     assert len(re.findall(r"^FROM ", text, re.M)) == 2 and "COPY --from=builder /opt/venv /opt/venv" in text
-    assert "pip install --require-hashes --no-deps --only-binary=:all: -r" in text, "only hashed, locked files"
+    install = re.search(r"pip install --require-hashes --no-deps --only-binary=:all: (?:--no-binary=(\S+) )?", text)
+    assert install, "only hashed, locked files, wheels unless named"
+    if install.group(1):  # built from the hash-checked source package, with the flags every build of it uses
+        assert install.group(1) == "llama-cpp-python" and "requirements/llama-cpp.env" in spec.copied()
     assert "pip check" in text, "the lock is complete: nothing installed lacks a dependency"
     assert spec.entry.replace(".", "/") + ".py" in imported_closure(spec.entry)
     command = re.search(r"^CMD (.+)$", text, re.M)
@@ -95,6 +100,7 @@ def test_model_server_image_copies_the_code_the_policy_and_the_pins() -> None:
         "policy.yaml",
         "requirements/images/model-server-gpu.lock",
         "requirements/images/model-server.lock",
+        "requirements/llama-cpp.env",
         "services/",
     ]
     assert Path(spec.containerfile).parent.as_posix() == "services/model_server"
@@ -111,4 +117,14 @@ def test_the_gpu_image_is_the_model_servers_containerfile_on_onnx_runtimes_cuda_
     assert shared and all(LOCK[n] == GPU_LOCK[n] for n in shared), "shared packages keep main.lock's pins"
     text = (REPO_ROOT / cpu.containerfile).read_text()
     assert "gpu) lock=model-server-gpu.lock" in text and "choose cpu or gpu" in text
-    assert gpu.platform_lock == "requirements/gpu.lock" and "nvidia-cudnn-cu13" in locked(gpu)
+    assert gpu.constraint_locks == ("requirements/gpu.lock",) and "nvidia-cudnn-cu13" in locked(gpu)
+    assert "llama-cpp-python" not in locked(gpu), "a GGUF version runs on the CPU only: no llama.cpp in the CUDA image"
+
+
+def test_the_cpu_image_builds_llama_cpp_with_the_flags_of_every_other_build() -> None:
+    cpu = next(s for s in IMAGES if s.name == names.MODEL_SERVER)
+    assert locked(cpu)["llama-cpp-python"] == pins("llama.lock")["llama-cpp-python"]
+    assert "services.generate_server.service" in cpu.entries, "generate models run on the same image"
+    text = (REPO_ROOT / cpu.containerfile).read_text()
+    assert '. /build/llama-cpp.env && export CMAKE_ARGS="$LLAMA_CMAKE_ARGS"' in text
+    assert "libgomp1" in text, "llama.cpp's CPU backend links OpenMP"
