@@ -88,6 +88,7 @@ ALERT_GPU_MEMORY: Final = "GpuMemoryNearlyFull"
 ALERT_GPU_IDLE: Final = "GpuUnderutilised"
 ALERT_RETRAINED_GATE_FAILED: Final = "RetrainedCandidateFailedGate"
 ALERT_GENERATION_SLOW: Final = "ModelGenerationSlow"
+ALERT_CANARY_QUALITY: Final = "CanaryQualityDiverged"
 
 # The drift alert's annotation holding the raw drift score (a retraining it starts records it as lineage).
 DRIFT_SCORE_ANNOTATION: Final = "drift_score"
@@ -118,6 +119,7 @@ RUNBOOKS: Final[dict[str, str]] = {
     ALERT_GPU_IDLE: "gpu-underutilised",
     ALERT_RETRAINED_GATE_FAILED: "retrained-candidate-failed-gate",
     ALERT_GENERATION_SLOW: "model-generation-slow",
+    ALERT_CANARY_QUALITY: "canary-quality-diverged",
 }
 """Alert name -> runbook file (`runbooks/<file>.md`)."""
 

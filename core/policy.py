@@ -55,6 +55,9 @@ class Ports(Strict):
     nginx_exporter: Port = Field(description="Gateway metrics exporter")
     process_exporter: Port = Field(description="Process exporter (CPU and memory per model server)")
     alertmanager: Port = Field(description="Alertmanager (routes Prometheus alerts to the receivers)")
+    shadow_relay: Port = Field(
+        description="Shadow relay: takes the gateway's mirrored requests at once and sends them to the candidate"
+    )
     model_server_base: Port = Field(description="First model server port: slot `i` listens on base + i")
     model_server_slots: int = Field(ge=2, le=64, description="How many model servers may run at once")
     generate_server_base: Port = Field(
@@ -77,6 +80,7 @@ class Ports(Strict):
             self.nginx_exporter,
             self.process_exporter,
             self.alertmanager,
+            self.shadow_relay,
             self.generate_server_base,
         ]
         if len(set(fixed)) != len(fixed):
@@ -154,6 +158,27 @@ class CanaryQuality(Strict):
     max_confidence_drop: Fraction = Field(description="Roll back if the mean confidence falls by more than this")
 
 
+class CanaryShadow(Strict):
+    """The shadow phase before the first canary step: the gateway mirrors a share of live requests to the candidate
+    (clients get stable's answer only), then the paired answers are judged by `canary.quality`."""
+
+    enabled: bool = Field(description="Run the shadow phase before the first traffic step")
+    share_percent: int = Field(ge=1, le=100, description="Percent of the split's requests mirrored to the candidate")
+    duration_seconds: int = Field(ge=1, description="Production: how long requests are mirrored before judging")
+    local_duration_seconds: int = Field(ge=1, description="Local: how long requests are mirrored before judging")
+    request_timeout_seconds: float = Field(
+        gt=0, description="A mirrored request the candidate has not answered by then is dropped (never retried)"
+    )
+    queue_size: int = Field(
+        ge=1, description="Local relay: mirrored requests waiting for the candidate; beyond it they are dropped"
+    )
+    concurrency: int = Field(ge=1, description="Local relay: mirrored requests in flight to the candidate at once")
+    judge_retrained: bool = Field(
+        description="Judge a retrained version's answers against stable's too. A retraining exists to change answers "
+        "(on the drifted inputs, and it moves the boundary elsewhere): off, its measures are recorded, not judged"
+    )
+
+
 class Canary(Strict):
     """Progressive delivery: the traffic steps of a release and the analysis after each. Steps strictly increase
     and end at 100 (full promotion)."""
@@ -163,6 +188,7 @@ class Canary(Strict):
     )
     analysis: CanaryAnalysis = Field(description="How each step's canary is judged")
     quality: CanaryQuality = Field(description="How the candidate's answers are judged against stable's")
+    shadow: CanaryShadow = Field(description="The shadow phase: mirrored requests, judged on answers only")
     drain_grace_seconds: int = Field(
         ge=0, description="Production: seconds a replaced server keeps answering in-flight requests"
     )

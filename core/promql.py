@@ -38,6 +38,8 @@ INFERENCE_BATCH_SIZE = "mlp_model_inference_batch_size"  # histogram: texts per 
 GENERATE_TTFT = "mlp_generate_time_to_first_token_seconds"  # histogram: request start to the first token
 GENERATE_INTER_TOKEN = "mlp_generate_inter_token_seconds"  # histogram: between two generated tokens
 GENERATE_TOKENS_TOTAL = "mlp_generate_tokens_total"  # label kind: prompt | completion
+SHADOW_REQUESTS_TOTAL = "mlp_shadow_requests_total"  # mirrored requests; label outcome: answered|error|timeout|dropped
+SHADOW_QUEUE = "mlp_shadow_queue_requests"  # mirrored requests waiting for the candidate (local relay)
 GENERATE_TOKENS_PER_SECOND = "mlp_generate_tokens_per_second"  # histogram: decode speed of each request
 
 # Drift job, pushed to the Pushgateway.
@@ -51,6 +53,17 @@ RELEASE_ANALYSIS_FAILED = "mlp_release_analysis_failed"
 # Release executor, pushed to the Pushgateway once per model: 1 when the last retrained candidate (`model_version`)
 # failed the promotion gate, 0 when one passed. The loop does not retry: a person looks (a ticket).
 RETRAINED_GATE_FAILED = "mlp_retrained_candidate_gate_failed"
+# Release executor, pushed to the Pushgateway per (model_name, model_version) after a shadow phase, with label
+# `stable_version`: 1 when the candidate's answers diverged from stable's beyond `canary.quality` (rolled back), and
+# the paired comparison's measures (pipelines/shadow/compare.py) beside it.
+RELEASE_QUALITY_FAILED = "mlp_release_quality_failed"
+SHADOW_MEASURES: dict[str, str] = {
+    "pairs": "mlp_shadow_pairs",
+    "agreement": "mlp_shadow_agreement",
+    "worst_flip_rate": "mlp_shadow_worst_flip_rate",
+    "label_psi": "mlp_shadow_label_psi",
+    "mean_confidence_delta": "mlp_shadow_mean_confidence_delta",
+}
 
 # Argo Rollouts controller (cluster): `rollout_info{namespace, name, phase}` is 1 for the rollout's current phase.
 # A failed AnalysisRun aborts the rollout, which stays `Degraded` until the next release; the Rollout is named after

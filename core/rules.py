@@ -334,6 +334,15 @@ def alert_group(p: Policy) -> dict[str, Any]:
             "The release executor's analysis found the canary worse than stable (latency ratio, error rate) "
             "and restored stable; the candidate needs a look before a new release.",
         ),
+        _alert(
+            contracts.ALERT_CANARY_QUALITY,
+            f"max by ({BY}, stable_version) ({q.RELEASE_QUALITY_FAILED}) > 0",
+            "ticket",
+            f"The answers of {mv} diverged from stable v{{{{ $labels.stable_version }}}}'s; the release was rolled "
+            "back in its shadow phase",
+            "On the same mirrored requests the candidate's labels or confidence differed from stable's beyond the "
+            "policy's canary.quality thresholds; no client got its answers. The measures are the mlp_shadow_* series.",
+        ),
         # The same alert for releases Argo Rollouts runs in the cluster, from the controller's own metrics: the
         # executor's pushed gauge exists only where the local executor ran the analysis.
         _alert(

@@ -52,7 +52,8 @@ STEPS: tuple[Step, ...] = (
         ("release", "webhook", "register"),
     ),
     Step(
-        "Package the model variants: ONNX fp32, int8, weak, heavy and the encoder as GGUF F16, Q8_0, Q4_K_M for "
+        "Package the model variants: ONNX fp32, int8, weak, heavy, underconfident and the encoder as GGUF F16, Q8_0, "
+        "Q4_K_M for "
         "llama.cpp (PyTorch runs only here; cached after the first run)",
         ("model", "package", "--variant", "all"),
     ),
@@ -60,6 +61,7 @@ STEPS: tuple[Step, ...] = (
     register("int8", "quantised: as accurate, faster, 4x smaller", alias="challenger"),
     register("weak", "head trained on 3 examples per class: really worse"),
     register("heavy", "same answers, every request padded to 256 tokens: really slower"),
+    register("underconfident", "head refit with four times the regularisation: as accurate, less sure of its answers"),
     register("gguf-q8_0", "the encoder as Q8_0 GGUF, served by llama.cpp: its runtime comes from its files"),
     Step("Gate int8 (v{int8}) against the champion and the baseline: passes", ("model", "gate", "{int8}")),
     Step("Gate weak (v{weak}): really worse, so the gate rejects it", ("model", "gate", "{weak}"), expect_rc=1),
@@ -93,6 +95,13 @@ STEPS: tuple[Step, ...] = (
             "--drive-traffic",
             CANARY_TRAFFIC_RPS,
         ),
+    ),
+    Step(
+        "Release underconfident (v{underconfident}) by hand: it passes the gate and is as fast as int8, but in the "
+        "shadow phase its answers to the mirrored requests are less confident than stable's, so it is rolled back "
+        "before any client gets one",
+        ("release", "start", "--version", "{underconfident}", "--drive-traffic", CANARY_TRAFFIC_RPS),
+        expect_rc=1,
     ),
     Step(
         "Release heavy (v{heavy}) by hand: slower for a real reason, rolled back automatically",

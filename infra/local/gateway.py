@@ -37,6 +37,7 @@ from infra.local.nginx import (
     HEALTH_PATH,
     GatewaySpec,
     KeyLimit,
+    ShadowSpec,
     WeightsError,
     generation,
     pick_stable,
@@ -54,7 +55,17 @@ TMP_DIRS = ("body", "proxy", "fastcgi", "uwsgi", "scgi")
 
 Live = Mapping[int, int]  # version -> port of each live model server
 
-__all__ = ["GatewayError", "WeightsError", "current_weights", "program", "refresh", "set_weights", "stable_version"]
+__all__ = [
+    "GatewayError",
+    "WeightsError",
+    "current_shadow",
+    "current_weights",
+    "program",
+    "refresh",
+    "set_shadow",
+    "set_weights",
+    "stable_version",
+]
 
 
 class GatewayError(RuntimeError):
@@ -74,6 +85,19 @@ def conf_path() -> Path:
 
 def weights_path() -> Path:
     return gateway_dir() / "weights.json"
+
+
+def shadow_path() -> Path:
+    return gateway_dir() / "shadow.json"
+
+
+def current_shadow() -> tuple[int, int] | None:
+    """(candidate version, percent of stable's split traffic mirrored to it) while a shadow phase is on."""
+    try:
+        raw: dict[str, Any] = json.loads(shadow_path().read_text())
+        return int(raw["version"]), int(raw["share_percent"])
+    except (FileNotFoundError, ValueError, KeyError, TypeError):
+        return None
 
 
 def _locked() -> AbstractContextManager[None]:
@@ -118,6 +142,22 @@ def set_weights(weights: dict[int, int], live: Live) -> None:
         clean = validate_weights(weights, set(live))
         _, previous = _read_state()
         _apply(clean, pick_stable(clean, previous), live)
+
+
+def set_shadow(version: int | None, share_percent: int, live: Live) -> None:
+    """Mirror `share_percent` of stable's split traffic to `version` through the shadow relay (None: stop
+    mirroring), and reload nginx. The weights are unchanged: clients keep getting stable's answers."""
+    with _locked():
+        if version is None:
+            shadow_path().unlink(missing_ok=True)
+        else:
+            if version not in live:
+                raise WeightsError(f"no live model server for v{version}: start it before mirroring to it")
+            data = {"version": version, "share_percent": share_percent, "updated": time.time()}
+            atomic_write_text(shadow_path(), json.dumps(data, indent=2) + "\n")
+        weights, stable = _read_state()
+        kept = {v: w for v, w in weights.items() if v in live}
+        _apply(kept, stable if stable in live else pick_stable(kept, None), live)
 
 
 def refresh(live: Live) -> None:
@@ -200,9 +240,18 @@ def spec(weights: Mapping[int, int], stable: int | None, servers: Mapping[int, i
         generate_routes=generators.routes(),
         weights=dict(weights),
         stable=stable,
+        shadow=_shadow_spec(stable, servers),
         # nginx started as root runs its workers as `nobody`; they write only the temp dirs.
         worker_user="nobody nogroup" if os.geteuid() == 0 else None,
     )
+
+
+def _shadow_spec(stable: int | None, servers: Mapping[int, int]) -> ShadowSpec | None:
+    """The recorded shadow phase, while its candidate is live and is not the stable version itself."""
+    shadow = current_shadow()
+    if shadow is None or shadow[0] not in servers or shadow[0] == stable:
+        return None
+    return ShadowSpec(shadow[0], shadow[1], policy().ports.shadow_relay)
 
 
 def write_config(gateway: GatewaySpec) -> Path:

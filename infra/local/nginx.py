@@ -10,7 +10,11 @@ What the rendered config does, in request order:
 4. Per-key rate limit: one `limit_req_zone` per key (rates differ per key), 429 + `Retry-After` when exceeded.
 5. Proxy with keep-alive to the version's server; if that server fails (refused, 502/503/504, timeout) the
    request is retried once on the stable version's server (`backup`), so clients see no error.
-6. JSON access log: status, api_key_name, upstream_version (the `X-Model-Version` the answering server sent),
+6. During a release's shadow phase (`shadow`): a share of the requests the split sends to stable (`split_clients` on
+   the request id, so the sample is fixed per request) is mirrored, body and `X-Request-ID` included, to the local
+   shadow relay, which answers at once and forwards to the candidate's pinned route (infra/local/shadow_relay.py).
+   The client gets stable's answer; pinned requests are never mirrored.
+7. JSON access log: status, api_key_name, upstream_version (the `X-Model-Version` the answering server sent),
    request_time, upstream_response_time...
 All of it is served over TLS only (`gateway.tls.min_version` and up, certificate from `infra.local.tls`). The
 plain-HTTP port (`ports.gateway_http`) answers every request with a 308 to the HTTPS port and does nothing else: no
@@ -39,6 +43,7 @@ PREDICT_PATH = contracts.PREDICT_ROUTE
 GENERATE_UPSTREAM_PATH = contracts.server_route("generate")
 PINNED_PREDICT_PATH = contracts.PINNED_PREDICT_ROUTE
 HEALTH_PATH = "/healthz"
+SHADOW_PATH = "/_mlp_shadow"  # internal: the mirror subrequest's location
 
 
 class WeightsError(ValueError):
@@ -52,6 +57,15 @@ class KeyLimit:
     rate_per_second: float
     burst: int
     internal: bool = False  # may pin a version (policy gateway.api_keys[].internal)
+
+
+@dataclass(frozen=True)
+class ShadowSpec:
+    """What the shadow phase mirrors: a share of stable's split traffic, to the relay in front of `version`."""
+
+    version: int
+    share_percent: int
+    relay_port: int
 
 
 @dataclass(frozen=True)
@@ -78,6 +92,7 @@ class GatewaySpec:
     generate_routes: Mapping[str, int] = field(default_factory=dict)
     weights: Mapping[int, int] = field(default_factory=dict)  # version -> percent; empty: no traffic anywhere
     stable: int | None = None
+    shadow: ShadowSpec | None = None  # a release's shadow phase is on
     worker_user: str | None = None  # only when nginx starts as root
 
 
@@ -152,6 +167,7 @@ def generation(spec: GatewaySpec) -> str:
         "keys": [(k.name, k.sha256, k.rate_per_second, k.burst) for k in spec.keys],
         "limits": [spec.max_request_bytes, spec.pin_header, spec.upstream_timeout_seconds, spec.retry_on_stable],
         "tls": [spec.http_port, str(spec.tls_cert), spec.tls_min_version],
+        "shadow": None if spec.shadow is None else [spec.shadow.version, spec.shadow.share_percent],
     }
     return hashlib.sha256(json.dumps(basis, sort_keys=True).encode()).hexdigest()[:12]
 
@@ -188,6 +204,43 @@ def _split(spec: GatewaySpec) -> str:
         lines.append(f'        {share} "{version}";  # {weight}%')
     lines.append("    }")
     return "\n".join(lines) + "\n"
+
+
+def _shadow(spec: GatewaySpec) -> str:
+    """The sample of stable's split traffic to mirror (decided by the request id, salted so that it is independent
+    of the split) and the relay it goes to."""
+    s = spec.shadow
+    if s is None or spec.stable is None:
+        return ""
+    share = '        * "1";' if s.share_percent >= 100 else f'        {s.share_percent}% "1";\n        * "";'
+    return (
+        f'    split_clients "${{request_id}}:shadow" $shadow_pick {{\n{share}\n    }}\n'
+        f'    map "$route_upstream:$shadow_pick" $shadow_mirrored {{\n'
+        f'        "split_{spec.stable}:1" "1";  # stable\'s share of the split only: never a pinned request\n'
+        f'        default "";\n    }}\n'
+        f"    upstream shadow_relay {{\n        server 127.0.0.1:{s.relay_port};\n        keepalive 8;\n    }}\n"
+    )
+
+
+def _shadow_location(spec: GatewaySpec) -> str:
+    if spec.shadow is None or spec.stable is None:
+        return ""
+    return f"""        location = {SHADOW_PATH} {{
+            internal;
+            if ($shadow_mirrored = "") {{ return 204; }}
+            # The relay answers at once: this subrequest never holds the client's connection for the candidate.
+            proxy_pass http://shadow_relay/mirror;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header X-Request-ID $request_id;
+            proxy_set_header Content-Type "application/json";
+            proxy_set_header X-API-Key "";
+            proxy_connect_timeout 200ms;
+            proxy_send_timeout 1s;
+            proxy_read_timeout 1s;
+        }}
+
+"""
 
 
 def _routing(spec: GatewaySpec) -> str:
@@ -282,8 +335,9 @@ REDIRECT_LOG_FORMAT = (
 )
 
 
-def _predict_location(path: str, limits: str, timeout: str, retry: str) -> str:
+def _predict_location(path: str, limits: str, timeout: str, retry: str, mirror: bool = False) -> str:
     """One public prediction route: the checks in order (method, key, route), the key's rate limit, the proxy."""
+    mirrored = f"\n            mirror {SHADOW_PATH};\n            mirror_request_body on;" if mirror else ""
     return f"""        location = {path} {{
             {_error_pages(unknown_version=True)}
             if ($request_method != POST) {{ return 405; }}
@@ -291,7 +345,7 @@ def _predict_location(path: str, limits: str, timeout: str, retry: str) -> str:
             if ($api_key_name = "") {{ return 403; }}
             if ($route_upstream = "") {{ return 404; }}
             if ($route_upstream = "split_") {{ return 503; }}
-{limits}
+{limits}{mirrored}
 
             proxy_pass http://$route_upstream$upstream_uri;
             proxy_http_version 1.1;
@@ -348,7 +402,9 @@ def render(spec: GatewaySpec) -> str:
         else "            proxy_next_upstream off;\n"
     )
     user = f"user {spec.worker_user};\n" if spec.worker_user else ""
-    predict_locations = "".join(_predict_location(path, limits, timeout, retry) for path in spec.predict_paths)
+    mirror = spec.shadow is not None and spec.stable is not None
+    predict_locations = "".join(_predict_location(path, limits, timeout, retry, mirror) for path in spec.predict_paths)
+    predict_locations += _shadow_location(spec)
     predict_locations += "".join(
         _generate_location(path, port, limits, timeout) for path, port in sorted(spec.generate_routes.items())
     )
@@ -389,6 +445,7 @@ http {{
 
 {_split(spec)}
 {_routing(spec)}
+{_shadow(spec)}
     map $requested_pin $pinned_version {{
         "~^[0-9]+$" $requested_pin;
         default "";

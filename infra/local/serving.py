@@ -11,11 +11,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from infra.local import gateway, generators, model_servers
+from core.policy import policy
+from infra.local import gateway, generators, model_servers, shadow_relay
 from infra.local.gateway import GatewayError
 from infra.local.model_servers import ModelServer, ModelServerError, is_ready, live_model_servers, program_name
 from infra.local.paths import model_cache
-from infra.local.supervisor import Program
+from infra.local.supervisor import Program, ensure_program, remove_program, wait_healthy
 
 __all__ = [
     "GatewayError",
@@ -33,9 +34,11 @@ __all__ = [
     "stable_version",
     "start_generator",
     "start_model_server",
+    "start_shadow",
     "status",
     "stop_generator",
     "stop_model_server",
+    "stop_shadow",
 ]
 
 
@@ -105,6 +108,24 @@ def stop_generator(model: str) -> None:
     generators.unrecord(model)
     gateway.refresh(model_servers.live_ports())
     generators.remove(model)
+
+
+def start_shadow(version: int, share_percent: int) -> None:
+    """Mirror `share_percent` of stable's split traffic to live version `version`: the relay in front of its server
+    first, then the gateway's mirror (infra/local/shadow_relay.py says why a relay)."""
+    live = model_servers.live_ports()
+    if version not in live:
+        raise ModelServerError(f"v{version} has no live server to mirror to: start it first (`mlp serve start`)")
+    relay = shadow_relay.program(policy().release.default_model, version, live[version])
+    ensure_program(relay)  # a relay for another candidate is replaced: its command differs
+    wait_healthy(relay, timeout=30)
+    gateway.set_shadow(version, share_percent, live)
+
+
+def stop_shadow() -> None:
+    """Stop mirroring (the gateway first, so nothing is sent to a relay that is gone), then stop the relay."""
+    gateway.set_shadow(None, 0, model_servers.live_ports())
+    remove_program(shadow_relay.PROGRAM)
 
 
 def refresh_gateway() -> None:

@@ -50,6 +50,13 @@ def _model(model: str | None) -> str:
 def _finish(state: ReleaseState, traffic: dict[str, object] | None) -> None:
     typer.echo(f"\nrelease {state.release_id}: {state.phase.value} — {state.reason}")
     for a in state.analyses:
+        if a.get("phase") == "shadow":
+            typer.echo(
+                f"  shadow analysis: {a['verdict']}; {a['pairs']} paired answers, agreement {a['agreement']}, worst "
+                f"flip rate {a['worst_flip_rate']}, label PSI {a['label_psi']}, confidence delta "
+                f"{a['mean_confidence_delta']}"
+            )
+            continue
         typer.echo(
             f"  analysis at {a['percent']}%: {a['verdict']}; canary p95 {a.get('canary_p95_ms')} ms vs stable "
             f"{a.get('stable_p95_ms')} ms (ratio {a.get('latency_ratio')}), error rate {a.get('canary_error_rate')}, "

@@ -23,7 +23,7 @@ from typing import Any
 
 from core import env
 from pipelines.data import LABELS, Example, dataset_sha256, load_split
-from pipelines.packaging.variants import VARIANTS, Variant, build_order
+from pipelines.packaging.variants import HEAD_C, VARIANTS, Variant, build_order
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BASE_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
@@ -209,11 +209,10 @@ def encoder_parity(encoders: dict[str, Path], n: int = 64) -> dict[str, float]:
 # ---------------------------------------------------------------- head, measurement, files
 
 
-def train_head(embeddings: Any, labels: list[str]) -> dict[str, Any]:
+def train_head(embeddings: Any, labels: list[str], c: float = HEAD_C) -> dict[str, Any]:
     from sklearn.linear_model import LogisticRegression
 
-    # C chosen on the validation split (0.25-8 swept): 0.5 is best for fp32 and keeps int8 within noise of it.
-    head = LogisticRegression(max_iter=2000, C=0.5)
+    head = LogisticRegression(max_iter=2000, C=c)
     head.fit(embeddings, labels)
     if list(head.classes_) != list(LABELS):
         raise ValueError(f"head classes {list(head.classes_)} differ from {LABELS}: check the training data")
@@ -282,7 +281,7 @@ def build_variant(
         config["head"] = {"coef": [[0.0] * 384] * len(LABELS), "intercept": [0.0] * len(LABELS)}
         write_json(tmp / "model_config.json", config)  # placeholder head, so the runtime can embed
         embeddings = embed_all(tmp, [ex.text for ex in head_examples])
-        config["head"] = train_head(embeddings, [ex.label for ex in head_examples])
+        config["head"] = train_head(embeddings, [ex.label for ex in head_examples], variant.head_c)
     write_json(tmp / "model_config.json", config)
 
     classifier = load_classifier(tmp)

@@ -2,20 +2,22 @@
 
 Unit tests pass fakes (tests/pipelines/release/fakes.py); `local_deps()` wires the real local runtime: serving through
 `infra.local.serving` (start a version's server, then route to it), the MLflow registry, the promotion gate,
-Prometheus and the Pushgateway.
+Prometheus, the Pushgateway, and the shadow phase's mirror and inference-log reader.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
-from core import endpoints
+from core import contracts, endpoints, env
 from core.canary import MetricSource, PrometheusSource
 from core.clock import Clock, SystemClock
 from infra.local.paths import model_cache
 from infra.local.serving import LocalServing
+from pipelines.shadow.compare import Answer
 
 
 class Serving(Protocol):
@@ -61,6 +63,21 @@ class Notifier(Protocol):
 
     def retrained_gate_failed(self, model_name: str, version: int, failed: bool) -> None: ...
 
+    # The shadow phase's measures and whether they failed the candidate (pushed once per candidate version).
+    def quality_measured(
+        self, model_name: str, version: int, stable: int, measures: dict[str, float | None], failed: bool
+    ) -> None: ...
+
+
+class Shadow(Protocol):
+    """The shadow phase's two halves: mirror stable's traffic to the candidate, and read both versions' answers."""
+
+    def start(self, version: int, share_percent: int) -> None: ...  # idempotent; mirroring once it returns
+
+    def stop(self) -> None: ...  # idempotent
+
+    def answers(self, version: int, since: datetime, until: datetime) -> list[Answer]: ...  # the version's logged
+
 
 @dataclass
 class Deps:
@@ -70,6 +87,7 @@ class Deps:
     metrics: MetricSource
     notifier: Notifier
     clock: Clock
+    shadow: Shadow
 
 
 # ---------------------------------------------------------------- local implementations (serving: LocalServing)
@@ -103,6 +121,32 @@ class MlflowRegistry:
         from services.registry import client
 
         return client.download_version(version, self.model_name, cache_root=model_cache())
+
+
+class LocalShadow:
+    """Mirroring by the local gateway and its relay (`infra.local.serving.start_shadow`); answers from the inference
+    log in the local S3 API, where every model server writes them."""
+
+    def __init__(self, model_name: str) -> None:
+        self.model_name = model_name
+
+    def start(self, version: int, share_percent: int) -> None:
+        from infra.local import serving
+
+        serving.start_shadow(version, share_percent)
+
+    def stop(self) -> None:
+        from infra.local import serving
+
+        serving.stop_shadow()
+
+    def answers(self, version: int, since: datetime, until: datetime) -> list[Answer]:
+        from infra.local.s3 import client
+        from pipelines.drift.logs import Window
+        from pipelines.shadow.logs import read_answers
+
+        bucket = env.INFERENCE_LOG_BUCKET.get() or contracts.INFERENCE_LOG_BUCKET
+        return read_answers(client(), bucket, self.model_name, version, Window(since, until))
 
 
 class PromotionGate:
@@ -153,6 +197,25 @@ class Pushgateway:
             grouping_key={"model_name": model_name, "model_version": str(version)},
         )
 
+    def quality_measured(
+        self, model_name: str, version: int, stable: int, measures: dict[str, float | None], failed: bool
+    ) -> None:
+        from prometheus_client import CollectorRegistry, Gauge, push_to_gateway
+
+        from core.promql import RELEASE_QUALITY_FAILED, SHADOW_MEASURES
+
+        labels = {"model_name": model_name, "model_version": str(version), "stable_version": str(stable)}
+        reg = CollectorRegistry()
+        doc = "1 when the candidate's answers diverged from stable's in its shadow phase and it was rolled back"
+        Gauge(RELEASE_QUALITY_FAILED, doc, list(labels), registry=reg).labels(**labels).set(1 if failed else 0)
+        for key, metric in SHADOW_MEASURES.items():
+            value = measures.get(key)
+            if value is not None:
+                gauge = Gauge(metric, f"Shadow phase: {key.replace('_', ' ')}", list(labels), registry=reg)
+                gauge.labels(**labels).set(value)
+        grouping = {"model_name": model_name, "model_version": str(version)}
+        push_to_gateway(self.url, job="release-quality", registry=reg, grouping_key=grouping, timeout=10)
+
     def _push(
         self, metric: str, doc: str, model_name: str, version: int, failed: bool, job: str, grouping_key: dict[str, str]
     ) -> None:
@@ -174,4 +237,5 @@ def local_deps(model_name: str) -> Deps:
         metrics=PrometheusSource(endpoints.prometheus_url()),
         notifier=Pushgateway(endpoints.pushgateway_url()),
         clock=SystemClock(),
+        shadow=LocalShadow(model_name),
     )

@@ -1,6 +1,8 @@
 """The release state machine: one method per step, each idempotent, the state persisted after each.
 
     PENDING --gate--> GATE_PASSED --start canary--> CANARY_STARTED --route steps[0]--> ROUTED
+    CANARY_STARTED --mirror (shadow phase)--> SHADOWING --answers agree--> SHADOW_PASSED --route steps[0]--> ROUTED
+    SHADOWING --answers disagree / too few pairs / abort--> ROLLING_BACK
     ROUTED --analysis passes--> ANALYSED --next step--> ROUTED ... --100%--> PROMOTED
     PROMOTED --move champion--> CHAMPION_MOVED --drain + stop old--> SUCCEEDED
     ROUTED --analysis fails / inconclusive / abort--> ROLLING_BACK --stable 100%, stop canary--> ROLLED_BACK
@@ -14,6 +16,7 @@ the split of the last completed step (`safe_weights`) before the error propagate
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from core.canary import AnalysisResult, AnalysisSettings, Measurement, Verdict, run_analysis
@@ -22,9 +25,20 @@ from pipelines.release.deps import Deps
 from pipelines.release.state import Outcome, Phase, ReleaseState
 from pipelines.release.store import ReleaseLog, StateStore
 from pipelines.release.traffic import TrafficDriver
+from pipelines.shadow.compare import Comparison, QualityThresholds, QualityVerdict, compare, judge, paired
 
 # Phases in which an operator's abort still rolls back; after PROMOTED the candidate already serves everything.
-ABORTABLE = frozenset({Phase.PENDING, Phase.GATE_PASSED, Phase.CANARY_STARTED, Phase.ROUTED, Phase.ANALYSED})
+ABORTABLE = frozenset(
+    {
+        Phase.PENDING,
+        Phase.GATE_PASSED,
+        Phase.CANARY_STARTED,
+        Phase.SHADOWING,
+        Phase.SHADOW_PASSED,
+        Phase.ROUTED,
+        Phase.ANALYSED,
+    }
+)
 
 
 class ReleaseInterrupted(RuntimeError):
@@ -67,7 +81,9 @@ class Executor:
         steps: dict[Phase, Callable[[ReleaseState], None]] = {
             Phase.PENDING: self._gate,
             Phase.GATE_PASSED: self._start_canary,
-            Phase.CANARY_STARTED: self._route_first_step,
+            Phase.CANARY_STARTED: self._shadow_or_route,
+            Phase.SHADOWING: self._judge_shadow,
+            Phase.SHADOW_PASSED: self._route_first_step,
             Phase.ROUTED: self._analyse,
             Phase.ANALYSED: self._next_step,
             Phase.PROMOTED: self._move_champion,
@@ -80,6 +96,7 @@ class Executor:
                 steps[state.phase](state)
         except BaseException as exc:  # includes KeyboardInterrupt and the SystemExit of a SIGTERM handler
             restored = self._restore_safe_weights(state)
+            self._stop_shadow(state)  # `resume` mirrors again if the shadow phase was under way
             self.log(state, "interrupted", phase=state.phase.value, error=repr(exc), weights_restored_to=restored)
             self.store.save(state)
             raise ReleaseInterrupted(
@@ -165,6 +182,7 @@ class Executor:
         model_dir = self.deps.registry.pull(state.version)
         outcome = self.deps.gate.run(state.version, model_dir)
         state.gate_report = outcome.report_path
+        state.retrained = outcome.retrained
         if outcome.retrained:
             self._report_retrained_gate(state, failed=not outcome.passed)
         if not outcome.passed:
@@ -206,7 +224,84 @@ class Executor:
         state.safe_weights = weights
         return weights
 
+    # ------------------------------------------------------------ shadow phase
+
+    def _shadow_or_route(self, state: ReleaseState) -> None:
+        if state.shadow_seconds <= 0:
+            self._route_first_step(state)
+            return
+        self._ensure_traffic(state)
+        self.say(
+            f"  shadow: mirroring {state.shadow_share_percent}% of stable v{state.stable_version}'s requests to "
+            f"v{state.version} for {state.shadow_seconds}s (clients get stable's answers) ..."
+        )
+        self.deps.shadow.start(state.version, state.shadow_share_percent)
+        state.shadow_started_at = datetime.now(UTC).isoformat()
+        self._advance(state, Phase.SHADOWING, share_percent=state.shadow_share_percent)
+
+    def _stop_shadow(self, state: ReleaseState) -> None:
+        try:
+            self.deps.shadow.stop()
+        except Exception as exc:  # the gateway or the relay is down: say so; `mlp release abort` retries it
+            self.log(state, "warning", detail=f"could not stop mirroring: {exc!r}")
+
+    def _judge_shadow(self, state: ReleaseState) -> None:
+        """Mirror for the rest of the shadow window, stop, let both servers flush their inference logs, then pair
+        and judge the answers (`canary.quality`)."""
+        assert state.stable_version is not None and state.shadow_started_at is not None
+        self._ensure_traffic(state)
+        self.deps.shadow.start(state.version, state.shadow_share_percent)  # again after a resume (idempotent)
+        started = datetime.fromisoformat(state.shadow_started_at)
+        left = state.shadow_seconds - (datetime.now(UTC) - started).total_seconds()
+        deadline = self.deps.clock.monotonic() + left
+        while (remaining := deadline - self.deps.clock.monotonic()) > 0:
+            if self.store.abort_requested():
+                return  # the run loop turns the abort into a roll-back
+            self.deps.clock.sleep(min(remaining, 1.0))
+        self.deps.shadow.stop()
+        self.deps.clock.sleep(self.policy.serving.inference_log_flush_seconds + 2)  # both logs' last records land
+        until = datetime.now(UTC)
+        comparison = compare(
+            paired(
+                self.deps.shadow.answers(state.stable_version, started, until),
+                self.deps.shadow.answers(state.version, started, until),
+            )
+        )
+        judgement = judge(comparison, QualityThresholds.from_policy(self.policy.canary.quality))
+        summary = {"phase": "shadow", "verdict": judgement.verdict.value, **quality_numbers(comparison)}
+        state.analyses.append({**summary, "reasons": judgement.reasons})
+        self.log(state, "shadow_analysis", **summary, reasons=judgement.reasons)
+        self.say(shadow_line(summary, judgement.reasons))
+        self._tag(state, {f"release.shadow.{k}": v for k, v in summary.items() if k != "phase"})
+        judged_failed = judgement.verdict is not QualityVerdict.PASS and (
+            self.policy.canary.shadow.judge_retrained or not state.retrained
+        )
+        try:
+            measures = {k: v for k, v in summary.items() if k not in ("phase", "verdict", "label_shift_p_value")}
+            self.deps.notifier.quality_measured(
+                state.model_name, state.version, state.stable_version, measures, judged_failed
+            )
+        except Exception as exc:
+            self.log(state, "warning", detail=f"could not push the shadow measures to the Pushgateway: {exc!r}")
+        if judgement.verdict is QualityVerdict.PASS:
+            self._advance(state, Phase.SHADOW_PASSED, pairs=comparison.pairs)
+            return
+        if state.retrained and not self.policy.canary.shadow.judge_retrained:
+            self.say("    recorded, not judged: a retrained version is meant to answer differently (policy)")
+            self._advance(state, Phase.SHADOW_PASSED, pairs=comparison.pairs, judged=False)
+            return
+        what = "shadow analysis failed" if judgement.verdict is QualityVerdict.FAIL else "shadow analysis inconclusive"
+        state.reason = f"{what}: " + "; ".join(judgement.reasons)
+        try:
+            self.deps.notifier.analysis_failed(state.model_name, state.version, True)
+        except Exception as exc:
+            self.log(state, "warning", detail=f"could not push to the Pushgateway: {exc!r}")
+        self._advance(state, Phase.ROLLING_BACK, reason=state.reason)
+
+    # ------------------------------------------------------------ traffic steps
+
     def _route_first_step(self, state: ReleaseState) -> None:
+        self._stop_shadow(state)  # a passed shadow phase stopped it already; this holds after a resume too
         self._ensure_traffic(state)
         state.step_index = 0
         self._set_split(state, state.steps[0])
@@ -303,6 +398,7 @@ class Executor:
         self.log(state, "finished", outcome=Outcome.PROMOTED.value, reason=state.reason, analyses=state.analyses)
 
     def _roll_back(self, state: ReleaseState) -> None:
+        self._stop_shadow(state)  # no request is mirrored to a server about to go
         # Traffic first, server second: the canary gets weight 0 before it goes away.
         if state.stable_version is not None:
             weights = {state.stable_version: 100}
@@ -327,6 +423,31 @@ def _num(value: float | None) -> str:
 
 def step_line(phase: str, fields: dict[str, Any]) -> str:
     return f"  [{phase}] " + ", ".join(f"{k}={v}" for k, v in fields.items())
+
+
+def quality_numbers(c: Comparison) -> dict[str, Any]:
+    """The paired comparison's measures as logged, tagged and printed (rounded: they are read by people)."""
+
+    def r(x: float | None) -> float | None:
+        return None if x is None else round(x, 4)
+
+    return {
+        "pairs": c.pairs,
+        "agreement": r(c.agreement),
+        "worst_flip_rate": r(max(c.flip_rates.values(), default=None)),
+        "label_psi": r(c.label_psi),
+        "label_shift_p_value": None if c.label_shift_p_value is None else float(f"{c.label_shift_p_value:.3g}"),
+        "mean_confidence_delta": r(c.mean_confidence_delta),
+    }
+
+
+def shadow_line(summary: dict[str, Any], reasons: list[str]) -> str:
+    line = (
+        f"    shadow {summary['verdict']}: pairs={summary['pairs']}, agreement={summary['agreement']}, "
+        f"worst flip rate={summary['worst_flip_rate']}, label PSI={summary['label_psi']} "
+        f"(p={summary['label_shift_p_value']}), confidence delta={summary['mean_confidence_delta']}"
+    )
+    return line + "".join(f"\n      - {reason}" for reason in reasons)
 
 
 def measurement_line(m: dict[str, Any]) -> str:

@@ -32,15 +32,17 @@ class Timing:
     window_seconds: int
     interval_seconds: int
     drain_seconds: int
+    shadow_seconds: int  # 0: the policy has no shadow phase
 
 
 def timing(p: Policy, mode: WindowMode | None = None) -> Timing:
     """Local runs use the short local window and interval from the policy; the logic is the same."""
     mode = mode or ("production" if env.RELEASE_WINDOW.get() == "production" else "local")
-    a, c = p.canary.analysis, p.canary
+    a, c, s = p.canary.analysis, p.canary, p.canary.shadow
     if mode == "production":
-        return Timing(a.window_seconds, a.interval_seconds, c.drain_grace_seconds)
-    return Timing(a.local_window_seconds, a.local_interval_seconds, c.local_drain_grace_seconds)
+        return Timing(a.window_seconds, a.interval_seconds, c.drain_grace_seconds, s.duration_seconds * s.enabled)
+    shadow = s.local_duration_seconds * s.enabled
+    return Timing(a.local_window_seconds, a.local_interval_seconds, c.local_drain_grace_seconds, shadow)
 
 
 def _sigterm_as_interrupt(signum: int, frame: FrameType | None) -> None:
@@ -119,6 +121,8 @@ def start(
             interval_seconds=t.interval_seconds,
             drain_seconds=t.drain_seconds,
             steps=list(p.canary.steps),
+            shadow_seconds=t.shadow_seconds,
+            shadow_share_percent=p.canary.shadow.share_percent,
         )
         state.owner_pid = os.getpid()
         lock.record(state.release_id, version)

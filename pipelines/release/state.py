@@ -25,6 +25,8 @@ class Phase(StrEnum):
     PENDING = "pending"  # recorded, nothing done yet
     GATE_PASSED = "gate_passed"  # the promotion gate passed on the pulled version
     CANARY_STARTED = "canary_started"  # the candidate's server runs beside stable, no traffic yet
+    SHADOWING = "shadowing"  # the gateway mirrors a share of stable's requests to it; clients get stable's answers
+    SHADOW_PASSED = "shadow_passed"  # its answers to the mirrored requests agreed with stable's; mirroring stopped
     ROUTED = "routed"  # traffic split set to steps[step_index]
     ANALYSED = "analysed"  # the analysis at steps[step_index] passed
     PROMOTED = "promoted"  # 100% on the candidate
@@ -77,17 +79,21 @@ class ReleaseState:
     interval_seconds: int
     drain_seconds: int
     steps: list[int]
+    shadow_seconds: int = 0  # 0: no shadow phase before steps[0]
+    shadow_share_percent: int = 0
     phase: Phase = Phase.PENDING
     step_index: int = 0
     safe_weights: dict[int, int] = field(default_factory=dict)  # the split of the last completed step
     extensions_used: int = 0
     reason: str = ""
     gate_report: str | None = None
+    retrained: bool = False  # the candidate came from the drift loop's retraining (its gate says so)
     analyses: list[dict[str, Any]] = field(default_factory=list)  # one summary per analysis window
     created_at: str = field(default_factory=utcnow)
     updated_at: str = field(default_factory=utcnow)
     owner_pid: int | None = None
     log_path: str | None = None
+    shadow_started_at: str | None = None  # ISO-8601 UTC: the start of the window whose answers are paired
 
     @classmethod
     def new(
@@ -101,6 +107,8 @@ class ReleaseState:
         interval_seconds: int,
         drain_seconds: int,
         steps: list[int],
+        shadow_seconds: int = 0,
+        shadow_share_percent: int = 0,
     ) -> ReleaseState:
         release_id = f"{datetime.now(UTC):%Y%m%dT%H%M%S}-v{version}-{uuid.uuid4().hex[:6]}"
         return cls(
@@ -113,6 +121,8 @@ class ReleaseState:
             interval_seconds=interval_seconds,
             drain_seconds=drain_seconds,
             steps=list(steps),
+            shadow_seconds=shadow_seconds,
+            shadow_share_percent=shadow_share_percent,
             safe_weights={stable_version: 100} if stable_version is not None else {},
         )
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from core.clock import Clock, SystemClock
-from pipelines.release.executor import measurement_line, step_line
+from pipelines.release.executor import measurement_line, shadow_line, step_line
 from pipelines.release.state import Phase, ReleaseState
 from pipelines.release.store import ReleaseLog, StateStore
 from pipelines.release.traffic import TrafficDriver
@@ -57,6 +57,8 @@ def describe(record: dict[str, Any]) -> str:
         return step_line(str(rest.pop("phase", "?")), rest)
     if event == "measurement":
         return measurement_line(rest)
+    if event == "shadow_analysis":
+        return shadow_line(rest, list(rest.get("reasons", [])))
     if event == "started":
         return (
             f"  started by {rest.get('trigger')} ({rest.get('actor')}): v{record.get('version')} against stable "

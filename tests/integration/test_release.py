@@ -25,6 +25,7 @@ import httpx
 import psutil
 import pytest
 
+from core.policy import policy
 from tests.integration.conftest import MLP, REPO_ROOT, mlp
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -150,7 +151,38 @@ def test_good_candidate_is_promoted(stable: int, registered_versions: dict[str, 
     assert any(e["event"] == "measurement" for e in events)
     traffic = next(e for e in events if e["event"] == "traffic")
     assert traffic["by_version"].get(str(candidate), 0) > 0  # the canary really answered users
+    # The shadow phase came first, on requests mirrored from stable's traffic: int8 answers as fp32 does.
+    (shadow,) = [e for e in events if e["event"] == "shadow_analysis"]
+    assert shadow["verdict"] == "pass" and shadow["pairs"] >= policy().canary.quality.min_pairs, shadow
+    assert tags["release.shadow.verdict"] == "pass"
     print(f"\n[release] candidate v{candidate} vs stable v{stable}: {state['analyses']}")
+
+
+def test_an_underconfident_candidate_is_rolled_back_in_the_shadow_phase(
+    stable: int, registered_versions: dict[str, int]
+) -> None:
+    """Fast, error-free and through the gate (accuracy within its tolerance), so the traffic analysis would pass it;
+    its answers to the mirrored requests are less confident than stable's beyond `canary.quality`, and it never
+    receives a client's request."""
+    from services.registry import client
+
+    candidate = registered_versions["underconfident"]
+    result = mlp("release", "start", "--version", str(candidate), "--drive-traffic", RPS, check=False, timeout=900)
+    assert result.returncode == 1, result.stdout + result.stderr
+    state = _state()
+    assert state is not None and state["phase"] == "rolled_back"
+    assert state["reason"].startswith("shadow analysis failed: mean confidence fell by"), state["reason"]
+    assert "shadow fail: pairs=" in result.stdout
+    tags = _tags(candidate)
+    assert tags["release.status"] == "rolled_back" and tags["release.shadow.verdict"] == "fail"
+    assert float(tags["release.shadow.mean_confidence_delta"]) < -policy().canary.quality.max_confidence_drop
+    assert int(tags["release.shadow.pairs"]) >= policy().canary.quality.min_pairs
+    events = _log(state)
+    splits = [e.get("weights") for e in events if e["event"] == "step"]
+    assert all(str(candidate) not in (w or {}) for w in splits), splits  # no client request was ever routed to it
+    traffic = next(e for e in events if e["event"] == "traffic")
+    assert traffic["non_2xx"] == 0 and set(traffic["by_version"]) == {str(stable)}, traffic
+    assert client.get_alias("champion") == stable and _weights() == {stable: 100} and candidate not in _live()
 
 
 def _policy_with_loose_gate_latency(tmp_path: Path) -> dict[str, str]:

@@ -199,11 +199,21 @@ needs_nginx = pytest.mark.skipif(shutil.which("nginx") is None and not Path("/us
 
 @needs_nginx
 @pytest.mark.parametrize(
-    ("weights", "generate_routes"),
-    [({3: 80, 4: 20}, {}), ({}, {}), ({4: 100}, {}), ({3: 100}, {"/v1/models/gemma3-270m/generate": 13050})],
+    ("weights", "generate_routes", "shadow"),
+    [
+        ({3: 80, 4: 20}, {}, None),
+        ({}, {}, None),
+        ({4: 100}, {}, None),
+        ({3: 100}, {"/v1/models/gemma3-270m/generate": 13050}, None),
+        ({3: 100}, {}, c.ShadowSpec(4, 50, 18086)),
+    ],
 )
 def test_nginx_accepts_the_rendered_config(
-    tmp_path: Path, weights: dict[int, int], generate_routes: dict[str, int], monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    weights: dict[int, int],
+    generate_routes: dict[str, int],
+    shadow: c.ShadowSpec | None,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv(env.STATE_DIR.name, str(tmp_path))  # the certificate and key land where spec() says
     tls.ensure()
@@ -212,7 +222,8 @@ def test_nginx_accepts_the_rendered_config(
         (tmp_path / "tmp" / d).mkdir(parents=True)
     stable = c.pick_stable(weights, None)
     conf = tmp_path / "nginx.conf"
-    conf.write_text(c.render(spec(tmp_path, weights=weights, stable=stable, generate_routes=generate_routes)))
+    rendered = spec(tmp_path, weights=weights, stable=stable, generate_routes=generate_routes, shadow=shadow)
+    conf.write_text(c.render(rendered))
     result = subprocess.run(
         ["/usr/sbin/nginx", "-t", "-p", str(tmp_path), "-c", str(conf), "-e", str(tmp_path / "logs" / "e.log")],
         capture_output=True,
@@ -273,3 +284,26 @@ def test_a_generate_route_is_keyed_limited_and_proxied_to_its_one_server(tmp_pat
     assert "$route_upstream" not in body  # not the classifier's weighted split
     # Routed or not changes what the gateway serves: the generation fingerprint tells the reload apart.
     assert c.generation(spec(tmp_path, generate_routes={route: 13050})) != c.generation(spec(tmp_path))
+
+
+def test_the_shadow_phase_mirrors_a_sample_of_stables_split_traffic_to_the_relay(tmp_path: Path) -> None:
+    conf = c.render(spec(tmp_path, weights={3: 100}, stable=3, shadow=c.ShadowSpec(4, 30, 18086)))
+    for path in ("/classify",):
+        location = conf.split(f"location = {path} {{")[1].split("\n        }")[0]
+        assert f"mirror {c.SHADOW_PATH};" in location and "mirror_request_body on;" in location
+    # The sample: fixed per request id, salted so that it does not coincide with the split's own draw.
+    assert 'split_clients "${request_id}:shadow" $shadow_pick {\n        30% "1";\n        * "";' in conf
+    # Only stable's share of the split is mirrored: a pinned request (route pin_N) never is.
+    assert '"split_3:1" "1";' in conf and "pin_" not in conf.split("$shadow_mirrored {")[1].split("}")[0]
+    shadow = conf.split(f"location = {c.SHADOW_PATH} {{")[1].split("\n        }")[0]
+    assert "internal;" in shadow and 'if ($shadow_mirrored = "") { return 204; }' in shadow
+    assert "proxy_pass http://shadow_relay/mirror;" in shadow and "proxy_set_header X-Request-ID $request_id;" in shadow
+    assert "server 127.0.0.1:18086;" in upstream(conf, "shadow_relay")
+    assert c.generation(spec(tmp_path, weights={3: 100}, stable=3)) != c.generation(
+        spec(tmp_path, weights={3: 100}, stable=3, shadow=c.ShadowSpec(4, 30, 18086))
+    ), "turning the mirror on is a new config that a reload must confirm"
+
+
+def test_no_mirror_without_a_shadow_phase(tmp_path: Path) -> None:
+    conf = c.render(spec(tmp_path, weights={3: 100}, stable=3))
+    assert "mirror " not in conf and c.SHADOW_PATH not in conf and "shadow_relay" not in conf

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from pipelines.release.deps import Deps, GateOutcome
 from pipelines.release.state import Phase, ReleaseState, Trigger
+from pipelines.shadow.compare import Answer
 
 CANARY, STABLE = 7, 3
 MODEL = "review-polarity-classifier"
@@ -167,12 +169,46 @@ class FakeGate:
 class FakeNotifier:
     pushes: list[tuple[int, bool]] = field(default_factory=list)
     retrained_gates: list[tuple[int, bool]] = field(default_factory=list)
+    quality: list[tuple[int, int, dict[str, float | None], bool]] = field(default_factory=list)
 
     def analysis_failed(self, model_name: str, version: int, failed: bool) -> None:
         self.pushes.append((version, failed))
 
     def retrained_gate_failed(self, model_name: str, version: int, failed: bool) -> None:
         self.retrained_gates.append((version, failed))
+
+    def quality_measured(
+        self, model_name: str, version: int, stable: int, measures: dict[str, float | None], failed: bool
+    ) -> None:
+        self.quality.append((version, stable, dict(measures), failed))
+
+
+# What two agreeing versions log in a shadow phase: enough pairs (policy canary.quality.min_pairs), both labels.
+AGREEING = [Answer(f"req-{i}", 0, "positive" if i % 2 else "negative", 0.9) for i in range(300)]
+
+
+@dataclass
+class FakeShadow:
+    """Mirroring as a flag; each version's logged answers as given (default: STABLE and CANARY agree)."""
+
+    answers_by_version: dict[int, list[Answer]] = field(default_factory=lambda: {STABLE: AGREEING, CANARY: AGREEING})
+    mirroring: int | None = None  # the version mirrored to
+    calls: list[tuple[str, Any]] = field(default_factory=list)
+    fail_answers: bool = False
+
+    def start(self, version: int, share_percent: int) -> None:
+        self.calls.append(("start", version))
+        self.mirroring = version
+
+    def stop(self) -> None:
+        self.calls.append(("stop", None))
+        self.mirroring = None
+
+    def answers(self, version: int, since: datetime, until: datetime) -> list[Answer]:
+        assert since < until
+        if self.fail_answers:
+            raise RuntimeError("S3 unreachable (fake)")
+        return list(self.answers_by_version.get(version, []))
 
 
 def fake_deps(samples: list[Sample], gate_passes: bool = True) -> Deps:
@@ -183,4 +219,5 @@ def fake_deps(samples: list[Sample], gate_passes: bool = True) -> Deps:
         metrics=ScriptedMetrics(samples),
         notifier=FakeNotifier(),
         clock=FakeClock(),
+        shadow=FakeShadow(),
     )

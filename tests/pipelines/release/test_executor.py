@@ -22,6 +22,7 @@ from tests.pipelines.release.fakes import (
     FakeNotifier,
     FakeRegistry,
     FakeServing,
+    FakeShadow,
     Sample,
     ScriptedMetrics,
     fake_deps,
@@ -189,6 +190,7 @@ def world_at(phase: Phase, p: Policy) -> tuple[ReleaseState, Deps]:
         metrics=ScriptedMetrics([SLOW] if phase is Phase.ROLLING_BACK else [GOOD]),
         notifier=FakeNotifier(),
         clock=fake_deps([GOOD]).clock,
+        shadow=FakeShadow(),
     )
     s = serving(deps)
     if phase not in (Phase.PENDING, Phase.GATE_PASSED):

@@ -133,6 +133,16 @@ def test_describe_formats_steps_and_measurements_like_the_executor() -> None:
     assert describe(step) == "  [routed] percent=10"
     m = {"event": "measurement", "verdict": "pass", "canary_requests": 41.7, "latency_ratio": 0.91234}
     assert "pass: canary requests=42, p95 ratio=0.91" in describe(m)
+    shadow = {
+        "event": "shadow_analysis", "verdict": "fail", "pairs": 303, "agreement": 0.97, "worst_flip_rate": 0.03,
+        "label_psi": 0.0, "label_shift_p_value": 1.0, "mean_confidence_delta": -0.06,
+        "reasons": ["mean confidence fell by 0.060 > max 0.05 over 303 pairs"],
+    }  # fmt: skip
+    assert describe(shadow).splitlines() == [
+        "    shadow fail: pairs=303, agreement=0.97, worst flip rate=0.03, label PSI=0.0 (p=1.0), confidence "
+        "delta=-0.06",
+        "      - mean confidence fell by 0.060 > max 0.05 over 303 pairs",
+    ]
 
 
 def test_an_unfinished_release_of_another_version_fails_at_once(tmp_path: Path) -> None:
