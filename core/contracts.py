@@ -44,6 +44,18 @@ def service_ref(task: str) -> str:
 # Where the gateway sends requests pinned to a version (internal keys only): the same prediction, counted apart by
 # the server's metrics (label `endpoint`), so canary analyses and SLOs, which select PREDICT_ROUTE, never see them.
 PINNED_PREDICT_ROUTE: Final = "/classify/pinned"
+# Envoy appends this to the Host of every request it mirrors (RouteAction.RequestMirrorPolicy, which the Gateway
+# API's RequestMirror filter becomes); the local shadow relay sends it too. A model server answers such a request on
+# PINNED_PREDICT_ROUTE, so analyses and SLOs never count it, and logs it as mirrored, so drift never reads it twice.
+SHADOW_HOST_SUFFIX: Final = "-shadow"
+
+
+def is_mirrored_host(host: str) -> bool:
+    """Whether a Host header is a mirror's: `api.example.com-shadow`, also with a port before or after the suffix."""
+    name = host.strip().lower()
+    return name.endswith(SHADOW_HOST_SUFFIX) or name.rsplit(":", 1)[0].endswith(SHADOW_HOST_SUFFIX)
+
+
 LIVENESS_ROUTE: Final = "/livez"  # BentoML built-in: the process answers
 READINESS_ROUTE: Final = "/readyz"  # BentoML built-in: the model is loaded and warmed up
 HEALTH_ROUTE: Final = "/healthz"

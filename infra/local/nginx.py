@@ -31,7 +31,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core import contracts
+from core import contracts, endpoints
 
 NJS_MODULE = "/usr/lib/nginx/modules/ngx_http_js_module.so"
 ACCESS_LOG = "gateway-access.log"
@@ -350,7 +350,7 @@ def _predict_location(path: str, limits: str, timeout: str, retry: str, mirror: 
             proxy_pass http://$route_upstream$upstream_uri;
             proxy_http_version 1.1;
             proxy_set_header Connection "";
-            proxy_set_header Host $host;
+            proxy_set_header Host $upstream_host;
             proxy_set_header X-Request-ID $request_id;
             proxy_set_header Content-Type "application/json";  # the API speaks JSON only
             proxy_set_header X-API-Key "";  # the key stops here
@@ -449,6 +449,12 @@ http {{
     map $requested_pin $pinned_version {{
         "~^[0-9]+$" $requested_pin;
         default "";
+    }}
+    # A Host with the mirror's mark (contracts.SHADOW_HOST_SUFFIX) would make a model server treat a client's own
+    # request as a mirrored copy (uncounted, unread by drift): only the shadow relay may send one.
+    map $host $upstream_host {{
+        "~{contracts.SHADOW_HOST_SUFFIX}$" "{endpoints.HOST}";
+        default $host;
     }}
 
 {"".join(_upstreams(spec))}

@@ -2,9 +2,11 @@
 
 nginx's mirror subrequest holds the client's keep-alive connection until it completes, so a candidate that hangs
 would delay each client's next request by the mirror's timeout. The relay answers every mirrored request at once
-(202) and sends it on to the candidate's pinned route itself, from a bounded queue with its own timeout: a slow,
-failing or absent candidate costs clients nothing, and what the candidate could not answer is counted, not retried.
-Envoy's RequestMirror in the cluster is fire-and-forget already; the relay has no cluster counterpart.
+(202) and sends it on to the candidate itself, from a bounded queue with its own timeout: a slow, failing or absent
+candidate costs clients nothing, and what the candidate could not answer is counted, not retried. Envoy's
+RequestMirror in the cluster is fire-and-forget already; the relay has no cluster counterpart. It marks each request
+as Envoy marks a mirrored one (`contracts.SHADOW_HOST_SUFFIX` on the Host), so the candidate's server treats both
+alike: answered on its pinned route, never counted by the canary analysis, logged as mirrored.
 
 The candidate logs its answers under the request id the gateway gave the request (`X-Request-ID`), as stable does:
 the shadow comparison pairs them from the two inference logs (pipelines/shadow/).
@@ -18,6 +20,7 @@ import argparse
 import asyncio
 import contextlib
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp import web
@@ -45,7 +48,8 @@ class Relay:
     """Takes mirrored requests without waiting on the candidate; `concurrency` workers send them on."""
 
     def __init__(self, target: str, model: str, version: int, *, timeout: float, queue_size: int, concurrency: int):
-        self.target = target.rstrip("/") + contracts.PINNED_PREDICT_ROUTE  # never counted by the canary analysis
+        self.target = target.rstrip("/") + contracts.PREDICT_ROUTE
+        self.host = urlsplit(target).netloc + contracts.SHADOW_HOST_SUFFIX
         self.timeout = aiohttp.ClientTimeout(total=timeout)
         self.queue: asyncio.Queue[Mirrored] = asyncio.Queue(maxsize=queue_size)
         self.concurrency = concurrency
@@ -77,7 +81,11 @@ class Relay:
         return web.Response(status=202)
 
     async def _send(self, session: aiohttp.ClientSession, item: Mirrored) -> None:
-        headers = {"Content-Type": "application/json", contracts.REQUEST_ID_HEADER: item.request_id}
+        headers = {
+            "Content-Type": "application/json",
+            "Host": self.host,
+            contracts.REQUEST_ID_HEADER: item.request_id,
+        }
         try:
             async with session.post(self.target, data=item.body, headers=headers, timeout=self.timeout) as resp:
                 await resp.read()

@@ -217,12 +217,20 @@ def http_route(
     model_name: str,
     namespace: str,
     weights: dict[str, int],
+    mirror: tuple[str, int] | None = None,
 ) -> c.Manifest:
     """The public route: `weights` (Service name -> weight). A pin header here is not a match: pins answer only on
-    the internal host (`pin_route`)."""
+    the internal host (`pin_route`). `mirror` (Service name, percent): a copy of that share of the requests, after
+    the rewrite, goes to that Service too; its answers are dropped by Envoy, which marks the copy's Host
+    (`contracts.SHADOW_HOST_SUFFIX`)."""
+    filters = [_rewrite(contracts.server_route(policy.model(model_name).task))]
+    if mirror is not None:
+        service, percent = mirror
+        backend = {"group": "", "kind": "Service", "name": service, "port": c.HTTP_PORT}
+        filters.append({"type": "RequestMirror", "requestMirror": {"backendRef": backend, "percent": percent}})
     rule = {
         "matches": _predict_matches(policy, model_name),
-        "filters": [_rewrite(contracts.server_route(policy.model(model_name).task))],
+        "filters": filters,
         "backendRefs": [_backend(name, w) for name, w in weights.items()],
         "timeouts": {"request": f"{policy.gateway.upstream_timeout_seconds:g}s"},
     }

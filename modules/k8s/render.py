@@ -93,7 +93,7 @@ def _critical_model(props: RenderProps, p: Policy, out: dict[str, list[c.Manifes
         out["gateway"].append(gateway.http_route(g, p, name, ns, weights))
     else:
         canary, stable = props.canary_version, props.stable_version
-        out["release"] = release.release_manifests(s, p, name, canary, stable, route)
+        out["release"] = release.release_manifests(s, props.monitoring, p, name, canary, stable, route)
         pins = {stable: release.stable_service_name(name)}
         if canary != stable:
             pins[canary] = release.canary_service_name(name)
@@ -101,7 +101,10 @@ def _critical_model(props: RenderProps, p: Policy, out: dict[str, list[c.Manifes
         # The plugin owns the weighted route: created once with everything on stable, then moved only by it. The
         # version pins change every release, so they live in a route of their own the platform applies each time.
         weights = {release.stable_service_name(name): 100, release.canary_service_name(name): 0}
-        out["traffic"] = [gateway.http_route(g, p, name, ns, weights)]
+        # The shadow mirror is part of the created-once rule: it mirrors only while a canary pod exists.
+        shadow = release.shadows(p, name)
+        mirror = (release.shadow_service_name(name), p.canary.shadow.share_percent) if shadow else None
+        out["traffic"] = [gateway.http_route(g, p, name, ns, weights, mirror=mirror)]
     out["gateway"].append(gateway.pin_route(g, p, name, ns, pins))
     out["gateway"].append(gateway.internal_security_policy(g, name, ns))
     out["gateway"].append(gateway.backend_traffic_policy(g, p, name, ns, route=gateway.pin_route_name(name)))

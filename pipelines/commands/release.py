@@ -50,9 +50,10 @@ def _model(model: str | None) -> str:
 def _finish(state: ReleaseState, traffic: dict[str, object] | None) -> None:
     typer.echo(f"\nrelease {state.release_id}: {state.phase.value} — {state.reason}")
     for a in state.analyses:
-        if a.get("phase") == "shadow":
+        if "phase" in a:  # answers: the shadow phase's ("shadow") or a traffic step's ("quality-<percent>")
+            what = "shadow analysis" if a["phase"] == "shadow" else f"quality at {a['phase'].removeprefix('quality-')}%"
             typer.echo(
-                f"  shadow analysis: {a['verdict']}; {a['pairs']} paired answers, agreement {a['agreement']}, worst "
+                f"  {what}: {a['verdict']}; {a['pairs']} paired answers, agreement {a['agreement']}, worst "
                 f"flip rate {a['worst_flip_rate']}, label PSI {a['label_psi']}, confidence delta "
                 f"{a['mean_confidence_delta']}"
             )

@@ -107,6 +107,8 @@ def read_records(
     stats = stats if stats is not None else ReadStats()
     found: list[LoggedInference] = []
     for raw in read_rows(client, bucket, model_name, version, window, stats):
+        if raw.get("mirrored"):
+            continue  # a mirrored copy: the text is read where the client was answered (pipelines/shadow)
         try:
             record = LoggedInference(
                 parse_ts(str(raw["ts"])), str(raw["text"]), str(raw["label"]), float(raw["confidence"])

@@ -232,14 +232,42 @@ def few_shot(train: list[Example], per_class: int) -> list[Example]:
     return picked
 
 
-def embed_all(session_dir: Path, texts: list[str], batch: int = 64) -> Any:
+class SharedEmbeddings:
+    """Embeddings of one build, by encoder: variants on the same encoder graph and input shaping (fp32,
+    underconfident, weak) embed the training and evaluation texts once. Batches are the same for every variant
+    (`embed_batches`'s and `evaluate`'s 64), so a reused embedding is the one the variant would have computed.
+    Latency is always timed on the uncached classifier."""
+
+    def __init__(self) -> None:
+        self._by_encoder: dict[tuple[str, int, str], dict[str, Any]] = {}
+
+    def wrap(self, classifier: Any, encoder: Path, max_seq_tokens: int, padding: str) -> Any:
+        """`classifier` with its `embed` answered from (and filling) the cache of its encoder."""
+        import numpy as np
+
+        cache = self._by_encoder.setdefault((sha256_file(encoder), max_seq_tokens, padding), {})
+        compute = classifier.embed
+
+        def embed(texts: list[str]) -> Any:
+            if any(t not in cache for t in texts):
+                cache.update(zip(texts, compute(texts), strict=True))
+            return np.vstack([cache[t] for t in texts])
+
+        classifier.embed = embed
+        return classifier
+
+
+def embed_batches(classifier: Any, texts: list[str], batch: int = 64) -> Any:
     import numpy as np
 
-    from services.model_runtime.runtimes import load_classifier
-
-    classifier = load_classifier(session_dir, threads=2)
     parts = [classifier.embed(texts[i : i + batch]) for i in range(0, len(texts), batch)]
     return np.vstack(parts)
+
+
+def embed_all(session_dir: Path, texts: list[str], batch: int = 64) -> Any:
+    from services.model_runtime.runtimes import load_classifier
+
+    return embed_batches(load_classifier(session_dir, threads=2), texts, batch)
 
 
 def write_json(path: Path, data: Any) -> None:
@@ -247,7 +275,13 @@ def write_json(path: Path, data: Any) -> None:
 
 
 def build_variant(
-    variant: Variant, out: Path, encoder: Path, max_seq_tokens: int, latency_n: int, warmup: int
+    variant: Variant,
+    out: Path,
+    encoder: Path,
+    max_seq_tokens: int,
+    latency_n: int,
+    warmup: int,
+    shared: SharedEmbeddings | None = None,
 ) -> dict[str, Any]:
     from pipelines.baseline import train_baseline
     from pipelines.evaluation import evaluate, measure_latency
@@ -280,7 +314,10 @@ def build_variant(
         log(f"{variant.name}: embedding {len(head_examples)} training texts with the {variant.quantisation} encoder")
         config["head"] = {"coef": [[0.0] * 384] * len(LABELS), "intercept": [0.0] * len(LABELS)}
         write_json(tmp / "model_config.json", config)  # placeholder head, so the runtime can embed
-        embeddings = embed_all(tmp, [ex.text for ex in head_examples])
+        embedder = load_classifier(tmp, threads=2)
+        if shared is not None:
+            embedder = shared.wrap(embedder, encoder, seq, variant.padding)
+        embeddings = embed_batches(embedder, [ex.text for ex in head_examples])
         config["head"] = train_head(embeddings, [ex.label for ex in head_examples], variant.head_c)
     write_json(tmp / "model_config.json", config)
 
@@ -296,7 +333,8 @@ def build_variant(
         val_scores, held_scores = scores["validation"], scores["heldout"]
     else:
         log(f"{variant.name}: evaluating on validation and held-out splits")
-        val_scores, held_scores = evaluate(classifier, validation).as_dict(), evaluate(classifier, heldout).as_dict()
+        scored = shared.wrap(load_classifier(tmp), encoder, seq, variant.padding) if shared else classifier
+        val_scores, held_scores = evaluate(scored, validation).as_dict(), evaluate(scored, heldout).as_dict()
     log(f"{variant.name}: timing {latency_n} single requests")
     latency = measure_latency(classifier, [ex.text for ex in validation], n=latency_n, warmup=warmup)
     baseline = evaluate(train_baseline("tfidf_logreg", train), validation)
@@ -410,6 +448,7 @@ def _try_lock(lock: Any) -> bool:
 
 def build(names: list[str], models: Path, args: argparse.Namespace) -> int:
     encoder_paths = encoders(models / ".cache", gguf=any(VARIANTS[n].quantisation.startswith("gguf-") for n in names))
+    shared = SharedEmbeddings()
     for i, name in enumerate(names, 1):
         variant = VARIANTS[name]
         out = models / name
@@ -420,7 +459,13 @@ def build(names: list[str], models: Path, args: argparse.Namespace) -> int:
             continue
         log(f"[{i}/{len(names)}] {name}: {variant.description}")
         metrics = build_variant(
-            variant, out, encoder_paths[variant.quantisation], args.max_seq_tokens, args.latency_requests, args.warmup
+            variant,
+            out,
+            encoder_paths[variant.quantisation],
+            args.max_seq_tokens,
+            args.latency_requests,
+            args.warmup,
+            shared,
         )
         stamp.write_text(key)
         val, lat = metrics["validation"], metrics["latency_ms"]

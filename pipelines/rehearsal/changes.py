@@ -103,6 +103,36 @@ def drift_job_for_this_machine(
     return pod, changes
 
 
+def shadow_compare_for_this_machine(
+    template: Manifest, *, suffix: str, s3_env: dict[str, str], args: Mapping[str, str]
+) -> tuple[Manifest, list[Change]]:
+    """The comparison AnalysisTemplate's Job as the Pod the rehearsal runs once, its `{{args.*}}` bound as Argo
+    binds them from the Rollout's step, and what differs and why."""
+    (metric,) = template["spec"]["metrics"]
+    job = metric["provider"]["job"]
+    pod_spec = copy.deepcopy(job["spec"]["template"]["spec"])
+    meta = copy.deepcopy(job["spec"]["template"]["metadata"])
+    meta["name"] = f"{template['metadata']['name']}-{suffix}"
+    changes = [
+        Change("the analysis Job run once as a Pod", "podman kube play runs Pods, not Jobs, and no Argo controller "
+               "runs here; the Job's retries and deadline are the cluster's (rendered and schema-checked)"),
+        Change("{{args.*}} bound: " + ", ".join(f"{k}={v}" for k, v in args.items()), "what Argo substitutes from "
+               "the Rollout step's args: the versions this rehearsal served and the window of its traffic"),
+    ]  # fmt: skip
+    pod_spec["hostNetwork"] = True
+    changes.append(Change("hostNetwork: true", "the pod reaches the local S3 and Pushgateway on loopback"))
+    for container in pod_spec["containers"]:
+        for name, value in args.items():
+            container["args"] = [a.replace("{{args.%s}}" % name, value) for a in container["args"]]  # noqa: UP031
+        container["env"] += [{"name": k, "value": v} for k, v in sorted(s3_env.items())]
+        container["imagePullPolicy"] = "Never"
+    changes.append(Change("AWS keys and the S3 endpoint of the local S3 API in env", "they stand in for the IRSA "
+                          "role and AWS's S3 endpoint"))  # fmt: skip
+    changes.append(Change("imagePullPolicy: Never", "the image was built on this machine; no registry is reachable"))
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": pod_spec}
+    return pod, changes
+
+
 def webhook_receiver_for_this_machine(
     deployment: Manifest, *, port: int, secrets: SecretValues, github_api_url: str
 ) -> tuple[Manifest, list[Change]]:

@@ -200,21 +200,9 @@ class Pushgateway:
     def quality_measured(
         self, model_name: str, version: int, stable: int, measures: dict[str, float | None], failed: bool
     ) -> None:
-        from prometheus_client import CollectorRegistry, Gauge, push_to_gateway
+        from pipelines.shadow.export import push_quality
 
-        from core.promql import RELEASE_QUALITY_FAILED, SHADOW_MEASURES
-
-        labels = {"model_name": model_name, "model_version": str(version), "stable_version": str(stable)}
-        reg = CollectorRegistry()
-        doc = "1 when the candidate's answers diverged from stable's in its shadow phase and it was rolled back"
-        Gauge(RELEASE_QUALITY_FAILED, doc, list(labels), registry=reg).labels(**labels).set(1 if failed else 0)
-        for key, metric in SHADOW_MEASURES.items():
-            value = measures.get(key)
-            if value is not None:
-                gauge = Gauge(metric, f"Shadow phase: {key.replace('_', ' ')}", list(labels), registry=reg)
-                gauge.labels(**labels).set(value)
-        grouping = {"model_name": model_name, "model_version": str(version)}
-        push_to_gateway(self.url, job="release-quality", registry=reg, grouping_key=grouping, timeout=10)
+        push_quality(self.url, model_name, version, stable, measures, failed)
 
     def _push(
         self, metric: str, doc: str, model_name: str, version: int, failed: bool, job: str, grouping_key: dict[str, str]

@@ -3,7 +3,8 @@
     PENDING --gate--> GATE_PASSED --start canary--> CANARY_STARTED --route steps[0]--> ROUTED
     CANARY_STARTED --mirror (shadow phase)--> SHADOWING --answers agree--> SHADOW_PASSED --route steps[0]--> ROUTED
     SHADOWING --answers disagree / too few pairs / abort--> ROLLING_BACK
-    ROUTED --analysis passes--> ANALYSED --next step--> ROUTED ... --100%--> PROMOTED
+    ROUTED --analysis passes (latency, errors; then the step's paired answers)--> ANALYSED --next step--> ROUTED
+    ... --100%--> PROMOTED
     PROMOTED --move champion--> CHAMPION_MOVED --drain + stop old--> SUCCEEDED
     ROUTED --analysis fails / inconclusive / abort--> ROLLING_BACK --stable 100%, stop canary--> ROLLED_BACK
     PENDING --gate fails--> GATE_FAILED (nothing deployed)
@@ -16,7 +17,7 @@ the split of the last completed step (`safe_weights`) before the error propagate
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from core.canary import AnalysisResult, AnalysisSettings, Measurement, Verdict, run_analysis
@@ -25,7 +26,8 @@ from pipelines.release.deps import Deps
 from pipelines.release.state import Outcome, Phase, ReleaseState
 from pipelines.release.store import ReleaseLog, StateStore
 from pipelines.release.traffic import TrafficDriver
-from pipelines.shadow.compare import Comparison, QualityThresholds, QualityVerdict, compare, judge, paired
+from pipelines.shadow.compare import QualityJudgement, QualityThresholds, QualityVerdict, compare, judge, paired
+from pipelines.shadow.export import quality_numbers
 
 # Phases in which an operator's abort still rolls back; after PROMOTED the candidate already serves everything.
 ABORTABLE = frozenset(
@@ -260,22 +262,42 @@ class Executor:
             self.deps.clock.sleep(min(remaining, 1.0))
         self.deps.shadow.stop()
         self.deps.clock.sleep(self.policy.serving.inference_log_flush_seconds + 2)  # both logs' last records land
-        until = datetime.now(UTC)
+        judgement, pairs = self._judge_quality(state, "shadow", started, datetime.now(UTC))
+        if judgement.verdict is QualityVerdict.PASS:
+            self._advance(state, Phase.SHADOW_PASSED, pairs=pairs)
+            return
+        if not self._quality_judged(state):
+            self.say("    recorded, not judged: a retrained version is meant to answer differently (policy)")
+            self._advance(state, Phase.SHADOW_PASSED, pairs=pairs, judged=False)
+            return
+        what = "shadow analysis failed" if judgement.verdict is QualityVerdict.FAIL else "shadow analysis inconclusive"
+        self._fail(state, f"{what}: " + "; ".join(judgement.reasons))
+
+    def _quality_judged(self, state: ReleaseState) -> bool:
+        """A retrained version's measures are recorded, not judged, unless the policy says otherwise."""
+        return self.policy.canary.shadow.judge_retrained or not state.retrained
+
+    def _judge_quality(
+        self, state: ReleaseState, phase: str, since: datetime, until: datetime
+    ) -> tuple[QualityJudgement, int]:
+        """Pair both versions' logged answers of [since, until), judge them on `canary.quality`; log, tag, print and
+        push the measures (`phase`: "shadow", or the traffic step's "quality-<percent>")."""
+        assert state.stable_version is not None
         comparison = compare(
             paired(
-                self.deps.shadow.answers(state.stable_version, started, until),
-                self.deps.shadow.answers(state.version, started, until),
+                self.deps.shadow.answers(state.stable_version, since, until),
+                self.deps.shadow.answers(state.version, since, until),
             )
         )
-        judgement = judge(comparison, QualityThresholds.from_policy(self.policy.canary.quality))
-        summary = {"phase": "shadow", "verdict": judgement.verdict.value, **quality_numbers(comparison)}
+        quality = self.policy.canary.quality
+        judgement = judge(comparison, QualityThresholds.from_policy(quality))
+        numbers = quality_numbers(comparison, quality.min_pairs_per_label)
+        summary = {"phase": phase, "verdict": judgement.verdict.value, **numbers}
         state.analyses.append({**summary, "reasons": judgement.reasons})
         self.log(state, "shadow_analysis", **summary, reasons=judgement.reasons)
         self.say(shadow_line(summary, judgement.reasons))
-        self._tag(state, {f"release.shadow.{k}": v for k, v in summary.items() if k != "phase"})
-        judged_failed = judgement.verdict is not QualityVerdict.PASS and (
-            self.policy.canary.shadow.judge_retrained or not state.retrained
-        )
+        self._tag(state, {f"release.{phase}.{k}": v for k, v in summary.items() if k != "phase"})
+        judged_failed = judgement.verdict is not QualityVerdict.PASS and self._quality_judged(state)
         try:
             measures = {k: v for k, v in summary.items() if k not in ("phase", "verdict", "label_shift_p_value")}
             self.deps.notifier.quality_measured(
@@ -283,15 +305,11 @@ class Executor:
             )
         except Exception as exc:
             self.log(state, "warning", detail=f"could not push the shadow measures to the Pushgateway: {exc!r}")
-        if judgement.verdict is QualityVerdict.PASS:
-            self._advance(state, Phase.SHADOW_PASSED, pairs=comparison.pairs)
-            return
-        if state.retrained and not self.policy.canary.shadow.judge_retrained:
-            self.say("    recorded, not judged: a retrained version is meant to answer differently (policy)")
-            self._advance(state, Phase.SHADOW_PASSED, pairs=comparison.pairs, judged=False)
-            return
-        what = "shadow analysis failed" if judgement.verdict is QualityVerdict.FAIL else "shadow analysis inconclusive"
-        state.reason = f"{what}: " + "; ".join(judgement.reasons)
+        return judgement, comparison.pairs
+
+    def _fail(self, state: ReleaseState, reason: str) -> None:
+        """Roll back for a failed or inconclusive analysis, with `reason`; the version's failure is pushed."""
+        state.reason = reason
         try:
             self.deps.notifier.analysis_failed(state.model_name, state.version, True)
         except Exception as exc:
@@ -300,8 +318,14 @@ class Executor:
 
     # ------------------------------------------------------------ traffic steps
 
+    def _mirrors(self, state: ReleaseState) -> bool:
+        """Whether stable's share is mirrored to the candidate through the traffic steps: whenever the release had
+        a shadow phase. The gateway mirrors only requests the split sends to stable, so none is answered twice."""
+        return state.shadow_seconds > 0
+
     def _route_first_step(self, state: ReleaseState) -> None:
-        self._stop_shadow(state)  # a passed shadow phase stopped it already; this holds after a resume too
+        if self._mirrors(state):  # idempotent: the shadow phase stopped it for its last pairs to land
+            self.deps.shadow.start(state.version, state.shadow_share_percent)
         self._ensure_traffic(state)
         state.step_index = 0
         self._set_split(state, state.steps[0])
@@ -326,6 +350,9 @@ class Executor:
             self.log(state, "measurement", percent=percent, **summary)
             self.say(measurement_line(summary))
 
+        if self._mirrors(state):
+            self.deps.shadow.start(state.version, state.shadow_share_percent)  # again after a resume (idempotent)
+        started, started_monotonic = datetime.now(UTC), self.deps.clock.monotonic()
         result = run_analysis(
             self.deps.metrics,
             settings,
@@ -339,16 +366,27 @@ class Executor:
         )
         state.extensions_used = result.extensions_used
         self._record_analysis(state, percent, result)
+        if result.verdict is Verdict.PASS and self._mirrors(state):
+            # The step's pairs, up to a log flush ago: later records may not have landed on both sides yet.
+            lag = self.policy.serving.inference_log_flush_seconds + 2
+            elapsed = self.deps.clock.monotonic() - started_monotonic
+            if elapsed <= lag:  # a window shorter than a flush: wait for its records instead
+                self.deps.clock.sleep(lag)
+                lag = 0
+            until = started + timedelta(seconds=elapsed - lag)
+            judgement, _ = self._judge_quality(state, f"quality-{percent}", started, until)
+            if judgement.verdict is not QualityVerdict.PASS and self._quality_judged(state):
+                what = "failed" if judgement.verdict is QualityVerdict.FAIL else "inconclusive"
+                self._fail(state, f"quality analysis {what} at {percent}%: " + "; ".join(judgement.reasons))
+                return
         if result.verdict is Verdict.PASS:
             self._advance(state, Phase.ANALYSED, percent=percent, verdict=result.verdict.value)
             return
         prefix = {Verdict.FAIL: "canary analysis failed", Verdict.ABORTED: "aborted"}.get(result.verdict, "canary")
-        state.reason = f"{prefix}: {result.reason}"
         if result.verdict in (Verdict.FAIL, Verdict.INCONCLUSIVE):
-            try:
-                self.deps.notifier.analysis_failed(state.model_name, state.version, True)
-            except Exception as exc:
-                self.log(state, "warning", detail=f"could not push to the Pushgateway: {exc!r}")
+            self._fail(state, f"{prefix}: {result.reason}")
+            return
+        state.reason = f"{prefix}: {result.reason}"
         self._advance(state, Phase.ROLLING_BACK, reason=state.reason)
 
     def _record_analysis(self, state: ReleaseState, percent: int, result: AnalysisResult) -> None:
@@ -378,6 +416,8 @@ class Executor:
         # Only a completed step moves the index: an error half-way must leave the state resumable as it was.
         index = state.step_index + 1
         percent = state.steps[index]
+        if percent >= 100:
+            self._stop_shadow(state)  # before the candidate takes every request: nothing left to compare
         self._set_split(state, percent)
         state.step_index = index
         self._advance(state, Phase.PROMOTED if percent >= 100 else Phase.ROUTED, percent=percent)
@@ -425,25 +465,12 @@ def step_line(phase: str, fields: dict[str, Any]) -> str:
     return f"  [{phase}] " + ", ".join(f"{k}={v}" for k, v in fields.items())
 
 
-def quality_numbers(c: Comparison) -> dict[str, Any]:
-    """The paired comparison's measures as logged, tagged and printed (rounded: they are read by people)."""
-
-    def r(x: float | None) -> float | None:
-        return None if x is None else round(x, 4)
-
-    return {
-        "pairs": c.pairs,
-        "agreement": r(c.agreement),
-        "worst_flip_rate": r(max(c.flip_rates.values(), default=None)),
-        "label_psi": r(c.label_psi),
-        "label_shift_p_value": None if c.label_shift_p_value is None else float(f"{c.label_shift_p_value:.3g}"),
-        "mean_confidence_delta": r(c.mean_confidence_delta),
-    }
-
-
 def shadow_line(summary: dict[str, Any], reasons: list[str]) -> str:
+    """One paired comparison: the shadow phase's (`shadow pass: ...`) or a traffic step's (`quality at 10% pass`)."""
+    phase = str(summary.get("phase", "shadow"))
+    what = "shadow" if phase == "shadow" else f"quality at {phase.removeprefix('quality-')}%"
     line = (
-        f"    shadow {summary['verdict']}: pairs={summary['pairs']}, agreement={summary['agreement']}, "
+        f"    {what} {summary['verdict']}: pairs={summary['pairs']}, agreement={summary['agreement']}, "
         f"worst flip rate={summary['worst_flip_rate']}, label PSI={summary['label_psi']} "
         f"(p={summary['label_shift_p_value']}), confidence delta={summary['mean_confidence_delta']}"
     )

@@ -43,6 +43,7 @@ class Record:
     confidence: float
     scores: dict[str, float]
     index: int = 0  # the text's position in its request
+    mirrored: bool = False  # a copy the gateway mirrored during a release: the client got another version's answer
 
 
 def request_draw(request_id: str) -> float:
@@ -169,6 +170,7 @@ class InferenceLogger:
             "confidence": r.confidence,
             "scores": r.scores,
             "n_tokens": int(n_tokens),
+            **({"mirrored": True} if r.mirrored else {}),
         }
 
     def _drop(self, reason: str, n: int) -> None:

@@ -30,6 +30,7 @@ from core import contracts, env
 from core.policy import policy
 from services.model_server.batching import AdaptiveBatcher, Overloaded
 from services.model_server.loading import LoadedModel, load_from_env
+from services.model_server.mirrored import install_outermost
 from services.model_server.options import service_options
 from services.model_server.schemas import ClassifyRequest, ClassifyResponse, PredictionOut
 
@@ -170,10 +171,11 @@ class ModelService:
         from services.model_server.inference_log import Record
 
         request_id = ctx.request.headers.get("x-request-id") or uuid.uuid4().hex
+        mirrored = contracts.is_mirrored_host(ctx.request.headers.get("host", ""))
         now = datetime.now(UTC)
         self.log.submit(
             [
-                Record(now, request_id, t, p.label, p.confidence, p.scores, index=i)
+                Record(now, request_id, t, p.label, p.confidence, p.scores, index=i, mirrored=mirrored)
                 for i, (t, p) in enumerate(zip(texts, predictions, strict=True))
             ]
         )
@@ -181,3 +183,5 @@ class ModelService:
 
 # `bentoml.service` returns a Service wrapper; its type stub shows the decorated class instead.
 ModelService.add_asgi_middleware(ModelHeaderMiddleware)  # type: ignore[attr-defined]
+# A mirrored request is answered on the pinned route, outside the canary analysis (services/model_server/mirrored.py).
+install_outermost()

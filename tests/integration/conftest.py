@@ -6,8 +6,9 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -94,14 +95,28 @@ def generator_name() -> str:
     return name
 
 
-def relaxed_speed_policy(folder: Path) -> Path:
-    """policy.yaml with the gate's speed limits out of reach of the suite's load: the integration tests register and
-    serve a gated file; the gate's thresholds are tests/pipelines/test_generation_gate.py's."""
+def policy_file(folder: Path, edit: Callable[[dict[str, Any]], None]) -> Path:
+    """policy.yaml as committed, changed by `edit`, written into `folder`."""
     raw = yaml.safe_load((REPO_ROOT / "policy.yaml").read_text())
-    raw["generation"].update(gate_min_tokens_per_second=0.1, gate_max_ttft_p95_ms=600000)
+    edit(raw)
     path = folder / "policy.yaml"
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
     return path
+
+
+def without_shadow(raw: dict[str, Any]) -> None:
+    """A release that goes straight to its first traffic step: for the tests not about the shadow phase, which
+    would otherwise spend its local 20 s plus the logs' flush on every release (tests/integration/test_shadow.py
+    and test_release.py's promotion and underconfident tests keep it)."""
+    raw["canary"]["shadow"]["enabled"] = False
+
+
+def relaxed_speed_policy(folder: Path) -> Path:
+    """policy.yaml with the gate's speed limits out of reach of the suite's load: the integration tests register and
+    serve a gated file; the gate's thresholds are tests/pipelines/test_generation_gate.py's."""
+    return policy_file(
+        folder, lambda raw: raw["generation"].update(gate_min_tokens_per_second=0.1, gate_max_ttft_p95_ms=600000)
+    )
 
 
 @pytest.fixture(scope="session")

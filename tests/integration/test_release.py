@@ -26,7 +26,7 @@ import psutil
 import pytest
 
 from core.policy import policy
-from tests.integration.conftest import MLP, REPO_ROOT, mlp
+from tests.integration.conftest import MLP, REPO_ROOT, mlp, policy_file, without_shadow
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 RPS = "20"
@@ -82,11 +82,17 @@ def _measuring(release_id: str | None = None) -> bool:
     return any(e["event"] == "measurement" for e in _log(state))
 
 
-def _spawn(*args: str) -> subprocess.Popen[str]:
+def _spawn(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [*MLP, *args], cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        start_new_session=True,
+        start_new_session=True, env=env,
     )  # fmt: skip
+
+
+@pytest.fixture()
+def no_shadow(tmp_path: Path) -> dict[str, str]:
+    """The environment of a release without its shadow phase: for the tests about the traffic steps."""
+    return {**os.environ, "MLP_POLICY": str(policy_file(tmp_path, without_shadow))}
 
 
 @pytest.fixture(scope="module")
@@ -151,10 +157,13 @@ def test_good_candidate_is_promoted(stable: int, registered_versions: dict[str, 
     assert any(e["event"] == "measurement" for e in events)
     traffic = next(e for e in events if e["event"] == "traffic")
     assert traffic["by_version"].get(str(candidate), 0) > 0  # the canary really answered users
-    # The shadow phase came first, on requests mirrored from stable's traffic: int8 answers as fp32 does.
-    (shadow,) = [e for e in events if e["event"] == "shadow_analysis"]
-    assert shadow["verdict"] == "pass" and shadow["pairs"] >= policy().canary.quality.min_pairs, shadow
-    assert tags["release.shadow.verdict"] == "pass"
+    # The shadow phase came first, on requests mirrored from stable's traffic, then the 10% step's pairs (stable's
+    # share kept mirrored): int8 answers as fp32 does in both.
+    shadow, step = [e for e in events if e["event"] == "shadow_analysis"]
+    assert (shadow["phase"], step["phase"]) == ("shadow", f"quality-{policy().canary.steps[0]}")
+    for judged in (shadow, step):
+        assert judged["verdict"] == "pass" and judged["pairs"] >= policy().canary.quality.min_pairs, judged
+    assert tags["release.shadow.verdict"] == "pass" and tags[f"release.{step['phase']}.verdict"] == "pass"
     print(f"\n[release] candidate v{candidate} vs stable v{stable}: {state['analyses']}")
 
 
@@ -190,15 +199,15 @@ def _policy_with_loose_gate_latency(tmp_path: Path) -> dict[str, str]:
 
     `heavy` is also slower in-process, and on a busy 2-core machine its single-request p95 can exceed the gate's
     absolute `promotion.max_p95_latency_ms`; this test is about the analysis against stable, so only that gate
-    limit is lifted. Analysis thresholds are untouched.
+    limit is lifted, and the shadow phase is off (this release is about the traffic steps). Analysis thresholds are
+    untouched.
     """
-    import yaml
 
-    raw = yaml.safe_load((REPO_ROOT / "policy.yaml").read_text())
-    raw["promotion"]["max_p95_latency_ms"] = 60_000
-    path = tmp_path / "policy.yaml"
-    path.write_text(yaml.safe_dump(raw))
-    return {**os.environ, "MLP_POLICY": str(path)}
+    def edit(raw: dict[str, Any]) -> None:
+        raw["promotion"]["max_p95_latency_ms"] = 60_000
+        without_shadow(raw)
+
+    return {**os.environ, "MLP_POLICY": str(policy_file(tmp_path, edit))}
 
 
 def test_degraded_candidate_is_rolled_back(stable: int, registered_versions: dict[str, int], tmp_path: Path) -> None:
@@ -233,9 +242,11 @@ def test_degraded_candidate_is_rolled_back(stable: int, registered_versions: dic
 # ---------------------------------------------------------------- failures mid-release
 
 
-def test_release_killed_mid_analysis_resumes_and_finishes(stable: int, registered_versions: dict[str, int]) -> None:
+def test_release_killed_mid_analysis_resumes_and_finishes(
+    stable: int, registered_versions: dict[str, int], no_shadow: dict[str, str]
+) -> None:
     candidate = _other_good(stable, registered_versions)
-    proc = _spawn("release", "start", "--version", str(candidate), "--drive-traffic", RPS)
+    proc = _spawn("release", "start", "--version", str(candidate), "--drive-traffic", RPS, env=no_shadow)
     try:
         _wait(_measuring, 600, "the release to reach its analysis")
         os.killpg(proc.pid, signal.SIGKILL)  # no handler runs: only the persisted state survives
@@ -248,7 +259,7 @@ def test_release_killed_mid_analysis_resumes_and_finishes(stable: int, registere
     assert _weights() == {int(k): v for k, v in state["safe_weights"].items()}
     status = mlp("release", "status")
     assert "INTERRUPTED" in status.stdout
-    resumed = mlp("release", "resume", "--drive-traffic", RPS, check=False, timeout=900)
+    resumed = mlp("release", "resume", "--drive-traffic", RPS, check=False, timeout=900, extra_env=no_shadow)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     final = _state()
     assert final is not None and final["phase"] == "succeeded" and final["release_id"] == state["release_id"]
@@ -257,13 +268,13 @@ def test_release_killed_mid_analysis_resumes_and_finishes(stable: int, registere
 
 
 def test_canary_server_killed_mid_analysis_rolls_back_without_client_errors(
-    stable: int, registered_versions: dict[str, int]
+    stable: int, registered_versions: dict[str, int], no_shadow: dict[str, str]
 ) -> None:
     from infra.local.supervisor import ctl
     from services.registry import client
 
     candidate = _other_good(stable, registered_versions)
-    proc = _spawn("release", "start", "--version", str(candidate), "--drive-traffic", RPS)
+    proc = _spawn("release", "start", "--version", str(candidate), "--drive-traffic", RPS, env=no_shadow)
     try:
         _wait(_measuring, 600, "the release to reach its analysis")
         # The whole server: `bentoml serve` and the workers it spawned (they hold the listening socket; killing

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from core import endpoints
 from core.policy import policy
@@ -23,19 +22,22 @@ from pipelines.retrain.local import event_log
 from pipelines.retrain.run import TRIGGER_TAG
 from services.model_runtime.classifier import OnnxTextClassifier
 from services.registry import client as registry
-from tests.integration.conftest import REPO_ROOT, mlp
+from tests.integration.conftest import mlp, policy_file, without_shadow
 
 pytestmark = pytest.mark.integration
 TEN_YEARS = 10 * 365 * 86400
 
 
 def policy_env(tmp_path: Path, **retraining: int) -> dict[str, str]:
-    """A policy file whose `retraining` breakers differ from the committed one by `retraining` only."""
-    raw = yaml.safe_load((REPO_ROOT / "policy.yaml").read_text())
-    raw["retraining"].update(retraining)
-    path = tmp_path / "policy.yaml"
-    path.write_text(yaml.safe_dump(raw))
-    return {"MLP_POLICY": str(path)}
+    """A policy file whose `retraining` breakers differ from the committed one by `retraining`, and without the shadow
+    phase: a retrained version's shadow measures are recorded, not judged
+    (tests/pipelines/release/test_shadow_phase.py)."""
+
+    def edit(raw: dict[str, Any]) -> None:
+        raw["retraining"].update(retraining)
+        without_shadow(raw)
+
+    return {"MLP_POLICY": str(policy_file(tmp_path, edit))}
 
 
 # Other tests' earlier retrainings must not trip the breakers of the one that should succeed.

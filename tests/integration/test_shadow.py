@@ -17,12 +17,14 @@ import httpx
 import psutil
 import pytest
 
-from core import contracts, endpoints
+from core import contracts, endpoints, env
+from core import promql as q
 from core.policy import policy
-from infra.local import model_servers, serving, tls
+from infra.local import model_servers, s3, serving, tls
 from infra.local.secrets import api_key
 from infra.local.shadow_relay import relay_url
 from infra.local.supervisor import ctl
+from pipelines.drift.logs import Window, read_records
 from pipelines.release.deps import LocalShadow
 
 pytestmark = pytest.mark.integration
@@ -93,6 +95,28 @@ def test_mirrored_requests_reach_the_candidate_and_pair_by_request_id(stable_and
     theirs = {a.request_id for a in shadow.answers(candidate, since, until)}
     ours = {a.request_id for a in shadow.answers(stable, since, until)}
     assert len(theirs) >= REQUESTS and theirs <= ours, "every mirrored request is one stable answered, same id"
+    # Served on the candidate's pinned route, as Envoy's mirrored requests are (the Host mark): the canary analysis,
+    # which reads the prediction route only, counts none of them; and logged as mirrored, so drift skips them.
+    counted = prediction_requests(candidate)
+    assert counted.get(contracts.PREDICT_ROUTE, 0) == 0 and counted[contracts.PINNED_PREDICT_ROUTE] >= REQUESTS, counted
+    window = Window(since, until)
+    bucket = env.INFERENCE_LOG_BUCKET.get() or contracts.INFERENCE_LOG_BUCKET
+    assert read_records(s3.client(), bucket, policy().release.default_model, candidate, window) == []
+    assert len(read_records(s3.client(), bucket, policy().release.default_model, stable, window)) >= REQUESTS
+
+
+def prediction_requests(version: int) -> dict[str, float]:
+    """The server's own request counter (BentoML's) by endpoint, summed over status codes."""
+    port = model_servers.live_ports()[version]
+    with urllib.request.urlopen(f"http://{endpoints.HOST}:{port}{contracts.METRICS_ROUTE}", timeout=5) as resp:
+        text = resp.read().decode()
+    counted: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith(q.REQUEST_TOTAL + "{"):
+            endpoint = re.search(r'endpoint="([^"]*)"', line)
+            if endpoint:
+                counted[endpoint.group(1)] = counted.get(endpoint.group(1), 0) + float(line.rsplit(" ", 1)[1])
+    return counted
 
 
 def test_a_hanging_then_failing_shadow_costs_clients_nothing(stable_and_candidate: tuple[int, int]) -> None:

@@ -1,5 +1,6 @@
 """The shadow relay against real HTTP servers on loopback: it answers the gateway's mirror at once, forwards body and
-request id to the candidate's pinned route, and counts what the candidate did not answer instead of waiting on it."""
+request id to the candidate with the mirror's Host mark (as Envoy's), and counts what the candidate did not answer
+instead of waiting on it."""
 
 from __future__ import annotations
 
@@ -22,14 +23,15 @@ def outcomes(relay: Relay) -> dict[str, float]:
     }
 
 
-async def _candidate(delay: float, seen: list[tuple[str, str, bytes]]) -> TestServer:
+async def _candidate(delay: float, seen: list[tuple[str, str, str, bytes]]) -> TestServer:
     async def answer(request: web.Request) -> web.Response:
-        seen.append((request.path, request.headers.get(contracts.REQUEST_ID_HEADER, ""), await request.read()))
+        request_id = request.headers.get(contracts.REQUEST_ID_HEADER, "")
+        seen.append((request.path, request.host, request_id, await request.read()))
         await asyncio.sleep(delay)
         return web.json_response({"ok": True})
 
     app = web.Application()
-    app.router.add_post(contracts.PINNED_PREDICT_ROUTE, answer)
+    app.router.add_post(contracts.PREDICT_ROUTE, answer)
     server = TestServer(app)
     await server.start_server()
     return server
@@ -47,18 +49,21 @@ async def _mirror(relay: Relay, n: int) -> tuple[list[int], float]:
         return statuses, took
 
 
-def test_forwards_body_and_request_id_to_the_pinned_route() -> None:
-    async def scenario() -> tuple[list[tuple[str, str, bytes]], dict[str, float]]:
-        seen: list[tuple[str, str, bytes]] = []
+def test_forwards_body_and_request_id_marked_as_mirrored() -> None:
+    async def scenario() -> tuple[list[tuple[str, str, str, bytes]], dict[str, float], str]:
+        seen: list[tuple[str, str, str, bytes]] = []
         candidate = await _candidate(0.0, seen)
-        relay = Relay(str(candidate.make_url("")), "m", 4, timeout=2, queue_size=10, concurrency=2)
+        url = candidate.make_url("")
+        relay = Relay(str(url), "m", 4, timeout=2, queue_size=10, concurrency=2)
         statuses, _ = await _mirror(relay, 3)
         await candidate.close()
         assert statuses == [202, 202, 202]
-        return seen, outcomes(relay)
+        return seen, outcomes(relay), str(url.raw_authority)
 
-    seen, counted = asyncio.run(scenario())
-    assert sorted(seen) == [(contracts.PINNED_PREDICT_ROUTE, f"id-{i}", b'{"texts": ["x"]}') for i in range(3)]
+    seen, counted, authority = asyncio.run(scenario())
+    host = authority + contracts.SHADOW_HOST_SUFFIX
+    assert contracts.is_mirrored_host(host)
+    assert sorted(seen) == [(contracts.PREDICT_ROUTE, host, f"id-{i}", b'{"texts": ["x"]}') for i in range(3)]
     assert counted == {"answered": 3.0}
 
 

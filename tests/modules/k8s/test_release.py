@@ -3,9 +3,10 @@ from __future__ import annotations
 import math
 
 from core.canary import measure
-from core.policy import Policy
+from core.policy import Policy, policy
 from modules.k8s import release
 from tests.core.test_rules import counter, run_promtool, series
+from tests.modules.k8s.argo import argo_condition
 from tests.modules.k8s.conftest import MODEL, by_kind, named
 
 
@@ -19,7 +20,8 @@ def test_rollout_steps_follow_policy(rollout, pol):
         if step.get("setWeight", 100) < 100:
             assert "analysis" in steps[i + 1]
     assert "analysis" not in steps[-1]
-    args = {a["name"]: a["value"] for a in steps[1]["analysis"]["args"]}
+    first_weight = next(i for i, step in enumerate(steps) if "setWeight" in step)
+    args = {a["name"]: a["value"] for a in steps[first_weight + 1]["analysis"]["args"]}
     assert args == {"canary-version": "4", "stable-version": "3"}
     env = {e["name"]: e.get("value") for e in ro["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert env["MLP_MODEL_VERSION"] == "4"
@@ -125,9 +127,13 @@ def test_analysis_template_renders_the_reviewed_metrics(pol):
 
 def test_the_rollout_runs_the_template_it_renders_with_the_policy_thresholds(rollout, pol):
     (ro,) = by_kind(rollout, "Rollout")
-    (tmpl,) = by_kind(rollout, "AnalysisTemplate")
-    analyses = [s["analysis"] for s in ro["spec"]["strategy"]["canary"]["steps"] if "analysis" in s]
-    assert analyses
+    tmpl = named(by_kind(rollout, "AnalysisTemplate"), release.template_name(MODEL))
+    analyses = [
+        s["analysis"]
+        for s in ro["spec"]["strategy"]["canary"]["steps"]
+        if "analysis" in s and s["analysis"]["templates"][0]["templateName"] == tmpl["metadata"]["name"]
+    ]
+    assert len(analyses) == len([w for w in pol.canary.steps if w < 100])
     for analysis in analyses:
         assert analysis["templates"] == [{"templateName": tmpl["metadata"]["name"]}]
         assert [a["name"] for a in analysis["args"]] == [a["name"] for a in tmpl["spec"]["args"]]
@@ -281,24 +287,15 @@ def test_the_local_executor_measures_the_same_numbers_on_the_same_series(tmp_pat
 
 def test_missing_data_is_inconclusive_never_success(rollout):
     """Every success condition needs a non-empty finite result; the requests metric can never fail (too few
-    requests = inconclusive). Checked by evaluating the conditions the way Argo's expr does, for the cases."""
-    (tmpl,) = by_kind(rollout, "AnalysisTemplate")
-
-    def evaluate(cond: str, result: list[float]) -> bool:
-        expr = (
-            cond.replace("&&", " and ")
-            .replace("||", " or ")
-            .replace("!isNaN", " not isNaN")
-            .replace("!isInf", " not isInf")
-        )
-        env = {"result": result, "len": len, "isNaN": math.isnan, "isInf": math.isinf, "false": False, "true": True}
-        return bool(eval(expr, {"__builtins__": {}}, env))
-
-    for m in tmpl["spec"]["metrics"]:
+    requests = inconclusive). Checked for every Prometheus template: the canary analysis and the shadow quality."""
+    templates = {t["metadata"]["name"]: t["spec"]["metrics"] for t in by_kind(rollout, "AnalysisTemplate")}
+    metrics = [m for ms in templates.values() for m in ms if "prometheus" in m["provider"]]
+    assert len(metrics) > len(release.analysis_spec(policy(), MODEL).queries)  # the quality metrics are among them
+    for m in metrics:
         for missing in ([], [math.nan], [math.inf]):
-            assert not evaluate(m["successCondition"], missing), (m["name"], missing)
-            assert not evaluate(m["failureCondition"], missing), (m["name"], missing)
-    requests = next(m for m in tmpl["spec"]["metrics"] if m["name"] == "canary-requests")
-    assert not evaluate(requests["failureCondition"], [0.0])
-    latency = next(m for m in tmpl["spec"]["metrics"] if m["name"] == "latency-ratio")
-    assert evaluate(latency["failureCondition"], [2.0]) and evaluate(latency["successCondition"], [1.0])
+            assert not argo_condition(m["successCondition"], missing), (m["name"], missing)
+            assert not argo_condition(m["failureCondition"], missing), (m["name"], missing)
+    canary = {m["name"]: m for m in templates[release.template_name(MODEL)]}
+    assert not argo_condition(canary["canary-requests"]["failureCondition"], [0.0])
+    latency = canary["latency-ratio"]
+    assert argo_condition(latency["failureCondition"], [2.0]) and argo_condition(latency["successCondition"], [1.0])

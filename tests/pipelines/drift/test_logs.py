@@ -51,3 +51,15 @@ def test_malformed_lines_are_counted_not_fatal() -> None:
     window = logs.Window(datetime(2026, 3, 4, tzinfo=UTC), datetime(2026, 3, 5, tzinfo=UTC))
     parsed = logs.read_records(s3, "logs", "m", 3, window, stats)
     assert [r.text for r in parsed] == ["fine"] and (stats.files, stats.records, stats.malformed) == (1, 1, 3)
+
+
+def test_mirrored_copies_are_not_read_as_this_versions_traffic() -> None:
+    """A mirrored request's client was answered by another version, whose log holds the same text: drift reads it
+    there, once."""
+    served = {"ts": "2026-03-04T05:06:07Z", "text": "served", "label": "positive", "confidence": 0.8}
+    mirrored = {**served, "text": "mirrored", "mirrored": True}
+    s3 = MemoryS3()
+    key = logs.object_key("m", 3, datetime(2026, 3, 4, 5, tzinfo=UTC))
+    s3.put_object(Bucket="logs", Key=key, Body=gzip.compress(f"{json.dumps(served)}\n{json.dumps(mirrored)}".encode()))
+    window = logs.Window(datetime(2026, 3, 4, tzinfo=UTC), datetime(2026, 3, 5, tzinfo=UTC))
+    assert [r.text for r in logs.read_records(s3, "logs", "m", 3, window)] == ["served"]

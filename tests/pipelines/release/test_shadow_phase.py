@@ -1,6 +1,7 @@
-"""The shadow phase of the release state machine, with fakes: mirroring starts before any traffic step and stops
-before the first one; the paired answers decide; disagreement, too few pairs and an abort roll back with the
-numbers in the reason; an error stops mirroring and `resume` judges again."""
+"""The shadow phase of the release state machine, with fakes: mirroring starts before any traffic step and lasts
+until the candidate takes every request; the paired answers decide, in the shadow phase and again after each partial
+traffic step; disagreement, too few pairs and an abort roll back with the numbers in the reason; an error stops
+mirroring and `resume` judges again."""
 
 from __future__ import annotations
 
@@ -156,7 +157,8 @@ def test_a_retrained_versions_answers_are_recorded_not_judged(tmp_path: Path, p:
     assert final.phase is Phase.SUCCEEDED
     (summary,) = [a for a in final.analyses if a.get("phase") == "shadow"]
     assert summary["verdict"] == "fail" and summary["agreement"] == 0.8  # measured and kept all the same
-    assert [failed for *_, failed in deps.notifier.quality] == [False]  # type: ignore[attr-defined]  # no alert
+    # Measured in the shadow phase and at the 10% step, judged in neither: no alert.
+    assert [failed for *_, failed in deps.notifier.quality] == [False, False]  # type: ignore[attr-defined]
     strict = p.model_copy(
         update={
             "canary": p.canary.model_copy(
@@ -168,3 +170,54 @@ def test_a_retrained_versions_answers_are_recorded_not_judged(tmp_path: Path, p:
     deps.gate.retrained = True  # type: ignore[attr-defined]
     final, _ = run(tmp_path / "strict", strict, deps, shadow_state(strict))
     assert final.phase is Phase.ROLLED_BACK
+
+
+def test_stables_share_stays_mirrored_through_the_traffic_steps_and_each_step_is_judged(
+    tmp_path: Path, p: Policy
+) -> None:
+    deps, shadow, serving = world(answers(STABLE_LABELS), answers(STABLE_LABELS))
+    mirrored_at_split: list[tuple[dict[int, int], int | None]] = []
+    set_weights = serving.set_weights
+
+    def recording(weights: dict[int, int]) -> None:
+        mirrored_at_split.append((dict(weights), shadow.mirroring))
+        set_weights(weights)
+
+    serving.set_weights = recording  # type: ignore[method-assign]
+    final, _ = run(tmp_path, p, deps, shadow_state(p))
+    assert final.phase is Phase.SUCCEEDED
+    phases = [(a["phase"], a["verdict"]) for a in final.analyses if "phase" in a]
+    assert phases == [("shadow", "pass"), ("quality-10", "pass")]
+    # Mirroring is on when the split sends 10% to the candidate (the gateway mirrors only stable's share), and off
+    # before the candidate takes everything.
+    assert mirrored_at_split == [({STABLE: 90, CANARY: 10}, CANARY), ({CANARY: 100}, None)]
+    assert shadow.calls[-1] == ("stop", None) and shadow.mirroring is None
+
+
+class ChangingShadow(FakeShadow):
+    """Agreeing answers in the shadow phase; from the first traffic step on, the candidate flips 60 positives."""
+
+    def answers(self, version: int, since: datetime, until: datetime) -> list[Answer]:
+        self.calls.append(("answers", version))
+        reads = sum(op == "answers" for op, _ in self.calls)
+        if version == CANARY and reads > 2:
+            return answers(["negative" if i < 60 else label for i, label in enumerate(STABLE_LABELS)])
+        return answers(STABLE_LABELS)
+
+
+def test_a_candidate_that_diverges_during_a_traffic_step_is_rolled_back_with_the_numbers(
+    tmp_path: Path, p: Policy
+) -> None:
+    deps = fake_deps([GOOD, GOOD, GOOD, GOOD, GOOD])
+    deps.shadow = shadow = ChangingShadow()
+    serving = deps.serving
+    assert isinstance(serving, FakeServing)
+    final, _ = run(tmp_path, p, deps, shadow_state(p))
+    assert final.phase is Phase.ROLLED_BACK
+    assert final.reason.startswith("quality analysis failed at 10%: agreement with stable 0.800 < min 0.95"), (
+        final.reason
+    )
+    assert ("set_weights", {STABLE: 90, CANARY: 10}) in serving.calls  # it did serve its share, and passed latency
+    assert serving.weights == {STABLE: 100} and CANARY not in serving.live and shadow.mirroring is None
+    (*_, (version, stable, measures, failed)) = deps.notifier.quality  # type: ignore[attr-defined]
+    assert (version, stable, failed, measures["agreement"]) == (CANARY, STABLE, True, 0.8)
