@@ -79,3 +79,14 @@ def test_wrong_field_in_a_builtin_kind_fails(deployments):
 def test_unknown_kind_is_reported_not_passed():
     problems = validate_manifest({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}})
     assert problems and "no vendored CRD schema" in problems[0].message
+
+
+def test_the_comparison_jobs_pod_in_an_analysis_template_is_checked_as_a_job(rollout):
+    """Argo's job provider holds a whole batch/v1 Job, which the vendored CRD schema leaves open."""
+    (tmpl,) = [t for t in by_kind(rollout, "AnalysisTemplate") if "job" in t["spec"]["metrics"][0]["provider"]]
+    assert validate_manifest(tmpl) == []
+    bad = copy.deepcopy(tmpl)
+    pod = bad["spec"]["metrics"][0]["provider"]["job"]["spec"]["template"]["spec"]
+    pod["containers"][0]["imagePullPolicyy"] = "Always"
+    problems = validate_manifest(bad)
+    assert problems and "provider.job" in problems[0].path, problems
