@@ -49,13 +49,17 @@ synth: bootstrap  ## synthesize every CDK Terrain stack for every environment
 plan: synth  ## offline terraform init/validate/plan of the AWS stacks
 	$(PY) -m infra.plan
 
-bench: bootstrap models  ## benchmarks: every variant on its runtime (ONNX, llama.cpp: quantisation table), the generative model's gate (TTFT, tokens/s, cost per 1M tokens), serving layers, images and the pod, synth time
+bench: bootstrap models  ## benchmarks: every variant on its runtime (ONNX, llama.cpp: quantisation table), the generative model's gate (TTFT, tokens/s, cost per 1M tokens), serving layers, images and the pod, synth time, the vector stores, the RAG model (ingestion, index, latency at 1/5/10 users, cost per 1,000 answers)
 	$(PY) -m pipelines.bench.runtime_bench
 	$(MLP) model package-generator
 	$(MLP) model gate-generator
 	$(PY) -m pipelines.bench.serving_bench
 	$(PY) -m pipelines.bench.images_bench
 	$(PY) -m infra.tools.bench_synth
+	$(PY) -m pipelines.bench.vector_store_bench
+	$(MLP) env up && $(MLP) model register-generator && $(MLP) rag register-embedder && $(MLP) rag serve-embedder
+	$(MLP) rag ingest && $(MLP) rag gate && $(MLP) rag register && $(MLP) rag serve latest
+	$(PY) -m pipelines.bench.rag_bench
 
 bench-finetune: bootstrap models  ## does fine-tuning the encoder pay next to retraining's head-only refit? (PyTorch, the packaging env; minutes)
 	.venv-pack/bin/python -m pipelines.bench.finetune_bench

@@ -31,7 +31,14 @@ def server_route(task: str) -> str:
 # container's. Both run on the CPU model-server image (services/model_server/Containerfile).
 CLASSIFY_SERVICE_REF: Final = "services.model_server.service:ModelService"
 GENERATE_SERVICE_REF: Final = "services.generate_server.service:GenerateService"
-SERVICE_REFS: Final = {"classify": CLASSIFY_SERVICE_REF, "generate": GENERATE_SERVICE_REF}
+EMBED_SERVICE_REF: Final = "services.embed_server.service:EmbedService"
+RAG_SERVICE_REF: Final = "services.rag_server.service:RagService"
+SERVICE_REFS: Final = {
+    "classify": CLASSIFY_SERVICE_REF,
+    "generate": GENERATE_SERVICE_REF,
+    "embed": EMBED_SERVICE_REF,
+    "rag": RAG_SERVICE_REF,
+}
 
 
 def service_ref(task: str) -> str:
@@ -86,6 +93,8 @@ ARTIFACT_BUCKET: Final = "mlflow-artifacts"
 INFERENCE_LOG_BUCKET: Final = "inference-logs"
 ARTIFACT_BUCKET_SUFFIX: Final = "artifacts"
 INFERENCE_LOG_BUCKET_SUFFIX: Final = "inference-logs"
+# The cluster's Qdrant server writes its collection snapshots here (its own IRSA role; docs/rag.md).
+QDRANT_SNAPSHOT_BUCKET_SUFFIX: Final = "qdrant-snapshots"
 
 # ---------------------------------------------------------------- alerts (each has runbooks/<file>.md)
 
@@ -101,6 +110,7 @@ ALERT_GPU_IDLE: Final = "GpuUnderutilised"
 ALERT_RETRAINED_GATE_FAILED: Final = "RetrainedCandidateFailedGate"
 ALERT_GENERATION_SLOW: Final = "ModelGenerationSlow"
 ALERT_CANARY_QUALITY: Final = "CanaryQualityDiverged"
+ALERT_RAG_DEGRADED: Final = "RagAnswersDegraded"
 
 # The drift alert's annotation holding the raw drift score (a retraining it starts records it as lineage).
 DRIFT_SCORE_ANNOTATION: Final = "drift_score"
@@ -132,6 +142,7 @@ RUNBOOKS: Final[dict[str, str]] = {
     ALERT_RETRAINED_GATE_FAILED: "retrained-candidate-failed-gate",
     ALERT_GENERATION_SLOW: "model-generation-slow",
     ALERT_CANARY_QUALITY: "canary-quality-diverged",
+    ALERT_RAG_DEGRADED: "rag-answers-degraded",
 }
 """Alert name -> runbook file (`runbooks/<file>.md`)."""
 

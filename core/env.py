@@ -117,6 +117,32 @@ INFERENCE_LOG_BUCKET = EnvVar[str | None](
     "MLP_INFERENCE_LOG_BUCKET", str, None, "Bucket of the inference logs (default: the local bucket name)."
 )
 
+# ---------------------------------------------------------------- the RAG server (docs/rag.md)
+
+EMBEDDER_URL = EnvVar(
+    "MLP_EMBEDDER_URL", str, "", "Base URL of the server of the embedder a RAG version pins (its `/embed`)."
+)
+GENERATOR_URL = EnvVar(
+    "MLP_GENERATOR_URL", str, "", "Base URL of the server of the generator a RAG version pins (its `/generate`)."
+)
+EMBEDDER_HOST = EnvVar(
+    "MLP_EMBEDDER_HOST",
+    str,
+    "",
+    "Host header of requests to the embedder: a scaled-to-zero model is reached through the KEDA interceptor, which "
+    "routes by Host (unset: the URL's own host).",
+)
+GENERATOR_HOST = EnvVar(
+    "MLP_GENERATOR_HOST", str, "", "Host header of requests to the generator (as MLP_EMBEDDER_HOST)."
+)
+QDRANT_URL = EnvVar(
+    "MLP_QDRANT_URL",
+    str,
+    "",
+    "The Qdrant server holding the RAG index (the cluster's). Unset: the embedded engine, in the server's process.",
+)
+QDRANT_API_KEY = EnvVar("MLP_QDRANT_API_KEY", str, "", "The Qdrant server's API key (a secret).")
+
 # ---------------------------------------------------------------- jobs: drift
 
 S3 = EnvVar("MLP_S3", str, "local", "Which object store a job talks to: `local` (the local S3 API) or `aws`.")

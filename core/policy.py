@@ -60,8 +60,9 @@ class Ports(Strict):
     )
     model_server_base: Port = Field(description="First model server port: slot `i` listens on base + i")
     model_server_slots: int = Field(ge=2, le=64, description="How many model servers may run at once")
-    generate_server_base: Port = Field(
-        description="First generate server port: the catalogue's i-th `generate` model listens on base + i"
+    catalogue_server_base: Port = Field(
+        description="First port of the single-version catalogue servers: the i-th model of task `generate`, `embed` "
+        "or `rag` in the catalogue listens on base + i"
     )
 
     @model_validator(mode="after")
@@ -81,7 +82,7 @@ class Ports(Strict):
             self.process_exporter,
             self.alertmanager,
             self.shadow_relay,
-            self.generate_server_base,
+            self.catalogue_server_base,
         ]
         if len(set(fixed)) != len(fixed):
             raise ValueError("ports: every service needs its own port")
@@ -351,6 +352,63 @@ class Generation(Strict):
         return self
 
 
+class Rag(Strict):
+    """Retrieval-augmented generation (catalogue models of task `rag`, docs/rag.md): the corpus and how it is cut,
+    the models a version pins, the request budget and the gate. A version pins its index, the embedder's and the
+    generator's versions and its prompt; these settings decide how the next version is built and judged."""
+
+    embedder_model: str = Field(description="The catalogue `embed` model that embeds the corpus and the questions")
+    generator_model: str = Field(description="The catalogue `generate` model that writes the answer")
+    corpus: list[str] = Field(min_length=1, description="Repository folders whose Markdown files are the corpus")
+    chunk_max_chars: int = Field(ge=200, description="A section longer than this is cut at paragraphs into chunks")
+    top_k: int = Field(ge=1, le=20, description="Chunks retrieved per question (and cited)")
+    prompt_context_chars: int = Field(
+        ge=200, description="Retrieved text placed in the prompt, in rank order (the generator's context is small)"
+    )
+    max_question_chars: int = Field(ge=1, description="Characters per question (longer: 400)")
+    answer_new_tokens: int = Field(ge=1, description="Tokens the generator may write per answer")
+    embed_timeout_seconds: float = Field(gt=0, description="The embedder's budget per question (over it: 503)")
+    generate_timeout_seconds: float = Field(
+        gt=0, description="The generator's budget per answer; over it (or down): the retrieval-only answer"
+    )
+    server_threads: int = Field(
+        ge=1,
+        le=256,
+        description="Questions one RAG server works on at once (BentoML threads): each mostly waits on the embedder "
+        "and the generator, so more than the cores",
+    )
+    max_generations_in_flight: int = Field(
+        ge=1,
+        description="Generations one RAG server has in flight at once (the generator decodes one request at a time); "
+        "a question that waits longer than generate_timeout_seconds for a slot gets the retrieval-only answer",
+    )
+    grounded_min_token_share: Fraction = Field(
+        description="An answer is grounded when at least this share of its content words occurs in the chunks it "
+        "cites (pipelines/rag/evaluate.py)"
+    )
+    alert_max_degraded_ratio: Fraction = Field(
+        description="Alert: share of questions in 10 minutes answered without generation (generator down, slow or "
+        "another version) or not at all (embedder down) above this"
+    )
+    alert_min_questions: int = Field(ge=1, description="Alert: fewer questions in those 10 minutes: no verdict")
+    gate_min_recall_at_k: Fraction = Field(
+        description="Gate: least share of the labelled questions whose answering file is among the top_k chunks"
+    )
+    gate_min_mrr: Fraction = Field(description="Gate: least mean reciprocal rank of the first chunk of that file")
+    gate_min_groundedness: Fraction = Field(description="Gate: least share of generated answers that are grounded")
+    gate_generated_questions: int = Field(
+        ge=1, description="Gate: the first this many labelled questions are also answered in full (groundedness)"
+    )
+    gate_max_retrieval_p95_ms: float = Field(gt=0, description="Gate: slowest p95 of embed + retrieve per question")
+    gate_max_answer_p95_ms: float = Field(gt=0, description="Gate: slowest p95 of a whole answer, generation included")
+
+    @model_validator(mode="after")
+    def _budget(self) -> Rag:
+        if self.gate_max_answer_p95_ms < self.gate_max_retrieval_p95_ms:
+            raise ValueError("rag.gate_max_answer_p95_ms must be at least rag.gate_max_retrieval_p95_ms")
+        return self
+
+
 class Drift(Strict):
     """Data drift checks over the inference log."""
 
@@ -467,12 +525,13 @@ class Release(Strict):
     )
 
 
-Task = Literal["classify", "embed", "generate"]
-Runtime = Literal["onnxruntime", "llama-cpp"]
+Task = Literal["classify", "embed", "generate", "rag"]
+# composite: a version pins other catalogue models' versions and an index (task `rag`)
+Runtime = Literal["onnxruntime", "llama-cpp", "composite"]
 Criticality = Literal["critical", "non-critical"]
 # Sections a model may override; the model's values are merged field by field over the platform's (`for_model`).
-OVERRIDABLE = ("slo", "promotion", "canary", "serving", "scaling", "drift", "generation", "prices")
-OverridableSection = Literal["slo", "promotion", "canary", "serving", "scaling", "drift", "generation", "prices"]
+OVERRIDABLE = ("slo", "promotion", "canary", "serving", "scaling", "drift", "generation", "rag", "prices")
+OverridableSection = Literal["slo", "promotion", "canary", "serving", "scaling", "drift", "generation", "rag", "prices"]
 # A model name names Kubernetes objects (`<name>-v<version>`), registry entries, metric labels and routes.
 MODEL_NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,40}[a-z0-9])?$"
 
@@ -513,6 +572,7 @@ class Policy(Strict):
     scaling: Scaling = Field(description="Autoscaling")
     drift: Drift = Field(description="Drift checks")
     generation: Generation = Field(description="Text generation: limits, gate and SLOs of `generate` models")
+    rag: Rag = Field(description="Retrieval-augmented generation: corpus, budget and gate of `rag` models")
     alerting: Alerting = Field(description="Alert thresholds beyond the SLOs")
     alert_routing: AlertRouting = Field(description="Alert delivery: Alertmanager grouping and repeat intervals")
     prices: Prices = Field(description="Prices the cost model uses")
@@ -532,11 +592,14 @@ class Policy(Strict):
             raise ValueError(f"release.default_model {default.name!r}: the `/classify` route needs a classify model")
         for m in self.models:
             self.for_model(m.name)  # each model's merged sections validate, or this names the field
-        generators = sum(m.task == "generate" for m in self.models)
-        taken = set(self.ports.model_dump().values()) - {self.ports.generate_server_base}
-        top = self.ports.generate_server_base + generators - 1
-        if generators and any(self.ports.generate_server_base < port <= top for port in taken):
-            raise ValueError(f"ports.generate_server_base: the {generators} generate models' ports clash with another")
+        served = len(self.own_server_models())
+        taken = set(self.ports.model_dump().values()) - {self.ports.catalogue_server_base}
+        top = self.ports.catalogue_server_base + served - 1
+        if served and any(self.ports.catalogue_server_base < port <= top for port in taken):
+            raise ValueError(f"ports.catalogue_server_base: the {served} catalogue servers' ports clash with another")
+        for m in self.models:
+            if m.task == "rag":
+                self._check_rag(m.name)
         return self
 
     def model(self, name: str) -> CatalogueModel:
@@ -548,12 +611,35 @@ class Policy(Strict):
             f"model {name!r} is not in the catalogue (policy.yaml models): {[m.name for m in self.models]}"
         )
 
-    def generate_server_port(self, name: str) -> int:
-        """The local port of a `generate` model's server: base + its place among the catalogue's generate models."""
-        generators = [m.name for m in self.models if m.task == "generate"]
-        if name not in generators:
-            raise ValueError(f"{name!r} is not a generate model of the catalogue: {generators}")
-        return self.ports.generate_server_base + generators.index(name)
+    def catalogue_server_port(self, name: str) -> int:
+        """The local port of a model served by its own single-version server (task `generate`, `embed`, `rag`): base
+        + its place among those models in the catalogue."""
+        served = self.own_server_models()
+        if name not in served:
+            raise ValueError(f"{name!r} is not a catalogue model with its own server: {served}")
+        return self.ports.catalogue_server_base + served.index(name)
+
+    def _check_rag(self, name: str) -> None:
+        r = self.for_model(name).rag
+        for role, model, task in (
+            ("embedder_model", r.embedder_model, "embed"),
+            ("generator_model", r.generator_model, "generate"),
+        ):
+            entry = next((m for m in self.models if m.name == model), None)
+            if entry is None or entry.task != task:
+                raise ValueError(f"models[{name}]: rag.{role} {model!r} must be a `{task}` model of the catalogue")
+        if (
+            r.prompt_context_chars + r.max_question_chars
+            >= self.for_model(r.generator_model).generation.max_prompt_chars
+        ):
+            raise ValueError(
+                f"models[{name}]: rag.prompt_context_chars + rag.max_question_chars must fit the generator's "
+                "generation.max_prompt_chars, with room for the template"
+            )
+
+    def own_server_models(self) -> list[str]:
+        """The catalogue models the local runtime serves one version each of, on its own port (not `classify`)."""
+        return [m.name for m in self.models if m.task != "classify"]
 
     def for_model(self, name: str) -> Policy:
         """This policy as model `name` sees it: its overrides merged over the platform-wide sections."""

@@ -41,6 +41,9 @@ GENERATE_TOKENS_TOTAL = "mlp_generate_tokens_total"  # label kind: prompt | comp
 SHADOW_REQUESTS_TOTAL = "mlp_shadow_requests_total"  # mirrored requests; label outcome: answered|error|timeout|dropped
 SHADOW_QUEUE = "mlp_shadow_queue_requests"  # mirrored requests waiting for the candidate (local relay)
 GENERATE_TOKENS_PER_SECOND = "mlp_generate_tokens_per_second"  # histogram: decode speed of each request
+# The RAG server's (services/rag_server): each step's time, and how each question was answered.
+RAG_STAGE_SECONDS = "mlp_rag_stage_seconds"  # histogram, label stage: embed | retrieve | generate | total
+RAG_ANSWERS_TOTAL = "mlp_rag_answers_total"  # label mode: generated | retrieval_only | failed
 
 # Drift job, pushed to the Pushgateway.
 DRIFT_SCORE = "mlp_drift_share_of_drifted_features"

@@ -208,6 +208,26 @@ def _generation_alert(p: Policy, model_name: str) -> dict[str, Any]:
     )
 
 
+def _rag_alert(p: Policy, model_name: str) -> dict[str, Any]:
+    """A RAG model answering without its generator (or not at all) too often: the answers are still cited chunks,
+    so a ticket, not a page."""
+    r = p.rag
+    by = "model_name, model_version"
+    answers = f'{q.RAG_ANSWERS_TOTAL}{{model_name="{model_name}"}}'
+    degraded = f'{q.RAG_ANSWERS_TOTAL}{{model_name="{model_name}",mode!="generated"}}'
+    ratio = f"sum by ({by}) (rate({degraded}[10m])) / sum by ({by}) (rate({answers}[10m]))"
+    enough = f"sum by ({by}) (increase({answers}[10m])) >= {r.alert_min_questions}"
+    return _alert(
+        contracts.ALERT_RAG_DEGRADED,
+        f"({ratio} > {r.alert_max_degraded_ratio:g}) and on ({by}) ({enough})",
+        "ticket",
+        "{{ $labels.model_name }} v{{ $labels.model_version }} answers without its generator",
+        f"More than {r.alert_max_degraded_ratio:.0%} of the questions of the last 10 minutes were answered with "
+        "retrieved chunks only or failed (policy rag); the share is {{ $value | humanizePercentage }}.",
+        for_="5m",
+    )
+
+
 def _slo_windows(p: Policy) -> list[str]:
     windows: list[str] = []
     for long, short, _ in p.slo.burn_rate_windows:
@@ -326,6 +346,7 @@ def alert_group(p: Policy) -> dict[str, Any]:
         # The drift job reads a classifier's inference log; generate models are watched by their speed.
         *[_drift_alert(p.for_model(m.name), m.name) for m in p.models if m.task == "classify"],
         *[_generation_alert(p.for_model(m.name), m.name) for m in p.models if m.task == "generate"],
+        *[_rag_alert(p.for_model(m.name), m.name) for m in p.models if m.task == "rag"],
         _alert(
             contracts.ALERT_CANARY_FAILED,
             f"max by ({BY}) ({q.RELEASE_ANALYSIS_FAILED}) > 0",

@@ -17,7 +17,7 @@ from infra.stacks import LAYERS
 
 PROMETHEUS_VOLUME_GIB = 50  # modules/addons.py storageSpec
 # data: one per store (infra/stacks/data.py KEY_STORES) and the artifact-signing key
-KMS_KEYS = {"network": 1, "cluster": 1, "data": 6}
+KMS_KEYS = {"network": 1, "cluster": 1, "data": 7}
 RDS_HOURLY_KEY = {"db.t4g.medium": "rds_db_t4g_medium_per_hour", "db.m7g.large": "rds_db_m7g_large_per_hour"}
 
 
@@ -130,12 +130,20 @@ def items(env: EnvConfig, prices: Prices | None = None) -> list[Item]:
         Item("data", "ECR images", st.expected_ecr_gib, "GB-month", _other(p, "ecr_storage_per_gb_month")),
         Item(
             "data",
-            "Secrets Manager (RDS master secret, registry users, alert receivers)",
-            3,
+            "S3 Qdrant snapshots (expected size)",
+            env.qdrant.expected_snapshot_gib,
+            "GB-month",
+            _other(p, "s3_standard_per_gb_month"),
+        ),
+        Item(
+            "data",
+            "Secrets Manager (RDS master secret, registry users, alert receivers, Qdrant API key)",
+            4,
             "secret-month",
             _other(p, "secrets_manager_secret_per_month"),
         ),
         Item("addons", "Prometheus volume (gp3)", PROMETHEUS_VOLUME_GIB, "GB-month", _other(p, "ebs_gp3_per_gb_month")),
+        Item("addons", "Qdrant volume (gp3)", env.qdrant.volume_gib, "GB-month", _other(p, "ebs_gp3_per_gb_month")),
     ]
     out += [Item(layer, "KMS keys", n, "key-month", _other(p, "kms_key_per_month")) for layer, n in KMS_KEYS.items()]
     return out

@@ -5,7 +5,9 @@ Gateway, kube-prometheus-stack with a Pushgateway for batch jobs, the NVIDIA dev
 exporter, External Secrets, MLflow wired to RDS (password synced from Secrets Manager) and S3 (IRSA, no static keys),
 the in-cluster GitHub runners the release and drift jobs run on (actions-runner-controller, modules/runners.py),
 and cert-manager with the ClusterIssuer that gets the gateway's certificate from Let's Encrypt (DNS-01 in the
-environment's Route53 zone, IRSA; decision 0135).
+environment's Route53 zone, IRSA; decision 0135), and the Qdrant server the RAG models keep their index in (its official
+chart, snapshots to S3 through IRSA, its API key from Secrets Manager; modules/qdrant.py, decision 0181) on a gp3
+volume of the `gp3` StorageClass installed here.
 
 Before any of them, the `platform-guardrails` chart creates the add-on namespaces the platform owns with their Pod
 Security labels, default-deny NetworkPolicies and precise allows (modules/k8s/platform.py); every release into one
@@ -24,20 +26,29 @@ from constructs import Construct
 from pydantic import Field
 
 from core.promql import SERVING_NAMESPACE
-from modules import alerting, cert_manager, database_bootstrap, registry_auth, registry_users, runners
-from modules.cluster_services import MLFLOW_PORT, PROMETHEUS_RELEASE, PUSHGATEWAY_PORT, PUSHGATEWAY_RELEASE
+from modules import alerting, cert_manager, database_bootstrap, qdrant, registry_auth, registry_users, runners
+from modules.cluster_services import (
+    GP3_STORAGE_CLASS,
+    MLFLOW_PORT,
+    PROMETHEUS_RELEASE,
+    PUSHGATEWAY_PORT,
+    PUSHGATEWAY_RELEASE,
+    QDRANT_RELEASE,
+)
 from modules.common import Props
 from modules.k8s import certificates, image_policy, platform
 from modules.k8s import common as k8s_common
 from modules.k8s.props import GatewayProps, WebhookProps
 from modules.k8s.render import namespace as serving_namespace
 from modules.node_autoscaling import SERVICE_ACCOUNT as CA_SERVICE_ACCOUNT
+from modules.qdrant import QdrantProps
 from modules.workload_roles import (
     ALERT_SECRETS,
     ARTIFACT_PREFIX,
     DRIFT_RUNNER,
     MLFLOW,
     PLATFORM_SECRETS,
+    QDRANT_SECRETS,
     RELEASE_RUNNER,
 )
 
@@ -89,6 +100,9 @@ class AddonsProps(Props):
     platform_secrets_role_arn: str
     github_app_secret_name: str = Field(description="Secrets Manager secret of the runners' GitHub App")
     webhook_secret_name: str = Field(description="Secrets Manager secret of the registry-webhook receiver")
+    qdrant: QdrantProps = Field(description="The Qdrant server (sizes from infra/config/<env>.yaml `qdrant`)")
+    qdrant_api_key_secret_name: str = Field(description="Secrets Manager secret of Qdrant's API key")
+    qdrant_secrets_role_arn: str = Field(description="IRSA role the Qdrant namespace's SecretStore reads it as")
 
 
 def _yaml(values: dict[str, Any]) -> str:
@@ -289,6 +303,29 @@ class PlatformAddons(Construct):
                 construct_id=f"{rk.kind}-runners",
                 depends_on=[controller, access],
             )
+        # The RAG models' index: its key in its namespace first (the pod does not start without it), its volume's
+        # StorageClass, then the chart (modules/qdrant.py).
+        storage = self._local_chart(
+            "storage-classes", namespace="kube-system", values={"manifests": self.storage_classes()}, depends_on=[]
+        )
+        qdrant_ns = p.charts["qdrant"].namespace
+        qdrant_secrets = self._local_chart(
+            qdrant.SECRETS_RELEASE,
+            namespace=qdrant_ns,
+            values={
+                "region": p.region,
+                "serviceAccount": QDRANT_SECRETS.service_account,
+                "roleArn": p.qdrant_secrets_role_arn,
+                "manifests": [qdrant.api_key_external_secret(p.qdrant_api_key_secret_name, qdrant_ns)],
+            },
+            depends_on=[eso, self.guardrails],
+        )
+        self._release(
+            "qdrant",
+            qdrant.values(p.qdrant),
+            release_name=QDRANT_RELEASE,
+            depends_on=[qdrant_secrets, storage],
+        )
         cert_manager_release = self._release("cert_manager", self.cert_manager_values(), depends_on=[monitoring])
         # The issuer after the chart: its CRDs come with it (`crds.enabled`).
         self._local_chart(
@@ -322,6 +359,24 @@ class PlatformAddons(Construct):
             hosted_zone_id=p.hosted_zone_id,
             dns_zone=p.dns_zone,
         )
+
+    @staticmethod
+    def storage_classes() -> list[dict[str, Any]]:
+        """`gp3`: encrypted EBS gp3 volumes from the EBS CSI driver (the EKS add-on), bound where the pod lands
+        (its zone), expandable in place. Deleted with their claim: what lives on them is rebuilt from the registry
+        and S3 (the Qdrant index: a RAG version's pinned snapshot, docs/data-stores.md)."""
+        return [
+            {
+                "apiVersion": "storage.k8s.io/v1",
+                "kind": "StorageClass",
+                "metadata": {"name": GP3_STORAGE_CLASS, "labels": {"app.kubernetes.io/part-of": k8s_common.PART_OF}},
+                "provisioner": "ebs.csi.aws.com",
+                "parameters": {"type": "gp3", "encrypted": "true", "csi.storage.k8s.io/fstype": "ext4"},
+                "reclaimPolicy": "Delete",
+                "volumeBindingMode": "WaitForFirstConsumer",
+                "allowVolumeExpansion": True,
+            }
+        ]
 
     @staticmethod
     def time_slicing_config(replicas: int) -> str:
@@ -397,6 +452,13 @@ class PlatformAddons(Construct):
                 github_app_key=p.github_app_secret_name,
                 webhook_key=p.webhook_secret_name,
                 webhook_secret=WebhookProps.model_fields["secret_name"].default,
+            ),
+            # The RAG servers' copy of the Qdrant key (modules/k8s/rag.py reads it by secretKeyRef).
+            qdrant.api_key_external_secret(
+                p.qdrant_api_key_secret_name,
+                SERVING_NAMESPACE,
+                store=runners.PLATFORM_STORE,
+                store_kind="ClusterSecretStore",
             ),
         ]
 

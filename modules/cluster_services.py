@@ -46,6 +46,33 @@ MLFLOW_PORT = 5000  # the mlflow chart's service.port and container port
 MLFLOW_PODS = {"app.kubernetes.io/name": "mlflow", "app.kubernetes.io/instance": MLFLOW_RELEASE}
 KUBE_DNS_PODS = {"k8s-app": "kube-dns"}  # CoreDNS in kube-system (the EKS add-on keeps the kube-dns label)
 
+# The Qdrant server the RAG models keep their index in (modules/qdrant.py, infra/config/versions.yaml `qdrant`): the
+# chart's Service is its fullname, which is the release name when that contains the chart's name (its _helpers.tpl).
+QDRANT_NAMESPACE = "qdrant"
+QDRANT_RELEASE = "qdrant"
+QDRANT_HTTP_PORT = 6333  # the chart's service.ports `http` (REST); gRPC 6334 and p2p 6335 are not used here
+QDRANT_PODS = {"app.kubernetes.io/name": "qdrant", "app.kubernetes.io/instance": QDRANT_RELEASE}  # selectorLabels
+# The Kubernetes Secret holding Qdrant's API key, in the Qdrant namespace and in the serving namespace (both copied
+# from one Secrets Manager secret by External Secrets), and its key.
+QDRANT_API_KEY_SECRET = "qdrant-api-key"
+QDRANT_API_KEY_SECRET_KEY = "api-key"
+# Pods of the serving namespace that talk to Qdrant, by this label: the RAG models' servers and the job that loads a
+# version's index into Qdrant. The Qdrant and KEDA namespaces' policies admit them by it (modules/k8s/platform.py).
+RAG_ROLE_LABEL = "mlp.io/rag"
+RAG_SERVER_PODS = {RAG_ROLE_LABEL: "server"}
+RAG_INGEST_PODS = {RAG_ROLE_LABEL: "ingest"}
+
+
+# The StorageClass the add-on stack creates for EBS gp3 volumes (modules/addons.py `storage_classes`): EKS clusters
+# created on Kubernetes 1.30 or later have no default StorageClass (EKS 1.30 release notes: the `gp2` class it still
+# creates lacks the default annotation), so a volume names its class.
+GP3_STORAGE_CLASS = "gp3"
+
+
+def qdrant_url(namespace: str = QDRANT_NAMESPACE) -> str:
+    """The Qdrant server's REST address, as a pod in another namespace reaches it."""
+    return f"http://{QDRANT_RELEASE}.{namespace}.svc:{QDRANT_HTTP_PORT}"
+
 
 def envoy_proxy_pods(gateway_name: str, gateway_namespace: str) -> dict[str, str]:
     """The Envoy proxy pods Envoy Gateway runs for exactly one Gateway."""

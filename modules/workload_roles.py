@@ -9,7 +9,9 @@
 | Alertmanager's SecretStore | monitoring/alertmanager-secrets | read the receivers' secret (modules/alerting.py) |
 | release runners | arc-runners/mlp-release-runner | read the model server images' digests in ECR (nothing else) |
 | drift runners | arc-runners/mlp-drift-runner | what the drift job may (the drift workflow runs its command) |
-| platform secret store | external-secrets/platform-secrets | read the registry, GitHub App, webhook secrets |
+| platform secret store | external-secrets/platform-secrets | read the registry, GitHub App, webhook, Qdrant secrets |
+| Qdrant server | qdrant/qdrant | list, read, write and delete its snapshots in its own bucket (nothing else) |
+| Qdrant's SecretStore | qdrant/qdrant-secrets | read the Qdrant API key's secret (modules/qdrant.py) |
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from core.promql import SERVING_NAMESPACE
-from modules.cluster_services import MONITORING_NAMESPACE
+from modules.cluster_services import MONITORING_NAMESPACE, QDRANT_NAMESPACE, QDRANT_RELEASE
 from modules.common import Props, Statement
 from modules.k8s.platform import RUNNER_NAMESPACE  # infra/config/versions.yaml arc_runner_set
 
@@ -52,6 +54,12 @@ DB_BOOTSTRAP = WorkloadIdentity(
 PLATFORM_SECRETS = WorkloadIdentity(
     role_suffix="platform-secrets", namespace="external-secrets", service_account="platform-secrets"
 )
+# The qdrant chart names its ServiceAccount after its fullname, the release name (modules/qdrant.py).
+QDRANT = WorkloadIdentity(role_suffix="qdrant", namespace=QDRANT_NAMESPACE, service_account=QDRANT_RELEASE)
+# External Secrets reads the Qdrant API key for the Qdrant namespace as this identity (charts/qdrant-secrets).
+QDRANT_SECRETS = WorkloadIdentity(
+    role_suffix="qdrant-secrets", namespace=QDRANT_NAMESPACE, service_account="qdrant-secrets"
+)
 
 
 class DataAccess(Props):
@@ -70,6 +78,9 @@ class DataAccess(Props):
     image_repository_arns: list[str] = Field(
         default_factory=list, description="ECR repositories of the images a release deploys (core.images)"
     )
+    qdrant_snapshot_bucket_arn: str = Field(description="The Qdrant server's snapshot bucket")
+    qdrant_snapshot_key_arn: str = Field(description="That bucket's own KMS key")
+    qdrant_api_key_secret_arn: str = Field(description="The Qdrant API key's secret (modules/qdrant.py)")
 
 
 def _list(bucket_arn: str, prefix: str) -> Statement:
@@ -192,7 +203,41 @@ def platform_secrets_statements(a: DataAccess) -> list[Statement]:
             "Sid": "PlatformSecrets",
             "Effect": "Allow",
             "Action": ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
-            "Resource": [a.registry_secret_arn, *a.operator_secret_arns],
+            # The Qdrant key too: the RAG servers in the serving namespace read it (modules/k8s/rag.py).
+            "Resource": [a.registry_secret_arn, *a.operator_secret_arns, a.qdrant_api_key_secret_arn],
+        },
+        _kms("SecretKeyThroughSecretsManager", a.secret_key_arn, "secretsmanager", a.region, READ),
+    ]
+
+
+def qdrant_statements(a: DataAccess) -> list[Statement]:
+    """The Qdrant server stores, lists, restores and deletes its snapshots in its own bucket (multipart uploads, so
+    aborting one too) through its own key; the whole bucket is its own, so no prefix narrows it."""
+    return [
+        {
+            "Sid": "ListSnapshots",
+            "Effect": "Allow",
+            "Action": "s3:ListBucket",
+            "Resource": a.qdrant_snapshot_bucket_arn,
+        },
+        {
+            "Sid": "ReadWriteSnapshots",
+            "Effect": "Allow",
+            "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"],
+            "Resource": f"{a.qdrant_snapshot_bucket_arn}/*",
+        },
+        _kms("SnapshotKeyThroughS3", a.qdrant_snapshot_key_arn, "s3", a.region, WRITE),
+    ]
+
+
+def qdrant_secrets_statements(a: DataAccess) -> list[Statement]:
+    """The Qdrant namespace's SecretStore: the API key's secret, nothing else."""
+    return [
+        {
+            "Sid": "QdrantApiKey",
+            "Effect": "Allow",
+            "Action": ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
+            "Resource": a.qdrant_api_key_secret_arn,
         },
         _kms("SecretKeyThroughSecretsManager", a.secret_key_arn, "secretsmanager", a.region, READ),
     ]

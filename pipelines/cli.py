@@ -81,6 +81,12 @@ def _images() -> typer.Typer:
     return images.app
 
 
+def _rag() -> typer.Typer:
+    from pipelines.commands import rag
+
+    return rag.app
+
+
 def _policy() -> typer.Typer:
     from pipelines.commands import policy_cmd
 
@@ -104,6 +110,7 @@ GROUPS: dict[str, Group] = {
     "cost": Group(_cost, "Cost per 1,000 inferences."),
     "render": Group(_render, "Render cluster manifests from the policy."),
     "images": Group(_images, "Build the cluster's images with podman (cached by content)."),
+    "rag": Group(_rag, "RAG models: ingest the corpus, gate, register, serve, ask."),
     "policy": Group(_policy, "Validate the policy and export its schema."),
 }
 

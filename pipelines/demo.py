@@ -148,6 +148,40 @@ STEPS: tuple[Step, ...] = (
         ("serve", "generate", "The three primary colours of light are", "--max-tokens", "24"),
     ),
     Step(
+        "Register the MiniLM encoder as a version of the embed model (the RAG model's retriever) and serve it at "
+        "/v1/models/minilm-embedder/embed",
+        ("rag", "register-embedder", "--json"),
+        saves={"embedder": "version"},
+    ),
+    Step("Serve minilm-embedder v{embedder}", ("rag", "serve-embedder", "{embedder}")),
+    Step(
+        "Ingest the runbooks and docs: Markdown sections cut into chunks, embedded by the served embedder through "
+        "the gateway, written as an index snapshot that pins the embedder and gemma3-270m v{gemma3-270m}",
+        ("rag", "ingest", "--generator-version", "{gemma3-270m}"),
+    ),
+    Step(
+        "Gate the RAG version: recall@4 and MRR on 40 labelled on-call questions, groundedness of generated answers, "
+        "latency",
+        ("rag", "gate"),
+    ),
+    Step(
+        "Register it as a signed version of oncall-rag with its pins and lineage (corpus hash, embedder, generator)",
+        ("rag", "register", "--json"),
+        saves={"rag": "version"},
+    ),
+    Step(
+        "Serve oncall-rag v{rag} behind the gateway at /v1/models/oncall-rag/rag (and what it pins)",
+        ("rag", "serve", "{rag}"),
+    ),
+    *(
+        Step(f"Ask the on-call assistant: {question!r}", ("rag", "ask", question))
+        for question in (
+            "the canary was rolled back with latency ratio 1.6, what do I check?",
+            "alerts are firing in Prometheus but nobody gets paged, where do I look?",
+            "how do I rotate the MLflow password of the model servers?",
+        )
+    ),
+    Step(
         "The quantisation table: every encoder form on its runtime, then served through the gateway at 50 and "
         "100 req/s",
         ("model", "bench"),

@@ -65,6 +65,7 @@ SECOND_INTEGRATION_HALF = frozenset(
         "test_alertmanager.py",
         "test_gateway_tls.py",
         "test_generation.py",
+        "test_rag.py",
         "test_gguf_runtime.py",
         "test_rehearsal.py",
         "test_rehearsal_llama.py",

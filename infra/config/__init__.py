@@ -11,6 +11,7 @@ from infra.config.models import (
     GithubConfig,
     NetworkConfig,
     NodeGroupConfig,
+    QdrantConfig,
     StorageConfig,
     Versions,
 )
@@ -25,6 +26,7 @@ __all__ = [
     "GithubConfig",
     "NetworkConfig",
     "NodeGroupConfig",
+    "QdrantConfig",
     "StorageConfig",
     "Versions",
     "load_env",

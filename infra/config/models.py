@@ -158,6 +158,32 @@ class StorageConfig(Strict):
     expected_ecr_gib: float = Field(default=10, ge=0, description="For the TCO estimate only")
 
 
+Quantity = Annotated[str, Field(pattern=r"^\d+(\.\d+)?(m|Mi|Gi)?$")]
+
+
+class QdrantConfig(Strict):
+    """The Qdrant server the RAG models keep their index in (modules/qdrant.py, decision 0181): its volume, pod size
+    and snapshot bucket lifecycle."""
+
+    volume_gib: int = Field(
+        default=10,
+        ge=1,
+        le=16384,
+        description="gp3 volume of its storage (collections, WAL). The on-call index is a few thousand 384-dimension "
+        "vectors (a few MB); the rest is room for more corpora and segment rewrites. Grows in place (the StorageClass "
+        "allows expansion); never shrinks",
+    )
+    cpu_request: Quantity = "100m"
+    cpu_limit: Quantity = "1"
+    memory_request: Quantity = "256Mi"
+    memory_limit: Quantity = "1Gi"
+    snapshot_expire_days: int = Field(
+        default=30, ge=1, description="Snapshots in the bucket are deleted this long after they are written"
+    )
+    snapshot_noncurrent_expire_days: int = Field(default=7, ge=1, description="Overwritten snapshot versions kept")
+    expected_snapshot_gib: float = Field(default=1, ge=0, description="For the TCO estimate only")
+
+
 class GithubConfig(Strict):
     """The repository whose workflows deploy and release this environment (modules/github_oidc.py trusts exactly it).
 
@@ -194,6 +220,7 @@ class EnvConfig(Strict):
     cluster: ClusterConfig
     database: DatabaseConfig
     storage: StorageConfig = StorageConfig()
+    qdrant: QdrantConfig = QdrantConfig()
     github: GithubConfig
     edge: EdgeConfig
     expected_nat_gb_per_month: float = Field(default=100, ge=0, description="For the TCO estimate only")

@@ -1,9 +1,11 @@
-"""Generate servers of the local runtime: one supervised `bentoml serve` per catalogue model of task `generate`.
+"""Single-version servers of the local runtime: one supervised `bentoml serve` per catalogue model of task
+`generate`, `embed` or `rag` (the classifier's versions are `infra.local.model_servers`', behind the canary).
 
-A generate model's server listens on `ports.generate_server_base + i` (its place among the catalogue's generate
-models), runs as the program `generate-<model>`, and is routed by the gateway at `/v1/models/<model>/generate` once
-it is ready. The servers started are recorded in `<state>/serving/generators.json`; Prometheus finds them through
-`<state>/prometheus/targets/generate-servers.json` with the same `model_name`/`model_version` labels as the
+Such a model's server listens on `ports.catalogue_server_base + i` (its place among those models in the catalogue),
+runs the task's service (`core.contracts.SERVICE_REFS`) as the program `<task>-<model>`, and is routed by the gateway
+at `/v1/models/<model>/<task>` once it is ready. The servers started are recorded in
+`<state>/serving/generators.json`; Prometheus finds them through `<state>/prometheus/targets/generate-servers.json`
+with the same `model_name`/`model_version` labels as the
 classifier's servers. The order of starting, routing and stopping is `infra.local.serving`'s.
 """
 
@@ -20,13 +22,17 @@ from infra.local.files import atomic_write_text, locked
 from infra.local.paths import REPO_ROOT, model_cache, state_dir, sub
 from infra.local.secrets import artifact_public_key
 from infra.local.supervisor import VENV_BIN, Program, ensure_program, remove_program, wait_healthy
+from services.model_runtime.classifier import CONFIG_FILE
 from services.model_runtime.generator import GENERATOR_CONFIG
+from services.model_runtime.rag import RAG_CONFIG
 
-SERVICE_REF = contracts.GENERATE_SERVICE_REF
+OWN_SERVER_TASKS = ("generate", "embed", "rag")
+# The file that makes a folder a packaged model of the task (what `--path` must point at).
+PACKAGED_MARKERS = {"generate": GENERATOR_CONFIG, "embed": CONFIG_FILE, "rag": RAG_CONFIG}
 
 
 class GeneratorError(RuntimeError):
-    """A generate server could not be started or stopped; the message says why and what to do."""
+    """A catalogue model's server could not be started or stopped; the message says why and what to do."""
 
 
 @dataclass(frozen=True)
@@ -35,6 +41,8 @@ class GenerateServer:
     version: int
     model_dir: str  # a packaged folder served as is; "": the registry version `version`, fetched and verified
     port: int
+    task: str = "generate"
+    extra_env: tuple[tuple[str, str], ...] = ()  # e.g. a RAG server's embedder and generator URLs
 
     @property
     def url(self) -> str:
@@ -42,7 +50,7 @@ class GenerateServer:
 
     @property
     def route(self) -> str:
-        return contracts.model_route(self.model, "generate")
+        return contracts.model_route(self.model, self.task)
 
 
 def _state_path() -> Path:
@@ -54,7 +62,7 @@ def targets_path() -> Path:
 
 
 def program_name(model: str) -> str:
-    return f"generate-{model}"
+    return f"{policy().model(model).task}-{model}"
 
 
 def live() -> list[GenerateServer]:
@@ -63,7 +71,9 @@ def live() -> list[GenerateServer]:
         raw = json.loads(_state_path().read_text())
     except (FileNotFoundError, ValueError):
         return []
-    return [GenerateServer(**entry) for entry in raw]
+    return [
+        GenerateServer(**{**entry, "extra_env": tuple(tuple(kv) for kv in entry.get("extra_env", ()))}) for entry in raw
+    ]
 
 
 def routes() -> dict[str, int]:
@@ -92,6 +102,7 @@ def program(server: GenerateServer) -> Program:
         "BENTOML_DO_NOT_TRACK": "True",
         env.STATE_DIR.name: str(state_dir()),
         env.PORT_OFFSET.name: str(env.PORT_OFFSET.get()),
+        **dict(server.extra_env),
     }
     secret_env: dict[str, str] = {}
     if server.model_dir:
@@ -112,7 +123,15 @@ def program(server: GenerateServer) -> Program:
         server_env[env.POLICY.name] = str(env.POLICY.get())
     return Program(
         name=program_name(server.model),
-        command=[str(VENV_BIN / "bentoml"), "serve", SERVICE_REF, "--port", str(server.port), "--host", endpoints.HOST],
+        command=[
+            str(VENV_BIN / "bentoml"),
+            "serve",
+            contracts.service_ref(server.task),
+            "--port",
+            str(server.port),
+            "--host",
+            endpoints.HOST,
+        ],
         env=server_env,
         secret_env=secret_env,
         cwd=REPO_ROOT,
@@ -124,17 +143,27 @@ def program(server: GenerateServer) -> Program:
     )
 
 
-def start(model: str, version: int, model_dir: Path | None = None, timeout: float = 180) -> GenerateServer:
-    """Start (or restart) the server of generate model `model` and wait until it is ready; then record it (the
-    gateway routes what is recorded: `infra.local.serving` re-renders it after this). It serves registry version
-    `version` (fetched and verified here first, so a bad version fails with the registry's reason), or the packaged
-    `model_dir` labelled `version`. A server that does not become ready is removed and never recorded."""
+def start(
+    model: str,
+    version: int,
+    model_dir: Path | None = None,
+    timeout: float = 180,
+    extra_env: dict[str, str] | None = None,
+) -> GenerateServer:
+    """Start (or restart) the server of catalogue model `model` (task generate, embed or rag) and wait until it is
+    ready; then record it (the gateway routes what is recorded: `infra.local.serving` re-renders it after this). It
+    serves registry version `version` (fetched and verified here first, so a bad version fails with the registry's
+    reason), or the packaged `model_dir` labelled `version`. A server that does not become ready is removed and never
+    recorded."""
     p = policy()
     entry = p.model(model)
-    if entry.task != "generate":
-        raise GeneratorError(f"{model} is a {entry.task} model; `mlp serve generator` serves generate models")
-    if model_dir is not None and not (model_dir / GENERATOR_CONFIG).is_file():
-        raise GeneratorError(f"{model_dir} is not a packaged generator: run `mlp model package-generator`")
+    if entry.task not in OWN_SERVER_TASKS:
+        raise GeneratorError(
+            f"{model} is a {entry.task} model, served by versioned model servers behind the canary (`mlp serve start`)"
+        )
+    marker = PACKAGED_MARKERS[entry.task]
+    if model_dir is not None and not (model_dir / marker).is_file():
+        raise GeneratorError(f"{model_dir} is not a packaged {entry.task} model (no {marker})")
     if model_dir is None:
         from services.registry.client import RegistryError, download_version
 
@@ -143,7 +172,8 @@ def start(model: str, version: int, model_dir: Path | None = None, timeout: floa
         except RegistryError as exc:
             raise GeneratorError(f"cannot serve {model} v{version}: {exc}") from exc
     folder = str(model_dir.resolve()) if model_dir is not None else ""
-    server = GenerateServer(model, version, folder, p.generate_server_port(model))
+    extra = tuple(sorted((extra_env or {}).items()))
+    server = GenerateServer(model, version, folder, p.catalogue_server_port(model), entry.task, extra)
     with locked(_lock()):
         prog = program(server)
         ensure_program(prog)
@@ -152,7 +182,7 @@ def start(model: str, version: int, model_dir: Path | None = None, timeout: floa
         except Exception as exc:
             remove_program(prog.name)
             raise GeneratorError(
-                f"the generate server of {model} did not become ready: {exc}\nSee runbooks/model-fails-to-load.md"
+                f"the {entry.task} server of {model} did not become ready: {exc}\nSee runbooks/model-fails-to-load.md"
             ) from exc
         _record([*(s for s in live() if s.model != model), server])
     return server
@@ -163,7 +193,7 @@ def unrecord(model: str) -> None:
     running until `remove`."""
     with locked(_lock()):
         if not any(s.model == model for s in live()):
-            raise GeneratorError(f"no generate server of {model} is running (running: {[s.model for s in live()]})")
+            raise GeneratorError(f"no server of {model} is running (running: {[s.model for s in live()]})")
         _record([s for s in live() if s.model != model])
 
 

@@ -40,7 +40,6 @@ ERROR_PREFIX = "/_mlp_errors/"  # internal locations answering each refusal with
 REDIRECT_LOG = "gateway-redirect.log"
 TLS_PROTOCOLS = ("TLSv1.2", "TLSv1.3")  # what nginx 1.22 / OpenSSL 3.0 can be told; older ones are never offered
 PREDICT_PATH = contracts.PREDICT_ROUTE
-GENERATE_UPSTREAM_PATH = contracts.server_route("generate")
 PINNED_PREDICT_PATH = contracts.PINNED_PREDICT_ROUTE
 HEALTH_PATH = "/healthz"
 SHADOW_PATH = "/_mlp_shadow"  # internal: the mirror subrequest's location
@@ -88,7 +87,7 @@ class GatewaySpec:
     # `/v1/models/<default model>/classify`; the model servers themselves answer `/classify`.
     predict_paths: tuple[str, ...] = (PREDICT_PATH,)
     servers: Mapping[int, int] = field(default_factory=dict)  # version -> port of its live model server
-    # Public route -> port of a catalogue `generate` model's server (one version each: no split, no pins).
+    # Public route -> port of a catalogue model's own server (generate, embed, rag: one version each, no split).
     generate_routes: Mapping[str, int] = field(default_factory=dict)
     weights: Mapping[int, int] = field(default_factory=dict)  # version -> percent; empty: no traffic anywhere
     stable: int | None = None
@@ -363,8 +362,9 @@ def _predict_location(path: str, limits: str, timeout: str, retry: str, mirror: 
 
 
 def _generate_location(path: str, port: int, limits: str, timeout: str) -> str:
-    """A generate model's route: the same checks and rate limits as prediction, proxied to its one server's
-    `/generate`. Not retried: a generation is not idempotent in cost, and there is no second server to try."""
+    """A generate, embed or rag model's route: the same checks and rate limits as prediction, proxied to its one
+    server's `/<task>`. Not retried: a generation is not idempotent in cost, and there is no second server to try."""
+    upstream_path = contracts.server_route(path.rsplit("/", 1)[1])
     return f"""        location = {path} {{
             {_error_pages()}
             if ($request_method != POST) {{ return 405; }}
@@ -372,7 +372,7 @@ def _generate_location(path: str, port: int, limits: str, timeout: str) -> str:
             if ($api_key_name = "") {{ return 403; }}
 {limits}
 
-            proxy_pass http://127.0.0.1:{port}{GENERATE_UPSTREAM_PATH};
+            proxy_pass http://127.0.0.1:{port}{upstream_path};
             proxy_http_version 1.1;
             proxy_set_header Connection "";
             proxy_set_header Host $host;

@@ -32,11 +32,11 @@ __all__ = [
     "resolve",
     "set_weights",
     "stable_version",
-    "start_generator",
+    "start_catalogue_server",
     "start_model_server",
     "start_shadow",
     "status",
-    "stop_generator",
+    "stop_catalogue_server",
     "stop_model_server",
     "stop_shadow",
 ]
@@ -95,16 +95,18 @@ def stop_model_server(version: int, drain_seconds: float = 0) -> None:
     model_servers.remove(version)
 
 
-def start_generator(model: str, version: int, model_dir: Path | None = None) -> generators.GenerateServer:
-    """Start the generate model's server (registry version `version`, or the packaged `model_dir`), then route
-    `/v1/models/<model>/generate` to it once it is ready."""
-    server = generators.start(model, version, model_dir)
+def start_catalogue_server(
+    model: str, version: int, model_dir: Path | None = None, extra_env: dict[str, str] | None = None
+) -> generators.GenerateServer:
+    """Start the server of a generate, embed or rag model (registry version `version`, or the packaged `model_dir`),
+    then route `/v1/models/<model>/<task>` to it once it is ready."""
+    server = generators.start(model, version, model_dir, extra_env=extra_env)
     gateway.refresh(model_servers.live_ports())
     return server
 
 
-def stop_generator(model: str) -> None:
-    """Unroute the generate model's server, then stop it."""
+def stop_catalogue_server(model: str) -> None:
+    """Unroute the model's own server, then stop it."""
     generators.unrecord(model)
     gateway.refresh(model_servers.live_ports())
     generators.remove(model)

@@ -10,7 +10,8 @@ from infra.config import EnvConfig, load_versions
 from infra.stacks.base import LayerStack
 from infra.stacks.cluster import ClusterOutputs
 from infra.stacks.data import DataOutputs
-from modules.addons import AddonsProps, ChartProps, PlatformAddons
+from modules.addons import SYSTEM_POOL, AddonsProps, ChartProps, PlatformAddons
+from modules.qdrant import QdrantProps
 
 
 class AddonsStack(LayerStack):
@@ -76,5 +77,18 @@ class AddonsStack(LayerStack):
                 platform_secrets_role_arn=data.platform_secrets_role_arn,
                 github_app_secret_name=data.github_app_secret_name,
                 webhook_secret_name=data.webhook_secret_name,
+                qdrant=QdrantProps(
+                    region=env.region,
+                    snapshot_bucket=data.qdrant_snapshot_bucket,
+                    role_arn=data.qdrant_role_arn,
+                    volume_gib=env.qdrant.volume_gib,
+                    cpu_request=env.qdrant.cpu_request,
+                    cpu_limit=env.qdrant.cpu_limit,
+                    memory_request=env.qdrant.memory_request,
+                    memory_limit=env.qdrant.memory_limit,
+                    node_selector=SYSTEM_POOL,
+                ),
+                qdrant_api_key_secret_name=data.qdrant_api_key_secret_name,
+                qdrant_secrets_role_arn=data.qdrant_secrets_role_arn,
             ),
         )

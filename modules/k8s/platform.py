@@ -80,6 +80,7 @@ def owned_namespaces(
     platform_pods = np.pods(serving_namespace, {"app.kubernetes.io/part-of": c.PART_OF})
     drift_jobs = np.pods(serving_namespace, {"app.kubernetes.io/component": "drift"})
     prometheus = np.pods(cs.MONITORING_NAMESPACE, cs.PROMETHEUS_PODS)
+    rag_servers = np.pods(serving_namespace, cs.RAG_SERVER_PODS)
     https_out = np.rule([np.cidr(ANYWHERE)], np.tcp(HTTPS))
     return [
         OwnedNamespace(
@@ -91,7 +92,10 @@ def owned_namespaces(
                 _internal(),
                 _from_control_plane(vpc_cidr, 6443, 9443),  # metrics APIService, admission webhooks
                 np.rule(
-                    [np.pods(cs.GATEWAY_NAMESPACE, cs.envoy_proxy_pods(gateway_name, serving_namespace))],
+                    [
+                        np.pods(cs.GATEWAY_NAMESPACE, cs.envoy_proxy_pods(gateway_name, serving_namespace)),
+                        rag_servers,  # a RAG server calls its embedder and generator through it (modules/k8s/rag.py)
+                    ],
                     np.tcp(cs.KEDA_INTERCEPTOR_PORT),
                 ),
                 _scraped_on(8080, 9022),
@@ -200,6 +204,7 @@ def owned_namespaces(
                     [
                         model_servers,
                         drift_jobs,
+                        np.pods(serving_namespace, cs.RAG_INGEST_PODS),  # reads the version's index (rag.py)
                         *(runner_pods(k) for k in RUNNER_KINDS),
                         np.pods(RUNNER_NAMESPACE, {"app.kubernetes.io/name": RETRAIN_POD_NAME}),
                         np.pods(cs.MLFLOW_NAMESPACE, REGISTRY_USERS_JOB_PODS),
@@ -220,6 +225,18 @@ def owned_namespaces(
                     [np.rule([np.pods(cs.MLFLOW_NAMESPACE, cs.MLFLOW_PODS)], np.tcp(cs.MLFLOW_PORT))],
                 )
             ],
+        ),
+        OwnedNamespace(
+            cs.QDRANT_NAMESPACE,
+            "restricted",
+            "the qdrant chart runs non-root with a read-only root; the add-on stack's values drop every capability, "
+            "set RuntimeDefault seccomp and turn off the chart's root `chown` init container (modules/qdrant.py)",
+            # The RAG servers and the job that loads a version's index, on the REST port only: no gRPC, no p2p (one
+            # node), no scrape (its /metrics wants the API key; modules/qdrant.py).
+            ingress=[
+                np.rule([rag_servers, np.pods(serving_namespace, cs.RAG_INGEST_PODS)], np.tcp(cs.QDRANT_HTTP_PORT))
+            ],
+            egress=[https_out],  # snapshots to S3 (gateway endpoint) and STS for its IRSA role
         ),
         OwnedNamespace(
             ARC_CONTROLLER_NAMESPACE,

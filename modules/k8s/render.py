@@ -17,13 +17,23 @@ import yaml
 from core import contracts, dashboards, rules
 from core.policy import Policy, policy
 from modules.k8s import common as c
-from modules.k8s import gateway, monitoring, network, release, scaling, serving, webhook
+from modules.k8s import gateway, monitoring, network, rag, release, scaling, serving, webhook
 from modules.k8s.props import RenderProps
 
 FIELD_MANAGER = "mlp-platform"  # the server-side apply field manager of every platform apply
 CREATE_ONCE = "create-once"  # sub-folder of objects created once, then owned by a controller (not re-applied)
 # Concerns written to CREATE_ONCE/: the canary route of rollout mode (its weights are the plugin's).
 CREATE_ONCE_CONCERNS = frozenset({"traffic"})
+# Why a task other than classify has no GPU variant (the GPU image carries ONNX Runtime's CUDA build and the
+# classifier's service only; decisions 0124 and 0177).
+GPU_REFUSALS = {
+    "generate": "it runs on llama.cpp, which the CPU model-server image carries and the GPU image does not "
+    "(docs/generation.md)",
+    "embed": "its server runs on the CPU model-server image; the GPU image carries the classifier's service only "
+    "(docs/serving-cluster.md, The embed and rag models)",
+    "rag": "its server only calls the embedder, the generator and Qdrant, on the CPU model-server image "
+    "(docs/serving-cluster.md, The embed and rag models)",
+}
 
 
 def namespace(name: str) -> c.Manifest:
@@ -47,10 +57,7 @@ def render_all(props: RenderProps, pol: Policy | None = None) -> dict[str, list[
     contracts.service_ref(task)  # raises for a task no server serves yet
     s, g, m = props.serving, props.gateway, props.monitoring
     if s.gpu and task != "classify":
-        raise ValueError(
-            f"{name} is a {task} model on llama.cpp, which the CPU model-server image carries and the GPU image does "
-            "not: render it without --gpu (docs/generation.md)"
-        )
+        raise ValueError(f"{name} is a {task} model: {GPU_REFUSALS[task]}: render it without --gpu")
     ns = s.namespace
     out: dict[str, list[c.Manifest]] = {
         "namespace": [
@@ -74,6 +81,8 @@ def render_all(props: RenderProps, pol: Policy | None = None) -> dict[str, list[
     ]
     if p.model(name).task == "classify":  # drift watches a classifier's inputs (its inference log)
         out["monitoring"] += [monitoring.drift_service_account(s, m, name), monitoring.drift_cronjob(s, m, p, name)]
+    if task == "rag":  # its pods call the embedder, the generator and Qdrant (rag.py)
+        rag.attach(out, p, name, s, g)
     if s.gpu:
         out["monitoring"].append(monitoring.dcgm_service_monitor(m))
     if props.webhook is not None:

@@ -25,6 +25,11 @@ INTERCEPTOR_PORT = 8080
 EXTERNAL_SCALER_ADDRESS = f"keda-add-ons-http-external-scaler.{KEDA_HTTP_NAMESPACE}:9090"
 
 
+def interceptor_url() -> str:
+    """The interceptor's proxy as a pod of the cluster calls it: with the target's `interceptor_host` as Host."""
+    return f"http://{INTERCEPTOR_SERVICE}.{KEDA_HTTP_NAMESPACE}.svc:{INTERCEPTOR_PORT}"
+
+
 def in_flight_query(model_name: str, version: int | None) -> str:
     """Requests being served right now, summed over the target's pods: KEDA divides by replicas (AverageValue)."""
     if version is None:  # a Rollout spans versions: every pod of the model

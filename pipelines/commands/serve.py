@@ -194,7 +194,7 @@ def generator_start(
         raise _fail("name a registered version (`mlp serve generator start 1`) or a folder (`--path`), one of them")
     try:
         number = resolve_version(version, model) if version is not None else 0
-        server = serving.start_generator(model, number, path)
+        server = serving.start_catalogue_server(model, number, path)
     except (generators.GeneratorError, RegistryError, ValueError) as exc:
         raise _fail(str(exc)) from exc
     typer.echo(f"{model} v{server.version} ready on {server.url}; routed at {endpoints.gateway_url()}{server.route}")
@@ -238,7 +238,7 @@ def generator_stop(model: str = typer.Option("gemma3-270m", help="Catalogue mode
     from infra.local import generators, serving
 
     try:
-        serving.stop_generator(model)
+        serving.stop_catalogue_server(model)
     except generators.GeneratorError as exc:
         raise _fail(str(exc)) from exc
     typer.echo(f"{model}: unrouted and stopped")

@@ -133,8 +133,8 @@ def failed_server() -> str:
     return f"MLflow server or its database ({tracking_uri()}): see runbooks/backend-database-down-or-full.md"
 
 
-def find_existing(input_hash: str) -> int | None:
-    for v in list_versions():
+def find_existing(input_hash: str, name: str | None = None) -> int | None:
+    for v in list_versions(name):
         # A version registered before signed manifests (no manifest tag) would be refused at load: not reused.
         if v.tags.get("input_hash") == input_hash and v.status == "READY" and v.tags.get(MANIFEST_TAG):
             return int(v.version)
@@ -148,6 +148,7 @@ def _log_run(
     lineage: dict[str, Any],
     progress: Progress,
     extra_tags: dict[str, str],
+    name: str,
 ) -> tuple[str, str, str]:
     import pandas as pd
     from mlflow.models import infer_signature
@@ -164,7 +165,7 @@ def _log_run(
     signature = infer_signature(input_df, output_df)
 
     mlflow.set_tracking_uri(tracking_uri())
-    mlflow.set_experiment(model_name())
+    mlflow.set_experiment(name)
     with mlflow.start_run(run_name=f"package-{variant}") as run:
         try:
             mlflow.set_tags({"variant": variant, **{k: str(lineage[k]) for k in LINEAGE_TAGS}, **extra_tags})
@@ -242,27 +243,34 @@ def verify_and_sign(model_id: str, model_uri: str, artifact_dir: Path) -> tuple[
 
 
 def register(
-    artifact_dir: Path, alias: str | None = None, progress: Progress = print, extra_tags: dict[str, str] | None = None
+    artifact_dir: Path,
+    alias: str | None = None,
+    progress: Progress = print,
+    extra_tags: dict[str, str] | None = None,
+    name: str | None = None,
 ) -> Registered:
     """Log the package to a run, verify it is stored, then create the version and tag it.
 
-    `extra_tags` (e.g. a retraining's lineage) go on the run and, with the creation request, on the version.
+    `extra_tags` (e.g. a retraining's lineage) go on the run and, with the creation request, on the version. `name`:
+    the registered model (default: the policy's default model; an embed model registers the same package).
     """
     extra_tags = extra_tags or {}
     config, metrics, lineage = check_artifact_dir(artifact_dir)
     check_mlflow()
-    name = model_name()
+    name = name or model_name()
     variant = str(config.get("variant", artifact_dir.name))
-    existing = find_existing(str(lineage["input_hash"]))
+    existing = find_existing(str(lineage["input_hash"]), name)
     if existing is not None:
         progress(f"{name} v{existing} already holds this exact package (input_hash); not registering it twice")
         if alias:
-            set_alias(alias, existing)
+            set_alias(alias, existing, name)
         run_id = mlflow_client().get_model_version(name, str(existing)).run_id or ""
         return Registered(name, existing, run_id, variant, True)
 
     try:
-        run_id, model_uri, manifest_sha256 = _log_run(artifact_dir, config, metrics, lineage, progress, extra_tags)
+        run_id, model_uri, manifest_sha256 = _log_run(
+            artifact_dir, config, metrics, lineage, progress, extra_tags, name
+        )
     except RegistryError:
         raise
     except (MlflowException, OSError, Exception) as exc:
@@ -279,7 +287,7 @@ def register(
         wait_ready(name, version)
         client.update_model_version(name, str(version), description=_description(variant, metrics, lineage))
         if alias:
-            set_alias(alias, version)
+            set_alias(alias, version, name)
     except Exception as exc:
         # All or nothing: a version we could not finish is removed, not left half-registered.
         client.delete_model_version(name, str(version))
@@ -312,6 +320,33 @@ def create_version(model_uri: str, name: str, tags: dict[str, str]) -> int:
             raise refused from exc
         raise RegistryError(f"could not create the version: {exc}. Failing server: {failed_server()}") from exc
     return int(mv.version)
+
+
+def passing_gate_measures(report: Path, field: str, expected: str, what: str, gate_command: str) -> dict[str, Any]:
+    """The measures of a passing gate report that judged this very artifact (the report's `field` equals
+    `expected`, e.g. a file's or an index's SHA-256); a RegistryError naming what to do otherwise."""
+    try:
+        gate = json.loads(report.read_text())
+    except (OSError, ValueError) as exc:
+        raise RegistryError(f"{report}: no gate report ({exc}); run `{gate_command}` first") from exc
+    if gate.get(field) != expected:
+        raise RegistryError(f"{report} judged another {what} than this one ({expected[:12]}): gate it first")
+    if not gate.get("passed"):
+        failed = [c["name"] for c in gate.get("criteria", []) if not c.get("passed")]
+        raise RegistryError(f"the {what} failed its gate ({', '.join(failed)}); a failed {what} is not registered")
+    measures: dict[str, Any] = gate["measures"]
+    return measures
+
+
+def create_complete_version(model_uri: str, name: str, tags: dict[str, str]) -> int:
+    """Create the version and wait until it is READY; one that does not get there is deleted (all or nothing)."""
+    version = create_version(model_uri, name, tags)
+    try:
+        wait_ready(name, version)
+    except Exception as exc:
+        mlflow_client().delete_model_version(name, str(version))
+        raise RegistryError(f"version {version} could not be completed ({exc!s:.200}); it was deleted again") from exc
+    return version
 
 
 def wait_ready(name: str, version: int, timeout: float = 60) -> None:

@@ -8,7 +8,6 @@ The same file registered again is not registered twice (tag `sha256`).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,17 +18,16 @@ from core.policy import REPO_ROOT
 from pipelines.registry.register import (
     MANIFEST_TAG,
     Progress,
-    create_version,
+    create_complete_version,
     not_logged,
+    passing_gate_measures,
     verify_and_sign,
-    wait_ready,
 )
 from services.model_runtime.generator import GENERATOR_CONFIG, GENERATOR_FILE, GeneratorConfig
 from services.registry.client import (
     RegistryError,
     check_mlflow,
     list_versions,
-    mlflow_client,
     tracking_uri,
 )
 
@@ -48,22 +46,6 @@ class RegisteredGenerator:
     reused: bool
 
 
-def _gate_measures(report: Path, config: GeneratorConfig) -> dict[str, Any]:
-    try:
-        gate = json.loads(report.read_text())
-    except (OSError, ValueError) as exc:
-        raise RegistryError(f"{report}: no gate report ({exc}); run `mlp model gate-generator` first") from exc
-    if gate.get("sha256") != config.sha256:
-        raise RegistryError(f"{report} judged another file than {config.name} ({config.sha256[:12]}): gate it first")
-    if not gate.get("passed"):
-        failed = [c["name"] for c in gate.get("criteria", []) if not c.get("passed")]
-        raise RegistryError(
-            f"{config.name} failed its gate ({', '.join(failed)}); a failed generator is not registered"
-        )
-    measures: dict[str, Any] = gate["measures"]
-    return measures
-
-
 def register_generator(
     model_dir: Path, model_name: str, gate_report: Path, progress: Progress = print
 ) -> RegisteredGenerator:
@@ -75,7 +57,7 @@ def register_generator(
         config = GeneratorConfig.read(model_dir)
     except ValueError as exc:
         raise RegistryError(str(exc)) from exc
-    measures = _gate_measures(gate_report, config)
+    measures = passing_gate_measures(gate_report, "sha256", config.sha256, "generator file", "mlp model gate-generator")
     check_mlflow()
     for v in list_versions(model_name):
         if v.tags.get("sha256") == config.sha256 and v.status == "READY" and v.tags.get(MANIFEST_TAG):
@@ -96,12 +78,7 @@ def register_generator(
     except Exception as exc:
         raise not_logged(exc, config.name) from exc
     progress("creating the model version")
-    version = create_version(model_uri, model_name, {**tags, MANIFEST_TAG: manifest})
-    try:
-        wait_ready(model_name, version)
-    except Exception as exc:
-        mlflow_client().delete_model_version(model_name, str(version))  # all or nothing
-        raise RegistryError(f"version {version} could not be completed ({exc!s:.200}); it was deleted again") from exc
+    version = create_complete_version(model_uri, model_name, {**tags, MANIFEST_TAG: manifest})
     return RegisteredGenerator(model_name, version, run_id, config.name, False)
 
 

@@ -9,8 +9,8 @@ from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from core import env
 from core.policy import Generation, policy
+from services.model_server import options
 
 
 def limits() -> Generation:
@@ -19,14 +19,7 @@ def limits() -> Generation:
 
 
 def served_model_name() -> str:
-    """The catalogue model this server answers for: MLP_MODEL_NAME, else the catalogue's first `generate` model."""
-    name = env.MODEL_NAME.get()
-    if name:
-        return name
-    generators = [m.name for m in policy().models if m.task == "generate"]
-    if not generators:
-        raise ValueError(f"set {env.MODEL_NAME.name}: the catalogue (policy.yaml models) has no generate model")
-    return generators[0]
+    return options.served_model_name("generate")
 
 
 class GenerateRequest(BaseModel):

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
 
 import bentoml
 from starlette.responses import JSONResponse
@@ -29,6 +28,7 @@ from core import contracts
 from core.policy import policy
 from services.generate_server.schemas import GenerateRequest, GenerateResponse, Usage, limits, served_model_name
 from services.model_server.options import service_options
+from services.model_server.version_header import VersionHeaderMiddleware
 
 logger = logging.getLogger("mlp.generate_server")
 
@@ -37,34 +37,12 @@ WARMUP_PROMPT = "A warm-up sentence to load the weights"
 
 _model_name = served_model_name()
 _policy = policy().for_model(_model_name)
-_version: int | None = None
-
-
-class VersionHeaderMiddleware:
-    """Adds `X-Model-Version` to every response once the model is loaded."""
-
-    def __init__(self, app: Any) -> None:
-        self.app = app
-
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or _version is None:
-            await self.app(scope, receive, send)
-            return
-        header = (contracts.VERSION_HEADER.lower().encode(), str(_version).encode())
-
-        async def send_with_header(message: dict[str, Any]) -> None:
-            if message["type"] == "http.response.start":
-                message = {**message, "headers": [*message.get("headers", []), header]}
-            await send(message)
-
-        await self.app(scope, receive, send_with_header)
 
 
 # One llama.cpp context per server: more replicas, not more workers.
 @bentoml.service(**service_options("generate-server", 1, _policy))
 class GenerateService:
     def __init__(self) -> None:
-        global _version
         from services.generate_server.loading import load_generator
         from services.generate_server.metrics import generate_metrics
 
@@ -75,7 +53,7 @@ class GenerateService:
         self.labels = (_model_name, str(version))
         self.metrics.loaded.labels(*self.labels).set(1)
         self.metrics.started.labels(*self.labels).set_to_current_time()
-        _version = version
+        VersionHeaderMiddleware.version = version
         logger.info(
             "serving %s v%s (%s, llama.cpp) from %s; loaded and warmed up in %.1fs",
             _model_name, version, self.generator.config.name, self.generator.model_dir, time.monotonic() - started,

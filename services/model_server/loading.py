@@ -45,23 +45,34 @@ class LoadedModel:
     load_seconds: float
 
 
-def load_from_env() -> LoadedModel:
+def version_dir_from_env(name: str) -> tuple[Path, int]:
+    """The folder of the version this server serves and its number: the registry version `MLP_MODEL_VERSION` names
+    (resolved, downloaded to the model cache, verified against its signed manifest), or `MLP_MODEL_DIR` (labelled
+    `MLP_MODEL_VERSION` when numeric, else 0)."""
     ref = env.MODEL_VERSION.get()
     override = env.MODEL_DIR.get()
-    name = env.MODEL_NAME.get() or policy().release.default_model
-    started = time.monotonic()
     if override:
-        model_dir, version = override, int(ref) if ref.isdigit() else 0
-    elif not ref:
-        raise ModelLoadError(f"{env.MODEL_VERSION.name} is not set: name the version to serve (a number or an alias)")
-    else:
-        from services.registry.client import RegistryError, download_version, resolve_version
+        return override, int(ref) if ref.isdigit() else 0
+    if not ref:
+        raise ModelLoadError(
+            f"set {env.MODEL_VERSION.name} (a registered version of {name}: a number or an alias) or "
+            f"{env.MODEL_DIR.name} (a packaged folder)"
+        )
+    from services.registry.client import RegistryError, download_version, resolve_version
 
-        try:
-            version = resolve_version(ref, name)
-            model_dir = download_version(version, name, cache_root=model_cache())
-        except RegistryError as exc:
-            raise ModelLoadError(f"cannot serve {name} {ref!r}: {exc}") from exc
+    try:
+        version = resolve_version(ref, name)
+        return download_version(version, name, cache_root=model_cache()), version
+    except RegistryError as exc:
+        raise ModelLoadError(f"cannot serve {name} {ref!r}: {exc}") from exc
+
+
+def load_from_env(name: str | None = None) -> LoadedModel:
+    """The version this server serves of model `name` (default MLP_MODEL_NAME, else the default model), loaded and
+    warmed up."""
+    name = name or env.MODEL_NAME.get() or policy().release.default_model
+    started = time.monotonic()
+    model_dir, version = version_dir_from_env(name)
     serving = policy().serving
     try:
         device = env.DEVICE.get()

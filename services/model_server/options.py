@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.policy import Policy
+from core import env
+from core.policy import Policy, policy
 from core.promql import duration_buckets
 
 
@@ -26,3 +27,15 @@ def service_options(name: str, workers: int, p: Policy) -> dict[str, Any]:
             },
         },
     }
+
+
+def served_model_name(task: str) -> str:
+    """The catalogue model a single-version server answers for: MLP_MODEL_NAME, else the catalogue's first model of
+    its task."""
+    name = env.MODEL_NAME.get()
+    if name:
+        return name
+    of_task = [m.name for m in policy().models if m.task == task]
+    if not of_task:
+        raise ValueError(f"set {env.MODEL_NAME.name}: the catalogue (policy.yaml models) has no {task} model")
+    return of_task[0]

@@ -22,6 +22,7 @@ from mlflow.tracking import MlflowClient
 from core import contracts, endpoints, env
 from core.policy import policy
 from services.model_runtime.generator import GENERATOR_CONFIG
+from services.model_runtime.rag import RAG_CONFIG
 
 MODEL_CONFIG_FILE = "model_config.json"
 
@@ -226,9 +227,11 @@ def download_version(
 
 
 def model_dir_in(root: Path) -> Path:
-    """The packaged folder inside a downloaded MLflow model: the one holding model_config.json (a classifier) or
-    generator.json (a generator)."""
-    matches = sorted(root.rglob(MODEL_CONFIG_FILE)) or sorted(root.rglob(GENERATOR_CONFIG))
+    """The packaged folder inside a downloaded MLflow model: the one holding model_config.json (a classifier or an
+    embedder), generator.json (a generator) or rag.json (a RAG version)."""
+    matches = (
+        sorted(root.rglob(MODEL_CONFIG_FILE)) or sorted(root.rglob(GENERATOR_CONFIG)) or sorted(root.rglob(RAG_CONFIG))
+    )
     if not matches:
         raise RegistryError(
             f"{root}: no {MODEL_CONFIG_FILE} inside; the version was not logged by `mlp model register`"

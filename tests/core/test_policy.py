@@ -104,18 +104,38 @@ def test_a_gateway_without_an_internal_key_is_refused() -> None:
     assert policy().gateway.internal_key() in {k.name for k in policy().gateway.api_keys if k.internal}
 
 
-def test_each_generate_model_gets_its_own_local_port(shipped: dict) -> None:  # type: ignore[type-arg]
-    shipped["models"].append({**shipped["models"][-1], "name": "second-generator"})
+def _generator(shipped: dict) -> dict:  # type: ignore[type-arg]
+    return next(m for m in shipped["models"] if m["task"] == "generate")
+
+
+def test_each_model_with_its_own_server_gets_its_own_local_port(shipped: dict) -> None:  # type: ignore[type-arg]
+    shipped["models"].append({**_generator(shipped), "name": "second-generator"})
     p = Policy.model_validate(shipped)
-    generators = [m.name for m in p.models if m.task == "generate"]
-    assert len(generators) == 2
-    assert [p.generate_server_port(n) for n in generators] == [p.ports.generate_server_base + i for i in range(2)]
-    with pytest.raises(ValueError, match="not a generate model"):
-        p.generate_server_port(p.release.default_model)
+    served = [m.name for m in p.models if m.task in ("generate", "embed", "rag")]
+    assert served == p.own_server_models() and "second-generator" in served
+    ports = [p.catalogue_server_port(n) for n in served]
+    assert ports == [p.ports.catalogue_server_base + i for i in range(len(served))]
+    with pytest.raises(ValueError, match="not a catalogue model with its own server"):
+        p.catalogue_server_port(p.release.default_model)
 
 
-def test_generate_ports_may_not_run_into_another_port(shipped: dict) -> None:  # type: ignore[type-arg]
-    shipped["models"].append({**shipped["models"][-1], "name": "second-generator"})
-    shipped["ports"]["alertmanager"] = shipped["ports"]["generate_server_base"] + 1
-    with pytest.raises(ValueError, match="generate_server_base"):
+def test_catalogue_server_ports_may_not_run_into_another_port(shipped: dict) -> None:  # type: ignore[type-arg]
+    shipped["ports"]["alertmanager"] = shipped["ports"]["catalogue_server_base"] + 1
+    with pytest.raises(ValueError, match="catalogue_server_base"):
+        Policy.model_validate(shipped)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "needs"),
+    [("embedder_model", "gemma3-270m", "`embed` model"), ("generator_model", "minilm-embedder", "`generate` model")],
+)
+def test_a_rag_model_must_pin_models_of_the_right_task(shipped: dict, field: str, value: str, needs: str) -> None:  # type: ignore[type-arg]
+    shipped["rag"][field] = value
+    with pytest.raises(ValueError, match=f"rag.{field} '{value}' must be a {needs}"):
+        Policy.model_validate(shipped)
+
+
+def test_a_rag_prompt_must_fit_the_generators_prompt_limit(shipped: dict) -> None:  # type: ignore[type-arg]
+    shipped["rag"]["prompt_context_chars"] = shipped["generation"]["max_prompt_chars"]
+    with pytest.raises(ValueError, match=r"must fit the generator's generation\.max_prompt_chars"):
         Policy.model_validate(shipped)

@@ -590,3 +590,36 @@ def test_a_generate_model_has_no_drift_alert_and_each_slo_alert_reads_its_own_mo
             if "alert" in rule:  # another model's recordings would be judged by this model's objectives
                 assert rule["expr"].count(f'{{model_name="{model}"}}') == 2, rule["expr"]
                 assert rule["labels"]["model_name"] == model
+
+
+def test_rag_answers_degraded_fires_on_the_share_without_generation_once_there_are_enough_questions(
+    tmp_path: Path,
+) -> None:
+    (rag,) = [m.name for m in policy().models if m.task == "rag"]
+    r = policy().for_model(rag).rag
+    labels = {"model_name": rag, "job": q.MODEL_SERVER_JOB}
+    per_minute = r.alert_min_questions  # 10 minutes of this: well above the minimum
+    degraded_per_minute = int(per_minute * (r.alert_max_degraded_ratio + 0.2))
+
+    def answers(version: str, mode: str, rate: float) -> dict[str, str]:
+        return series(q.RAG_ANSWERS_TOTAL, {**labels, "model_version": version, "mode": mode}, counter(rate, 30))
+
+    inputs = [
+        answers("1", "generated", per_minute - degraded_per_minute),  # v1: too many retrieval-only answers
+        answers("1", "retrieval_only", degraded_per_minute),
+        answers("2", "generated", per_minute),  # v2: healthy
+        answers("2", "retrieval_only", 0),
+        answers("3", "failed", r.alert_min_questions / 20),  # v3: all failed, but half the minimum in 10 minutes
+        answers("3", "generated", 0),
+    ]
+    expected = [{"model_name": rag, "model_version": "1", "severity": "ticket"}]
+    run_promtool(
+        tmp_path,
+        [
+            {
+                "interval": "1m",
+                "input_series": inputs,
+                "promql_expr_test": [firing("RagAnswersDegraded", "20m", expected)],
+            }
+        ],
+    )

@@ -145,6 +145,13 @@ def test_one_kms_key_per_data_store(synth: Synth, env: EnvConfig) -> None:
         "database": only(synth.resources(env.name, "data", "aws_db_instance"))["kms_key_id"],
         "secrets": only(synth.resources(env.name, "data", "aws_db_instance"))["master_user_secret_kms_key_id"],
     }
+    key_of["qdrant-snapshots"] = only(
+        {
+            k: v
+            for k, v in synth.resources(env.name, "data", "aws_s3_bucket_server_side_encryption_configuration").items()
+            if "qdrant" in k
+        }
+    )["rule"][0]["apply_server_side_encryption_by_default"]["kms_master_key_id"]
     key_of["registry"] = {
         r["encryption_configuration"][0]["kms_key"]
         for r in synth.resources(env.name, "data", "aws_ecr_repository").values()

@@ -36,7 +36,8 @@ def test_plan_creates_what_each_layer_promises(plans: dict[str, plan.StackPlan])
         cluster = plans[f"mlp-{env}-cluster"].creates
         assert cluster["aws_eks_cluster"] == 1 and cluster["aws_eks_node_group"] == 3
         data = plans[f"mlp-{env}-data"].creates
-        assert data["aws_db_instance"] == 1 and data["aws_s3_bucket"] == 2
+        # Buckets: artifacts, inference logs, Qdrant snapshots.
+        assert data["aws_db_instance"] == 1 and data["aws_s3_bucket"] == 3
 
 
 def test_override_changes_only_backend_provider_and_upstream_state(synth: Synth) -> None:

@@ -10,14 +10,23 @@ import pytest
 import yaml
 
 from core import contracts, images
+from core.policy import policy as policy_of_the_repo
 from core.promql import SERVING_NAMESPACE
 from infra.config import EnvConfig, load_versions
 from modules import runners
-from modules.cluster_services import MLFLOW_NAMESPACE, MLFLOW_PODS, MLFLOW_PORT, MLFLOW_RELEASE
+from modules.cluster_services import (
+    MLFLOW_NAMESPACE,
+    MLFLOW_PODS,
+    MLFLOW_PORT,
+    MLFLOW_RELEASE,
+    QDRANT_API_KEY_SECRET,
+    QDRANT_NAMESPACE,
+)
 from modules.k8s import RenderProps, render_all
 from modules.k8s.platform import RUNNER_NAMESPACE
 from modules.k8s.props import WebhookProps
 from modules.operator_secrets import github_app_secret_name, webhook_secret_name
+from modules.qdrant import api_key_secret_name as qdrant_api_key_secret_name
 from modules.registry_auth import secret_name as registry_secret_name
 from tests.infra.conftest import Synth, policy
 from tests.modules.k8s.conftest import props as render_props
@@ -88,7 +97,12 @@ def test_the_platform_store_reads_exactly_the_secrets_it_copies(synth: Synth, en
     (doc,) = [p for k, p in policies.items() if "platform-secrets" in k]
     (read,) = [s for s in policy(doc["policy"])["Statement"] if "secretsmanager:GetSecretValue" in s["Action"]]
     secrets = synth.resources(env.name, "data", "aws_secretsmanager_secret")
-    copied = {registry_secret_name(env.prefix), github_app_secret_name(env.prefix), webhook_secret_name(env.prefix)}
+    copied = {
+        registry_secret_name(env.prefix),
+        github_app_secret_name(env.prefix),
+        webhook_secret_name(env.prefix),
+        qdrant_api_key_secret_name(env.prefix),  # the RAG servers' copy (modules/k8s/rag.py)
+    }
     wanted = {k for k, s in secrets.items() if s["name"] in copied}
     assert len(wanted) == len(copied)
     assert {r.split(".")[1] for r in read["Resource"]} == wanted
@@ -126,6 +140,9 @@ def _rendered_pods() -> list[dict[str, Any]]:
             base: RenderProps = render_props(mode, gpu)
             p = base.model_copy(update={"webhook": WebhookProps(github_repository="example-org/ml-platform")})
             out.extend(m for ms in render_all(p).values() for m in ms)
+    for m in policy_of_the_repo().models:  # every other catalogue model's pods (the RAG server reads Qdrant's key)
+        if m.task != "classify":
+            out.extend(x for ms in render_all(render_props(model=m.name, weights={1: 100})).values() for x in ms)
     return [m for m in out if m["kind"] in {"Deployment", "Rollout", "CronJob", "Job", "StatefulSet", "DaemonSet"}]
 
 
@@ -149,7 +166,8 @@ def test_every_secret_a_pod_reads_is_rendered_or_created_by_an_external_secret(s
     provided: set[tuple[str, str]] = set()
     db = _local(synth, env, "mlflow-db-secret")
     provided.add((MLFLOW_NAMESPACE, db["targetSecret"]))  # the chart's own ExternalSecret of the RDS secret
-    for m in db["manifests"] + _local(synth, env, "platform-access")["manifests"] + _users(synth, env):
+    qdrant_secrets = _local(synth, env, "qdrant-secrets")["manifests"]
+    for m in db["manifests"] + _local(synth, env, "platform-access")["manifests"] + _users(synth, env) + qdrant_secrets:
         if m["kind"] == "ExternalSecret":
             provided.add((m["metadata"]["namespace"], m["spec"]["target"]["name"]))
         if m["kind"] == "Secret":
@@ -175,8 +193,15 @@ def test_every_secret_a_pod_reads_is_rendered_or_created_by_an_external_secret(s
     wanted.add((MLFLOW_NAMESPACE, mlflow["backendStore"]["existingDatabaseSecret"]["name"]))
     wanted.add((MLFLOW_NAMESPACE, mlflow["auth"]["existingAdminSecret"]["name"]))
     wanted.add((MLFLOW_NAMESPACE, mlflow["auth"]["postgres"]["existingSecret"]["name"]))
+    (qdrant,) = [_values(r) for r in _releases(synth, env) if r["chart"] == "qdrant"]
+    wanted |= {(QDRANT_NAMESPACE, n) for n in _secret_refs(qdrant["env"])}
 
-    assert {(SERVING_NAMESPACE, "registry-mlp-model-server"), (RUNNER_NAMESPACE, "registry-mlp-release-bot")} <= wanted
+    assert {
+        (SERVING_NAMESPACE, "registry-mlp-model-server"),
+        (RUNNER_NAMESPACE, "registry-mlp-release-bot"),
+        (SERVING_NAMESPACE, QDRANT_API_KEY_SECRET),  # the RAG server's
+        (QDRANT_NAMESPACE, QDRANT_API_KEY_SECRET),  # Qdrant's own
+    } <= wanted
     assert wanted - provided == set(), "read by a pod but made by nothing"
 
 

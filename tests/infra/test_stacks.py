@@ -168,7 +168,7 @@ def test_database(synth: Synth, env: EnvConfig) -> None:
 
 def test_buckets_and_registry(synth: Synth, env: EnvConfig) -> None:
     buckets = synth.resources(env.name, "data", "aws_s3_bucket")
-    assert len(buckets) == 2
+    assert len(buckets) == 3  # artifacts, inference logs, Qdrant snapshots
     for block in synth.resources(env.name, "data", "aws_s3_bucket_public_access_block").values():
         assert all(
             block[k] is True
@@ -183,7 +183,7 @@ def test_buckets_and_registry(synth: Synth, env: EnvConfig) -> None:
         stmt = policy(pol["policy"])["Statement"][0]
         assert stmt["Effect"] == "Deny" and stmt["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
     lifecycles = list(synth.resources(env.name, "data", "aws_s3_bucket_lifecycle_configuration").values())
-    assert len(lifecycles) == 2 and all(lc["rule"][0]["noncurrent_version_expiration"] for lc in lifecycles)
+    assert len(lifecycles) == 3 and all(lc["rule"][0]["noncurrent_version_expiration"] for lc in lifecycles)
     assert any(lc["rule"][0].get("expiration") for lc in lifecycles)
     repos = synth.resources(env.name, "data", "aws_ecr_repository").values()
     assert repos
@@ -260,6 +260,8 @@ def test_addons_are_pinned_and_wired(synth: Synth, env: EnvConfig) -> None:
         "platform-access",
         "mlflow-registry-users",
         "cert-issuers",
+        "qdrant-secrets",
+        "storage-classes",
     }
     assert all(r["chart"].startswith("assets/") for r in local)
 

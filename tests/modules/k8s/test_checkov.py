@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from core.policy import policy
 from modules.k8s import render_all, write
 from tests.modules.k8s.conftest import ALL_VARIANTS, props
 
@@ -23,6 +24,10 @@ def test_checkov_finds_no_failed_check(tmp_path):
         )
     for mode, gpu in ALL_VARIANTS:
         write(render_all(props(mode, gpu)), tmp_path / f"{mode}-{gpu}")
+    # Every other task's model as the catalogue has it: generate, embed and the RAG server with its extra policies.
+    for m in policy().models:
+        if m.task != "classify":
+            write(render_all(props(model=m.name, weights={1: 100})), tmp_path / m.name)
     proc = subprocess.run(
         [str(CHECKOV), "-d", str(tmp_path), "--config-file", str(REPO / "modules/k8s/.checkov.yaml"), "-o", "json"],
         capture_output=True,

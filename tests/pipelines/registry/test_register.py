@@ -12,9 +12,9 @@ from pipelines.registry import register
 def test_a_version_without_a_signed_manifest_is_not_reused(monkeypatch: pytest.MonkeyPatch) -> None:
     old = SimpleNamespace(version="1", status="READY", tags={"input_hash": "abc"})
     signed = SimpleNamespace(version="2", status="READY", tags={"input_hash": "abc", register.MANIFEST_TAG: "9f"})
-    monkeypatch.setattr(register, "list_versions", lambda: [old])
+    monkeypatch.setattr(register, "list_versions", lambda name=None: [old])
     assert register.find_existing("abc") is None  # registered before signing: it would be refused at load
-    monkeypatch.setattr(register, "list_versions", lambda: [old, signed])
+    monkeypatch.setattr(register, "list_versions", lambda name=None: [old, signed])
     assert register.find_existing("abc") == 2
 
 

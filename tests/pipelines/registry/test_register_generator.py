@@ -49,7 +49,7 @@ def test_without_a_gate_report_it_says_to_gate_first(tmp_path: Path) -> None:
 
 
 def test_a_report_of_another_file_is_refused(tmp_path: Path) -> None:
-    refuse(packaged(tmp_path), report(tmp_path, sha256="cd" * 32), "another file")
+    refuse(packaged(tmp_path), report(tmp_path, sha256="cd" * 32), "another generator file")
 
 
 def test_a_failed_gate_is_refused_naming_the_criterion(tmp_path: Path) -> None:
