@@ -28,8 +28,8 @@ demo: bootstrap  ## the main job on the local environment, end to end
 images: bootstrap  ## build the cluster's images with podman, the GPU one included (skipped when unchanged)
 	$(MLP) images build
 
-rehearse: bootstrap  ## the cluster's images built, its pods (model server: ONNX and GGUF versions, generate model; drift job, retraining Job, shadow comparison Job, webhook receiver) run with podman kube play against the local servers
-	$(PY) -m pytest -q -m integration tests/infra/containers/test_built_images.py tests/integration/test_rehearsal.py tests/integration/test_rehearsal_llama.py tests/integration/test_rehearsal_retrain.py tests/integration/test_rehearsal_shadow.py tests/integration/test_rehearsal_webhook.py
+rehearse: bootstrap  ## the cluster's images built, its pods (model server: ONNX and GGUF versions, generate model, RAG model; drift job, retraining Job, shadow comparison Job, webhook receiver) run with podman kube play against the local servers
+	$(PY) -m pytest -q -m integration tests/infra/containers/test_built_images.py tests/integration/test_rehearsal.py tests/integration/test_rehearsal_llama.py tests/integration/test_rehearsal_rag.py tests/integration/test_rehearsal_retrain.py tests/integration/test_rehearsal_shadow.py tests/integration/test_rehearsal_webhook.py
 
 lint:  ## ruff and mypy
 	$(PY) -m ruff check .

@@ -69,6 +69,7 @@ SECOND_INTEGRATION_HALF = frozenset(
         "test_gguf_runtime.py",
         "test_rehearsal.py",
         "test_rehearsal_llama.py",
+        "test_rehearsal_rag.py",
         "test_rehearsal_retrain.py",
         "test_rehearsal_shadow.py",
         "test_rehearsal_webhook.py",

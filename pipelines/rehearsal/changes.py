@@ -73,6 +73,26 @@ def for_this_machine(
     return out, changes
 
 
+def rag_server_for_this_machine(
+    deployment: Manifest, *, embedder_url: str, generator_url: str
+) -> tuple[Manifest, list[Change]]:
+    """A RAG model's rendered Deployment with its calls pointed at this machine (before `for_this_machine`): the
+    embedder's and the generator's local servers, and the embedded Qdrant engine instead of the Qdrant server."""
+    out = copy.deepcopy(deployment)
+    dropped = {env.QDRANT_URL.name, env.QDRANT_API_KEY.name, env.EMBEDDER_HOST.name, env.GENERATOR_HOST.name}
+    local = {env.EMBEDDER_URL.name: embedder_url, env.GENERATOR_URL.name: generator_url}
+    for container in out["spec"]["template"]["spec"]["containers"]:
+        kept = [e for e in container["env"] if e["name"] not in dropped]
+        container["env"] = [{**e, "value": local[e["name"]]} if e["name"] in local else e for e in kept]
+    return out, [
+        Change(f"{env.EMBEDDER_URL.name} and {env.GENERATOR_URL.name}: the local servers; their Host headers dropped",
+               "the KEDA interceptor that routes by Host is the cluster's; here the servers listen on loopback"),
+        Change(f"{env.QDRANT_URL.name} and {env.QDRANT_API_KEY.name} dropped: the embedded Qdrant engine",
+               "no Qdrant server runs here (its chart needs a cluster); the server's client is tested on the same "
+               "interface (tests/services/model_runtime/test_vector_store.py)"),
+    ]  # fmt: skip
+
+
 def drift_job_for_this_machine(
     cronjob: Manifest, *, suffix: str, s3_env: dict[str, str], args: list[str], secrets: SecretValues
 ) -> tuple[Manifest, list[Change]]:

@@ -1,5 +1,5 @@
 """A model's server Deployment, rendered for one live version and run with `podman kube play`: a classifier's
-(ONNX or GGUF version) or a generate model's, all on the CPU model-server image.
+(ONNX or GGUF version), a generate model's or a RAG model's, all on the CPU model-server image.
 
 Inputs of the renderer (not edits): the image built here, the local MLflow as the tracking URI and the local
 inference-log bucket. The edits are
@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -89,9 +90,16 @@ def startup_budget(deployment: Manifest) -> float:
     return float(probe["periodSeconds"] * probe["failureThreshold"])
 
 
-def play(version: int, image: BuiltImage, model_name: str | None = None) -> PodRun:
-    """Run the version's rendered Deployment; return once `/readyz` answers 200, or raise with the log."""
+Adapt = Callable[[Manifest], tuple[Manifest, list[Change]]]
+
+
+def play(version: int, image: BuiltImage, model_name: str | None = None, adapt: Adapt | None = None) -> PodRun:
+    """Run the version's rendered Deployment (first changed by `adapt`, a model's own edits for this machine);
+    return once `/readyz` answers 200, or raise with the log."""
     deployment = rendered_deployment(version, image, model_name)
+    own: list[Change] = []
+    if adapt is not None:
+        deployment, own = adapt(deployment)
     budget = startup_budget(deployment)
     port = rehearsal_port()
     secrets = registry_secrets(contracts.REGISTRY_MODEL_SERVER)
@@ -108,7 +116,7 @@ def play(version: int, image: BuiltImage, model_name: str | None = None) -> PodR
     except pods.RehearsalError as exc:
         pods.down(path)
         raise pods.RehearsalError(f"{deployment['metadata']['name']}'s pod: {exc}") from exc
-    return PodRun(path, cid, url, ready, budget, changes)
+    return PodRun(path, cid, url, ready, budget, [*own, *changes])
 
 
 def _post(url: str, body: dict[str, Any], timeout: float) -> dict[str, Any]:
@@ -120,6 +128,10 @@ def _post(url: str, body: dict[str, Any], timeout: float) -> dict[str, Any]:
 
 def classify(url: str, texts: list[str]) -> dict[str, Any]:
     return _post(f"{url}{contracts.server_route('classify')}", {"texts": texts}, timeout=30)
+
+
+def ask(url: str, question: str) -> dict[str, Any]:
+    return _post(f"{url}{contracts.server_route('rag')}", {"question": question}, 60)
 
 
 def generate(url: str, prompt: str, max_tokens: int) -> dict[str, Any]:

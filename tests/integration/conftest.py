@@ -129,3 +129,26 @@ def registered_generator(local_env: None, tmp_path_factory: pytest.TempPathFacto
     again = json.loads(mlp("model", "register-generator", "--json", timeout=600).stdout)
     assert (again["version"], again["reused"]) == (first["version"], True)  # the same file is not registered twice
     return int(first["version"])
+
+
+def quick_rag_gate_policy(folder: Path, **gate: float) -> dict[str, str]:
+    """The RAG gate on three generated answers, its latency limits out of reach of the suite's load (the thresholds
+    themselves are tests/pipelines/rag/test_evaluate.py's)."""
+
+    def edit(raw: dict[str, Any]) -> None:
+        raw["rag"].update(gate_generated_questions=3, gate_max_retrieval_p95_ms=60000, gate_max_answer_p95_ms=60000)
+        raw["rag"].update(gate)
+
+    return {"MLP_POLICY": str(policy_file(folder, edit))}
+
+
+@pytest.fixture(scope="session")
+def registered_rag(registered_generator: int, tmp_path_factory: pytest.TempPathFactory) -> int:
+    """The RAG model's version built from this checkout's runbooks and docs: the embedder registered and served, the
+    corpus ingested through the gateway, gated, registered (not served: `mlp rag serve`)."""
+    embedder = json.loads(mlp("rag", "register-embedder", "--json").stdout)
+    mlp("rag", "serve-embedder", str(embedder["version"]), timeout=300)
+    mlp("rag", "ingest", "--generator-version", str(registered_generator), timeout=600)
+    gate = mlp("rag", "gate", timeout=900, extra_env=quick_rag_gate_policy(tmp_path_factory.mktemp("rag-policy")))
+    assert "Gate passed" in gate.stderr + gate.stdout
+    return int(json.loads(mlp("rag", "register", "--json", timeout=600).stdout)["version"])

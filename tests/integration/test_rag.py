@@ -4,7 +4,6 @@ the gateway; then its failure modes (a bad question, the generator down, the emb
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +20,7 @@ from infra.local.secrets import api_key
 from pipelines.rag.corpus import read_corpus
 from pipelines.rag.local import ensure_pinned
 from services.model_runtime.rag import RagConfig
-from tests.integration.conftest import mlp, policy_file
+from tests.integration.conftest import mlp, quick_rag_gate_policy
 
 pytestmark = pytest.mark.integration
 
@@ -33,25 +32,9 @@ def rag_name() -> str:
     return name
 
 
-def quick_gate_policy(folder: Path, **gate: float) -> dict[str, str]:
-    """The gate on three generated answers, its latency limits out of reach of the suite's load (the thresholds
-    themselves are tests/pipelines/rag/test_evaluate.py's)."""
-
-    def edit(raw: dict) -> None:  # type: ignore[type-arg]
-        raw["rag"].update(gate_generated_questions=3, gate_max_retrieval_p95_ms=60000, gate_max_answer_p95_ms=60000)
-        raw["rag"].update(gate)
-
-    return {"MLP_POLICY": str(policy_file(folder, edit))}
-
-
 @pytest.fixture(scope="module")
-def rag_version(registered_generator: int, tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
-    embedder = json.loads(mlp("rag", "register-embedder", "--json").stdout)
-    mlp("rag", "serve-embedder", str(embedder["version"]), timeout=300)
-    mlp("rag", "ingest", "--generator-version", str(registered_generator), timeout=600)
-    gate = mlp("rag", "gate", timeout=900, extra_env=quick_gate_policy(tmp_path_factory.mktemp("policy")))
-    assert "Gate passed" in gate.stderr + gate.stdout
-    version = int(json.loads(mlp("rag", "register", "--json", timeout=600).stdout)["version"])
+def rag_version(registered_rag: int) -> Iterator[int]:
+    version = registered_rag
     served = mlp("rag", "serve", str(version), timeout=600)
     assert contracts.model_route(rag_name(), "rag") in served.stdout
     yield version
@@ -150,7 +133,7 @@ def test_a_version_that_fails_its_gate_is_not_registered(rag_version: int, tmp_p
 
     before = len(list_versions(rag_name()))
     folder = str(built())
-    strict = {**quick_gate_policy(tmp_path, gate_min_recall_at_k=1.0), "MLP_BUILD_DIR": str(tmp_path / "build")}
+    strict = {**quick_rag_gate_policy(tmp_path, gate_min_recall_at_k=1.0), "MLP_BUILD_DIR": str(tmp_path / "build")}
     failed = mlp("rag", "gate", "--path", folder, check=False, timeout=900, extra_env=strict)
     assert failed.returncode == 1 and "Gate failed" in failed.stderr + failed.stdout
     refused = mlp("rag", "register", "--path", folder, check=False, extra_env=strict)
