@@ -67,6 +67,11 @@ def _probe(path: str, period: int, failures: int) -> dict[str, Any]:
     }
 
 
+# The servers that write the inference log: a classifier's (drift reads it) and a RAG model's (its questions, answers
+# and citations: services/rag_server/service.py).
+LOGGING_TASKS = ("classify", "rag")
+
+
 def _env(props: ServingProps, policy: Policy, model_name: str, version: int) -> list[dict[str, Any]]:
     env = {
         env_vars.MODEL_NAME.name: model_name,
@@ -78,8 +83,10 @@ def _env(props: ServingProps, policy: Policy, model_name: str, version: int) -> 
         "HOME": "/tmp",
         "BENTOML_HOME": "/tmp/bentoml",
     }
-    if policy.model(model_name).task == "classify":  # a classifier's server logs its inferences and picks its device
+    task = policy.model(model_name).task
+    if task in LOGGING_TASKS:
         env[env_vars.INFERENCE_LOG_BUCKET.name] = props.inference_log_bucket
+    if task == "classify":  # a classifier's server picks its device
         env[env_vars.DEVICE.name] = "cuda" if props.gpu else "cpu"
     if props.gpu:
         env[env_vars.GPU_MEMORY_LIMIT_BYTES.name] = str(quantity_mib(policy.serving.gpu_memory_limit) * 1024 * 1024)

@@ -239,7 +239,7 @@ class RagPipeline:
                     )
                 result.mode, result.answer, result.completion_tokens = (
                     "generated",
-                    out.text.strip(),
+                    tidy(out.text),
                     out.completion_tokens,
                 )
                 result.citations = citations[:quoted]  # only what the generator was shown

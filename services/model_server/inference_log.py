@@ -6,7 +6,8 @@ the records are dropped and counted (`mlp_inference_log_dropped_total`): logging
 
 Key layout (the drift job reads it): `model=<name>/version=<N>/date=YYYY-MM-DD/<HH>-<uuid>.jsonl.gz`, one JSON
 object per text: ts, request_id, index (the text's position in its request), model_name, model_version, text,
-label, confidence, scores, n_tokens.
+label, confidence, scores, n_tokens; and what a task adds (`extra`: a RAG answer's mode, answer, citations,
+pinned versions and step times, where `text` is the question and `label` the mode).
 
 Sampling is decided by the request id, not by a coin per server: a request mirrored to a shadow candidate is logged
 by both servers or by neither, so their answers pair (pipelines/shadow/compare.py).
@@ -23,9 +24,11 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+
+from core.policy import Serving
 
 logger = logging.getLogger("mlp.inference_log")
 
@@ -44,6 +47,7 @@ class Record:
     scores: dict[str, float]
     index: int = 0  # the text's position in its request
     mirrored: bool = False  # a copy the gateway mirrored during a release: the client got another version's answer
+    extra: dict[str, Any] = field(default_factory=dict)  # a task's own fields beside the common ones
 
 
 def request_draw(request_id: str) -> float:
@@ -171,6 +175,7 @@ class InferenceLogger:
             "scores": r.scores,
             "n_tokens": int(n_tokens),
             **({"mirrored": True} if r.mirrored else {}),
+            **r.extra,
         }
 
     def _drop(self, reason: str, n: int) -> None:
@@ -198,3 +203,34 @@ class S3Sink:
 
     def __call__(self, key: str, body: bytes) -> None:
         self.client.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType="application/gzip")
+
+
+def from_env(
+    model_name: str,
+    model_version: int,
+    serving: Serving,
+    on_drop: Callable[[str, int], None],
+    count_tokens: Callable[[list[str]], list[int]] | None = None,
+) -> InferenceLogger | None:
+    """The started logger of a server, writing to the inference-log bucket (MLP_INFERENCE_LOG_BUCKET in the cluster,
+    the local bucket otherwise); None when MLP_INFERENCE_LOG is `off` or the sample rate is 0."""
+    import os
+
+    from core import contracts, env
+
+    if env.INFERENCE_LOG.get().lower() == "off" or serving.inference_log_sample_rate <= 0:
+        return None
+    return InferenceLogger(
+        S3Sink(
+            env.INFERENCE_LOG_BUCKET.get() or contracts.INFERENCE_LOG_BUCKET,
+            endpoint_url=os.environ.get("AWS_ENDPOINT_URL_S3"),
+        ),
+        model_name=model_name,
+        model_version=model_version,
+        queue_size=serving.inference_log_queue_size,
+        flush_records=serving.inference_log_flush_records,
+        flush_seconds=serving.inference_log_flush_seconds,
+        sample_rate=serving.inference_log_sample_rate,
+        count_tokens=count_tokens,
+        on_drop=on_drop,
+    ).start()

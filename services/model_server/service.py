@@ -18,7 +18,6 @@ and PyTorch is never imported (tests/services/model_server/test_no_torch.py).
 from __future__ import annotations
 
 import logging
-import os
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -105,26 +104,16 @@ class ModelService:
         self._ready = True
 
     def _inference_logger(self) -> Any:
-        from services.model_server.inference_log import InferenceLogger, S3Sink
+        from services.model_server.inference_log import from_env
 
-        if env.INFERENCE_LOG.get().lower() == "off" or _serving.inference_log_sample_rate <= 0:
-            return None
         dropped = self.metrics.log_dropped
-        return InferenceLogger(
-            # The cluster names its bucket in the environment; locally it is the rclone bucket.
-            S3Sink(
-                env.INFERENCE_LOG_BUCKET.get() or contracts.INFERENCE_LOG_BUCKET,
-                endpoint_url=os.environ.get("AWS_ENDPOINT_URL_S3"),
-            ),
-            model_name=self.model.name,
-            model_version=self.model.version,
-            queue_size=_serving.inference_log_queue_size,
-            flush_records=_serving.inference_log_flush_records,
-            flush_seconds=_serving.inference_log_flush_seconds,
-            sample_rate=_serving.inference_log_sample_rate,
-            count_tokens=self.model.classifier.count_tokens,
+        return from_env(
+            self.model.name,
+            self.model.version,
+            _serving,
             on_drop=lambda reason, n: dropped.labels(*self.labels, reason).inc(n),
-        ).start()
+            count_tokens=self.model.classifier.count_tokens,
+        )
 
     def __is_ready__(self) -> bool:
         return getattr(self, "_ready", False)
@@ -149,6 +138,8 @@ class ModelService:
         try:
             probabilities = await self.batcher.submit(texts)
         except Overloaded as exc:
+            # With a Context argument, BentoML answers with the context's status, not the returned response's.
+            ctx.response.status_code = 503
             return JSONResponse({"error": f"model server overloaded: {exc}"}, status_code=503)
         labels = self.model.classifier.labels
         predictions = []

@@ -18,6 +18,7 @@ class RagMetrics:
     stage: Any
     answers: Any
     loaded: Any
+    log_dropped: Any
 
 
 @functools.cache
@@ -30,4 +31,7 @@ def rag_metrics() -> RagMetrics:
         ),
         answers=Counter(q.RAG_ANSWERS_TOTAL.removesuffix("_total"), "Questions answered, by mode", (*LABELS, "mode")),
         loaded=Gauge(q.MODEL_LOADED, "1 once the index is loaded", LABELS, multiprocess_mode="livemax"),
+        log_dropped=Counter(
+            q.INFERENCE_LOG_DROPPED.removesuffix("_total"), "Inference log records dropped", (*LABELS, "reason")
+        ),
     )

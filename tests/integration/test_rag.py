@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -139,3 +140,22 @@ def test_a_version_that_fails_its_gate_is_not_registered(rag_version: int, tmp_p
     refused = mlp("rag", "register", "--path", folder, check=False, extra_env=strict)
     assert refused.returncode == 1 and "failed its gate (retrieval recall@4)" in refused.stderr + refused.stdout
     assert len(list_versions(rag_name())) == before
+
+
+def test_each_answer_is_kept_in_the_inference_log_with_its_citations(rag_version: int) -> None:
+    from infra.local.s3 import client
+    from pipelines.drift.logs import ReadStats, Window, read_rows
+
+    marker = f"which runbook covers a stuck release? ({time.time_ns()})"
+    assert ask(marker, generate=False).status_code == 200
+    deadline = time.monotonic() + policy().serving.inference_log_flush_seconds + 20
+    rows: list[dict[str, object]] = []
+    while time.monotonic() < deadline and not rows:
+        time.sleep(2)
+        now = datetime.now(UTC)
+        window = Window(now - timedelta(minutes=10), now + timedelta(minutes=1))
+        found = read_rows(client(), contracts.INFERENCE_LOG_BUCKET, rag_name(), rag_version, window, ReadStats())
+        rows = [r for r in found if r.get("text") == marker]
+    assert rows, "the question never reached the inference log"
+    (row,) = rows
+    assert row["label"] == "retrieval_only" and row["citations"] and row["model_version"] == rag_version

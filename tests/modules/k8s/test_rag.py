@@ -134,6 +134,8 @@ def test_the_qdrant_key_comes_from_a_secret_and_never_as_a_value(rag: Any) -> No
     assert key["valueFrom"] == {"secretKeyRef": {"name": "qdrant-api-key", "key": "api-key"}}
     # The rest of a model server's environment is there too (its version, the registry credential by reference).
     assert env["MLP_MODEL_NAME"]["value"] and env["MLFLOW_TRACKING_PASSWORD"]["valueFrom"]["secretKeyRef"]
+    assert env["MLP_INFERENCE_LOG_BUCKET"]["value"]  # it logs its questions, answers and citations
+    assert "MLP_DEVICE" not in env  # a classifier's setting
     assert server(rag)["command"] == ["bentoml", "serve", contracts.RAG_SERVICE_REF]
     text = to_yaml(rag["serving"])
     assert "&id" not in text and "*id" not in text  # no YAML anchors: each pod has its own objects

@@ -65,7 +65,9 @@ class Generator:
         self.prompts.append(prompt)
         if self.fail:
             raise self.fail
-        return Generated(" Roll back with mlp release abort [1]. ", self.version, 9)
+        return Generated(
+            " Roll back with mlp release abort [1]. \n Roll back with mlp release abort [1].", self.version, 9
+        )
 
 
 def pipeline(folder: Path, generator: Generator, embed_version: int = 1, **cfg: int) -> RagPipeline:
@@ -90,7 +92,7 @@ def test_an_index_changed_after_ingestion_is_refused(folder: Path) -> None:
 def test_a_generated_answer_cites_what_the_prompt_quoted_in_rank_order(folder: Path) -> None:
     gen = Generator()
     out = pipeline(folder, gen).answer("how do I roll back?")
-    assert out.mode == "generated" and out.answer == "Roll back with mlp release abort [1]."
+    assert out.mode == "generated" and out.answer == "Roll back with mlp release abort [1]."  # its repeat dropped
     assert len(out.citations) == 3  # 250 characters of context: the three ~100-character chunks, the last cut
     assert [c.source for c in out.citations[:2]] == ["runbooks/r4.md", "runbooks/r5.md"]
     assert out.citations[0].rank == 1 and out.citations[0].score > out.citations[-1].score

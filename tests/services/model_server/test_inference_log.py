@@ -146,3 +146,15 @@ def test_each_row_carries_its_position_in_the_request() -> None:
     log.submit([Record(datetime.now(UTC), "req", f"t{i}", "positive", 0.9, {}, index=i) for i in range(3)])
     log.close()
     assert sorted((row["text"], row["index"]) for row in sink.rows()) == [("t0", 0), ("t1", 1), ("t2", 2)]
+
+
+def test_a_tasks_own_fields_are_written_beside_the_common_ones() -> None:
+    sink = MemorySink()
+    log = logger(sink).start()
+    citations = [{"source": "runbooks/high-latency.md", "section": "Checks", "score": 0.71}]
+    extra = {"answer": "Check the p95.", "citations": citations}
+    log.submit([Record(datetime.now(UTC), "req-9", "why is it slow?", "generated", 0.71, {}, extra=extra)])
+    log.close()
+    (row,) = sink.rows()
+    assert (row["text"], row["label"], row["confidence"]) == ("why is it slow?", "generated", 0.71)
+    assert row["citations"] == citations and row["answer"] == "Check the p95."
