@@ -131,12 +131,20 @@ def registered_generator(local_env: None, tmp_path_factory: pytest.TempPathFacto
     return int(first["version"])
 
 
+RAG_TEST_CORPUS = ["runbooks"]
+
+
 def quick_rag_gate_policy(folder: Path, **gate: float) -> dict[str, str]:
-    """The RAG gate on three generated answers, its latency limits out of reach of the suite's load (the thresholds
-    themselves are tests/pipelines/rag/test_evaluate.py's)."""
+    """The RAG model on the runbooks alone (237 chunks, not the 1,300 of runbooks and docs: the suite's time), gated
+    on three generated answers with its latency limits out of reach of the suite's load. Recall is held to 0.5: the
+    14 labelled questions the docs answer cannot be found in the runbooks (they score 0.65 there); groundedness to
+    0.3: on the runbooks alone one of the first three greedy answers keeps to its excerpts (the whole corpus: 7 of 8,
+    docs/rag.md). The whole corpus against the shipped thresholds: tests/pipelines/rag/test_retrieval_quality.py."""
 
     def edit(raw: dict[str, Any]) -> None:
-        raw["rag"].update(gate_generated_questions=3, gate_max_retrieval_p95_ms=60000, gate_max_answer_p95_ms=60000)
+        raw["rag"].update(corpus=RAG_TEST_CORPUS, gate_generated_questions=3)
+        raw["rag"].update(gate_min_recall_at_k=0.5, gate_min_groundedness=0.3)
+        raw["rag"].update(gate_max_retrieval_p95_ms=60000, gate_max_answer_p95_ms=60000)
         raw["rag"].update(gate)
 
     return {"MLP_POLICY": str(policy_file(folder, edit))}
@@ -144,11 +152,12 @@ def quick_rag_gate_policy(folder: Path, **gate: float) -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def registered_rag(registered_generator: int, tmp_path_factory: pytest.TempPathFactory) -> int:
-    """The RAG model's version built from this checkout's runbooks and docs: the embedder registered and served, the
-    corpus ingested through the gateway, gated, registered (not served: `mlp rag serve`)."""
+    """The RAG model's version built from this checkout's runbooks: the embedder registered and served, the corpus
+    ingested through the gateway, gated, registered (not served: `mlp rag serve`)."""
     embedder = json.loads(mlp("rag", "register-embedder", "--json").stdout)
     mlp("rag", "serve-embedder", str(embedder["version"]), timeout=300)
-    mlp("rag", "ingest", "--generator-version", str(registered_generator), timeout=600)
-    gate = mlp("rag", "gate", timeout=900, extra_env=quick_rag_gate_policy(tmp_path_factory.mktemp("rag-policy")))
+    quick = quick_rag_gate_policy(tmp_path_factory.mktemp("rag-policy"))
+    mlp("rag", "ingest", "--generator-version", str(registered_generator), timeout=600, extra_env=quick)
+    gate = mlp("rag", "gate", timeout=900, extra_env=quick)
     assert "Gate passed" in gate.stderr + gate.stdout
     return int(json.loads(mlp("rag", "register", "--json", timeout=600).stdout)["version"])

@@ -4,6 +4,7 @@ the gateway; then its failure modes (a bad question, the generator down, the emb
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -19,9 +20,9 @@ from infra.local.paths import build_dir
 from infra.local.prometheus import query
 from infra.local.secrets import api_key
 from pipelines.rag.corpus import read_corpus
-from pipelines.rag.local import ensure_pinned
+from pipelines.rag.local import ensure_pinned, gate_report_name
 from services.model_runtime.rag import RagConfig
-from tests.integration.conftest import mlp, quick_rag_gate_policy
+from tests.integration.conftest import RAG_TEST_CORPUS, mlp, quick_rag_gate_policy
 
 pytestmark = pytest.mark.integration
 
@@ -79,9 +80,11 @@ def test_the_registered_version_pins_its_models_and_records_its_corpus(rag_versi
     config = RagConfig.read(built())
     assert tags["embedder"] == f"{config.embedder.model}/{config.embedder.version}"
     assert tags["generator"] == f"{config.generator.model}/{config.generator.version}"
-    assert tags["corpus_sha256"] == read_corpus(REPO_ROOT, policy().rag.corpus).sha256 == config.corpus_sha256
+    assert tags["corpus_sha256"] == read_corpus(REPO_ROOT, RAG_TEST_CORPUS).sha256 == config.corpus_sha256
     assert tags["index_sha256"] == config.index_sha256 and tags["gate"] == "passed"
-    assert float(tags["gate_recall_at_k"]) >= policy().rag.gate_min_recall_at_k
+    gate = json.loads((build_dir() / "reports" / gate_report_name(rag_name())).read_text())
+    assert gate["index_sha256"] == config.index_sha256
+    assert float(tags["gate_recall_at_k"]) == pytest.approx(gate["measures"]["recall_at_k"], abs=1e-5)
 
 
 def test_bad_questions_are_refused_with_the_reason(rag_version: int) -> None:
