@@ -30,7 +30,7 @@ from typing import Any, Protocol
 
 from core.clock import Clock, utcnow
 from core.policy import CanaryAnalysis
-from core.promql import AnalysisQueries
+from core.promql import PREDICT_ENDPOINT, AnalysisQueries
 
 
 class Verdict(StrEnum):
@@ -167,9 +167,15 @@ def up_since(queries: AnalysisQueries, version: str, seconds: int) -> str:
 
 
 def measure(
-    source: MetricSource, model_name: str, canary: int, stable: int, range_seconds: int, up_seconds: int
+    source: MetricSource,
+    model_name: str,
+    canary: int,
+    stable: int,
+    range_seconds: int,
+    up_seconds: int,
+    endpoint: str = PREDICT_ENDPOINT,
 ) -> Measurement:
-    q = AnalysisQueries(model_name=model_name, window=f"{range_seconds}s")
+    q = AnalysisQueries(model_name=model_name, window=f"{range_seconds}s", endpoint=endpoint)
     c, s = str(canary), str(stable)
     return Measurement(
         range_seconds=range_seconds,
@@ -245,8 +251,10 @@ def run_analysis(
     extensions_used: int = 0,
     on_measurement: OnMeasurement | None = None,
     abort_requested: AbortCheck | None = None,
+    endpoint: str = PREDICT_ENDPOINT,
 ) -> AnalysisResult:
-    """Measure every interval for a window (plus extensions) and decide. Pure apart from the source and clock."""
+    """Measure every interval for a window (plus extensions) and decide. Pure apart from the source and clock.
+    `endpoint`: the route the model's servers answer its task on (`contracts.server_route(task)`)."""
     per_window = max(1, math.ceil(settings.window_seconds / settings.interval_seconds))
     started = clock.monotonic()
     measurements: list[Measurement] = []
@@ -264,7 +272,7 @@ def run_analysis(
             # compared over the same period, and never over time before the canary took traffic.
             range_seconds = max(settings.interval_seconds, min(settings.window_seconds, elapsed))
             m = judge(
-                measure(source, model_name, canary, stable, range_seconds, settings.interval_seconds),
+                measure(source, model_name, canary, stable, range_seconds, settings.interval_seconds, endpoint),
                 settings.thresholds,
             )
             measurements.append(m)

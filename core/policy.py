@@ -37,6 +37,10 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+# A catalogue model's own servers: the version serving, and a candidate beside it during a release.
+CATALOGUE_SERVER_SLOTS = 2
+
+
 class Ports(Strict):
     """Loopback ports of the local runtime. Every service has its own port, and none falls inside the model
     server range (`model_server_base` .. `model_server_base + model_server_slots - 1`). `MLP_PORT_OFFSET` shifts
@@ -61,8 +65,9 @@ class Ports(Strict):
     model_server_base: Port = Field(description="First model server port: slot `i` listens on base + i")
     model_server_slots: int = Field(ge=2, le=64, description="How many model servers may run at once")
     catalogue_server_base: Port = Field(
-        description="First port of the single-version catalogue servers: the i-th model of task `generate`, `embed` "
-        "or `rag` in the catalogue listens on base + i"
+        description="First port of the catalogue servers: the i-th model of task `generate`, `embed` or `rag` in the "
+        "catalogue serves on base + i, and a second version beside it during a release on base + n + i (n: how many "
+        "such models)"
     )
 
     @model_validator(mode="after")
@@ -594,7 +599,7 @@ class Policy(Strict):
             self.for_model(m.name)  # each model's merged sections validate, or this names the field
         served = len(self.own_server_models())
         taken = set(self.ports.model_dump().values()) - {self.ports.catalogue_server_base}
-        top = self.ports.catalogue_server_base + served - 1
+        top = self.ports.catalogue_server_base + CATALOGUE_SERVER_SLOTS * served - 1
         if served and any(self.ports.catalogue_server_base < port <= top for port in taken):
             raise ValueError(f"ports.catalogue_server_base: the {served} catalogue servers' ports clash with another")
         for m in self.models:
@@ -611,15 +616,22 @@ class Policy(Strict):
             f"model {name!r} is not in the catalogue (policy.yaml models): {[m.name for m in self.models]}"
         )
 
-    def catalogue_server_port(self, name: str) -> int:
-        """The local port of a model served by its own single-version server (task `generate`, `embed`, `rag`): base
-        + its place among those models in the catalogue."""
+    def catalogue_server_port(self, name: str, slot: int = 0) -> int:
+        """The local port of a model served by its own servers (task `generate`, `embed`, `rag`): base + its place
+        among those models in the catalogue; slot 1 (a second version beside it during a release) n ports further."""
         served = self.own_server_models()
         if name not in served:
             raise ValueError(f"{name!r} is not a catalogue model with its own server: {served}")
-        return self.ports.catalogue_server_base + served.index(name)
+        if not 0 <= slot < CATALOGUE_SERVER_SLOTS:
+            raise ValueError(f"slot {slot}: a catalogue model has slots 0 to {CATALOGUE_SERVER_SLOTS - 1}")
+        return self.ports.catalogue_server_base + slot * len(served) + served.index(name)
 
     def _check_rag(self, name: str) -> None:
+        if self.for_model(name).canary.shadow.enabled:
+            raise ValueError(
+                f"models[{name}]: a rag model has no shadow phase (its answers have no label to pair and compare): "
+                "set overrides.canary.shadow.enabled to false"
+            )
         r = self.for_model(name).rag
         for role, model, task in (
             ("embedder_model", r.embedder_model, "embed"),

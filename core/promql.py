@@ -140,10 +140,11 @@ class AnalysisQueries:
 
     model_name: str
     window: str  # a PromQL duration such as "60s" or "30m"
+    endpoint: str = PREDICT_ENDPOINT  # the model's task route on its servers (`contracts.server_route(task)`)
 
     def _sel(self, version: str, extra: str = "") -> str:
-        sel = selector(self.model_name, version)
-        return sel[:-1] + extra + "}" if extra else sel
+        sel = selector(self.model_name, version, endpoint=False)[:-1] + f',endpoint="{self.endpoint}"'
+        return sel + extra + "}"
 
     def request_count(self, version: str) -> str:
         return f"sum(increase({REQUEST_TOTAL}{self._sel(version)}[{self.window}]))"

@@ -1,22 +1,27 @@
-"""Single-version servers of the local runtime: one supervised `bentoml serve` per catalogue model of task
-`generate`, `embed` or `rag` (the classifier's versions are `infra.local.model_servers`', behind the canary).
+"""The catalogue models' own servers on the local runtime: supervised `bentoml serve` processes for each catalogue
+model of task `generate`, `embed` or `rag` (the classifier's versions are `infra.local.model_servers`').
 
-Such a model's server listens on `ports.catalogue_server_base + i` (its place among those models in the catalogue),
-runs the task's service (`core.contracts.SERVICE_REFS`) as the program `<task>-<model>`, and is routed by the gateway
-at `/v1/models/<model>/<task>` once it is ready. The servers started are recorded in
-`<state>/serving/generators.json`; Prometheus finds them through `<state>/prometheus/targets/generate-servers.json`
-with the same `model_name`/`model_version` labels as the
+A model has two slots. Slot 0 listens on `ports.catalogue_server_base + i` (its place among those models in the
+catalogue), slot 1 on `catalogue_server_base + n + i`; the program is `<task>-<model>` in slot 0 and
+`<task>-<model>-slot1` in slot 1. A model serves one version; during a release its candidate runs in the other slot
+and the model's route is split between them by percent (`set_weights`). `start` replaces the serving version in its
+own slot (ports of the embedder and the generator never move: RAG servers call them directly) or, with `beside`,
+starts a release's candidate in the free slot with no traffic.
+
+The servers started are recorded in `<state>/serving/generators.json` with their weights; the gateway routes each
+model's route to its servers with traffic (`routes`). Prometheus finds every server, with or without traffic, through
+`<state>/prometheus/targets/generate-servers.json` with the same `model_name`/`model_version` labels as the
 classifier's servers. The order of starting, routing and stopping is `infra.local.serving`'s.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from core import contracts, endpoints, env, promql
-from core.policy import policy
+from core.policy import CATALOGUE_SERVER_SLOTS, policy
 from infra.local import registry_auth, s3
 from infra.local.files import atomic_write_text, locked
 from infra.local.paths import REPO_ROOT, model_cache, state_dir, sub
@@ -43,6 +48,8 @@ class GenerateServer:
     port: int
     task: str = "generate"
     extra_env: tuple[tuple[str, str], ...] = ()  # e.g. a RAG server's embedder and generator URLs
+    slot: int = 0
+    weight: int = 100  # percent of the model's route; 0 for a release's candidate before its first step
 
     @property
     def url(self) -> str:
@@ -61,12 +68,13 @@ def targets_path() -> Path:
     return state_dir() / "prometheus" / "targets" / "generate-servers.json"
 
 
-def program_name(model: str) -> str:
-    return f"{policy().model(model).task}-{model}"
+def program_name(model: str, slot: int = 0) -> str:
+    name = f"{policy().model(model).task}-{model}"
+    return name if slot == 0 else f"{name}-slot{slot}"
 
 
 def live() -> list[GenerateServer]:
-    """The generate servers started (and not stopped), by model."""
+    """The catalogue servers started (and not stopped)."""
     try:
         raw = json.loads(_state_path().read_text())
     except (FileNotFoundError, ValueError):
@@ -76,9 +84,23 @@ def live() -> list[GenerateServer]:
     ]
 
 
-def routes() -> dict[str, int]:
-    """Public route -> port of each live generate server: what the gateway proxies."""
-    return {s.route: s.port for s in live()}
+def live_of(model: str) -> list[GenerateServer]:
+    """The model's live servers, by slot."""
+    return sorted((s for s in live() if s.model == model), key=lambda s: s.slot)
+
+
+def weights(model: str) -> dict[int, int]:
+    """Version -> percent of the model's route, for its versions with traffic."""
+    return {s.version: s.weight for s in live_of(model) if s.weight > 0}
+
+
+def routes() -> dict[str, tuple[tuple[int, int], ...]]:
+    """Public route -> (port, percent) of each live server with traffic: what the gateway proxies."""
+    out: dict[str, list[tuple[int, int]]] = {}
+    for s in sorted(live(), key=lambda s: s.port):
+        if s.weight > 0:
+            out.setdefault(s.route, []).append((s.port, s.weight))
+    return {route: tuple(servers) for route, servers in out.items()}
 
 
 def _record(servers: list[GenerateServer]) -> None:
@@ -98,7 +120,7 @@ def program(server: GenerateServer) -> Program:
         env.MODEL_NAME.name: server.model,
         env.MODEL_VERSION.name: str(server.version),
         # Its own BENTOML_HOME: BentoML's Prometheus multiprocess files must not mix with another server's.
-        "BENTOML_HOME": str(sub("serving") / "bentoml" / program_name(server.model)),
+        "BENTOML_HOME": str(sub("serving") / "bentoml" / program_name(server.model, server.slot)),
         "BENTOML_DO_NOT_TRACK": "True",
         env.STATE_DIR.name: str(state_dir()),
         env.PORT_OFFSET.name: str(env.PORT_OFFSET.get()),
@@ -122,7 +144,7 @@ def program(server: GenerateServer) -> Program:
     if env.POLICY.is_set():
         server_env[env.POLICY.name] = str(env.POLICY.get())
     return Program(
-        name=program_name(server.model),
+        name=program_name(server.model, server.slot),
         command=[
             str(VENV_BIN / "bentoml"),
             "serve",
@@ -149,12 +171,16 @@ def start(
     model_dir: Path | None = None,
     timeout: float = 180,
     extra_env: dict[str, str] | None = None,
+    beside: bool = False,
 ) -> GenerateServer:
-    """Start (or restart) the server of catalogue model `model` (task generate, embed or rag) and wait until it is
-    ready; then record it (the gateway routes what is recorded: `infra.local.serving` re-renders it after this). It
-    serves registry version `version` (fetched and verified here first, so a bad version fails with the registry's
-    reason), or the packaged `model_dir` labelled `version`. A server that does not become ready is removed and never
-    recorded."""
+    """Start the server of catalogue model `model` (task generate, embed or rag) on `version` and wait until it is
+    ready; then record it (the gateway routes what is recorded: `infra.local.serving` re-renders it after this).
+
+    It serves registry version `version` (fetched and verified here first, so a bad version fails with the
+    registry's reason), or the packaged `model_dir` labelled `version`. Without `beside` it replaces the serving
+    version in that version's slot and takes all the traffic (the other slot is left unrecorded for
+    `remove_unrecorded`); with `beside` it starts in the free slot with no traffic, beside the serving version (a
+    release's candidate). A server that does not become ready is removed and never recorded."""
     p = policy()
     entry = p.model(model)
     if entry.task not in OWN_SERVER_TASKS:
@@ -173,34 +199,88 @@ def start(
             raise GeneratorError(f"cannot serve {model} v{version}: {exc}") from exc
     folder = str(model_dir.resolve()) if model_dir is not None else ""
     extra = tuple(sorted((extra_env or {}).items()))
-    server = GenerateServer(model, version, folder, p.catalogue_server_port(model), entry.task, extra)
     with locked(_lock()):
+        current = live_of(model)
+        slot, weight = _place(model, version, current, beside)
+        port = p.catalogue_server_port(model, slot)
+        server = GenerateServer(model, version, folder, port, entry.task, extra, slot, weight)
         prog = program(server)
         ensure_program(prog)
         try:
             wait_healthy(prog, timeout=timeout)
         except Exception as exc:
             remove_program(prog.name)
+            _record([s for s in live() if (s.model, s.slot) != (model, slot)])
             raise GeneratorError(
                 f"the {entry.task} server of {model} did not become ready: {exc}\nSee runbooks/model-fails-to-load.md"
             ) from exc
-        _record([*(s for s in live() if s.model != model), server])
+        others = [s for s in live() if s.model != model]
+        kept = [s for s in current if s.slot != slot] if beside else []
+        _record([*others, *kept, server])
     return server
 
 
-def unrecord(model: str) -> None:
-    """Take the model's server off the live list (the gateway stops routing it once re-rendered); it keeps
-    running until `remove`."""
-    with locked(_lock()):
-        if not any(s.model == model for s in live()):
-            raise GeneratorError(f"no server of {model} is running (running: {[s.model for s in live()]})")
-        _record([s for s in live() if s.model != model])
+def _place(model: str, version: int, current: list[GenerateServer], beside: bool) -> tuple[int, int]:
+    """(slot, percent) of `version`: in place if it is live; beside: the free slot, with no traffic while another
+    version serves; otherwise the serving version's slot, with all the traffic."""
+    same = next((s for s in current if s.version == version), None)
+    if beside:
+        if same is not None:
+            return same.slot, same.weight
+        free = sorted(set(range(CATALOGUE_SERVER_SLOTS)) - {s.slot for s in current})
+        if not free:
+            live_versions = ", ".join(f"v{s.version}" for s in current)
+            raise GeneratorError(
+                f"{model} already runs two versions ({live_versions}): finish or abort its release first "
+                f"(`mlp release resume --model {model}` / `mlp release abort --model {model}`)"
+            )
+        return free[0], 0 if current else 100
+    if same is not None:
+        return same.slot, 100
+    serving = max(current, key=lambda s: s.weight, default=None)
+    return (serving.slot if serving is not None else 0), 100
 
 
-def remove(model: str) -> None:
-    """Stop the model's server process (TERM: the request in flight finishes)."""
+def set_weights(model: str, weights: dict[int, int]) -> None:
+    """Split the model's route: percent per live version, whole numbers summing to 100 (absent versions get 0)."""
     with locked(_lock()):
-        remove_program(program_name(model))
+        current = live_of(model)
+        versions = {s.version for s in current}
+        unknown = sorted(set(weights) - versions)
+        if unknown:
+            raise GeneratorError(f"{model} has no live server for v{unknown[0]} (live: {sorted(versions)})")
+        if any(w < 0 for w in weights.values()) or sum(weights.values()) != 100:
+            raise GeneratorError(f"weights must be percents summing to 100, not {weights}")
+        updated = [replace(s, weight=weights.get(s.version, 0)) for s in current]
+        _record([*(s for s in live() if s.model != model), *updated])
+
+
+def unrecord(model: str, version: int | None = None) -> None:
+    """Take the model's server of `version` (default: every one) off the live list: the gateway stops routing it once
+    re-rendered; it keeps running until `remove_unrecorded`. A version that still has traffic while another version
+    of the model is live is refused: move its weight first."""
+    with locked(_lock()):
+        current = live_of(model)
+        if not current or (version is not None and version not in {s.version for s in current}):
+            what = model if version is None else f"{model} v{version}"
+            raise GeneratorError(f"no server of {what} is running (running: {[(s.model, s.version) for s in live()]})")
+        going = [s for s in current if version is None or s.version == version]
+        staying = [s for s in current if s not in going]
+        if staying and any(s.weight > 0 for s in going):
+            raise GeneratorError(
+                f"{model} v{version} still has {going[0].weight}% of the traffic; move it to "
+                f"v{staying[0].version} first"
+            )
+        _record([s for s in live() if s not in going])
+
+
+def remove_unrecorded(model: str) -> None:
+    """Stop the model's server processes in slots no live version holds (TERM: the request in flight finishes)."""
+    with locked(_lock()):
+        held = {s.slot for s in live_of(model)}
+        for slot in range(CATALOGUE_SERVER_SLOTS):
+            if slot not in held:
+                remove_program(program_name(model, slot))
 
 
 def _lock() -> Path:

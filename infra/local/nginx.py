@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -87,8 +88,9 @@ class GatewaySpec:
     # `/v1/models/<default model>/classify`; the model servers themselves answer `/classify`.
     predict_paths: tuple[str, ...] = (PREDICT_PATH,)
     servers: Mapping[int, int] = field(default_factory=dict)  # version -> port of its live model server
-    # Public route -> port of a catalogue model's own server (generate, embed, rag: one version each, no split).
-    generate_routes: Mapping[str, int] = field(default_factory=dict)
+    # Public route -> (port, percent) of each of a catalogue model's own servers with traffic (generate, embed, rag):
+    # one, or two during a release's canary.
+    generate_routes: Mapping[str, tuple[tuple[int, int], ...]] = field(default_factory=dict)
     weights: Mapping[int, int] = field(default_factory=dict)  # version -> percent; empty: no traffic anywhere
     stable: int | None = None
     shadow: ShadowSpec | None = None  # a release's shadow phase is on
@@ -361,9 +363,28 @@ def _predict_location(path: str, limits: str, timeout: str, retry: str, mirror: 
 """
 
 
-def _generate_location(path: str, port: int, limits: str, timeout: str) -> str:
-    """A generate, embed or rag model's route: the same checks and rate limits as prediction, proxied to its one
-    server's `/<task>`. Not retried: a generation is not idempotent in cost, and there is no second server to try."""
+def _catalogue_upstream_name(path: str) -> str:
+    return "catalogue_" + re.sub(r"[^A-Za-z0-9]+", "_", path.removeprefix(contracts.MODEL_ROUTE_PREFIX)).strip("_")
+
+
+def _catalogue_upstreams(spec: GatewaySpec) -> list[str]:
+    """One upstream per catalogue route: its servers weighted by their percent (nginx's smooth weighted round robin
+    sends a 10% canary exactly one request in ten). `max_fails=0`: a failing canary keeps its share, so the
+    analysis sees its errors instead of nginx hiding them by sending everything to stable."""
+    lines = []
+    for path, servers in sorted(spec.generate_routes.items()):
+        members = "".join(
+            f"        server 127.0.0.1:{port} weight={percent} max_fails=0;\n" for port, percent in servers
+        )
+        lines.append(f"    upstream {_catalogue_upstream_name(path)} {{\n{members}        keepalive 8;\n    }}\n")
+    return lines
+
+
+def _generate_location(path: str, limits: str, timeout: str) -> str:
+    """A generate, embed or rag model's route: the same checks and rate limits as prediction, proxied to its servers'
+    `/<task>` by their weights. Retried on the model's other server only when the connection failed (the request
+    never reached a server: a crashed canary costs its clients nothing); never on a timeout or an answer, since a
+    generation is not idempotent in cost and the analysis must see a canary's own errors."""
     upstream_path = contracts.server_route(path.rsplit("/", 1)[1])
     return f"""        location = {path} {{
             {_error_pages()}
@@ -372,7 +393,7 @@ def _generate_location(path: str, port: int, limits: str, timeout: str) -> str:
             if ($api_key_name = "") {{ return 403; }}
 {limits}
 
-            proxy_pass http://127.0.0.1:{port}{upstream_path};
+            proxy_pass http://{_catalogue_upstream_name(path)}{upstream_path};
             proxy_http_version 1.1;
             proxy_set_header Connection "";
             proxy_set_header Host $host;
@@ -382,7 +403,8 @@ def _generate_location(path: str, port: int, limits: str, timeout: str) -> str:
             proxy_connect_timeout 1s;
             proxy_send_timeout {timeout};
             proxy_read_timeout {timeout};
-            proxy_next_upstream off;
+            proxy_next_upstream error;
+            proxy_next_upstream_tries 2;
         }}
 
 """
@@ -405,9 +427,7 @@ def render(spec: GatewaySpec) -> str:
     mirror = spec.shadow is not None and spec.stable is not None
     predict_locations = "".join(_predict_location(path, limits, timeout, retry, mirror) for path in spec.predict_paths)
     predict_locations += _shadow_location(spec)
-    predict_locations += "".join(
-        _generate_location(path, port, limits, timeout) for path, port in sorted(spec.generate_routes.items())
-    )
+    predict_locations += "".join(_generate_location(path, limits, timeout) for path in sorted(spec.generate_routes))
     return f"""# Rendered by infra/local/nginx.py from policy.yaml and the live model servers. Do not edit.
 # generation {gen}
 load_module {NJS_MODULE};
@@ -457,7 +477,7 @@ http {{
         default $host;
     }}
 
-{"".join(_upstreams(spec))}
+{"".join(_upstreams(spec))}{"".join(_catalogue_upstreams(spec))}
     log_format mlp_json escape=json '{LOG_FORMAT}';
     log_format mlp_redirect escape=json '{REDIRECT_LOG_FORMAT}';
 

@@ -8,6 +8,7 @@ never call each other: the gateway is handed the live servers after every change
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from infra.local.paths import model_cache
 from infra.local.supervisor import Program, ensure_program, remove_program, wait_healthy
 
 __all__ = [
+    "CatalogueServing",
     "GatewayError",
     "LocalServing",
     "ModelServer",
@@ -98,18 +100,23 @@ def stop_model_server(version: int, drain_seconds: float = 0) -> None:
 def start_catalogue_server(
     model: str, version: int, model_dir: Path | None = None, extra_env: dict[str, str] | None = None
 ) -> generators.GenerateServer:
-    """Start the server of a generate, embed or rag model (registry version `version`, or the packaged `model_dir`),
-    then route `/v1/models/<model>/<task>` to it once it is ready."""
+    """Serve `version` of a generate, embed or rag model (registry version `version`, or the packaged `model_dir`) in
+    place of the version it serves, with all of `/v1/models/<model>/<task>`, once it is ready; a release's other
+    version, if any, is unrouted and stopped."""
     server = generators.start(model, version, model_dir, extra_env=extra_env)
     gateway.refresh(model_servers.live_ports())
+    generators.remove_unrecorded(model)
     return server
 
 
-def stop_catalogue_server(model: str) -> None:
-    """Unroute the model's own server, then stop it."""
-    generators.unrecord(model)
+def stop_catalogue_server(model: str, version: int | None = None, drain_seconds: float = 0) -> None:
+    """Unroute the model's server of `version` (default: all of them), let requests in flight finish for
+    `drain_seconds`, then stop it."""
+    generators.unrecord(model, version)
     gateway.refresh(model_servers.live_ports())
-    generators.remove(model)
+    if drain_seconds > 0:
+        time.sleep(drain_seconds)
+    generators.remove_unrecorded(model)
 
 
 def start_shadow(version: int, share_percent: int) -> None:
@@ -170,8 +177,39 @@ def status() -> list[ServerStatus]:
     ]
 
 
+class CatalogueServing:
+    """The release executor's `Serving` for a catalogue model with its own servers (a `rag` model): the candidate in
+    the model's second slot, the model's route split between the two. `extra_env(version)` is what the version's
+    server needs (a RAG server: the URLs of the embedder and generator it pins)."""
+
+    def __init__(self, model: str, extra_env: Callable[[int], dict[str, str]]) -> None:
+        self.model = model
+        self.extra_env = extra_env
+
+    def start(self, version: int) -> None:
+        generators.start(self.model, version, extra_env=self.extra_env(version), beside=True)
+        gateway.refresh(model_servers.live_ports())
+
+    def stop(self, version: int, drain_seconds: float) -> None:
+        stop_catalogue_server(self.model, version, drain_seconds)
+
+    def is_live(self, version: int) -> bool:
+        return any(s.version == version for s in generators.live_of(self.model))
+
+    def set_weights(self, weights: dict[int, int]) -> None:
+        generators.set_weights(self.model, weights)
+        gateway.refresh(model_servers.live_ports())
+
+    def current_weights(self) -> dict[int, int]:
+        return generators.weights(self.model)
+
+    def stable_version(self) -> int | None:
+        weights = self.current_weights()
+        return max(weights, key=lambda v: weights[v]) if weights else None
+
+
 class LocalServing:
-    """The release executor's `Serving` (pipelines/release/deps.py) on this machine."""
+    """The release executor's `Serving` (pipelines/release/deps.py) for the classifier's versions on this machine."""
 
     def start(self, version: int) -> None:
         start_model_server(version, wait=True)

@@ -19,7 +19,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from core import env, images
+from core import contracts, env, images
 from core.canary import argo_failure_limit, up_since
 from core.policy import Policy
 from core.promql import SHADOW_MEASURES, AnalysisQueries, seconds_to_promql
@@ -95,7 +95,8 @@ class AnalysisSpec:
 
 def analysis_spec(policy: Policy, model_name: str) -> AnalysisSpec:
     a = policy.canary.analysis
-    q = AnalysisQueries(model_name=model_name, window=seconds_to_promql(a.window_seconds))
+    endpoint = contracts.server_route(policy.model(model_name).task)
+    q = AnalysisQueries(model_name=model_name, window=seconds_to_promql(a.window_seconds), endpoint=endpoint)
     enough = f"({q.request_count(CANARY)} >= {a.min_requests})"
     per_window = max(1, math.ceil(a.window_seconds / a.interval_seconds))
     return AnalysisSpec(

@@ -20,6 +20,7 @@ from modules.k8s import webhook as cluster_receiver
 from pipelines.release.state import Phase, ReleaseState, Trigger, who
 
 if TYPE_CHECKING:
+    from pipelines.release.deps import Deps
     from pipelines.release.service import WindowMode
 
 app = typer.Typer(no_args_is_help=True)
@@ -73,6 +74,16 @@ def _finish(state: ReleaseState, traffic: dict[str, object] | None) -> None:
     raise typer.Exit(2)
 
 
+def _deps(name: str) -> Deps:
+    """The release's dependencies for the model, or exit 2 naming why it is not released through the canary."""
+    from pipelines.release.deps import local_deps
+
+    try:
+        return local_deps(name)
+    except ValueError as exc:
+        _fail(exc)
+
+
 def _fail(exc: Exception) -> NoReturn:
     typer.secho(str(exc), fg="red", err=True)
     raise typer.Exit(2)
@@ -102,7 +113,6 @@ def start(
 ) -> None:
     """Release a version: gate, canary beside stable, analysis, then promotion or automatic rollback."""
     from pipelines.release import service
-    from pipelines.release.deps import local_deps
     from pipelines.release.executor import ReleaseInterrupted
     from pipelines.release.traffic import gateway_traffic
     from services.registry.client import RegistryError
@@ -114,10 +124,10 @@ def start(
             model_name=name,
             version=version,
             trigger=Trigger(trigger, who(), json.loads(trigger_detail)),
-            deps=local_deps(name),
-            p=policy(),
+            deps=_deps(name),
+            p=policy().for_model(name),
             mode=_mode(window),
-            traffic=gateway_traffic(drive_traffic),
+            traffic=gateway_traffic(drive_traffic, name),
         )
     except (service.ReleaseBusy, service.ReleaseRefused, ReleaseInterrupted, RegistryError) as exc:
         _fail(exc)
@@ -139,7 +149,6 @@ def _mode(window: str | None) -> WindowMode | None:
 def resume(model: ModelOpt = None, drive_traffic: TrafficOpt = 0.0) -> None:
     """Continue an interrupted release from its last completed step."""
     from pipelines.release import service
-    from pipelines.release.deps import local_deps
     from pipelines.release.executor import ReleaseInterrupted
     from pipelines.release.traffic import gateway_traffic
 
@@ -147,7 +156,11 @@ def resume(model: ModelOpt = None, drive_traffic: TrafficOpt = 0.0) -> None:
     service.install_signal_handlers()
     try:
         state, traffic = service.resume(
-            model_name=name, deps=local_deps(name), p=policy(), actor=who(), traffic=gateway_traffic(drive_traffic)
+            model_name=name,
+            deps=_deps(name),
+            p=policy().for_model(name),
+            actor=who(),
+            traffic=gateway_traffic(drive_traffic, name),
         )
     except (service.ReleaseBusy, service.ReleaseRefused, ReleaseInterrupted) as exc:
         _fail(exc)
@@ -170,9 +183,10 @@ def wait(
     from pipelines.release.watch import WaitError, Wanted
     from pipelines.release.watch import wait as follow
 
+    name = _model(model)
     wanted = Wanted(version, _when(since) if since else None)
     try:
-        state, traffic = follow(StateStore(_model(model)), wanted, timeout, traffic=gateway_traffic(drive_traffic))
+        state, traffic = follow(StateStore(name), wanted, timeout, traffic=gateway_traffic(drive_traffic, name))
     except WaitError as exc:
         _fail(exc)
     _finish(state, traffic)
@@ -223,12 +237,11 @@ def abort(
 ) -> None:
     """Roll the current release back: canary weight 0, canary stopped, champion unchanged."""
     from pipelines.release import service
-    from pipelines.release.deps import local_deps
     from pipelines.release.executor import ReleaseInterrupted
 
     name = _model(model)
     try:
-        state = service.abort(model_name=name, deps=local_deps(name), p=policy(), actor=who(), reason=reason)
+        state = service.abort(model_name=name, deps=_deps(name), p=policy().for_model(name), actor=who(), reason=reason)
     except (service.ReleaseBusy, service.ReleaseRefused, ReleaseInterrupted) as exc:
         _fail(exc)
     typer.echo(f"release {state.release_id}: {state.phase.value} — {state.reason}")
@@ -238,18 +251,18 @@ def abort(
 @app.command()
 def weights(
     split: Annotated[list[str] | None, typer.Argument(help="VERSION=PERCENT pairs summing to 100; none: show")] = None,
+    model: ModelOpt = None,
 ) -> None:
-    """Show or set the gateway's traffic split by hand (e.g. `mlp release weights 3=100`)."""
-    from infra.local.serving import LocalServing
-    from pipelines.release.weights import WeightsError, parse_weights
+    """Show or set the gateway's traffic split of a model by hand (e.g. `mlp release weights 3=100`)."""
+    from infra.local.generators import GeneratorError
+    from pipelines.release.weights import parse_weights
 
-    serving = LocalServing()
+    serving = _deps(_model(model)).serving
     if split:
         try:
-            parsed = parse_weights(split)
-        except WeightsError as exc:
+            serving.set_weights(parse_weights(split))
+        except (ValueError, GeneratorError) as exc:  # the parse, or the gateway refusing the split
             _fail(exc)
-        serving.set_weights(parsed)
     typer.echo(json.dumps(serving.current_weights()))
 
 

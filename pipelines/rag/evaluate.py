@@ -159,7 +159,8 @@ def judge(m: RagMeasures, r: Rag) -> list[Criterion]:
 @dataclass
 class RagGateReport:
     model_name: str
-    index_sha256: str  # the index judged: registration checks it is the one it registers
+    version_sha256: str  # the version judged (`RagConfig.sha256`): registration checks it is the one it registers
+    index_sha256: str
     passed: bool
     criteria: list[Criterion]
     measures: RagMeasures

@@ -1,9 +1,10 @@
 """Register a built, gated RAG version (`mlp rag ingest`, `mlp rag gate`) as a version of its catalogue model: all or
 nothing, signed like every version (pipelines/registry/register.py), so a RAG server can serve it from the registry.
 
-A RAG version is registered only with a passing gate report of the same index (the report names its SHA-256); the
-version's tags carry what it pins and its lineage, so `mlp model list`-style reads need no download. The same index
-with the same pins registered again is not registered twice (tag `index_sha256` + pins).
+A RAG version is registered only with a passing gate report of the same build (the report names `RagConfig.sha256`,
+which covers the index, the pins, the prompt and its settings); the version's tags carry what it pins and its
+lineage, so `mlp model list`-style reads need no download. The same build registered again is not registered twice
+(tag `version_sha256`).
 """
 
 from __future__ import annotations
@@ -42,6 +43,10 @@ class RegisteredRag:
     reused: bool
 
 
+# Tag of `RagConfig.sha256`: the whole version (index, pins, prompt, settings), as its gate report names it.
+VERSION_SHA_TAG = "version_sha256"
+
+
 def lineage_tags(config: RagConfig) -> dict[str, str]:
     return {
         "embedder": f"{config.embedder.model}/{config.embedder.version}",
@@ -65,14 +70,14 @@ def register_rag(folder: Path, model_name: str, gate_report: Path, progress: Pro
         raise RegistryError(f"{folder} was built for {config.name}, not {model_name}")
     if index_sha256(folder) != config.index_sha256:
         raise RegistryError(f"{folder}: the index does not match {RAG_CONFIG}; rebuild it with `mlp rag ingest`")
-    measures = passing_gate_measures(gate_report, "index_sha256", config.index_sha256, "RAG version", "mlp rag gate")
+    fingerprint = config.sha256()
+    measures = passing_gate_measures(gate_report, VERSION_SHA_TAG, fingerprint, "RAG version", "mlp rag gate")
     check_mlflow()
-    tags = {**lineage_tags(config), "gate": "passed"}
+    tags = {**lineage_tags(config), VERSION_SHA_TAG: fingerprint, "gate": "passed"}
     tags.update({f"gate_{k}": f"{v:.6g}" for k, v in measures.items() if isinstance(v, int | float)})
     for v in list_versions(model_name):
-        same = all(v.tags.get(k) == tags[k] for k in ("index_sha256", "embedder", "generator"))
-        if same and v.status == "READY" and v.tags.get(MANIFEST_TAG):
-            progress(f"{model_name} v{v.version} already holds this index with these pins; not registering it twice")
+        if v.tags.get(VERSION_SHA_TAG) == fingerprint and v.status == "READY" and v.tags.get(MANIFEST_TAG):
+            progress(f"{model_name} v{v.version} already holds this very build; not registering it twice")
             return RegisteredRag(model_name, int(v.version), v.run_id or "", True)
     try:
         run_id, model_uri, manifest = _log_run(folder, model_name, config, measures, tags, progress)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from core import contracts, endpoints, env
 from core.canary import MetricSource, PrometheusSource
@@ -215,15 +215,77 @@ class Pushgateway:
         push_to_gateway(self.url, job=job, registry=reg, grouping_key=grouping_key, timeout=10)
 
 
+class NoShadow:
+    """A model without a shadow phase (the policy refuses one for it): mirroring is never started."""
+
+    def __init__(self, model_name: str) -> None:
+        self.model_name = model_name
+
+    def start(self, version: int, share_percent: int) -> None:
+        raise RuntimeError(f"{self.model_name} has no shadow phase (policy canary.shadow.enabled is false for it)")
+
+    def stop(self) -> None:
+        return None
+
+    def answers(self, version: int, since: datetime, until: datetime) -> list[Answer]:
+        return []
+
+
 def local_deps(model_name: str) -> Deps:
+    """The executor's dependencies on this machine for the catalogue model `model_name`, by its task: the default
+    classifier's versioned model servers, or a RAG model's own servers. Other tasks are released by replacement."""
+    from core.policy import policy
+
+    task = policy().model(model_name).task
+    if task == "classify":
+        return _classifier_deps(model_name)
+    if task == "rag":
+        return _rag_deps(model_name)
+    raise ValueError(
+        f"{model_name} is a {task} model: it is served one version at a time and replaced after its own gate "
+        "(`mlp rag serve-embedder`, `mlp model register-generator`), not released through the canary"
+    )
+
+
+def _shared(model_name: str) -> dict[str, Any]:
+    return {
+        "registry": MlflowRegistry(model_name),
+        "metrics": PrometheusSource(endpoints.prometheus_url()),
+        "notifier": Pushgateway(endpoints.pushgateway_url()),
+        "clock": SystemClock(),
+    }
+
+
+def _classifier_deps(model_name: str) -> Deps:
     from core.policy import policy
 
     return Deps(
         serving=LocalServing(),
-        registry=MlflowRegistry(model_name),
         gate=PromotionGate(policy().release.champion_alias),
-        metrics=PrometheusSource(endpoints.prometheus_url()),
-        notifier=Pushgateway(endpoints.pushgateway_url()),
-        clock=SystemClock(),
         shadow=LocalShadow(model_name),
+        **_shared(model_name),
+    )
+
+
+def _rag_deps(model_name: str) -> Deps:
+    from core.policy import policy
+    from infra.local import generators
+    from infra.local.serving import CatalogueServing
+    from pipelines.rag.local import rag_env, version_folder
+    from pipelines.rag.release import RagReleaseGate
+    from services.model_runtime.rag import RagConfig
+    from services.registry import client
+
+    def server_env(version: int) -> dict[str, str]:
+        return rag_env(policy(), RagConfig.read(version_folder(model_name, version)))
+
+    def served(model: str) -> int | None:
+        weights = generators.weights(model)
+        return max(weights, key=lambda v: weights[v]) if weights else None
+
+    return Deps(
+        serving=CatalogueServing(model_name, server_env),
+        gate=RagReleaseGate(model_name, lambda v: dict(client.get_version(v, model_name).tags), served),
+        shadow=NoShadow(model_name),
+        **_shared(model_name),
     )

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from core import contracts
 from core.canary import AnalysisResult, AnalysisSettings, Measurement, Verdict, run_analysis
 from core.policy import Policy
 from pipelines.release.deps import Deps
@@ -363,6 +364,7 @@ class Executor:
             extensions_used=state.extensions_used,
             on_measurement=on_measurement,
             abort_requested=self.store.abort_requested,
+            endpoint=contracts.server_route(self.policy.model(state.model_name).task),
         )
         state.extensions_used = result.extensions_used
         self._record_analysis(state, percent, result)

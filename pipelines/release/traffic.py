@@ -1,4 +1,5 @@
-"""A bounded open-loop traffic generator: validation texts through the gateway at a fixed rate.
+"""A bounded open-loop traffic generator: request bodies through the gateway at a fixed rate (the classifier's
+validation texts; a RAG model's labelled questions).
 
 Nothing else sends traffic to the local runtime, and a canary cannot be judged without requests, so
 `mlp release start --drive-traffic RPS` runs this beside the analysis. Open loop: requests leave on a fixed
@@ -13,7 +14,7 @@ import ssl
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -57,7 +58,7 @@ class TrafficDriver:
         self,
         url: str,
         api_key: str,
-        texts: Sequence[str],
+        bodies: Sequence[Mapping[str, object]],
         rps: float,
         max_in_flight: int = 32,
         timeout: float = 10.0,
@@ -65,13 +66,13 @@ class TrafficDriver:
     ) -> None:
         if rps <= 0:
             raise ValueError("--drive-traffic needs a rate above 0 requests per second")
-        if not texts:
-            raise ValueError("the traffic driver needs at least one text to send")
+        if not bodies:
+            raise ValueError("the traffic driver needs at least one request body to send")
         self.url = url
         self.rps = rps
         self.max_in_flight = max_in_flight
         self.stats = TrafficStats()
-        self._texts = itertools.cycle(texts)
+        self._bodies = itertools.cycle(bodies)
         self._transport = RetryClosedKeepAlive(
             httpx.HTTPTransport(limits=httpx.Limits(max_connections=max_in_flight), verify=verify)
         )
@@ -110,16 +111,16 @@ class TrafficDriver:
             if self._in_flight.acquire(blocking=False):
                 with self._lock:
                     self.stats.sent += 1
-                self._pool.submit(self._send, next(self._texts))
+                self._pool.submit(self._send, next(self._bodies))
             else:
                 with self._lock:
                     self.stats.skipped += 1
             next_at += period
             self._stop.wait(max(0.0, next_at - time.monotonic()))
 
-    def _send(self, text: str) -> None:
+    def _send(self, body: Mapping[str, object]) -> None:
         try:
-            resp = self._client.post(self.url, json={"texts": [text]})
+            resp = self._client.post(self.url, json=body)
         except httpx.HTTPError:
             with self._lock:
                 self.stats.transport_errors += 1
@@ -141,8 +142,9 @@ class TrafficDriver:
                 self.stats.non_2xx += 1
 
 
-def gateway_traffic(rps: float) -> Callable[[], TrafficDriver] | None:
-    """A factory of drivers sending validation texts through the local gateway at `rps`; None when rps <= 0.
+def gateway_traffic(rps: float, model: str | None = None) -> Callable[[], TrafficDriver] | None:
+    """A factory of drivers sending `model`'s traffic (default: the default classifier) through the local gateway at
+    `rps`; None when rps <= 0.
 
     A factory, not a driver: the release starts the traffic only once the canary serves (and a resumed release
     starts its own), so nothing runs while the gate measures latency on the same machine.
@@ -152,12 +154,32 @@ def gateway_traffic(rps: float) -> Callable[[], TrafficDriver] | None:
 
     def make() -> TrafficDriver:
         from core import endpoints
+        from core.policy import policy
         from infra.local import tls
         from infra.local.secrets import api_key
-        from pipelines.data import load_split
 
-        texts = [ex.text for ex in load_split("validation")]
-        url = f"{endpoints.gateway_url()}{contracts.PREDICT_ROUTE}"
-        return TrafficDriver(url, api_key("demo"), texts, rps, verify=tls.client_context())
+        route, bodies = model_traffic(model or policy().release.default_model)
+        return TrafficDriver(
+            f"{endpoints.gateway_url()}{route}", api_key("demo"), bodies, rps, verify=tls.client_context()
+        )
 
     return make
+
+
+def model_traffic(model: str) -> tuple[str, list[dict[str, object]]]:
+    """The route and request bodies of a model's release traffic. The classifier: validation texts on `/classify`.
+    A RAG model: the labelled on-call questions, retrieval only: both versions share the one generator, which
+    answers one question at a time on CPU, far below the rate an analysis window needs (docs/rag.md, Releases)."""
+    from core.policy import policy
+
+    task = policy().model(model).task
+    if task == "classify":
+        from pipelines.data import load_split
+
+        return contracts.PREDICT_ROUTE, [{"texts": [ex.text]} for ex in load_split("validation")]
+    if task == "rag":
+        from pipelines.rag.evaluate import read_questions
+
+        questions = [{"question": q.question, "generate": False} for q in read_questions()]
+        return contracts.model_route(model, "rag"), questions
+    raise ValueError(f"{model} is a {task} model: no release traffic for it (released by replacement)")

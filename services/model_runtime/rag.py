@@ -75,6 +75,12 @@ class RagConfig:
     def write(self, folder: Path) -> None:
         (folder / RAG_CONFIG).write_text(json.dumps(asdict(self), indent=2, sort_keys=True) + "\n")
 
+    def sha256(self) -> str:
+        """Of everything the version pins (the index by its hash, the models, the prompt and its settings): what its
+        gate judged and what the registry tells versions apart by. Two builds that differ only in the prompt or top_k
+        are two versions, each gated."""
+        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()
+
 
 def write_index(folder: Path, chunks: Sequence[Chunk], vectors: np.ndarray) -> str:
     """Write the collection snapshot into `folder/index`; its SHA-256 (chunks, then vectors)."""

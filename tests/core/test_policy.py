@@ -115,12 +115,18 @@ def test_each_model_with_its_own_server_gets_its_own_local_port(shipped: dict) -
     assert served == p.own_server_models() and "second-generator" in served
     ports = [p.catalogue_server_port(n) for n in served]
     assert ports == [p.ports.catalogue_server_base + i for i in range(len(served))]
+    beside = [p.catalogue_server_port(n, slot=1) for n in served]  # a release's candidate: after every first slot
+    assert beside == [p.ports.catalogue_server_base + len(served) + i for i in range(len(served))]
+    with pytest.raises(ValueError, match="slots 0 to 1"):
+        p.catalogue_server_port(served[0], slot=2)
     with pytest.raises(ValueError, match="not a catalogue model with its own server"):
         p.catalogue_server_port(p.release.default_model)
 
 
-def test_catalogue_server_ports_may_not_run_into_another_port(shipped: dict) -> None:  # type: ignore[type-arg]
-    shipped["ports"]["alertmanager"] = shipped["ports"]["catalogue_server_base"] + 1
+@pytest.mark.parametrize("slot", [0, 1])
+def test_catalogue_server_ports_may_not_run_into_another_port(shipped: dict, slot: int) -> None:  # type: ignore[type-arg]
+    served = sum(m["task"] in ("generate", "embed", "rag") for m in shipped["models"])
+    shipped["ports"]["alertmanager"] = shipped["ports"]["catalogue_server_base"] + slot * served + 1
     with pytest.raises(ValueError, match="catalogue_server_base"):
         Policy.model_validate(shipped)
 
@@ -138,4 +144,11 @@ def test_a_rag_model_must_pin_models_of_the_right_task(shipped: dict, field: str
 def test_a_rag_prompt_must_fit_the_generators_prompt_limit(shipped: dict) -> None:  # type: ignore[type-arg]
     shipped["rag"]["prompt_context_chars"] = shipped["generation"]["max_prompt_chars"]
     with pytest.raises(ValueError, match=r"must fit the generator's generation\.max_prompt_chars"):
+        Policy.model_validate(shipped)
+
+
+def test_a_rag_model_may_not_have_a_shadow_phase(shipped: dict) -> None:  # type: ignore[type-arg]
+    rag = next(m for m in shipped["models"] if m["task"] == "rag")
+    rag["overrides"]["canary"]["shadow"]["enabled"] = True
+    with pytest.raises(ValueError, match=r"a rag model has no shadow phase"):
         Policy.model_validate(shipped)

@@ -136,7 +136,9 @@ RAG_TEST_CORPUS = ["runbooks"]
 
 def quick_rag_gate_policy(folder: Path, **gate: float) -> dict[str, str]:
     """The RAG model on the runbooks alone (237 chunks, not the 1,300 of runbooks and docs: the suite's time), gated
-    on three generated answers with its latency limits out of reach of the suite's load. Recall is held to 0.5: the
+    on three generated answers with its latency limits and the generator's budget out of reach of the suite's load
+    (three workers on two cores: a 48-token answer can take longer than the 7 s budget, and a generation abandoned at
+    the budget still runs on, so the next answers queue behind it and fall back too). Recall is held to 0.5: the
     14 labelled questions the docs answer cannot be found in the runbooks (they score 0.65 there); groundedness to
     0.3: on the runbooks alone one of the first three greedy answers keeps to its excerpts (the whole corpus: 7 of 8,
     docs/rag.md). The whole corpus against the shipped thresholds: tests/pipelines/rag/test_retrieval_quality.py."""
@@ -144,7 +146,7 @@ def quick_rag_gate_policy(folder: Path, **gate: float) -> dict[str, str]:
     def edit(raw: dict[str, Any]) -> None:
         raw["rag"].update(corpus=RAG_TEST_CORPUS, gate_generated_questions=3)
         raw["rag"].update(gate_min_recall_at_k=0.5, gate_min_groundedness=0.3)
-        raw["rag"].update(gate_max_retrieval_p95_ms=60000, gate_max_answer_p95_ms=60000)
+        raw["rag"].update(gate_max_retrieval_p95_ms=60000, gate_max_answer_p95_ms=60000, generate_timeout_seconds=60)
         raw["rag"].update(gate)
 
     return {"MLP_POLICY": str(policy_file(folder, edit))}

@@ -204,14 +204,15 @@ needs_nginx = pytest.mark.skipif(shutil.which("nginx") is None and not Path("/us
         ({3: 80, 4: 20}, {}, None),
         ({}, {}, None),
         ({4: 100}, {}, None),
-        ({3: 100}, {"/v1/models/gemma3-270m/generate": 13050}, None),
+        ({3: 100}, {"/v1/models/gemma3-270m/generate": ((13050, 100),)}, None),
+        ({3: 100}, {"/v1/models/oncall-rag/rag": ((13052, 90), (13055, 10))}, None),
         ({3: 100}, {}, c.ShadowSpec(4, 50, 18086)),
     ],
 )
 def test_nginx_accepts_the_rendered_config(
     tmp_path: Path,
     weights: dict[int, int],
-    generate_routes: dict[str, int],
+    generate_routes: dict[str, tuple[tuple[int, int], ...]],
     shadow: c.ShadowSpec | None,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -272,18 +273,33 @@ def test_a_stalled_client_is_dropped_and_protocol_errors_get_their_own_answer(tm
 
 def test_a_generate_route_is_keyed_limited_and_proxied_to_its_one_server(tmp_path: Path) -> None:
     route = "/v1/models/gemma3-270m/generate"
-    conf = c.render(spec(tmp_path, generate_routes={route: 13050}))
+    conf = c.render(spec(tmp_path, generate_routes={route: ((13050, 100),)}))
     block = re.search(rf"location = {re.escape(route)} \{{(.*?)\n        \}}\n", conf, re.S)
     assert block, f"no location for {route}"
     body = block.group(1)
     for check in ("return 405;", "return 401;", "return 403;", "limit_req zone=key_demo", "limit_req zone=key_limited"):
         assert check in body
-    assert "proxy_pass http://127.0.0.1:13050/generate;" in body
+    assert "proxy_pass http://catalogue_gemma3_270m_generate/generate;" in body
+    assert upstream(conf, "catalogue_gemma3_270m_generate").count("server ") == 1
+    assert "server 127.0.0.1:13050 weight=100 max_fails=0;" in conf
     assert 'proxy_set_header X-API-Key "";' in body  # the key stops at the gateway here too
-    assert "proxy_next_upstream off;" in body  # one server: nothing to retry on
-    assert "$route_upstream" not in body  # not the classifier's weighted split
+    # Retried only when no server took the request (connection refused): never a timeout or an answer.
+    assert "proxy_next_upstream error;" in body and "proxy_next_upstream_tries 2;" in body
+    assert "$route_upstream" not in body  # not the classifier's split
     # Routed or not changes what the gateway serves: the generation fingerprint tells the reload apart.
-    assert c.generation(spec(tmp_path, generate_routes={route: 13050})) != c.generation(spec(tmp_path))
+    assert c.generation(spec(tmp_path, generate_routes={route: ((13050, 100),)})) != c.generation(spec(tmp_path))
+
+
+def test_a_catalogue_canary_splits_its_route_by_weight_and_keeps_a_failing_canary_in(tmp_path: Path) -> None:
+    route = "/v1/models/oncall-rag/rag"
+    split = {route: ((13052, 90), (13055, 10))}
+    conf = c.render(spec(tmp_path, generate_routes=split))
+    members = upstream(conf, "catalogue_oncall_rag_rag")
+    assert "server 127.0.0.1:13052 weight=90 max_fails=0;" in members
+    assert "server 127.0.0.1:13055 weight=10 max_fails=0;" in members  # never marked down: its errors are counted
+    assert "backup" not in members  # a canary's failure is not retried on stable
+    moved = {route: ((13052, 50), (13055, 50))}
+    assert c.generation(spec(tmp_path, generate_routes=moved)) != c.generation(spec(tmp_path, generate_routes=split))
 
 
 def test_the_shadow_phase_mirrors_a_sample_of_stables_split_traffic_to_the_relay(tmp_path: Path) -> None:

@@ -43,7 +43,7 @@ def gateway() -> Iterator[str]:
 
 
 def test_counts_statuses_and_versions(gateway: str) -> None:
-    with TrafficDriver(gateway, "k-demo", ["a", "b"], rps=100) as driver:
+    with TrafficDriver(gateway, "k-demo", [{"texts": ["a"]}, {"texts": ["b"]}], rps=100) as driver:
         time.sleep(0.5)
     stats = driver.stats
     assert stats.sent == _Gateway.calls > 10
@@ -55,7 +55,7 @@ def test_counts_statuses_and_versions(gateway: str) -> None:
 
 
 def test_no_answer_is_a_client_visible_error() -> None:
-    with TrafficDriver("http://127.0.0.1:9/classify", "k", ["a"], rps=50, timeout=1) as driver:
+    with TrafficDriver("http://127.0.0.1:9/classify", "k", [{"texts": ["a"]}], rps=50, timeout=1) as driver:
         time.sleep(0.3)
     assert driver.stats.transport_errors == driver.stats.sent > 0
     assert driver.stats.client_errors == driver.stats.sent
@@ -63,4 +63,4 @@ def test_no_answer_is_a_client_visible_error() -> None:
 
 def test_rejects_a_zero_rate() -> None:
     with pytest.raises(ValueError, match="rate"):
-        TrafficDriver("http://127.0.0.1:9", "k", ["a"], rps=0)
+        TrafficDriver("http://127.0.0.1:9", "k", [{"texts": ["a"]}], rps=0)
