@@ -234,6 +234,19 @@ def test_a_critical_rag_model_in_rollout_mode_gets_the_same_calls(pol: Policy) -
     assert validate_all(rendered) == []
 
 
+def test_a_critical_rag_models_canary_is_analysed_on_its_own_route_without_a_shadow_step(pol: Policy) -> None:
+    name = rag_model(pol)
+    rendered = render(with_criticality(pol, name, "critical"), name, mode="rollout", weights={1: 90, 2: 10})
+    (template,) = by_kind(rendered, "AnalysisTemplate")
+    queries = [m["provider"]["prometheus"]["query"] for m in template["spec"]["metrics"]]
+    counted = [q for q in queries if "bentoml_service_request" in q]
+    assert counted and all(f'endpoint="{contracts.server_route("rag")}"' in q for q in counted), counted
+    (rollout,) = by_kind(rendered, "Rollout")
+    steps = rollout["spec"]["strategy"]["canary"]["steps"]
+    assert [s["setWeight"] for s in steps if "setWeight" in s] == list(pol.canary.steps)
+    assert "shadow" not in yaml.safe_dump(steps)  # the policy gives a rag model no shadow phase
+
+
 def test_the_embedder_is_shaped_like_the_generate_model(pol: Policy, embedder: Any) -> None:
     name = embed_model(pol)
     container = server(embedder)
