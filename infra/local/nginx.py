@@ -382,9 +382,10 @@ def _catalogue_upstreams(spec: GatewaySpec) -> list[str]:
 
 def _generate_location(path: str, limits: str, timeout: str) -> str:
     """A generate, embed or rag model's route: the same checks and rate limits as prediction, proxied to its servers'
-    `/<task>` by their weights. Retried on the model's other server only when the connection failed (the request
-    never reached a server: a crashed canary costs its clients nothing); never on a timeout or an answer, since a
-    generation is not idempotent in cost and the analysis must see a canary's own errors."""
+    `/<task>` by their weights. Retried on the model's other server only when the connection failed before any answer
+    began (refused, or reset by a server that died with the request: `non_idempotent` lets nginx resend that POST), so
+    a crashed canary costs its clients nothing; never on a timeout or an answer, since a generation is not idempotent
+    in cost and the analysis must see a canary's own errors."""
     upstream_path = contracts.server_route(path.rsplit("/", 1)[1])
     return f"""        location = {path} {{
             {_error_pages()}
@@ -403,7 +404,7 @@ def _generate_location(path: str, limits: str, timeout: str) -> str:
             proxy_connect_timeout 1s;
             proxy_send_timeout {timeout};
             proxy_read_timeout {timeout};
-            proxy_next_upstream error;
+            proxy_next_upstream error non_idempotent;
             proxy_next_upstream_tries 2;
         }}
 

@@ -1,4 +1,4 @@
-"""What a RAG version's release checks before its canary starts (the executor's `Gate`, pipelines/release/deps.py).
+"""What a RAG version's release checks before its canary starts (`RagReleaseGate`, pipelines/release/deps.py).
 
 A RAG version was gated on quality and latency before it could be registered (`mlp rag gate`, decision 0182); the
 release does not measure it again. It checks that the version it pulled is the build that gate judged, and that the
@@ -10,13 +10,10 @@ for reasons that are not its own.
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 
 from pipelines.registry.register_rag import VERSION_SHA_TAG
-from pipelines.release.deps import GateOutcome
 from services.model_runtime.rag import Pinned, RagConfig
 
-Tags = Callable[[int], dict[str, str]]  # a version's registry tags
 ServedVersion = Callable[[str], int | None]  # the version a catalogue model serves, None when it is not served
 
 
@@ -43,14 +40,3 @@ def _pin_served(role: str, pinned: Pinned, served: int | None) -> list[str]:
         f"{role}; release a version built on the served one, or replace the RAG version after its gate with "
         "`mlp rag serve VERSION` (which serves what it pins)"
     ]
-
-
-class RagReleaseGate:
-    def __init__(self, model: str, tags: Tags, served: ServedVersion) -> None:
-        self.model = model
-        self.tags = tags
-        self.served = served
-
-    def run(self, version: int, model_dir: Path) -> GateOutcome:
-        failures = check_release(RagConfig.read(model_dir), self.tags(version), self.served)
-        return GateOutcome(passed=not failures, report_path=None, failures=failures)

@@ -7,6 +7,7 @@ Prometheus, the Pushgateway, and the shadow phase's mirror and inference-log rea
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -162,6 +163,22 @@ class PromotionGate:
         )
 
 
+class RagReleaseGate:
+    """A RAG version's release gate: its quality was gated at registration; `pipelines.rag.release.check_release`
+    checks the pulled build is that one and that its pins are the served models."""
+
+    def __init__(self, tags: Callable[[int], dict[str, str]], served: Callable[[str], int | None]) -> None:
+        self.tags = tags  # a version's registry tags
+        self.served = served  # the version a catalogue model serves, None when none is
+
+    def run(self, version: int, model_dir: Path) -> GateOutcome:
+        from pipelines.rag.release import check_release
+        from services.model_runtime.rag import RagConfig
+
+        failures = check_release(RagConfig.read(model_dir), self.tags(version), self.served)
+        return GateOutcome(passed=not failures, report_path=None, failures=failures)
+
+
 class Pushgateway:
     """Pushes `mlp_release_analysis_failed{model_name,model_version}` (1 on a failed analysis, 0 at start) and
     `mlp_retrained_candidate_gate_failed{model_name,model_version}` (the last retrained candidate's gate)."""
@@ -272,7 +289,6 @@ def _rag_deps(model_name: str) -> Deps:
     from infra.local import generators
     from infra.local.serving import CatalogueServing
     from pipelines.rag.local import rag_env, version_folder
-    from pipelines.rag.release import RagReleaseGate
     from services.model_runtime.rag import RagConfig
     from services.registry import client
 
@@ -285,7 +301,7 @@ def _rag_deps(model_name: str) -> Deps:
 
     return Deps(
         serving=CatalogueServing(model_name, server_env),
-        gate=RagReleaseGate(model_name, lambda v: dict(client.get_version(v, model_name).tags), served),
+        gate=RagReleaseGate(lambda v: dict(client.get_version(v, model_name).tags), served),
         shadow=NoShadow(model_name),
         **_shared(model_name),
     )

@@ -18,6 +18,7 @@ class RagMetrics:
     stage: Any
     answers: Any
     loaded: Any
+    started: Any  # a restart shows as a new value: the canary analysis' restart check (core/canary.py)
     log_dropped: Any
 
 
@@ -31,6 +32,9 @@ def rag_metrics() -> RagMetrics:
         ),
         answers=Counter(q.RAG_ANSWERS_TOTAL.removesuffix("_total"), "Questions answered, by mode", (*LABELS, "mode")),
         loaded=Gauge(q.MODEL_LOADED, "1 once the index is loaded", LABELS, multiprocess_mode="livemax"),
+        started=Gauge(
+            q.MODEL_SERVER_STARTED, "Unix time this server loaded its version", LABELS, multiprocess_mode="max"
+        ),
         log_dropped=Counter(
             q.INFERENCE_LOG_DROPPED.removesuffix("_total"), "Inference log records dropped", (*LABELS, "reason")
         ),

@@ -81,6 +81,7 @@ class RagService:
         self.metrics = rag_metrics()
         self.labels = (_model_name, str(loaded.version))
         self.metrics.loaded.labels(*self.labels).set(1)
+        self.metrics.started.labels(*self.labels).set_to_current_time()
         dropped = self.metrics.log_dropped
         self.log = from_env(
             _model_name,

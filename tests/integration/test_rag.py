@@ -11,11 +11,12 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
-from core import contracts, endpoints
+from core import contracts, endpoints, promql
 from core.policy import REPO_ROOT, policy
 from infra.local import generators, serving, tls
 from infra.local.paths import build_dir
@@ -25,7 +26,7 @@ from pipelines.rag.corpus import read_corpus
 from pipelines.rag.local import ensure_pinned, gate_report_name
 from pipelines.release.store import StateStore
 from services.model_runtime.rag import RagConfig
-from tests.integration.conftest import MLP, RAG_TEST_CORPUS, cli_env, mlp, quick_rag_gate_policy
+from tests.integration.conftest import MLP, RAG_TEST_CORPUS, cli_env, mlp, policy_file, quick_rag_gate_policy
 
 pytestmark = pytest.mark.integration
 
@@ -46,6 +47,21 @@ def rag_version(registered_rag: int) -> Iterator[int]:
     for model in (rag_name(), policy().rag.embedder_model, policy().rag.generator_model):
         if any(s.model == model for s in generators.live()):
             serving.stop_catalogue_server(model)
+
+
+@pytest.fixture(scope="module")
+def release_policy(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """The RAG release tests' policy: a 20 s window measured every 5 s, 10 canary requests enough, a latency ratio up
+    to 3. These tests are about the split, the promotion and the rollback of a RAG version; how a canary's latency is
+    judged is tests/integration/test_release.py's, which runs alone (decision 0172): beside other modules on two cores
+    a 10% canary's p95 is its neighbours'."""
+
+    def edit(raw: dict[str, Any]) -> None:
+        raw["canary"]["analysis"].update(
+            local_window_seconds=20, local_interval_seconds=5, min_requests=10, max_latency_ratio=3.0
+        )
+
+    return {"MLP_POLICY": str(policy_file(tmp_path_factory.mktemp("release-policy"), edit))}
 
 
 def built() -> Path:
@@ -148,6 +164,9 @@ def test_prometheus_counts_answers_by_mode(rag_version: int) -> None:
         modes = {r["metric"]["mode"]: float(r["value"][1]) for r in query(expr)}
         time.sleep(2)
     assert modes.get("retrieval_only", 0) >= 1 and modes.get("generated", 0) >= 1, modes
+    # The start time a canary analysis reads to see a restart between two scrapes (core/canary.py).
+    started = query(f'{promql.MODEL_SERVER_STARTED}{{model_name="{rag_name()}",model_version="{rag_version}"}}')
+    assert started and float(started[0]["value"][1]) > 0, started
 
 
 def test_a_version_that_fails_its_gate_is_not_registered(rag_version: int, tmp_path: Path) -> None:
@@ -182,7 +201,9 @@ def test_each_answer_is_kept_in_the_inference_log_with_its_citations(rag_version
     assert row["label"] == "retrieval_only" and row["citations"] and row["model_version"] == rag_version
 
 
-def test_a_new_version_is_released_through_the_canary_beside_the_serving_one(rag_version: int, tmp_path: Path) -> None:
+def test_a_new_version_is_released_through_the_canary_beside_the_serving_one(
+    rag_version: int, tmp_path: Path, release_policy: dict[str, str]
+) -> None:
     """A second build (the same corpus with top_k 3: another version, gated on its own) starts beside the serving
     version with no traffic, takes 10% of the route through the analysis window, then all of it; the old version is
     drained and stopped, and the champion alias moves."""
@@ -201,7 +222,7 @@ def test_a_new_version_is_released_through_the_canary_beside_the_serving_one(rag
 
     release = mlp(
         "release", "start", "--model", rag_name(), "--version", str(candidate), "--drive-traffic", "12",
-        check=False, timeout=900,
+        check=False, timeout=900, extra_env=release_policy,
     )  # fmt: skip
     out = release.stdout + release.stderr
     assert release.returncode == 0, out
@@ -216,7 +237,9 @@ def test_a_new_version_is_released_through_the_canary_beside_the_serving_one(rag
     assert resp.status_code == 200 and resp.headers[contracts.VERSION_HEADER] == str(candidate)
 
 
-def test_a_canary_whose_server_dies_is_rolled_back_and_no_question_is_lost(rag_version: int) -> None:
+def test_a_canary_whose_server_dies_is_rolled_back_and_no_question_is_lost(
+    rag_version: int, release_policy: dict[str, str]
+) -> None:
     """Runs after the promotion above: the first version, released again, is killed mid-analysis. The analysis sees
     it down (or restarted), stable takes the whole route back, and the gateway's retry of a refused connection on the
     model's other server keeps every question answered."""
@@ -231,7 +254,7 @@ def test_a_canary_whose_server_dies_is_rolled_back_and_no_question_is_lost(rag_v
     proc = subprocess.Popen(
         [*MLP, "release", "start", "--model", rag_name(), "--version", str(rag_version), "--drive-traffic", "12"],
         cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
-        env=cli_env(),
+        env=cli_env(release_policy),
     )  # fmt: skip
     try:
         store = StateStore(rag_name())

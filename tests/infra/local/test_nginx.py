@@ -283,8 +283,8 @@ def test_a_generate_route_is_keyed_limited_and_proxied_to_its_one_server(tmp_pat
     assert upstream(conf, "catalogue_gemma3_270m_generate").count("server ") == 1
     assert "server 127.0.0.1:13050 weight=100 max_fails=0;" in conf
     assert 'proxy_set_header X-API-Key "";' in body  # the key stops at the gateway here too
-    # Retried only when no server took the request (connection refused): never a timeout or an answer.
-    assert "proxy_next_upstream error;" in body and "proxy_next_upstream_tries 2;" in body
+    # Retried only when the connection failed before any answer (refused or reset): never a timeout or an answer.
+    assert "proxy_next_upstream error non_idempotent;" in body and "proxy_next_upstream_tries 2;" in body
     assert "$route_upstream" not in body  # not the classifier's split
     # Routed or not changes what the gateway serves: the generation fingerprint tells the reload apart.
     assert c.generation(spec(tmp_path, generate_routes={route: ((13050, 100),)})) != c.generation(spec(tmp_path))
