@@ -94,6 +94,12 @@ def weights(model: str) -> dict[int, int]:
     return {s.version: s.weight for s in live_of(model) if s.weight > 0}
 
 
+def serving_version(model: str) -> int | None:
+    """The version with the largest share of the model's route (the stable one during a release), None when none."""
+    shares = weights(model)
+    return max(shares, key=lambda v: shares[v]) if shares else None
+
+
 def routes() -> dict[str, tuple[tuple[int, int], ...]]:
     """Public route -> (port, percent) of each live server with traffic: what the gateway proxies."""
     out: dict[str, list[tuple[int, int]]] = {}

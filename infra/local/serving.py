@@ -204,8 +204,7 @@ class CatalogueServing:
         return generators.weights(self.model)
 
     def stable_version(self) -> int | None:
-        weights = self.current_weights()
-        return max(weights, key=lambda v: weights[v]) if weights else None
+        return generators.serving_version(self.model)
 
 
 class LocalServing:

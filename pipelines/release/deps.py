@@ -295,13 +295,9 @@ def _rag_deps(model_name: str) -> Deps:
     def server_env(version: int) -> dict[str, str]:
         return rag_env(policy(), RagConfig.read(version_folder(model_name, version)))
 
-    def served(model: str) -> int | None:
-        weights = generators.weights(model)
-        return max(weights, key=lambda v: weights[v]) if weights else None
-
     return Deps(
         serving=CatalogueServing(model_name, server_env),
-        gate=RagReleaseGate(lambda v: dict(client.get_version(v, model_name).tags), served),
+        gate=RagReleaseGate(lambda v: dict(client.get_version(v, model_name).tags), generators.serving_version),
         shadow=NoShadow(model_name),
         **_shared(model_name),
     )

@@ -51,6 +51,7 @@ def test_the_route_is_split_by_weight_and_every_server_is_scraped(state: Path) -
     assert g.routes()[route] == ((policy().catalogue_server_port(RAG), 100),)  # the candidate has no traffic yet
     g.set_weights(RAG, {3: 90, 4: 10})
     assert g.weights(RAG) == {3: 90, 4: 10} and g.weights(EMBEDDER) == {1: 100}
+    assert g.serving_version(RAG) == 3 and g.serving_version("absent-model") is None
     assert g.routes()[route] == (
         (policy().catalogue_server_port(RAG), 90),
         (policy().catalogue_server_port(RAG, 1), 10),
